@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "edgesim",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "edgesim", targets: ["edgesim"]),
+        .library(name: "EdgeModel", targets: ["EdgeModel"]),
+        .library(name: "EdgePcap", targets: ["EdgePcap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+    ],
+    targets: [
+        // Apps, topologies and scenarios as value types: reading, decoding, validation.
+        .target(
+            name: "EdgeModel",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        // libpcap, as Debian's libpcap-dev installs it.
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        // Capture files read through libpcap.
+        .target(
+            name: "EdgePcap",
+            dependencies: ["CPcap"]
+        ),
+        // The running system: validation across files, and (later) the fleet, runner and reports.
+        .target(
+            name: "EdgeSim",
+            dependencies: ["EdgeModel", "EdgePcap"]
+        ),
+        // Argument parsing and command wiring; the work itself lives in the library modules.
+        .target(
+            name: "EdgeCLI",
+            dependencies: [
+                "EdgeSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "edgesim",
+            dependencies: ["EdgeCLI"]
+        ),
+        .testTarget(name: "EdgeModelTests", dependencies: ["EdgeModel"]),
+        .testTarget(name: "EdgePcapTests", dependencies: ["EdgePcap"]),
+        .testTarget(name: "EdgeSimTests", dependencies: ["EdgeSim", "EdgeModel", "EdgePcap"]),
+        .testTarget(name: "EdgeCLITests", dependencies: ["EdgeCLI", "EdgeModel"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

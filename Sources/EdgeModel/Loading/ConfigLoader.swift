@@ -1,0 +1,157 @@
+import Foundation
+
+/// The three kinds of file edgesim reads.
+public enum ConfigKind: String, Sendable, CaseIterable {
+    case applications
+    case topology
+    case scenario
+}
+
+/// A value read from files, with the warnings found on the way.
+public struct Loaded<Value: Sendable>: Sendable {
+    public var value: Value
+    public var warnings: [ConfigIssue]
+}
+
+/// What `validate` learns about one file.
+public struct ValidationResult: Sendable {
+    public var file: String
+    public var kind: ConfigKind?
+    public var issues: [ConfigIssue]
+    /// One line about what the file holds, when it is valid.
+    public var summary: String
+
+    public var isValid: Bool { !issues.contains { $0.severity == .error } }
+}
+
+/// Reads configuration files from disk, safely: size is checked before reading, and every
+/// problem, in this file or one it refers to, is reported with its place.
+public struct ConfigLoader: Sendable {
+    public var limits: DocumentLimits
+
+    public init(limits: DocumentLimits = DocumentLimits()) {
+        self.limits = limits
+    }
+
+    /// Applications on their own, as `edgesim node` serves them: origins must be IP addresses.
+    public func loadApplications(_ path: String) throws(ConfigErrors) -> Loaded<[Application]> {
+        try load(path) { root, diagnostics in
+            let apps = ApplicationDecoder.decodeFile(root, path: "", diagnostics)
+            Self.reportTopologyHosts(apps, diagnostics, severity: .error)
+            return apps
+        }
+    }
+
+    /// Origins named by topology host are resolved only inside a scenario.
+    static func reportTopologyHosts(_ apps: [Application], _ diagnostics: Diagnostics, severity: ConfigIssue.Severity) {
+        for app in apps {
+            guard case .direct(let addresses) = app.origin else { continue }
+            for case .topologyHost(let name) in addresses.map(\.host) {
+                diagnostics.append(
+                    ConfigIssue(
+                        "'\(name)' is a topology origin name, which only a scenario can resolve; outside one, give an IP address",
+                        field: "origin_direct", at: app.location, severity: severity))
+            }
+        }
+    }
+
+    public func loadTopology(_ path: String) throws(ConfigErrors) -> Loaded<Topology> {
+        try load(path) { root, diagnostics in TopologyDecoder.decode(root, diagnostics) }
+    }
+
+    public func loadScenario(_ path: String) throws(ConfigErrors) -> Loaded<Scenario> {
+        try load(path) { root, diagnostics in scenarioDecoder(for: path, diagnostics).decode(root) }
+    }
+
+    /// Reads a file of any kind (told by its content unless `kind` is given) and reports on it.
+    public func validate(_ path: String, as kind: ConfigKind? = nil) -> ValidationResult {
+        let diagnostics = Diagnostics()
+        guard let root = readDocument(path, diagnostics) else {
+            return ValidationResult(file: path, kind: kind, issues: diagnostics.issues, summary: "")
+        }
+        let kind = kind ?? Self.detectKind(root)
+        var summary = ""
+        switch kind {
+        case .applications:
+            let apps = ApplicationDecoder.decodeFile(root, path: "", diagnostics)
+            Self.reportTopologyHosts(apps, diagnostics, severity: .warning)
+            summary = plural(apps.count, "application")
+        case .topology:
+            if let topology = TopologyDecoder.decode(root, diagnostics) {
+                summary = "topology '\(topology.name)': \(plural(topology.edgeNodes.count, "edge node")), \(plural(topology.clients.count, "client")), \(plural(topology.origins.count, "origin")), \(plural(topology.links.count, "link"))"
+            }
+        case .scenario:
+            if let scenario = scenarioDecoder(for: path, diagnostics).decode(root) {
+                summary = "scenario '\(scenario.name)' on topology '\(scenario.topology.name)': \(plural(scenario.applications.count, "application")), \(plural(scenario.timeline.count, "step")), \(plural(scenario.expectations.count, "check"))"
+            }
+        }
+        return ValidationResult(file: path, kind: kind, issues: diagnostics.issues, summary: summary)
+    }
+
+    /// A mapping with `edge_nodes` is a topology, one with `topology` a scenario; anything
+    /// else is read as applications.
+    public static func detectKind(_ root: ConfigNode) -> ConfigKind {
+        if root["edge_nodes"] != nil { return .topology }
+        if root["topology"] != nil || root["timeline"] != nil { return .scenario }
+        return .applications
+    }
+
+    private func load<T>(_ path: String, _ decode: (ConfigNode, Diagnostics) -> T?) throws(ConfigErrors) -> Loaded<T> {
+        let diagnostics = Diagnostics()
+        let value = readDocument(path, diagnostics).flatMap { decode($0, diagnostics) }
+        guard let value, !diagnostics.hasErrors else {
+            var issues = diagnostics.issues
+            if issues.isEmpty { issues = [ConfigIssue("could not be read", at: SourceLocation(file: path))] }
+            throw ConfigErrors(issues)
+        }
+        return Loaded(value: value, warnings: diagnostics.issues)
+    }
+
+    private func scenarioDecoder(for path: String, _ diagnostics: Diagnostics) -> ScenarioDecoder {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        return ScenarioDecoder(
+            diagnostics: diagnostics,
+            loadDocument: { readDocument($0, diagnostics) },
+            resolvePath: { $0.hasPrefix("/") ? $0 : folder.appendingPathComponent($0).standardizedFileURL.path },
+            fileExists: { Self.regularFileSize($0) != nil })
+    }
+
+    func readDocument(_ path: String, _ diagnostics: Diagnostics) -> ConfigNode? {
+        let whole = SourceLocation(file: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            diagnostics.error("no such file", field: "", at: whole)
+            return nil
+        }
+        guard !isDirectory.boolValue, let size = Self.regularFileSize(path) else {
+            diagnostics.error("is not a regular file", field: "", at: whole)
+            return nil
+        }
+        guard size <= limits.maxBytes else {
+            diagnostics.error("file is \(size) bytes; the limit is \(limits.maxBytes) bytes", field: "", at: whole)
+            return nil
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            diagnostics.error("cannot be read (permissions?)", field: "", at: whole)
+            return nil
+        }
+        do {
+            return try DocumentReader.read(Array(data), file: path, limits: limits)
+        } catch {
+            diagnostics.append(error)
+            return nil
+        }
+    }
+
+    static func regularFileSize(_ path: String) -> Int? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            attributes[.type] as? FileAttributeType == .typeRegular
+        else { return nil }
+        return (attributes[.size] as? NSNumber)?.intValue
+    }
+}
+
+/// "1 link", "3 links".
+func plural(_ count: Int, _ noun: String) -> String {
+    "\(count) \(noun)\(count == 1 ? "" : "s")"
+}

@@ -1,0 +1,68 @@
+/// Reads one `expect` entry: exactly one check kind with its parameters.
+struct ExpectationDecoder {
+    let context: ReferenceContext
+
+    func decode(_ node: ConfigNode, path: String) -> Expectation? {
+        let diagnostics = context.diagnostics
+        guard let entries = node.entries, entries.count == 1, let entry = entries.first else {
+            diagnostics.error("an expectation is one of \(Expectation.kinds.joined(separator: ", ")) with its parameters", field: path, at: node.location)
+            return nil
+        }
+        let field = "\(path).\(entry.key)"
+        guard Expectation.kinds.contains(entry.key) else {
+            let hint = Expectation.kinds.min { editDistance($0, entry.key) < editDistance($1, entry.key) } ?? ""
+            diagnostics.error("unknown expectation '\(entry.key)' (did you mean '\(hint)'?)", field: field, at: entry.keyLocation)
+            return nil
+        }
+        guard let fields = FieldReader(entry.value, path: field, diagnostics) else { return nil }
+        defer { fields.finish() }
+        switch entry.key {
+        case "success_rate":
+            let scope = self.scope(fields)
+            let atLeast = fields.value("at_least", required: true, Quantity.percentage)
+            guard let scope, let atLeast else { return nil }
+            return .successRate(scope: scope, atLeast: atLeast)
+        case "connect_time":
+            let scope = self.scope(fields)
+            let percentiles = ["p50": 0.5, "p90": 0.9, "p99": 0.99, "max": 1.0]
+            let given = percentiles.keys.sorted().filter { fields.has($0) }
+            guard given.count == 1, let key = given.first, let bound = fields.duration(key) else {
+                if given.count != 1 { fields.error("give exactly one of p50, p90, p99, max", field: "p99") }
+                return nil
+            }
+            guard let scope else { return nil }
+            return .connectTime(scope: scope, percentile: percentiles[key]!, below: bound)
+        case "client_address_seen":
+            guard let scope = self.scope(fields, appRequired: true), let id = scope.application else { return nil }
+            if context.applications.first(where: { $0.id == id })?.proxyProtocol == .off {
+                fields.warning("application \(id) has proxy_protocol off, so its origin only sees the edge's address", field: "app")
+            }
+            return .clientAddressSeen(scope: scope)
+        case "blocked":
+            guard let scope = self.scope(fields, clientsRequired: true) else { return nil }
+            return .blocked(scope: scope)
+        case "served_by":
+            let scope = self.scope(fields, clientsRequired: true)
+            let node = context.hosts(fields, "node", among: context.topology.edgeNodes.map(\.name), kind: "an edge node")?.first
+            guard let scope, let node else { return nil }
+            return .servedBy(scope: scope, node: node)
+        case "rotations":
+            let app = context.application(fields, "app")
+            let atLeast = fields.int("at_least", in: 0...1_000_000, required: true)
+            guard let app, let atLeast else { return nil }
+            return .rotations(application: app, atLeast: atLeast)
+        case "old_address_refused":
+            return context.application(fields, "app").map(Expectation.oldAddressRefused)
+        default:
+            return context.application(fields, "app").map(Expectation.connectionsSurvived)
+        }
+    }
+
+    private func scope(_ fields: FieldReader, appRequired: Bool = false, clientsRequired: Bool = false) -> TrafficScope? {
+        let errorsBefore = context.diagnostics.errorCount
+        let app = context.application(fields, "app", required: appRequired)
+        let clients = context.clients(fields, "from", required: clientsRequired) ?? []
+        guard context.diagnostics.errorCount == errorsBefore else { return nil }
+        return TrafficScope(application: app, clients: clients)
+    }
+}

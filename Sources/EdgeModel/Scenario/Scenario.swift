@@ -1,0 +1,155 @@
+/// A test run: a topology, the applications on it, a timeline of traffic and faults, and the
+/// expectations checked at the end.
+public struct Scenario: Sendable, Hashable {
+    public var name: String
+    public var description: String
+    /// The topology file, as an absolute path.
+    public var topologyPath: String
+    public var topology: Topology
+    public var applications: [Application]
+    public var accessRules: [AccessRule]
+    public var mode: RunMode
+    /// The run stops (and fails) if it has not finished by then.
+    public var timeout: Duration
+    public var rotation: RotationSchedule?
+    public var timeline: [TimedStep]
+    public var expectations: [Expectation]
+    public var location: SourceLocation
+
+    /// An application by id or DNS name.
+    public func application(_ reference: String) -> Application? {
+        applications.first { $0.id == reference || $0.dns.name == reference.lowercased() }
+    }
+}
+
+public enum RunMode: String, Sendable, Hashable, CaseIterable {
+    /// Network namespaces when root, else loopback aliases.
+    case auto
+    case netns
+    case loopback
+}
+
+/// `rotation: {every: 30s, drain: 10s, apps: [...]}`: addresses change on a schedule.
+public struct RotationSchedule: Sendable, Hashable {
+    public var every: Duration
+    public var drain: Duration
+    /// Application ids; empty means every application with dynamic addresses.
+    public var applications: [String]
+}
+
+public struct TimedStep: Sendable, Hashable {
+    public var at: Duration
+    public var step: Step
+    public var location: SourceLocation
+}
+
+/// One thing that happens on the timeline. Each case has its own type and decoder.
+public enum Step: Sendable, Hashable {
+    case traffic(TrafficStep)
+    case replay(ReplayStep)
+    case link(LinkStep)
+    case node(HostStep)
+    case origin(HostStep)
+    case rotate(RotateStep)
+
+    public static let kinds = ["traffic", "replay", "link", "node", "origin", "rotate"]
+}
+
+/// Built-in traffic from one or more clients to an application.
+public struct TrafficStep: Sendable, Hashable {
+    public var clients: [String]
+    /// Application id.
+    public var application: String
+    /// TCP connections, or UDP flows, per client.
+    public var connections: Int
+    public var concurrency: Int
+    /// Bytes sent on each connection or flow (echoed back by echo origins).
+    public var bytes: UInt64
+    /// New connections per second per client; nil is as fast as concurrency allows.
+    public var rate: Double?
+    /// Resolve the application name through the fleet's DNS (honouring TTLs) rather than using
+    /// the address known at start.
+    public var resolve: Bool
+    /// Keep each connection open this long (for long-lived connection checks).
+    public var hold: Duration
+}
+
+/// A capture replayed from a client towards an application.
+public struct ReplayStep: Sendable, Hashable {
+    /// Absolute path of the pcap or pcapng file.
+    public var capture: String
+    public var client: String
+    public var application: String
+    /// 1 is the capture's own pace; 0 is as fast as possible.
+    public var speed: Double
+}
+
+/// A link degraded, cut or restored.
+public struct LinkStep: Sendable, Hashable {
+    public enum Change: Sendable, Hashable {
+        case set(LinkShape)
+        case cut
+        case restore
+    }
+
+    public var a: String
+    public var b: String
+    public var change: Change
+}
+
+/// A node or origin stopped, started or restarted.
+public struct HostStep: Sendable, Hashable {
+    public enum Action: String, Sendable, Hashable, CaseIterable {
+        case stop
+        case start
+        case restart
+        /// Killed with SIGKILL, as a crash.
+        case kill
+    }
+
+    public var name: String
+    public var action: Action
+}
+
+/// Rotate the addresses of applications now.
+public struct RotateStep: Sendable, Hashable {
+    /// Application ids; empty means all with dynamic addresses.
+    public var applications: [String]
+    public var drain: Duration?
+}
+
+/// A check made when the timeline has run.
+public enum Expectation: Sendable, Hashable {
+    /// Share of connections/flows that succeed (`at_least: 100%`).
+    case successRate(scope: TrafficScope, atLeast: Double)
+    /// Connect time at a percentile under a bound.
+    case connectTime(scope: TrafficScope, percentile: Double, below: Duration)
+    /// The origin saw each client's own address (through PROXY protocol or SPP).
+    case clientAddressSeen(scope: TrafficScope)
+    /// Every connection from these clients was blocked by an access rule.
+    case blocked(scope: TrafficScope)
+    /// Connections from these clients were served by this edge node.
+    case servedBy(scope: TrafficScope, node: String)
+    /// At least this many rotations happened for the application.
+    case rotations(application: String, atLeast: Int)
+    /// After the drain period, an old address refuses new connections.
+    case oldAddressRefused(application: String)
+    /// Connections open before a rotation were still open and working after it.
+    case connectionsSurvived(application: String)
+
+    public static let kinds = [
+        "success_rate", "connect_time", "client_address_seen", "blocked", "served_by", "rotations",
+        "old_address_refused", "connections_survived",
+    ]
+}
+
+/// Which traffic a check looks at; nil fields match everything.
+public struct TrafficScope: Sendable, Hashable {
+    public var application: String?
+    public var clients: [String]
+
+    public init(application: String? = nil, clients: [String] = []) {
+        self.application = application
+        self.clients = clients
+    }
+}

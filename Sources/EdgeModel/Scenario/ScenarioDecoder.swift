@@ -1,0 +1,150 @@
+/// Reads a scenario, loading the topology and application files it names, and checks that every
+/// name it uses (apps, clients, nodes, origins, links) exists.
+struct ScenarioDecoder {
+    let diagnostics: Diagnostics
+    /// Reads a file the scenario refers to; reports its own errors.
+    let loadDocument: (String) -> ConfigNode?
+    /// Resolves a path written in the scenario against the scenario's folder.
+    let resolvePath: (String) -> String
+    let fileExists: (String) -> Bool
+
+    func decode(_ root: ConfigNode) -> Scenario? {
+        guard let fields = FieldReader(root, path: "", diagnostics, what: "a scenario (a mapping with name, topology, timeline...)") else { return nil }
+        defer { fields.finish() }
+        let errorsBefore = diagnostics.errorCount
+        let name = fields.value("name", required: true, TopologyDecoder.hostLikeName) ?? ""
+        let description = fields.string("description") ?? ""
+        let mode = fields.choice("mode", ["auto": RunMode.auto, "netns": .netns, "loopback": .loopback]) ?? .auto
+        let timeout = fields.duration("timeout") ?? .seconds(120)
+        let topologyPath = fields.string("topology", required: true).map(resolvePath)
+        let topology = topologyPath.flatMap(loadDocument).flatMap { TopologyDecoder.decode($0, diagnostics) }
+
+        var applications: [ConfigNode] = fields.list("apps")?.map(\.node) ?? []
+        for path in fields.scalars("app_files", { .success($0) }) ?? [] {
+            guard let document = loadDocument(resolvePath(path)) else { continue }
+            applications += document.sequence ?? document["result"]?.sequence ?? [document]
+        }
+        let apps = ApplicationDecoder.decodeList(applications, path: "apps", diagnostics)
+        let rules = AccessRuleDecoder.decodeList(fields.list("access_rules") ?? [], diagnostics)
+
+        guard let topology else { return nil }
+        let context = ReferenceContext(scenario: fields, topology: topology, applications: apps, diagnostics: diagnostics)
+        context.checkApplications(apps)
+        context.checkRules(rules, fields: fields)
+        let rotation = fields.node("rotation").flatMap { decodeRotation($0, context) }
+        var timeline: [TimedStep] = []
+        for item in fields.list("timeline") ?? [] {
+            guard let step = StepDecoder(context: context, decoder: self).decode(item.node, path: item.path) else { continue }
+            if step.at > timeout {
+                diagnostics.error("step at \(step.at.formatted) comes after the timeout (\(timeout.formatted))", field: item.path + ".at", at: item.node.location)
+            }
+            timeline.append(step)
+        }
+        let expectations = (fields.list("expect") ?? []).compactMap {
+            ExpectationDecoder(context: context).decode($0.node, path: $0.path)
+        }
+        guard diagnostics.errorCount == errorsBefore, let topologyPath else { return nil }
+        return Scenario(
+            name: name, description: description, topologyPath: topologyPath, topology: topology, applications: apps,
+            accessRules: rules, mode: mode, timeout: timeout, rotation: rotation,
+            timeline: timeline.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element),
+            expectations: expectations, location: root.location)
+    }
+
+    private func decodeRotation(_ node: ConfigNode, _ context: ReferenceContext) -> RotationSchedule? {
+        guard let fields = FieldReader(node, path: "rotation", diagnostics, what: "{every, drain, apps}") else { return nil }
+        defer { fields.finish() }
+        let every = fields.duration("every", required: true)
+        let drain = fields.duration("drain") ?? .seconds(10)
+        let apps = context.dynamicApplications(fields, "apps")
+        guard let every else { return nil }
+        if every < .seconds(1) { fields.error("rotating more often than once a second is not supported", field: "every") }
+        return RotationSchedule(every: every, drain: drain, applications: apps)
+    }
+}
+
+/// What references in a scenario may point at.
+struct ReferenceContext {
+    let scenario: FieldReader
+    let topology: Topology
+    let applications: [Application]
+    let diagnostics: Diagnostics
+
+    /// The id of the application named by id or DNS name.
+    func application(_ fields: FieldReader, _ key: String, required: Bool = true) -> String? {
+        fields.value(key, required: required) { reference in
+            if let app = applications.first(where: { $0.id == reference || $0.dns.name == reference.lowercased() }) {
+                return .success(app.id)
+            }
+            let known = applications.map { "\($0.id) (\($0.dns.name))" }.joined(separator: ", ")
+            return .failure(ValueError("no application has id or name '\(reference)'; known: \(known.isEmpty ? "none" : known)"))
+        }
+    }
+
+    func dynamicApplications(_ fields: FieldReader, _ key: String) -> [String] {
+        fields.scalars(key) { reference in
+            guard let app = applications.first(where: { $0.id == reference || $0.dns.name == reference.lowercased() }) else {
+                return .failure(ValueError("no application has id or name '\(reference)'"))
+            }
+            guard case .dynamic = app.edgeIPs else {
+                return .failure(ValueError("'\(reference)' has static edge_ips, which do not rotate"))
+            }
+            return .success(app.id)
+        } ?? []
+    }
+
+    func hosts(_ fields: FieldReader, _ key: String, among names: [String], kind: String, required: Bool = true) -> [String]? {
+        fields.scalars(key, required: required) { name in
+            guard names.contains(name) else {
+                let hint = names.min { editDistance($0, name) < editDistance($1, name) }.map { " (did you mean '\($0)'?)" } ?? ""
+                return .failure(ValueError("'\(name)' is not \(kind) of the topology\(hint)"))
+            }
+            return .success(name)
+        }
+    }
+
+    func clients(_ fields: FieldReader, _ key: String, required: Bool = true) -> [String]? {
+        hosts(fields, key, among: topology.clients.map(\.name), kind: "a client", required: required)
+    }
+
+    /// Apps whose origins name topology hosts must name origins that listen there.
+    func checkApplications(_ apps: [Application]) {
+        for app in apps {
+            if case .direct(let addresses) = app.origin {
+                for (index, address) in addresses.enumerated() {
+                    guard case .topologyHost(let name) = address.host else { continue }
+                    let field = "apps[\(app.id)].origin_direct[\(index)]"
+                    guard let origin = topology.origin(named: name) else {
+                        diagnostics.error("'\(name)' is not an IP address nor an origin of topology '\(topology.name)'", field: field, at: app.location)
+                        continue
+                    }
+                    if origin.transport != address.transport || !origin.listens(on: address.ports) {
+                        let ports = origin.ports.map(\.description).joined(separator: ", ")
+                        diagnostics.error("origin '\(name)' listens on \(origin.transport.rawValue) \(ports), not \(address.transport.rawValue) \(address.ports)", field: field, at: app.location)
+                    }
+                }
+            }
+            if case .static(let ips) = app.edgeIPs {
+                for ip in ips where !(ip.isIPv4 ? topology.pools.applicationsIPv4 : topology.pools.applicationsIPv6).contains(ip) {
+                    let pool = ip.isIPv4 ? topology.pools.applicationsIPv4 : topology.pools.applicationsIPv6
+                    diagnostics.error("static address \(ip) is outside the topology's application pool \(pool)", field: "apps[\(app.id)].edge_ips", at: app.location)
+                }
+            }
+        }
+    }
+
+    func checkRules(_ rules: [AccessRule], fields: FieldReader) {
+        for rule in rules {
+            switch rule.target {
+            case .country(let code) where !topology.prefixes.contains(where: { $0.country == code }):
+                fields.warning("no prefix in the topology's table is in country \(code); the rule matches no client", field: "access_rules")
+            case .asn(let number) where !topology.prefixes.contains(where: { $0.asn == number }):
+                fields.warning("no prefix in the topology's table is in AS\(number); the rule matches no client", field: "access_rules")
+            default: break
+            }
+        }
+        if !rules.isEmpty, !applications.contains(where: \.ipFirewall) {
+            fields.warning("access rules are given but no application has ip_firewall: true, so none applies", field: "access_rules")
+        }
+    }
+}

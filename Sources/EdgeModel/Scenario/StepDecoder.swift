@@ -1,0 +1,113 @@
+/// Reads one timeline entry: `at` plus exactly one step kind.
+struct StepDecoder {
+    let context: ReferenceContext
+    let decoder: ScenarioDecoder
+
+    var diagnostics: Diagnostics { context.diagnostics }
+
+    func decode(_ node: ConfigNode, path: String) -> TimedStep? {
+        guard let fields = FieldReader(node, path: path, diagnostics, what: "a step {at, <kind>: {...}}") else { return nil }
+        defer { fields.finish() }
+        let at = fields.duration("at", required: true)
+        let present = Step.kinds.filter { fields.has($0) }
+        guard present.count == 1, let kind = present.first, let body = fields.node(kind) else {
+            let message = present.isEmpty ? "a step needs one of: \(Step.kinds.joined(separator: ", "))" : "a step has one kind; found \(present.joined(separator: " and "))"
+            fields.error(message, field: present.last ?? "at")
+            return nil
+        }
+        guard let step = FieldReader(body, path: fields.fieldPath(kind), diagnostics) else { return nil }
+        defer { step.finish() }
+        let decoded: Step?
+        switch kind {
+        case "traffic": decoded = traffic(step).map(Step.traffic)
+        case "replay": decoded = replay(step).map(Step.replay)
+        case "link": decoded = link(step).map(Step.link)
+        case "node": decoded = host(step, among: context.topology.edgeNodes.map(\.name), kind: "an edge node").map(Step.node)
+        case "origin": decoded = host(step, among: context.topology.origins.map(\.name), kind: "an origin").map(Step.origin)
+        default: decoded = rotate(step).map(Step.rotate)
+        }
+        guard let at, let decoded else { return nil }
+        return TimedStep(at: at, step: decoded, location: node.location)
+    }
+
+    private func traffic(_ fields: FieldReader) -> TrafficStep? {
+        let clients = context.clients(fields, "from")
+        let app = context.application(fields, "app")
+        let connections = fields.int("connections", in: 1...1_000_000) ?? 1
+        let concurrency = fields.int("concurrency", in: 1...10_000) ?? 1
+        let bytes = fields.value("bytes", Quantity.byteCount) ?? 1024
+        let rate = fields.value("rate", Quantity.rate)
+        let resolve = fields.bool("resolve") ?? true
+        let hold = fields.duration("hold") ?? .zero
+        if concurrency > connections {
+            fields.error("concurrency \(concurrency) is above connections \(connections)", field: "concurrency")
+        }
+        guard let clients, let app else { return nil }
+        return TrafficStep(
+            clients: clients, application: app, connections: connections, concurrency: concurrency, bytes: bytes,
+            rate: rate, resolve: resolve, hold: hold)
+    }
+
+    private func replay(_ fields: FieldReader) -> ReplayStep? {
+        let capture = fields.value("pcap", required: true) { path -> Result<String, ValueError> in
+            let resolved = decoder.resolvePath(path)
+            return decoder.fileExists(resolved) ? .success(resolved) : .failure(ValueError("no capture file at \(resolved)"))
+        }
+        let client = context.clients(fields, "from")?.first
+        let app = context.application(fields, "app")
+        let speed = fields.value("speed") { text in
+            guard let value = Double(text), value >= 0, value <= 1000 else {
+                return .failure(ValueError("must be a number from 0 (as fast as possible) to 1000, found '\(text)'"))
+            }
+            return .success(value)
+        } ?? 1
+        guard let capture, let client, let app else { return nil }
+        return ReplayStep(capture: capture, client: client, application: app, speed: speed)
+    }
+
+    private func link(_ fields: FieldReader) -> LinkStep? {
+        let ends = fields.scalars("between", required: true) { Result<String, ValueError>.success($0) }
+        guard let ends, ends.count == 2 else {
+            if ends != nil { fields.error("must name exactly two hosts: [a, b]", field: "between") }
+            return nil
+        }
+        guard let existing = context.topology.link(between: ends[0], ends[1]) else {
+            fields.error("the topology has no link between \(ends[0]) and \(ends[1])", field: "between")
+            return nil
+        }
+        let cut = fields.bool("cut") ?? false
+        let restore = fields.bool("restore") ?? false
+        let shapeKeys = ["latency", "rtt", "jitter", "loss", "bandwidth"].filter { fields.has($0) }
+        let shape = TopologyDecoder.decodeShape(fields, requireDelay: false, base: existing.shape)
+        let chosen = [cut, restore, !shapeKeys.isEmpty].filter { $0 }.count
+        guard chosen == 1 else {
+            fields.error("a link step does one thing: cut: true, restore: true, or new latency/rtt/jitter/loss/bandwidth", field: "between")
+            return nil
+        }
+        let change: LinkStep.Change
+        if cut {
+            change = .cut
+        } else if restore {
+            change = .restore
+        } else if let shape {
+            change = .set(shape)
+        } else {
+            return nil
+        }
+        return LinkStep(a: ends[0], b: ends[1], change: change)
+    }
+
+    private func host(_ fields: FieldReader, among names: [String], kind: String) -> HostStep? {
+        let name = context.hosts(fields, "name", among: names, kind: kind)?.first
+        let action = fields.value("action", required: true) { text in
+            HostStep.Action(rawValue: text).map { .success($0) }
+                ?? .failure(ValueError("'\(text)' is not one of: \(HostStep.Action.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        guard let name, let action else { return nil }
+        return HostStep(name: name, action: action)
+    }
+
+    private func rotate(_ fields: FieldReader) -> RotateStep? {
+        RotateStep(applications: context.dynamicApplications(fields, "apps"), drain: fields.duration("drain"))
+    }
+}

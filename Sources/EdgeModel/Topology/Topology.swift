@@ -1,0 +1,127 @@
+/// The simulated network: edge nodes, clients, origins, the links between them, address pools
+/// and the prefix table that access rules read country and ASN from.
+public struct Topology: Sendable, Hashable {
+    public var name: String
+    public var description: String
+    public var edgeNodes: [EdgeNodeSpec]
+    public var clients: [ClientSpec]
+    public var origins: [OriginSpec]
+    public var links: [LinkSpec]
+    public var pools: AddressPools
+    public var prefixes: [PrefixInfo]
+    public var location: SourceLocation
+
+    /// Every host name, of any kind.
+    public var hostNames: [String] { edgeNodes.map(\.name) + clients.map(\.name) + origins.map(\.name) }
+
+    public func origin(named name: String) -> OriginSpec? { origins.first { $0.name == name } }
+    public func client(named name: String) -> ClientSpec? { clients.first { $0.name == name } }
+    public func edgeNode(named name: String) -> EdgeNodeSpec? { edgeNodes.first { $0.name == name } }
+
+    public func link(between a: String, _ b: String) -> LinkSpec? {
+        links.first { ($0.a == a && $0.b == b) || ($0.a == b && $0.b == a) }
+    }
+}
+
+public struct Coordinates: Sendable, Hashable {
+    public var latitude: Double
+    public var longitude: Double
+}
+
+public struct EdgeNodeSpec: Sendable, Hashable {
+    public var name: String
+    public var city: String?
+    public var region: String?
+    public var coordinates: Coordinates?
+}
+
+public struct ClientSpec: Sendable, Hashable {
+    public var name: String
+    public var city: String?
+    /// Fixed addresses; assigned from the host pools when absent.
+    public var ipv4: IPAddress?
+    public var ipv6: IPAddress?
+}
+
+public struct OriginSpec: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case tcpEcho = "tcp-echo"
+        case udpEcho = "udp-echo"
+        case http
+        /// Sends an SMTP greeting and logs the client address it was told.
+        case smtp
+        /// A user's own program.
+        case command
+
+        var defaultPorts: [PortRange] {
+            switch self {
+            case .tcpEcho, .udpEcho: return [PortRange(port: 7)]
+            case .http: return [PortRange(port: 80)]
+            case .smtp: return [PortRange(port: 25)]
+            case .command: return []
+            }
+        }
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var transport: Transport
+    public var ports: [PortRange]
+    /// For `command`: the program and its arguments; `{port}` and `{address}` are filled in.
+    public var command: [String]
+    /// What the origin expects in front of each connection or datagram.
+    public var proxyProtocol: ProxyProtocolMode
+    public var banner: String?
+    public var city: String?
+    public var ipv4: IPAddress?
+    public var ipv6: IPAddress?
+
+    public func listens(on ports: PortRange) -> Bool {
+        self.ports.contains { $0.first <= ports.first && ports.last <= $0.last }
+    }
+}
+
+/// A link's behaviour in each direction.
+public struct LinkShape: Sendable, Hashable {
+    /// One-way delay.
+    public var latency: Duration = .zero
+    public var jitter: Duration = .zero
+    /// Fraction of packets lost, 0...1.
+    public var loss: Double = 0
+    /// Bits per second; nil is unlimited.
+    public var bandwidth: UInt64?
+
+    public init(latency: Duration = .zero, jitter: Duration = .zero, loss: Double = 0, bandwidth: UInt64? = nil) {
+        self.latency = latency
+        self.jitter = jitter
+        self.loss = loss
+        self.bandwidth = bandwidth
+    }
+}
+
+public struct LinkSpec: Sendable, Hashable {
+    public var a: String
+    public var b: String
+    public var shape: LinkShape
+    public var location: SourceLocation
+}
+
+public struct AddressPools: Sendable, Hashable {
+    /// The ranges simulated addresses must stay inside, so nothing can reach a real network.
+    public static let safeIPv4 = IPPrefix(uncheckedAddress: .v4(0xC612_0000), length: 15)  // 198.18.0.0/15
+    public static let safeIPv6 = IPPrefix(uncheckedAddress: IPAddress("2001:db8::")!, length: 32)
+
+    public var applicationsIPv4 = IPPrefix(uncheckedAddress: IPAddress("198.19.0.0")!, length: 16)
+    public var applicationsIPv6 = IPPrefix(uncheckedAddress: IPAddress("2001:db8:a::")!, length: 48)
+    public var hostsIPv4 = IPPrefix(uncheckedAddress: IPAddress("198.18.0.0")!, length: 16)
+    public var hostsIPv6 = IPPrefix(uncheckedAddress: IPAddress("2001:db8:1::")!, length: 48)
+
+    public init() {}
+}
+
+/// One row of the prefix table: which country and AS a client block belongs to.
+public struct PrefixInfo: Sendable, Hashable {
+    public var prefix: IPPrefix
+    public var country: String?
+    public var asn: UInt32?
+}
