@@ -137,7 +137,7 @@ final class FieldReader {
     func finish() {
         for entry in node.entries ?? [] where !asked.contains(entry.key) {
             var message = "unknown field '\(entry.key)'"
-            if let hint = asked.min(by: { editDistance($0, entry.key) < editDistance($1, entry.key) }),
+            if let hint = asked.sorted().min(by: { editDistance($0, entry.key) < editDistance($1, entry.key) }),
                 editDistance(hint, entry.key) <= max(2, entry.key.count / 3)
             {
                 message += " (did you mean '\(hint)'?)"

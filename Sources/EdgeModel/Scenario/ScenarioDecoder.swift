@@ -27,7 +27,11 @@ struct ScenarioDecoder {
         let apps = ApplicationDecoder.decodeList(applications, path: "apps", diagnostics)
         let rules = AccessRuleDecoder.decodeList(fields.list("access_rules") ?? [], diagnostics)
 
-        guard let topology else { return nil }
+        guard let topology else {
+            // Without a topology nothing below can be checked; do not call it unknown either.
+            fields.ignore("rotation", "timeline", "expect")
+            return nil
+        }
         let context = ReferenceContext(scenario: fields, topology: topology, applications: apps, diagnostics: diagnostics)
         context.checkApplications(apps)
         context.checkRules(rules, fields: fields)

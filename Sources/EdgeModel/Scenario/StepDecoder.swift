@@ -10,8 +10,14 @@ struct StepDecoder {
         defer { fields.finish() }
         let at = fields.duration("at", required: true)
         let present = Step.kinds.filter { fields.has($0) }
+        let kinds = Step.kinds.joined(separator: ", ")
+        if present.isEmpty, let other = node.entries?.first(where: { $0.key != "at" }) {
+            fields.ignore(other.key)
+            fields.error("unknown step kind '\(other.key)'; a step is one of: \(kinds)", field: other.key)
+            return nil
+        }
         guard present.count == 1, let kind = present.first, let body = fields.node(kind) else {
-            let message = present.isEmpty ? "a step needs one of: \(Step.kinds.joined(separator: ", "))" : "a step has one kind; found \(present.joined(separator: " and "))"
+            let message = present.isEmpty ? "a step needs one of: \(kinds)" : "a step has one kind; found \(present.joined(separator: " and "))"
             fields.error(message, field: present.last ?? "at")
             return nil
         }
@@ -67,17 +73,19 @@ struct StepDecoder {
 
     private func link(_ fields: FieldReader) -> LinkStep? {
         let ends = fields.scalars("between", required: true) { Result<String, ValueError>.success($0) }
+        let cut = fields.bool("cut") ?? false
+        let restore = fields.bool("restore") ?? false
+        let shapeKeys = ["latency", "rtt", "jitter", "loss", "bandwidth"].filter { fields.has($0) }
         guard let ends, ends.count == 2 else {
             if ends != nil { fields.error("must name exactly two hosts: [a, b]", field: "between") }
+            fields.ignore(contentsOf: shapeKeys)
             return nil
         }
         guard let existing = context.topology.link(between: ends[0], ends[1]) else {
             fields.error("the topology has no link between \(ends[0]) and \(ends[1])", field: "between")
+            fields.ignore(contentsOf: shapeKeys)
             return nil
         }
-        let cut = fields.bool("cut") ?? false
-        let restore = fields.bool("restore") ?? false
-        let shapeKeys = ["latency", "rtt", "jitter", "loss", "bandwidth"].filter { fields.has($0) }
         let shape = TopologyDecoder.decodeShape(fields, requireDelay: false, base: existing.shape)
         let chosen = [cut, restore, !shapeKeys.isEmpty].filter { $0 }.count
         guard chosen == 1 else {

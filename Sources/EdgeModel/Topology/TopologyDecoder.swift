@@ -48,10 +48,11 @@ enum TopologyDecoder {
                 ipv4: fixedAddress(client, "ipv4", host: name, v4: true), ipv6: fixedAddress(client, "ipv6", host: name, v4: false))
         }
         let origins = (fields.list("origins") ?? []).compactMap { item -> OriginSpec? in
-            decodeOrigin(item.node, path: item.path, diagnostics, fixedAddress).map { origin in
-                register(origin.name, item.path + ".name", item.node["name"]?.location ?? item.node.location)
-                return origin
+            // Registered even when the rest is invalid, so links to it do not report it again.
+            if let name = item.node["name"]?.scalar, case .success = hostLikeName(name) {
+                register(name, item.path + ".name", item.node["name"]?.location ?? item.node.location)
             }
+            return decodeOrigin(item.node, path: item.path, diagnostics, fixedAddress)
         }
         let links = (fields.list("links") ?? []).compactMap { decodeLink($0.node, path: $0.path, diagnostics) }
         var prefixLines: [IPPrefix: Int] = [:]
@@ -101,7 +102,9 @@ enum TopologyDecoder {
                 return .success(value)
             }
         }
-        guard let lat = degrees("lat", 90), let lon = degrees("lon", 180) else { return nil }
+        let lat = degrees("lat", 90)
+        let lon = degrees("lon", 180)
+        guard let lat, let lon else { return nil }
         return Coordinates(latitude: lat, longitude: lon)
     }
 
@@ -152,7 +155,8 @@ enum TopologyDecoder {
         guard let fields = FieldReader(node, path: path, diagnostics, what: "a link {between: [a, b], latency, ...}") else { return nil }
         defer { fields.finish() }
         let ends = fields.scalars("between", required: true) { Result<String, ValueError>.success($0) }
-        guard let shape = decodeShape(fields, requireDelay: true) else { return nil }
+        // A link with a bad shape still joins its ends, so reachability is not reported twice.
+        let shape = decodeShape(fields, requireDelay: true) ?? LinkShape()
         guard let ends, ends.count == 2 else {
             if ends != nil { fields.error("must name exactly two hosts: [a, b]", field: "between") }
             return nil
@@ -232,7 +236,7 @@ enum TopologyDecoder {
         for (index, link) in links.enumerated() {
             let field = "links[\(index)].between"
             for end in [link.a, link.b] where known[end] == nil {
-                let hint = known.keys.min { editDistance($0, end) < editDistance($1, end) }.map { " (did you mean '\($0)'?)" } ?? ""
+                let hint = known.keys.sorted().min { editDistance($0, end) < editDistance($1, end) }.map { " (did you mean '\($0)'?)" } ?? ""
                 diagnostics.error("'\(end)' is not an edge node, client or origin of this topology\(hint)", field: field, at: link.location)
             }
             if link.a == link.b { diagnostics.error("a link joins two different hosts; both ends are '\(link.a)'", field: field, at: link.location) }
