@@ -1,0 +1,65 @@
+import EdgePcap
+import Foundation
+import Testing
+
+@Suite struct PcapReaderTests {
+    let folder: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-pcap-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    func write(_ name: String, _ bytes: [UInt8]) -> String {
+        let url = folder.appendingPathComponent(name)
+        try! Data(bytes).write(to: url)
+        return url.path
+    }
+
+    /// An IPv4/UDP packet from 198.18.1.1:5000 to 198.19.0.1:53 carrying `payload` (raw IP link type).
+    func udpPacket(_ payload: [UInt8]) -> [UInt8] {
+        let total = 20 + 8 + payload.count
+        var ip: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 1, 0, 0, 64, 17, 0, 0, 198, 18, 1, 1, 198, 19, 0, 1]
+        var sum = 0
+        for i in stride(from: 0, to: 20, by: 2) { sum += Int(ip[i]) << 8 | Int(ip[i + 1]) }
+        while sum > 0xffff { sum = (sum & 0xffff) + (sum >> 16) }
+        ip[10] = UInt8((~sum >> 8) & 0xff)
+        ip[11] = UInt8(~sum & 0xff)
+        let udpLength = 8 + payload.count
+        return ip + [0x13, 0x88, 0, 53, UInt8(udpLength >> 8), UInt8(udpLength & 0xff), 0, 0] + payload
+    }
+
+    @Test func packetsWrittenAreReadBackThroughLibpcap() throws {
+        let packets = [(timestamp: 1_700_000_000.25, data: udpPacket(Array("hello".utf8))),
+                       (timestamp: 1_700_000_001.5, data: udpPacket(Array("world!".utf8)))]
+        let path = write("two.pcap", PcapWriter.file(linkType: 101, packets: packets))
+        let reader = try PcapReader(file: path)
+        // The file says LINKTYPE_RAW (101); libpcap reports it as its DLT for raw IP.
+        #expect(reader.linkTypeName == "RAW")
+        let read = try reader.readAll()
+        #expect(read.map(\.data) == packets.map(\.data))
+        #expect(read.map(\.originalLength) == [33, 34])
+        #expect(abs(read[0].timestamp - 1_700_000_000.25) < 1e-6)
+        #expect(abs(read[1].timestamp - read[0].timestamp - 1.25) < 1e-6)
+    }
+
+    @Test func garbageIsRefusedWithTheReason() {
+        let path = write("junk.pcap", Array("this is not a capture at all, just text".utf8))
+        #expect {
+            try PcapReader(file: path)
+        } throws: { error in
+            (error as? PcapError)?.message.contains("not a readable pcap or pcapng capture") == true
+        }
+    }
+
+    @Test func missingFileIsRefused() {
+        #expect(throws: PcapError.self) { try PcapReader(file: folder.appendingPathComponent("none.pcap").path) }
+    }
+
+    @Test func truncatedRecordIsAnErrorNotACrash() throws {
+        let whole = PcapWriter.file(linkType: 101, packets: [(timestamp: 1, data: udpPacket([1, 2, 3])), (timestamp: 2, data: udpPacket([4, 5, 6]))])
+        let path = write("cut.pcap", Array(whole.dropLast(10)))
+        let reader = try PcapReader(file: path)
+        #expect(try reader.next() != nil)
+        #expect(throws: PcapError.self) { try reader.next() }
+    }
+}

@@ -1,0 +1,59 @@
+import EdgeModel
+import EdgePcap
+import EdgeSim
+import Foundation
+import Testing
+
+@Suite struct FileValidatorTests {
+    let folder: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-validator-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    static let topology = """
+        name: tiny
+        edge_nodes: [{name: edge}]
+        clients: [{name: client}]
+        origins: [{name: dns, kind: udp-echo, ports: [53]}]
+        links:
+          - {between: [client, edge], rtt: 2ms}
+          - {between: [edge, dns], rtt: 2ms}
+        """
+
+    func scenario(capture: [UInt8]) throws -> String {
+        try Self.topology.write(to: folder.appendingPathComponent("tiny.yaml"), atomically: true, encoding: .utf8)
+        try Data(capture).write(to: folder.appendingPathComponent("queries.pcap"))
+        let text = """
+            name: replay
+            topology: tiny.yaml
+            apps:
+              - {id: dns, protocol: udp/53, dns: {type: CNAME, name: dns.example}, origin_direct: ["udp://dns:53"]}
+            timeline:
+              - at: 0s
+                replay: {pcap: queries.pcap, from: client, app: dns, speed: 2}
+            """
+        let path = folder.appendingPathComponent("replay.yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func scenarioWithAReadableCaptureIsValid() throws {
+        let capture = PcapWriter.file(linkType: 101, packets: [(timestamp: 1, data: Array(repeating: 0x45, count: 28))])
+        let result = FileValidator().validate(try scenario(capture: capture))
+        #expect(result.isValid, "\(result.issues)")
+        #expect(result.summary.contains("1 step"))
+    }
+
+    @Test func unreadableCaptureMakesTheScenarioInvalid() throws {
+        let result = FileValidator().validate(try scenario(capture: Array("not pcap".utf8)))
+        #expect(!result.isValid)
+        #expect(result.issues.first?.message.contains("not a readable pcap or pcapng capture") == true)
+        #expect(result.issues.first?.location.line == 6)
+    }
+
+    @Test func emptyCaptureIsReported() throws {
+        let result = FileValidator().validate(try scenario(capture: PcapWriter.file(linkType: 101, packets: [])))
+        #expect(result.issues.first?.message.contains("holds no packets") == true)
+    }
+}
