@@ -23,6 +23,16 @@ let package = Package(
             name: "EdgeModel",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
+        // The data plane: codecs, access rules, TCP and UDP relays, events.
+        .target(
+            name: "EdgeProxy",
+            dependencies: [
+                "EdgeModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // libpcap, as Debian's libpcap-dev installs it.
         .systemLibrary(
             name: "CPcap",
@@ -53,6 +63,14 @@ let package = Package(
         ),
         .testTarget(name: "EdgeModelTests", dependencies: ["EdgeModel"]),
         .testTarget(name: "EdgePcapTests", dependencies: ["EdgePcap"]),
+        .testTarget(
+            name: "EdgeProxyTests",
+            dependencies: [
+                "EdgeProxy", "EdgeModel",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "EdgeSimTests", dependencies: ["EdgeSim", "EdgeModel", "EdgePcap"]),
         .testTarget(name: "EdgeCLITests", dependencies: ["EdgeCLI", "EdgeModel"]),
     ],

@@ -124,4 +124,10 @@ public struct PrefixInfo: Sendable, Hashable {
     public var prefix: IPPrefix
     public var country: String?
     public var asn: UInt32?
+
+    public init(prefix: IPPrefix, country: String? = nil, asn: UInt32? = nil) {
+        self.prefix = prefix
+        self.country = country
+        self.asn = asn
+    }
 }

@@ -1,0 +1,97 @@
+import EdgeModel
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A TCP origin that echoes every byte and honours half-close. When told to expect a PROXY
+/// header it reads it first and records the client address it names.
+public final class TCPEchoOrigin: Sendable {
+    /// One accepted connection as the origin saw it.
+    public struct Seen: Sendable, Hashable {
+        /// The address the TCP connection came from (the edge, unless nothing is in between).
+        public var peer: Endpoint
+        /// The local port it arrived on.
+        public var localPort: UInt16
+        /// The PROXY header, when one was expected.
+        public var header: ProxyHeader?
+    }
+
+    private let expect: ProxyProtocolMode
+    private let seen = Recorder<Seen>()
+    private let channels = Mutex<[any Channel]>([])
+    private let group: any EventLoopGroup
+
+    public init(expecting proxyProtocol: ProxyProtocolMode = .off, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        expect = proxyProtocol
+        self.group = group
+    }
+
+    /// Connections seen so far, in the order their headers (or first bytes) arrived.
+    public var connections: [Seen] { seen.all }
+
+    /// Listens on `address` at each port (0 for any free port); returns the bound endpoints.
+    @discardableResult
+    public func start(address: IPAddress, ports: [UInt16] = [0]) async throws -> [Endpoint] {
+        var bound: [Endpoint] = []
+        for port in ports {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { [expect, seen] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let peer = channel.remoteAddress.flatMap(Endpoint.init) ?? Endpoint(.v4(0), 0)
+                        let localPort = UInt16(channel.localAddress?.port ?? 0)
+                        let handlers: [any ChannelHandler]
+                        switch expect {
+                        case .v1, .v2:
+                            let receiver = ProxyHeaderReceiver(version: expect == .v1 ? .v1 : .v2) { header in
+                                seen.append(Seen(peer: peer, localPort: localPort, header: header))
+                            }
+                            handlers = [receiver, EchoHandler()]
+                        default:
+                            seen.append(Seen(peer: peer, localPort: localPort, header: nil))
+                            handlers = [EchoHandler()]
+                        }
+                        try channel.pipeline.syncOperations.addHandlers(handlers)
+                    }
+                }
+                .bind(to: Endpoint(address, port).socketAddress).get()
+            channels.withLock { $0.append(channel) }
+            if let endpoint = channel.localAddress.flatMap(Endpoint.init) { bound.append(endpoint) }
+        }
+        return bound
+    }
+
+    public func stop() async {
+        let open = channels.withLock { channels in
+            defer { channels.removeAll() }
+            return channels
+        }
+        for channel in open { try? await channel.close() }
+    }
+}
+
+/// Writes back what it reads; on end of input, finishes writing and closes its output.
+final class EchoHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.write(data, promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            context.close(mode: .output, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,77 @@
+import EdgeModel
+import NIOCore
+
+/// Settings of an edge node's data plane. Every value has a default that suits a test fleet.
+public struct ProxyConfiguration: Sendable {
+    /// Name written into every event. Default "edge".
+    public var nodeName: String = "edge"
+    /// How long to wait for an origin to accept a TCP connection. Default 5 s.
+    public var connectTimeout: TimeAmount = .seconds(5)
+    /// Per-connection buffer bounds: reads stop while the other side holds more than `high`.
+    /// Default 32 KiB / 256 KiB.
+    public var writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 256 * 1024)
+    /// A UDP flow with no datagram either way for this long is closed. Default 30 s.
+    public var udpIdleTimeout: TimeAmount = .seconds(30)
+    /// Most UDP flows open at once per listener; the least recently used is evicted. Default 10,000.
+    public var udpMaxFlows: Int = 10_000
+    /// Largest client datagram payload accepted. Larger ones could only have crossed a 1500-byte
+    /// MTU path as IP fragments, and fragmented UDP is dropped. Default 1472 (IPv4) / 1452 (IPv6).
+    public var udpMaxPayloadIPv4: Int = 1472
+    public var udpMaxPayloadIPv6: Int = 1452
+    /// Datagrams queued for a flow while its origin socket opens. Default 64.
+    public var udpPendingLimit: Int = 64
+
+    public init() {}
+}
+
+/// One application as one node serves it: where its traffic goes and what it may do.
+public final class ApplicationService: Sendable {
+    public let app: Application
+    public let origins: OriginPool
+    public let configuration: ProxyConfiguration
+    public let events: EventLog
+    public let counters: NodeCounters
+    private let matcher: AccessRuleMatcher?
+
+    public init(
+        app: Application, configuration: ProxyConfiguration, events: EventLog, counters: NodeCounters, matcher: AccessRuleMatcher,
+        resolver: (any OriginResolving)? = nil
+    ) {
+        self.app = app
+        self.configuration = configuration
+        self.events = events
+        self.counters = counters
+        self.origins = OriginPool(app: app, resolver: resolver)
+        self.matcher = app.ipFirewall && !matcher.isEmpty ? matcher : nil
+    }
+
+    /// nil when access rules do not apply to this application.
+    public func accessDecision(for address: IPAddress) -> AccessRuleMatcher.Decision? {
+        matcher?.decide(address)
+    }
+
+    /// The PROXY header to send ahead of a TCP connection's bytes, if the app asks for one.
+    func proxyHeader(client: Endpoint, edge: Endpoint, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        let header = ProxyHeader.proxied(transport: .stream, source: client, destination: edge)
+        var buffer = allocator.buffer(capacity: 108)
+        switch app.proxyProtocol {
+        case .v1: buffer.writeProxyV1(header)
+        case .v2: buffer.writeProxyV2(header)
+        case .off, .simple: return nil
+        }
+        return buffer
+    }
+
+    func event(
+        _ kind: ProxyEvent.Kind, client: Endpoint, edge: Endpoint, origin: Endpoint? = nil, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0,
+        duration: TimeAmount? = nil, originRTT: TimeAmount? = nil, status: StatusCode, message: String? = nil
+    ) {
+        events.record(
+            ProxyEvent(
+                event: kind, time: Date().timeIntervalSince1970, app: app, node: configuration.nodeName, client: client, edge: edge,
+                origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, durationMs: duration.map { Double($0.nanoseconds) / 1e6 },
+                originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message))
+    }
+}
+
+import Foundation

@@ -1,0 +1,65 @@
+import EdgeModel
+import NIOCore
+
+/// What happened to one TCP connection, turned into events. Used only on the connection's event
+/// loop (both channels of a relay share it).
+final class ConnectionRecord {
+    private let service: ApplicationService
+    private var client = Endpoint(.v4(0), 0)
+    private var edge = Endpoint(.v4(0), 0)
+    private var origin: Endpoint?
+    private var started = NIODeadline.now()
+    private var originRTT: TimeAmount?
+    private var bytesIn: UInt64 = 0
+    private var bytesOut: UInt64 = 0
+    private var status: StatusCode = .ok
+    private var message: String?
+    private var finished = false
+
+    init(service: ApplicationService) {
+        self.service = service
+    }
+
+    func start(client: Endpoint, edge: Endpoint) {
+        self.client = client
+        self.edge = edge
+        started = .now()
+    }
+
+    func addIn(_ count: Int) { bytesIn += UInt64(count) }
+    func addOut(_ count: Int) { bytesOut += UInt64(count) }
+
+    func filtered(rule: AccessRule?) {
+        finished = true
+        service.counters.add(.tcpFiltered)
+        service.event(.clientFiltered, client: client, edge: edge, status: .blocked, message: rule.map { "\($0.action.rawValue) \($0.target)" })
+    }
+
+    func originFailed(status: StatusCode, message: String, origin: Endpoint?) {
+        finished = true
+        service.counters.add(.tcpOriginErrors)
+        service.event(.originError, client: client, edge: edge, origin: origin, duration: .now() - started, status: status, message: message)
+    }
+
+    func connected(origin: Endpoint, rtt: TimeAmount, originChannel: any Channel) {
+        self.origin = origin
+        originRTT = rtt
+        service.event(.connect, client: client, edge: edge, origin: origin, originRTT: rtt, status: .ok)
+    }
+
+    /// An error on one side decides the status, unless one was already set.
+    func failed(_ error: any Error, onOriginSide: Bool) {
+        guard status == .ok else { return }
+        status = onOriginSide ? .originReset : .clientReset
+        message = "\(error)"
+    }
+
+    /// Called once the client channel has closed.
+    func closed() {
+        guard !finished, origin != nil else { return }
+        finished = true
+        service.event(
+            .disconnect, client: client, edge: edge, origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, duration: .now() - started,
+            originRTT: originRTT, status: status, message: message)
+    }
+}

@@ -1,0 +1,120 @@
+import NIOCore
+
+/// One side of a TCP relay. Two of these, partnered, move bytes between the client and origin
+/// channels: reads on one side wait while the other side cannot take more (back-pressure), and
+/// a half-close on one side becomes a half-close on the other.
+final class RelayHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var partner: RelayHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    /// Called with the size of every read on this side.
+    private let onRead: (Int) -> Void
+    /// Called with an error on this side, before the side is closed.
+    private let onError: (any Error) -> Void
+
+    init(onRead: @escaping (Int) -> Void, onError: @escaping (any Error) -> Void) {
+        self.onRead = onRead
+        self.onError = onError
+    }
+
+    /// Joins two handlers on the same event loop; reads held until now may go ahead.
+    static func join(_ a: RelayHandler, _ b: RelayHandler) {
+        a.partner = b
+        b.partner = a
+        a.releaseHeldRead()
+        b.releaseHeldRead()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    // MARK: Calls from the partner
+
+    private func partnerWrite(_ data: NIOAny) {
+        context?.write(data, promise: nil)
+    }
+
+    private func partnerFlush() {
+        context?.flush()
+    }
+
+    /// Shuts our output once every byte written before it has gone: writes complete in order,
+    /// and a full close (when our input is shut too) would otherwise drop what is still queued.
+    private func partnerEndOfInput() {
+        guard let context else { return }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            bound.value.close(mode: .output, promise: nil)
+        }
+    }
+
+    private func partnerClosed() {
+        context?.close(promise: nil)
+    }
+
+    private func partnerBecameWritable() {
+        releaseHeldRead()
+    }
+
+    private var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    private func releaseHeldRead() {
+        guard pendingRead, partner?.isWritable == true else { return }
+        pendingRead = false
+        context?.read()
+    }
+
+    // MARK: Events on this side
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        onRead(unwrapInboundIn(data).readableBytes)
+        partner?.partnerWrite(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        partner?.partnerFlush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partner?.partnerClosed()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            partner?.partnerFlush()
+            partner?.partnerEndOfInput()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        onError(error)
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { partner?.partnerBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if partner?.isWritable == true {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import EdgeModel
+import NIOCore
+import NIOPosix
+
+/// Serves one UDP edge port: a flow table keyed by client address and port, one origin socket
+/// per flow, replies sent back to the right client, idle expiry and a cap with LRU eviction.
+final class UDPListenerHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    private let service: ApplicationService
+    private var flows: [Endpoint: UDPFlow] = [:]
+    private var context: ChannelHandlerContext?
+    private var edge: Endpoint?
+    private var sweep: RepeatedTask?
+    /// Clients already reported as filtered or fragmented, so a flood makes one event each.
+    private var reported: Set<Endpoint> = []
+
+    init(service: ApplicationService) {
+        self.service = service
+    }
+
+    private var configuration: ProxyConfiguration { service.configuration }
+    private var counters: NodeCounters { service.counters }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        edge = context.channel.localAddress.flatMap(Endpoint.init)
+        let interval = TimeAmount.nanoseconds(max(configuration.udpIdleTimeout.nanoseconds / 4, 10_000_000))
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        sweep = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            this.value.expireIdleFlows()
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        sweep?.cancel()
+        for flow in flows.values { close(flow, status: .ok) }
+        flows.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard let client = Endpoint(envelope.remoteAddress), let edge else { return }
+        counters.add(.udpDatagramsIn)
+        let limit = client.address.unmapped.isIPv4 ? configuration.udpMaxPayloadIPv4 : configuration.udpMaxPayloadIPv6
+        guard envelope.data.readableBytes <= limit else {
+            counters.add(.udpDroppedFragmented)
+            reportOnce(client) {
+                service.event(.clientFiltered, client: client, edge: edge, status: .clientFragmented,
+                              message: "datagram of \(envelope.data.readableBytes) bytes would have been fragmented; dropped")
+            }
+            return
+        }
+        if let decision = service.accessDecision(for: client.address), !decision.allowed {
+            counters.add(.udpDroppedFiltered)
+            reportOnce(client) {
+                service.event(.clientFiltered, client: client, edge: edge, status: .blocked,
+                              message: decision.rule.map { "\($0.action.rawValue) \($0.target)" })
+            }
+            return
+        }
+        let flow = flows[client] ?? openFlow(client: client, edge: edge, context: context)
+        flow.lastActivity = .now()
+        flow.bytesIn += UInt64(envelope.data.readableBytes)
+        let framed = flow.frame(envelope.data, mode: service.app.proxyProtocol, allocator: context.channel.allocator)
+        if let channel = flow.originChannel {
+            channel.writeAndFlush(framed, promise: nil)
+        } else if flow.pending.count < configuration.udpPendingLimit {
+            flow.pending.append(framed)
+        } else {
+            counters.add(.udpDroppedPending)
+        }
+    }
+
+    private func reportOnce(_ client: Endpoint, _ report: () -> Void) {
+        guard reported.count < 10_000, reported.insert(client).inserted else { return }
+        report()
+    }
+
+    private func openFlow(client: Endpoint, edge: Endpoint, context: ChannelHandlerContext) -> UDPFlow {
+        if flows.count >= configuration.udpMaxFlows, let oldest = flows.values.min(by: { $0.lastActivity < $1.lastActivity }) {
+            counters.add(.udpFlowsEvicted)
+            close(oldest, status: .flowEvicted)
+        }
+        let flow = UDPFlow(client: client, edge: edge)
+        flows[client] = flow
+        counters.add(.udpFlowsOpened)
+        let loop = context.eventLoop
+        let this = NIOLoopBound(self, eventLoop: loop)
+        let boundFlow = NIOLoopBound(flow, eventLoop: loop)
+        service.origins.candidates(edgePort: edge.port, on: loop).flatMap { endpoints -> EventLoopFuture<(any Channel, Endpoint)> in
+            guard let origin = endpoints.first else {
+                return loop.makeFailedFuture(OriginResolutionError(status: .resolveNoAddress, message: "no origin for port \(edge.port)"))
+            }
+            let originHandler = NIOLoopBound(UDPOriginHandler(listener: this.value, flow: boundFlow.value), eventLoop: loop)
+            return DatagramBootstrap(group: loop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(originHandler.value) }
+                }
+                .connect(to: origin.socketAddress)
+                .map { ($0, origin) }
+        }.whenComplete { result in
+            let flow = boundFlow.value
+            switch result {
+            case .success(let (channel, origin)):
+                flow.origin = origin
+                guard !flow.closed else {
+                    channel.close(promise: nil)
+                    return
+                }
+                flow.originChannel = channel
+                this.value.service.event(.connect, client: flow.client, edge: flow.edge, origin: origin, status: .ok)
+                for datagram in flow.pending { channel.write(datagram, promise: nil) }
+                flow.pending.removeAll()
+                channel.flush()
+            case .failure(let error):
+                let status = (error as? OriginResolutionError)?.status ?? StatusCode(connectError: error)
+                this.value.service.event(.originError, client: flow.client, edge: flow.edge, status: status, message: "\(error)")
+                this.value.flows[flow.client] = nil
+                flow.closed = true
+            }
+        }
+        return flow
+    }
+
+    /// A reply from the origin, already stripped of any SPP header, goes back to the client.
+    func reply(_ payload: ByteBuffer, for flow: UDPFlow) {
+        guard let context, !flow.closed else { return }
+        flow.lastActivity = .now()
+        if flow.firstReply == nil { flow.firstReply = .now() }
+        flow.bytesOut += UInt64(payload.readableBytes)
+        counters.add(.udpDatagramsOut)
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: flow.client.socketAddress, data: payload)), promise: nil)
+    }
+
+    private func expireIdleFlows() {
+        let cutoff = NIODeadline.now() - configuration.udpIdleTimeout
+        for flow in flows.values where flow.lastActivity < cutoff {
+            counters.add(.udpFlowsExpired)
+            close(flow, status: flow.firstReply == nil ? .originNoResponse : .ok)
+        }
+    }
+
+    private func close(_ flow: UDPFlow, status: StatusCode) {
+        guard !flow.closed else { return }
+        flow.closed = true
+        flows[flow.client] = nil
+        flow.originChannel?.close(promise: nil)
+        guard flow.origin != nil else { return }
+        service.event(
+            .disconnect, client: flow.client, edge: flow.edge, origin: flow.origin, bytesIn: flow.bytesIn, bytesOut: flow.bytesOut,
+            duration: flow.lastActivity - flow.started, originRTT: flow.firstReply.map { $0 - flow.started }, status: status)
+    }
+}
+
+/// Reads replies on a flow's origin socket and hands them to the listener.
+final class UDPOriginHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let listener: UDPListenerHandler
+    private let flow: UDPFlow
+    private let stripsHeader: Bool
+    private let counters: NodeCounters
+
+    init(listener: UDPListenerHandler, flow: UDPFlow) {
+        self.listener = listener
+        self.flow = flow
+        stripsHeader = listener.serviceProxyMode == .simple
+        counters = listener.serviceCounters
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var payload = unwrapInboundIn(data).data
+        if stripsHeader {
+            // The origin must echo the header; a reply without a valid one is dropped, never guessed at.
+            guard (try? payload.readSimpleProxyHeader()) != nil else {
+                counters.add(.udpDroppedBadReply)
+                return
+            }
+        }
+        listener.reply(payload, for: flow)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // ICMP port unreachable arrives as ECONNREFUSED on a connected socket; the flow lives on.
+    }
+}
+
+extension UDPListenerHandler {
+    var serviceProxyMode: ProxyProtocolMode { service.app.proxyProtocol }
+    var serviceCounters: NodeCounters { service.counters }
+}
