@@ -10,6 +10,10 @@ public final class EventLog: Sendable {
     private struct State {
         var events: [ProxyEvent] = []
         var counts: [ProxyEvent.Kind: Int] = [:]
+        var waiters: [(id: Int, matches: @Sendable (ProxyEvent) -> Bool, continuation: CheckedContinuation<ProxyEvent?, Never>)] = []
+        var nextWaiter = 0
+        /// Waiters whose time ran out before they were registered.
+        var expired: Set<Int> = []
     }
 
     /// How many events are kept for the summary; counts are kept for all.
@@ -30,10 +34,46 @@ public final class EventLog: Sendable {
         } else {
             line = nil
         }
-        state.withLock { state in
+        let woken = state.withLock { state in
             state.counts[event.event, default: 0] += 1
             if state.events.count < retained { state.events.append(event) }
             if let line { output?.write(line) }
+            let matching = state.waiters.filter { $0.matches(event) }
+            state.waiters.removeAll { $0.matches(event) }
+            return matching.map(\.continuation)
+        }
+        for continuation in woken { continuation.resume(returning: event) }
+    }
+
+    /// The first event, recorded or still to come, that matches; nil if none comes within `timeout`.
+    public func first(
+        within timeout: Duration = .seconds(10), where matches: @escaping @Sendable (ProxyEvent) -> Bool
+    ) async -> ProxyEvent? {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            let expired = state.withLock { state -> CheckedContinuation<ProxyEvent?, Never>? in
+                guard let waiter = state.waiters.first(where: { $0.id == id }) else {
+                    state.expired.insert(id)
+                    return nil
+                }
+                state.waiters.removeAll { $0.id == id }
+                return waiter.continuation
+            }
+            expired?.resume(returning: nil)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            let (found, expired) = state.withLock { state -> (ProxyEvent?, Bool) in
+                if let event = state.events.first(where: matches) { return (event, false) }
+                if state.expired.remove(id) != nil { return (nil, true) }
+                state.waiters.append((id, matches, continuation))
+                return (nil, false)
+            }
+            if let found { continuation.resume(returning: found) } else if expired { continuation.resume(returning: nil) }
         }
     }
 
