@@ -44,16 +44,21 @@ let package = Package(
             name: "EdgePcap",
             dependencies: ["CPcap"]
         ),
-        // The running system: validation across files, and (later) the fleet, runner and reports.
+        // The running system: node processes as services, validation across files; later the fleet and runner.
         .target(
             name: "EdgeSim",
-            dependencies: ["EdgeModel", "EdgePcap"]
+            dependencies: [
+                "EdgeModel", "EdgePcap", "EdgeProxy",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Argument parsing and command wiring; the work itself lives in the library modules.
         .target(
             name: "EdgeCLI",
             dependencies: [
-                "EdgeSim",
+                "EdgeSim", "EdgeProxy",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -55,6 +55,29 @@ public struct ConfigLoader: Sendable {
         }
     }
 
+    /// Access rules: a list, or a saved IP Access Rules API response (`{"result": [...]}`).
+    public func loadAccessRules(_ path: String) throws(ConfigErrors) -> Loaded<[AccessRule]> {
+        try load(path) { root, diagnostics in
+            let items = root.sequence ?? root["result"]?.sequence
+            guard let items else {
+                diagnostics.error("must be a list of access rules, or an API response with a result list", field: "", at: root.location)
+                return nil
+            }
+            return AccessRuleDecoder.decodeList(items.enumerated().map { ($0.element, "[\($0.offset)]") }, diagnostics)
+        }
+    }
+
+    /// A prefix table: a list of `{prefix, country, asn}` rows.
+    public func loadPrefixes(_ path: String) throws(ConfigErrors) -> Loaded<[PrefixInfo]> {
+        try load(path) { root, diagnostics in
+            guard let items = root.sequence else {
+                diagnostics.error("must be a list of {prefix, country, asn} rows", field: "", at: root.location)
+                return nil
+            }
+            return items.enumerated().compactMap { TopologyDecoder.decodePrefix($0.element, path: "[\($0.offset)]", diagnostics) }
+        }
+    }
+
     public func loadTopology(_ path: String) throws(ConfigErrors) -> Loaded<Topology> {
         try load(path) { root, diagnostics in TopologyDecoder.decode(root, diagnostics) }
     }

@@ -216,7 +216,7 @@ enum TopologyDecoder {
         return pools
     }
 
-    private static func decodePrefix(_ node: ConfigNode, path: String, _ diagnostics: Diagnostics) -> PrefixInfo? {
+    static func decodePrefix(_ node: ConfigNode, path: String, _ diagnostics: Diagnostics) -> PrefixInfo? {
         guard let fields = FieldReader(node, path: path, diagnostics, what: "a prefix row {prefix, country, asn}") else { return nil }
         defer { fields.finish() }
         let prefix = fields.value("prefix", required: true, IPPrefix.parse)

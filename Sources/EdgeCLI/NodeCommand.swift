@@ -1,0 +1,120 @@
+import ArgumentParser
+import EdgeModel
+import EdgeProxy
+import EdgeSim
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run one edge node in the foreground, serving every application in a file.",
+        discussion: """
+            The apps file is a JSON array of application objects, the same as a YAML list, or a saved \
+            API list response ({"result": [...], "success": true}). Each application is served on every \
+            listen address of the family its edge_ips allow; port ranges listen on every port. \
+            Events are JSON lines; a summary is printed to standard error when the node stops \
+            (SIGINT or SIGTERM).
+            """
+    )
+
+    @Option(help: "Applications to serve.", completion: .file(extensions: ["json", "yaml", "yml"]))
+    var apps: String
+
+    @Option(name: .customLong("listen"), help: "An address to serve on (repeatable); default 127.0.0.1.")
+    var listenAddresses: [String] = ["127.0.0.1"]
+
+    @Option(help: "Node name written into events.")
+    var name = "edge"
+
+    @Option(help: "Where events go: a file path, or - for standard output. Default: none.")
+    var events: String?
+
+    @Option(help: "IP access rules (a list, or a saved API response).")
+    var accessRules: String?
+
+    @Option(help: "Prefix table giving country and ASN of client blocks.")
+    var prefixes: String?
+
+    @Option(help: "Close a UDP flow after this long without traffic (e.g. 30s).")
+    var udpIdle = "30s"
+
+    @Option(help: "Give up connecting to an origin after this long (e.g. 5s).")
+    var connectTimeout = "5s"
+
+    @Option(help: "Most UDP flows per listener before the least recently used is evicted.")
+    var udpMaxFlows = 10_000
+
+    func validate() throws {
+        for address in listenAddresses where IPAddress(address) == nil {
+            throw ValidationError("--listen \(address) is not an IP address")
+        }
+        for (flag, text) in [("--udp-idle", udpIdle), ("--connect-timeout", connectTimeout)] {
+            if case .failure(let problem) = Quantity.duration(text) { throw ValidationError("\(flag): \(problem.message)") }
+        }
+        guard udpMaxFlows > 0 else { throw ValidationError("--udp-max-flows must be at least 1") }
+    }
+
+    func run() async throws {
+        let loader = ConfigLoader()
+        let applications: Loaded<[Application]>
+        let rules: [AccessRule]
+        let table: [PrefixInfo]
+        do {
+            applications = try loader.loadApplications(apps)
+            rules = try accessRules.map { try loader.loadAccessRules($0).value } ?? []
+            table = try prefixes.map { try loader.loadPrefixes($0).value } ?? []
+        } catch let errors as ConfigErrors {
+            for issue in errors.issues { printError(issue.description) }
+            throw ExitCode(2)
+        }
+        for warning in applications.warnings { printError(warning.description) }
+
+        var configuration = ProxyConfiguration()
+        configuration.nodeName = name
+        configuration.udpIdleTimeout = try Quantity.duration(udpIdle).get().timeAmount
+        configuration.connectTimeout = try Quantity.duration(connectTimeout).get().timeAmount
+        configuration.udpMaxFlows = udpMaxFlows
+        let output: FileHandle?
+        switch events {
+        case nil: output = nil
+        case "-": output = .standardOutput
+        case let path?:
+            guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+                printError("error: cannot write events to \(path)")
+                throw ExitCode(1)
+            }
+            output = handle
+        }
+        let log = EventLog(output: output)
+        let logger = Logger(label: "edgesim.node.\(name)")
+        let node = EdgeNode(
+            applications: applications.value, listen: listenAddresses.compactMap { IPAddress($0) }, accessRules: rules,
+            prefixes: table, configuration: configuration, events: log, logger: logger)
+        let service = NodeService(node: node, logger: logger) { listeners in
+            let ports = Dictionary(grouping: listeners, by: { "\($0.app) \($0.transport.rawValue) \($0.endpoint.address.bracketed)" })
+            for (key, group) in ports.sorted(by: { $0.key < $1.key }) {
+                let sorted = group.map(\.endpoint.port).sorted()
+                let range = sorted.count == 1 ? "\(sorted[0])" : "\(sorted.first!)-\(sorted.last!)"
+                printError("node \(name): serving \(key):\(range)")
+            }
+            printError("node \(name): ready")
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        let summary = log.summary()
+        printError(summary.groups.isEmpty ? "node \(name): no traffic" : summary.table)
+    }
+}
+
+extension Duration {
+    var timeAmount: TimeAmount { .nanoseconds(Int64(seconds * 1e9)) }
+}

@@ -1,0 +1,32 @@
+import EdgeModel
+import EdgeProxy
+import Logging
+import ServiceLifecycle
+
+/// An edge node as a long-lived service: binds its listeners, serves until the service group
+/// shuts down (SIGINT, SIGTERM), then closes every socket.
+public final class NodeService: Service {
+    public enum State: Sendable {
+        case idle
+        case running([EdgeNode.Listener])
+        case stopped
+    }
+
+    public let node: EdgeNode
+    private let logger: Logger
+    private let onReady: @Sendable ([EdgeNode.Listener]) -> Void
+
+    public init(node: EdgeNode, logger: Logger, onReady: @escaping @Sendable ([EdgeNode.Listener]) -> Void = { _ in }) {
+        self.node = node
+        self.logger = logger
+        self.onReady = onReady
+    }
+
+    public func run() async throws {
+        let listeners = try await node.start()
+        onReady(listeners)
+        try? await gracefulShutdown()
+        logger.info("stopping")
+        await node.stop()
+    }
+}
