@@ -73,3 +73,27 @@ final class OutputCloseRecorder: ChannelOutboundHandler {
         _ = try? origin.finish(acceptAlreadyClosed: true)
     }
 }
+
+@Suite struct RelayHandlerEarlyDataTests {
+    @Test func dataAndEndOfInputBeforeTheJoinAreDeliveredInOrder() throws {
+        let loop = EmbeddedEventLoop()
+        let recorder = OutputCloseRecorder()
+        let clientRelay = RelayHandler(onRead: { _ in }, onError: { _ in })
+        let originRelay = RelayHandler(onRead: { _ in }, onError: { _ in })
+        let client = EmbeddedChannel(handlers: [clientRelay], loop: loop)
+        let origin = EmbeddedChannel(handlers: [recorder, originRelay], loop: loop)
+        for channel in [client, origin] { try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait() }
+        // The peer sent its bytes and its FIN before the origin connection existed.
+        try client.writeInbound(ByteBuffer(string: "early "))
+        try client.writeInbound(ByteBuffer(string: "bytes"))
+        client.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(try origin.readOutbound(as: ByteBuffer.self) == nil)
+        RelayHandler.join(clientRelay, originRelay)
+        #expect(try origin.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "early "))
+        #expect(try origin.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "bytes"))
+        #expect(try origin.readOutbound(as: ByteBuffer.self)?.readableBytes == 0)
+        #expect(recorder.outputCloses == 1)
+        _ = try? client.finish(acceptAlreadyClosed: true)
+        _ = try? origin.finish(acceptAlreadyClosed: true)
+    }
+}

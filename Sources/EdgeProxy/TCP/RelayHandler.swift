@@ -11,6 +11,10 @@ final class RelayHandler: ChannelDuplexHandler {
     private var partner: RelayHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    /// What arrived before the partner existed. Holding reads does not stop NIO from draining a
+    /// socket whose peer already sent its FIN, so data and end of input can come early.
+    private var early: [NIOAny] = []
+    private var earlyEndOfInput = false
     /// Called with the size of every read on this side.
     private let onRead: (Int) -> Void
     /// Called with an error on this side, before the side is closed.
@@ -25,8 +29,23 @@ final class RelayHandler: ChannelDuplexHandler {
     static func join(_ a: RelayHandler, _ b: RelayHandler) {
         a.partner = b
         b.partner = a
+        a.deliverEarly()
+        b.deliverEarly()
         a.releaseHeldRead()
         b.releaseHeldRead()
+    }
+
+    private func deliverEarly() {
+        guard let partner else { return }
+        if !early.isEmpty {
+            for data in early { partner.partnerWrite(data) }
+            early.removeAll()
+            partner.partnerFlush()
+        }
+        if earlyEndOfInput {
+            earlyEndOfInput = false
+            partner.partnerEndOfInput()
+        }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -78,7 +97,11 @@ final class RelayHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         onRead(unwrapInboundIn(data).readableBytes)
-        partner?.partnerWrite(data)
+        guard let partner else {
+            early.append(data)
+            return
+        }
+        partner.partnerWrite(data)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -93,8 +116,12 @@ final class RelayHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            partner?.partnerFlush()
-            partner?.partnerEndOfInput()
+            if let partner {
+                partner.partnerFlush()
+                partner.partnerEndOfInput()
+            } else {
+                earlyEndOfInput = true
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -1,0 +1,68 @@
+import Foundation
+import Synchronization
+
+/// A program from the system run for a test, its output collected line by line, killed at the end.
+final class ExternalProcess: Sendable {
+    private let process: Process
+    private let lines = Mutex<[String]>([])
+    private let partial = Mutex<String>("")
+
+    /// The path of `name` on PATH, or nil.
+    static func find(_ name: String) -> String? {
+        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin:/bin:/sbin").split(separator: ":") + ["/usr/sbin", "/sbin"] {
+            let path = "\(folder)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    /// True when a test may skip for want of `tool`: outside CI only, since CI installs everything.
+    static func mayBeMissing(_ tool: String) -> Bool {
+        ProcessInfo.processInfo.environment["CI"] != "true"
+    }
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.partial.withLock { partial in
+                partial += String(decoding: data, as: UTF8.self)
+                let complete = partial.split(separator: "\n", omittingEmptySubsequences: false)
+                partial = String(complete.last ?? "")
+                self.lines.withLock { $0 += complete.dropLast().map(String.init) }
+            }
+        }
+        try process.run()
+    }
+
+    deinit {
+        stop()
+    }
+
+    var output: [String] { lines.withLock { $0 } }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Waits (checking every 20 ms, up to `timeout`) for an output line containing `text`.
+    func waitForLine(containing text: String, timeout: Duration = .seconds(10)) async -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = output.first(where: { $0.contains(text) }) { return line }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
