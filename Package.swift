@@ -23,11 +23,20 @@ let package = Package(
             name: "EdgeModel",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
+        // DNS wire format, zones, the authoritative responder and a small resolver.
+        .target(
+            name: "EdgeDNS",
+            dependencies: [
+                "EdgeModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // The data plane: codecs, access rules, TCP and UDP relays, events.
         .target(
             name: "EdgeProxy",
             dependencies: [
-                "EdgeModel",
+                "EdgeModel", "EdgeDNS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,9 +78,13 @@ let package = Package(
         .testTarget(name: "EdgeModelTests", dependencies: ["EdgeModel"]),
         .testTarget(name: "EdgePcapTests", dependencies: ["EdgePcap"]),
         .testTarget(
+            name: "EdgeDNSTests",
+            dependencies: ["EdgeDNS", "EdgeModel", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
             name: "EdgeProxyTests",
             dependencies: [
-                "EdgeProxy", "EdgeModel",
+                "EdgeProxy", "EdgeModel", "EdgeDNS",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]

@@ -1,3 +1,4 @@
+import EdgeDNS
 import EdgeModel
 @testable import EdgeProxy
 import NIOCore

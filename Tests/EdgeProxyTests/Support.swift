@@ -1,3 +1,4 @@
+import EdgeDNS
 import EdgeModel
 import EdgeProxy
 import Foundation

@@ -41,6 +41,12 @@ final class ConnectionRecord {
         service.event(.originError, client: client, edge: edge, origin: origin, duration: .now() - started, status: status, message: message)
     }
 
+    func resolveFailed(status: StatusCode, message: String) {
+        finished = true
+        service.counters.add(.tcpOriginErrors)
+        service.event(.resolveOrigin, client: client, edge: edge, duration: .now() - started, status: status, message: message)
+    }
+
     func connected(origin: Endpoint, rtt: TimeAmount, originChannel: any Channel) {
         self.origin = origin
         originRTT = rtt

@@ -1,3 +1,4 @@
+import EdgeDNS
 import EdgeModel
 import NIOCore
 import NIOPosix
@@ -37,7 +38,7 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
                 this.value.connect(to: endpoints[...], client: client, edge: edge, clientChannel: channel, lastError: nil)
             case .failure(let error):
                 let resolution = error as? OriginResolutionError
-                this.value.record.originFailed(status: resolution?.status ?? .resolveFailed, message: "\(error)", origin: nil)
+                this.value.record.resolveFailed(status: resolution?.status ?? .resolveFailed, message: "\(error)")
                 channel.close(promise: nil)
             }
         }

@@ -1,0 +1,127 @@
+import EdgeModel
+import NIOCore
+import NIOPosix
+
+/// Asks one DNS server a question over UDP, retrying, and again over TCP when the answer was
+/// truncated. Replies that do not match the question's id and name are ignored.
+public struct DNSClient: Sendable {
+    public var server: Endpoint
+    /// How long to wait for each UDP attempt. Default 2 s.
+    public var timeout: TimeAmount
+    /// UDP attempts before giving up. Default 2.
+    public var attempts: Int
+    private let group: any EventLoopGroup
+
+    public init(server: Endpoint, timeout: TimeAmount = .seconds(2), attempts: Int = 2, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.server = server
+        self.timeout = timeout
+        self.attempts = attempts
+        self.group = group
+    }
+
+    public struct Timeout: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public func query(_ name: DNSName, _ type: DNSType) async throws -> DNSMessage {
+        var lastError: any Error = Timeout(description: "no answer")
+        for _ in 0..<max(1, attempts) {
+            do {
+                let reply = try await exchangeUDP(DNSMessage.query(id: .random(in: .min ... .max), name: name, type: type))
+                if reply.truncated { return try await exchangeTCP(DNSMessage.query(id: .random(in: .min ... .max), name: name, type: type)) }
+                return reply
+            } catch let error as Timeout {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    private func exchangeUDP(_ query: DNSMessage) async throws -> DNSMessage {
+        let loop = group.next()
+        let promise = loop.makePromise(of: DNSMessage.self)
+        let bindAddress = server.address.isIPv4 ? "0.0.0.0" : "::"
+        let channel = try await DatagramBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ReplyMatcher(query: query, promise: promise)) }
+            }
+            .bind(host: bindAddress, port: 0).get()
+        defer { channel.close(promise: nil) }
+        let timer = loop.scheduleTask(in: timeout) { promise.fail(Timeout(description: "no answer from \(server) within \(timeout)")) }
+        defer { timer.cancel() }
+        var bytes = channel.allocator.buffer(capacity: 64)
+        bytes.writeDNSMessage(query)
+        try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: server.socketAddress, data: bytes))
+        return try await promise.futureResult.get()
+    }
+
+    private func exchangeTCP(_ query: DNSMessage) async throws -> DNSMessage {
+        let loop = group.next()
+        let promise = loop.makePromise(of: DNSMessage.self)
+        let channel = try await ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(ByteToMessageHandler(DNSLengthPrefixDecoder()), StreamReplyMatcher(query: query, promise: promise))
+                }
+            }
+            .connect(to: server.socketAddress).get()
+        defer { channel.close(promise: nil) }
+        let timer = loop.scheduleTask(in: timeout) { promise.fail(Timeout(description: "no TCP answer from \(server) within \(timeout)")) }
+        defer { timer.cancel() }
+        var message = channel.allocator.buffer(capacity: 64)
+        message.writeDNSMessage(query)
+        var framed = channel.allocator.buffer(capacity: message.readableBytes + 2)
+        framed.writeInteger(UInt16(message.readableBytes))
+        framed.writeImmutableBuffer(message)
+        try await channel.writeAndFlush(framed)
+        return try await promise.futureResult.get()
+    }
+}
+
+extension DNSMessage {
+    /// True when this is the reply to `query`.
+    func answers(_ query: DNSMessage) -> Bool {
+        isResponse && id == query.id && questions == query.questions
+    }
+}
+
+final class ReplyMatcher: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private let query: DNSMessage
+    private let promise: EventLoopPromise<DNSMessage>
+
+    init(query: DNSMessage, promise: EventLoopPromise<DNSMessage>) {
+        self.query = query
+        self.promise = promise
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let reply = try? unwrapInboundIn(data).data.readDNSMessage(), reply.answers(query) else { return }
+        promise.succeed(reply)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+    }
+}
+
+final class StreamReplyMatcher: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let query: DNSMessage
+    private let promise: EventLoopPromise<DNSMessage>
+
+    init(query: DNSMessage, promise: EventLoopPromise<DNSMessage>) {
+        self.query = query
+        self.promise = promise
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let reply = try? unwrapInboundIn(data).readDNSMessage(), reply.answers(query) else { return }
+        promise.succeed(reply)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+    }
+}

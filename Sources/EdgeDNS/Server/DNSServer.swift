@@ -1,0 +1,173 @@
+import EdgeModel
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The authoritative responder on UDP and TCP. Malformed queries get FORMERR when their header
+/// can be read and are dropped otherwise; nothing a client sends can crash or stall it.
+public final class DNSServer: Sendable {
+    public struct Counters: Sendable, Hashable {
+        public var queries = 0
+        public var formatErrors = 0
+        public var dropped = 0
+        public var truncated = 0
+    }
+
+    public let zones: ZoneStore
+    private let group: any EventLoopGroup
+    private let channels = Mutex<[any Channel]>([])
+    private let tally = Mutex(Counters())
+    /// A TCP client that sends nothing for this long is closed. Default 10 s.
+    public let tcpIdleTimeout: TimeAmount
+
+    public init(zones: ZoneStore, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, tcpIdleTimeout: TimeAmount = .seconds(10)) {
+        self.zones = zones
+        self.group = group
+        self.tcpIdleTimeout = tcpIdleTimeout
+    }
+
+    public var counters: Counters { tally.withLock { $0 } }
+
+    /// Listens on UDP and TCP at `endpoint` (port 0: any free port, the same for both when it
+    /// can be had); returns where it listens.
+    public func start(at endpoint: Endpoint) async throws -> Endpoint {
+        let udp = try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(server: self)) }
+            }
+            .bind(to: endpoint.socketAddress).get()
+        channels.withLock { $0.append(udp) }
+        let bound = udp.localAddress.flatMap(Endpoint.init) ?? endpoint
+        let tcp = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        ByteToMessageHandler(DNSLengthPrefixDecoder()), TCPQueryHandler(server: self))
+                }
+            }
+            .bind(to: bound.socketAddress).get()
+        channels.withLock { $0.append(tcp) }
+        return bound
+    }
+
+    public func stop() async {
+        let open = channels.withLock { channels in
+            defer { channels.removeAll() }
+            return channels
+        }
+        for channel in open { try? await channel.close() }
+    }
+
+    /// The bytes to send back for one query, or nil to drop it.
+    func respond(to bytes: ByteBuffer, maxSize: (DNSMessage) -> Int, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        tally.withLock { $0.queries += 1 }
+        let response: DNSMessage
+        let limit: Int
+        do {
+            let query = try bytes.readDNSMessage()
+            guard let answer = Answerer.answer(query, zones: zones.snapshot) else {
+                tally.withLock { $0.dropped += 1 }
+                return nil
+            }
+            response = answer
+            limit = maxSize(query)
+        } catch {
+            // Only a readable header that is not itself a response earns a FORMERR.
+            guard let id = error.id, bytes.readableBytes >= 3, let flags = bytes.getInteger(at: bytes.readerIndex + 2, as: UInt8.self), flags & 0x80 == 0 else {
+                tally.withLock { $0.dropped += 1 }
+                return nil
+            }
+            tally.withLock { $0.formatErrors += 1 }
+            response = DNSMessage(id: id, isResponse: true, responseCode: .formatError)
+            limit = 512
+        }
+        var buffer = allocator.buffer(capacity: 512)
+        if buffer.writeDNSMessage(response, maxSize: limit) { tally.withLock { $0.truncated += 1 } }
+        return buffer
+    }
+}
+
+final class UDPQueryHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    private let server: DNSServer
+
+    init(server: DNSServer) {
+        self.server = server
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        // RFC 6891: the requester's payload size, never below 512, capped at what we offer.
+        let reply = server.respond(to: envelope.data, maxSize: { query in
+            Int(min(max(query.edns?.udpPayloadSize ?? 512, 512), Answerer.udpPayloadSize))
+        }, allocator: context.channel.allocator)
+        guard let reply else { return }
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // An ICMP error about one client must not stop the listener.
+    }
+}
+
+/// Splits a TCP stream into DNS messages by their two-byte length prefix.
+struct DNSLengthPrefixDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
+            buffer.readableBytes >= 2 + Int(length)
+        else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 2)
+        context.fireChannelRead(NIOAny(buffer.readSlice(length: Int(length))!))
+        return .continue
+    }
+}
+
+final class TCPQueryHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let server: DNSServer
+    private var idle: Scheduled<Void>?
+
+    init(server: DNSServer) {
+        self.server = server
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armIdleTimer(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        armIdleTimer(context)
+        guard let reply = server.respond(to: unwrapInboundIn(data), maxSize: { _ in 65535 }, allocator: context.channel.allocator) else {
+            context.close(promise: nil)
+            return
+        }
+        var framed = context.channel.allocator.buffer(capacity: reply.readableBytes + 2)
+        framed.writeInteger(UInt16(reply.readableBytes))
+        framed.writeImmutableBuffer(reply)
+        context.writeAndFlush(wrapOutboundOut(framed), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idle?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func armIdleTimer(_ context: ChannelHandlerContext) {
+        idle?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        idle = context.eventLoop.scheduleTask(in: server.tcpIdleTimeout) { bound.value.close(promise: nil) }
+    }
+}

@@ -1,0 +1,88 @@
+import Synchronization
+
+/// One authoritative zone: its apex, SOA, and every record by owner name.
+public struct Zone: Sendable {
+    public var apex: DNSName
+    public var soa: SOAData
+    /// TTL of the SOA and NS records.
+    public var ttl: UInt32
+    private(set) var records: [DNSName: [DNSRecord]] = [:]
+    /// Names that own nothing but have names below them (empty non-terminals).
+    private(set) var interior: Set<DNSName> = []
+
+    public init(apex: DNSName, nameServers: [DNSName], serial: UInt32 = 1, ttl: UInt32 = 300, negativeTTL: UInt32 = 30) {
+        self.apex = apex
+        self.ttl = ttl
+        soa = SOAData(
+            primary: nameServers.first ?? DNSName(labels: ["ns"] + apex.labels),
+            mailbox: DNSName(labels: ["hostmaster"] + apex.labels), serial: serial, minimum: negativeTTL)
+        for server in nameServers { add(DNSRecord(name: apex, ttl: ttl, data: .ns(server))) }
+    }
+
+    public var soaRecord: DNSRecord { DNSRecord(name: apex, ttl: ttl, data: .soa(soa)) }
+
+    public mutating func add(_ record: DNSRecord) {
+        precondition(record.name.isSubdomain(of: apex), "\(record.name) is outside zone \(apex)")
+        records[record.name, default: []].append(record)
+        var above = record.name.parent
+        while let name = above, name.isSubdomain(of: apex), name != apex {
+            interior.insert(name)
+            above = name.parent
+        }
+    }
+
+    /// Removes every record of `type` (all types when nil) owned by `name`.
+    public mutating func remove(_ name: DNSName, type: DNSType? = nil) {
+        records[name]?.removeAll { type == nil || $0.type == type }
+        if records[name]?.isEmpty == true { records[name] = nil }
+        rebuildInterior()
+    }
+
+    private mutating func rebuildInterior() {
+        interior = []
+        for name in records.keys {
+            var above = name.parent
+            while let parent = above, parent.isSubdomain(of: apex), parent != apex {
+                interior.insert(parent)
+                above = parent.parent
+            }
+        }
+    }
+
+    public func records(at name: DNSName) -> [DNSRecord] {
+        var found = records[name] ?? []
+        if name == apex { found.insert(soaRecord, at: 0) }
+        return found
+    }
+
+    public func exists(_ name: DNSName) -> Bool {
+        name == apex || records[name] != nil || interior.contains(name)
+    }
+}
+
+/// The zones a responder serves. Updates are atomic: a query sees the zone wholly before or
+/// wholly after a change, and each change raises the zone's SOA serial.
+public final class ZoneStore: Sendable {
+    private let zones: Mutex<[Zone]>
+
+    public init(_ zones: [Zone] = []) {
+        self.zones = Mutex(zones)
+    }
+
+    public var snapshot: [Zone] { zones.withLock { $0 } }
+
+    public func add(_ zone: Zone) {
+        zones.withLock { $0.append(zone) }
+    }
+
+    /// Changes the zone with this apex and increments its serial; returns the new serial.
+    @discardableResult
+    public func update(_ apex: DNSName, _ change: (inout Zone) -> Void) -> UInt32? {
+        zones.withLock { zones in
+            guard let index = zones.firstIndex(where: { $0.apex == apex }) else { return nil }
+            change(&zones[index])
+            zones[index].soa.serial &+= 1
+            return zones[index].soa.serial
+        }
+    }
+}
