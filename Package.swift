@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "EdgeCLI",
             dependencies: [
-                "EdgeSim", "EdgeProxy",
+                "EdgeSim", "EdgeProxy", "EdgeDNS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -79,7 +79,9 @@ let package = Package(
         .testTarget(name: "EdgePcapTests", dependencies: ["EdgePcap"]),
         .testTarget(
             name: "EdgeDNSTests",
-            dependencies: ["EdgeDNS", "EdgeModel", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "EdgeDNS", "EdgeModel", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "EdgeProxyTests",

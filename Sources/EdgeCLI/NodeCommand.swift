@@ -1,4 +1,5 @@
 import ArgumentParser
+import EdgeDNS
 import EdgeModel
 import EdgeProxy
 import EdgeSim
@@ -38,6 +39,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Prefix table giving country and ASN of client blocks.")
     var prefixes: String?
 
+    @Option(help: "DNS server for origin_dns applications, as address:port (e.g. 127.0.0.1:53 or [::1]:5300).")
+    var resolver: String?
+
     @Option(help: "Close a UDP flow after this long without traffic (e.g. 30s).")
     var udpIdle = "30s"
 
@@ -55,6 +59,9 @@ struct NodeCommand: AsyncParsableCommand {
             if case .failure(let problem) = Quantity.duration(text) { throw ValidationError("\(flag): \(problem.message)") }
         }
         guard udpMaxFlows > 0 else { throw ValidationError("--udp-max-flows must be at least 1") }
+        if let resolver, Endpoint(resolver) == nil {
+            throw ValidationError("--resolver \(resolver) is not address:port (e.g. 127.0.0.1:53 or [::1]:5300)")
+        }
     }
 
     func run() async throws {
@@ -71,6 +78,11 @@ struct NodeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         for warning in applications.warnings { printError(warning.description) }
+        let usesOriginDNS = applications.value.contains { if case .dns = $0.origin { return true } else { return false } }
+        if usesOriginDNS, resolver == nil {
+            printError("error: applications with origin_dns need --resolver address:port")
+            throw ExitCode(2)
+        }
 
         var configuration = ProxyConfiguration()
         configuration.nodeName = name
@@ -92,7 +104,8 @@ struct NodeCommand: AsyncParsableCommand {
         let logger = Logger(label: "edgesim.node.\(name)")
         let node = EdgeNode(
             applications: applications.value, listen: listenAddresses.compactMap { IPAddress($0) }, accessRules: rules,
-            prefixes: table, configuration: configuration, events: log, logger: logger)
+            prefixes: table, configuration: configuration, events: log,
+            resolver: resolver.flatMap(Endpoint.init).map { DNSOriginResolver(client: DNSClient(server: $0)) }, logger: logger)
         let service = NodeService(node: node, logger: logger) { listeners in
             let ports = Dictionary(grouping: listeners, by: { "\($0.app) \($0.transport.rawValue) \($0.endpoint.address.bracketed)" })
             for (key, group) in ports.sorted(by: { $0.key < $1.key }) {

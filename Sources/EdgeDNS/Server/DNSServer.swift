@@ -73,6 +73,7 @@ public final class DNSServer: Sendable {
             }
             response = answer
             limit = maxSize(query)
+            if answer.responseCode == .formatError { tally.withLock { $0.formatErrors += 1 } }
         } catch {
             // Only a readable header that is not itself a response earns a FORMERR.
             guard let id = error.id, bytes.readableBytes >= 3, let flags = bytes.getInteger(at: bytes.readerIndex + 2, as: UInt8.self), flags & 0x80 == 0 else {
