@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "edgesim", targets: ["edgesim"]),
         .library(name: "EdgeModel", targets: ["EdgeModel"]),
         .library(name: "EdgePcap", targets: ["EdgePcap"]),
+        .library(name: "EdgeProxyLibrary", targets: ["EdgeProxy"]),
+        .library(name: "EdgeDNSLibrary", targets: ["EdgeDNS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),

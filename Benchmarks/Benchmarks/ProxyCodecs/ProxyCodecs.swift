@@ -1,0 +1,74 @@
+import Benchmark
+import EdgeDNS
+import EdgeModel
+import EdgeProxy
+import NIOCore
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.cpuTotal, .wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(2))
+
+    let client = Endpoint(IPAddress("2001:db8:1::55")!, 50123)
+    let edge = Endpoint(IPAddress("2001:db8:a::1")!, 25)
+    let header = ProxyHeader(transport: .stream, source: client, destination: edge)
+
+    Benchmark("PROXY v1 encode+decode (TCP6)") { benchmark in
+        var buffer = ByteBuffer()
+        for _ in benchmark.scaledIterations {
+            buffer.clear()
+            buffer.writeProxyV1(header)
+            blackHole(try buffer.readProxyV1())
+        }
+    }
+
+    Benchmark("PROXY v2 encode+decode (TCP6)") { benchmark in
+        var buffer = ByteBuffer()
+        for _ in benchmark.scaledIterations {
+            buffer.clear()
+            buffer.writeProxyV2(header)
+            blackHole(try buffer.readProxyV2())
+        }
+    }
+
+    Benchmark("Simple Proxy Protocol encode+decode") { benchmark in
+        var buffer = ByteBuffer()
+        let spp = SimpleProxyHeader(client: Endpoint(IPAddress("198.18.1.1")!, 5000), proxy: Endpoint(IPAddress("198.19.0.1")!, 53))
+        for _ in benchmark.scaledIterations {
+            buffer.clear()
+            buffer.writeSimpleProxyHeader(spp)
+            blackHole(try buffer.readSimpleProxyHeader())
+        }
+    }
+
+    // 1,000 prefix rules, 200 ASN and 50 country rules; the client matches several of them.
+    let rules: [AccessRule] =
+        (0..<1000).map { AccessRule(action: $0 % 2 == 0 ? .block : .allow, target: .prefix(IPPrefix(uncheckedAddress: .v4(0xC612_0000 + UInt32($0) << 8), length: 24))) }
+        + (0..<200).map { AccessRule(action: .block, target: .asn(64500 + UInt32($0))) }
+        + (0..<50).map { AccessRule(action: .allow, target: .country(String(UnicodeScalar(65 + $0 % 26)!) + "X")) }
+    let table = (0..<500).map { PrefixInfo(prefix: IPPrefix(uncheckedAddress: .v4(0xC612_0000 + UInt32($0) << 9), length: 23), country: "FX", asn: 64500 + UInt32($0 % 200)) }
+    let matcher = AccessRuleMatcher(rules: rules, prefixes: table)
+    let address = IPAddress("198.18.77.9")!
+
+    Benchmark("Access rule decision (1,250 rules, 500 prefixes)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(matcher.decide(address))
+        }
+    }
+
+    var zone = Zone(apex: DNSName("edge.example")!, nameServers: [DNSName("ns1.edge.example")!])
+    for index in 0..<1000 {
+        zone.add(DNSRecord(name: DNSName("app\(index).edge.example")!, ttl: 30, data: .a(.v4(0xC613_0000 + UInt32(index)))))
+    }
+    let zones = [zone]
+    var query = ByteBuffer()
+    query.writeDNSMessage(DNSMessage.query(id: 1, name: DNSName("app500.edge.example")!, type: .a))
+
+    Benchmark("DNS query read + answer + write") { benchmark in
+        var reply = ByteBuffer()
+        for _ in benchmark.scaledIterations {
+            reply.clear()
+            let message = try query.readDNSMessage()
+            reply.writeDNSMessage(Answerer.answer(message, zones: zones)!, maxSize: 1232)
+            blackHole(reply)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import EdgeModel
+import EdgeProxy
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Drives the same workloads through edgesim, HAProxy (mode tcp), socat and no relay at all, in
+/// one run on one machine, and prints each figure and edgesim's ratio to each peer.
+@main
+struct EdgesimBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edgesim-bench", abstract: "edgesim's relay against HAProxy and socat on loopback, as ratios.")
+
+    @Option(help: "The edgesim executable (build it with: swift build -c release).")
+    var edgesim = "../.build/release/edgesim"
+
+    @Option(help: "Bytes sent on the single-stream throughput test.")
+    var bytes = 1 << 30
+
+    @Option(help: "Connections opened on the connection-rate test.")
+    var connections = 5000
+
+    @Option(help: "Connections open at once on the connection-rate test.")
+    var concurrency = 32
+
+    @Option(help: "Datagram replies counted on the UDP test.")
+    var datagrams = 200_000
+
+    @Option(help: "Longest a single workload may run, in seconds.")
+    var deadline = 30
+
+    @Option(help: "Rounds; the median of each figure is reported.")
+    var rounds = 3
+
+    func run() async throws {
+        guard FileManager.default.isExecutableFile(atPath: edgesim) else {
+            throw ValidationError("no edgesim executable at \(edgesim); build it with swift build -c release")
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        let (sink, sinkPort) = try await BenchOrigins.sink(at: "127.0.0.1")
+        let echo = TCPEchoOrigin()
+        let echoPort = Int(try await echo.start(address: IPAddress("127.0.0.1")!)[0].port)
+        let udpEcho = UDPEchoOrigin()
+        let udpPort = Int(try await udpEcho.start(at: Endpoint(IPAddress("127.0.0.1")!, 0)).port)
+        let targets = Targets(sinkPort: sinkPort, echoPort: echoPort, udpEchoPort: udpPort)
+
+        var peers: [Peer] = [PeerLauncher.direct(targets)]
+        defer { for peer in peers { peer.stop() } }
+        peers.append(try await PeerLauncher.edgesim(edgesim, targets, folder: folder))
+        if let haproxy = try await PeerLauncher.haproxy(targets, folder: folder) { peers.append(haproxy) } else { print("haproxy not installed: skipped") }
+        if let socat = try await PeerLauncher.socat(targets) { peers.append(socat) } else { print("socat not installed: skipped") }
+
+        let limit = Duration.seconds(deadline)
+        var results: [String: [String: Double]] = [:]
+        for round in 1...rounds {
+            for peer in peers {
+                print("round \(round)/\(rounds): \(peer.name)...", terminator: " ")
+                fflush(stdout)
+                let throughput = try await Workloads.throughput(peer.throughput.0, peer.throughput.1, bytes: bytes, deadline: limit)
+                let (rate, failed) = try await Workloads.connections(peer.connections.0, peer.connections.1, total: connections, concurrency: concurrency, deadline: limit)
+                results[peer.name, default: [:]]["throughput-\(round)"] = throughput
+                results[peer.name, default: [:]]["connections-\(round)"] = rate
+                var line = String(format: "%.2f Gbit/s, %.0f conn/s (%d failed)", throughput * 8 / 1e9, rate, failed)
+                if let target = peer.datagrams {
+                    let (udp, lost) = try await Workloads.datagrams(target.0, target.1, total: datagrams, sockets: 4, window: 32, deadline: limit)
+                    results[peer.name, default: [:]]["datagrams-\(round)"] = udp
+                    line += String(format: ", %.0f datagrams/s (%d lost)", udp, lost)
+                }
+                print(line)
+            }
+        }
+        report(results, peers: peers.map(\.name))
+        try await sink.close()
+        await echo.stop()
+        await udpEcho.stop()
+    }
+
+    func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        return sorted[sorted.count / 2]
+    }
+
+    func report(_ results: [String: [String: Double]], peers: [String]) {
+        let workloads = [("throughput", "single-stream TCP, Gbit/s", 8 / 1e9), ("connections", "new TCP connections/s", 1.0), ("datagrams", "UDP datagrams/s (64 B)", 1.0)]
+        print("\nmedian of \(rounds) rounds")
+        print("workload".padding(toLength: 28, withPad: " ", startingAt: 0) + peers.map { $0.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined() + "edgesim/haproxy  edgesim/socat")
+        for (key, title, scale) in workloads {
+            let values = peers.map { peer in median((1...rounds).compactMap { results[peer]?["\(key)-\($0)"] }) }
+            var line = title.padding(toLength: 28, withPad: " ", startingAt: 0)
+            for value in values {
+                line += (value.map { String(format: key == "throughput" ? "%.2f" : "%.0f", $0 * scale) } ?? "-").padding(toLength: 11, withPad: " ", startingAt: 0)
+            }
+            func ratio(_ other: String) -> String {
+                guard let mine = values[peers.firstIndex(of: "edgesim")!], let index = peers.firstIndex(of: other), let theirs = values[index] else { return "-" }
+                return String(format: "%.2fx", mine / theirs)
+            }
+            line += ratio("haproxy").padding(toLength: 17, withPad: " ", startingAt: 0) + ratio("socat")
+            print(line)
+        }
+    }
+}

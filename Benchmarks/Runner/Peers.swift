@@ -1,0 +1,121 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// A relay under test, running as its own process: edgesim, HAProxy, socat, or none (direct).
+struct Peer {
+    var name: String
+    /// Where the load goes for each workload; nil when the peer cannot do it (HAProxy: UDP).
+    var throughput: (String, Int)
+    var connections: (String, Int)
+    var datagrams: (String, Int)?
+    var processes: [Process]
+
+    func stop() {
+        for process in processes where process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+struct Targets {
+    var sinkPort: Int
+    var echoPort: Int
+    var udpEchoPort: Int
+    let origin = "127.0.0.1"
+}
+
+enum PeerLauncher {
+    static func run(_ path: String, _ arguments: [String], quiet: Bool = true) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if quiet {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+        return process
+    }
+
+    static func find(_ name: String) -> String? {
+        ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"].map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Waits until a TCP listener accepts, up to 10 s.
+    static func waitForListener(_ host: String, _ port: Int) async throws {
+        for _ in 0..<500 {
+            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: host, port: port).get() {
+                try? await channel.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw BenchError("nothing listens on \(host):\(port) after 10 s")
+    }
+
+    static func edgesim(_ binary: String, _ targets: Targets, folder: URL) async throws -> Peer {
+        let host = "127.0.0.2"
+        let apps = """
+            [{"id": "throughput", "protocol": "tcp/20001", "dns": {"type": "CNAME", "name": "t.bench.example"}, "origin_direct": ["tcp://\(targets.origin):\(targets.sinkPort)"]},
+             {"id": "connections", "protocol": "tcp/20002", "dns": {"type": "CNAME", "name": "c.bench.example"}, "origin_direct": ["tcp://\(targets.origin):\(targets.echoPort)"]},
+             {"id": "datagrams", "protocol": "udp/20003", "dns": {"type": "CNAME", "name": "u.bench.example"}, "origin_direct": ["udp://\(targets.origin):\(targets.udpEchoPort)"]}]
+            """
+        let file = folder.appendingPathComponent("apps.json")
+        try apps.write(to: file, atomically: true, encoding: .utf8)
+        let process = try run(binary, ["node", "--apps", file.path, "--listen", host, "--name", "bench"])
+        try await waitForListener(host, 20002)
+        return Peer(name: "edgesim", throughput: (host, 20001), connections: (host, 20002), datagrams: (host, 20003), processes: [process])
+    }
+
+    static func haproxy(_ targets: Targets, folder: URL) async throws -> Peer? {
+        guard let binary = find("haproxy") else { return nil }
+        let host = "127.0.0.3"
+        let config = """
+            global
+              maxconn 20000
+            defaults
+              mode tcp
+              timeout connect 5s
+              timeout client 60s
+              timeout server 60s
+            listen throughput
+              bind \(host):20001
+              server sink \(targets.origin):\(targets.sinkPort)
+            listen connections
+              bind \(host):20002
+              server echo \(targets.origin):\(targets.echoPort)
+
+            """
+        let file = folder.appendingPathComponent("haproxy.cfg")
+        try config.write(to: file, atomically: true, encoding: .utf8)
+        let process = try run(binary, ["-db", "-f", file.path])
+        try await waitForListener(host, 20002)
+        return Peer(name: "haproxy", throughput: (host, 20001), connections: (host, 20002), datagrams: nil, processes: [process])
+    }
+
+    static func socat(_ targets: Targets) async throws -> Peer? {
+        guard let binary = find("socat") else { return nil }
+        let host = "127.0.0.4"
+        let processes = [
+            try run(binary, ["TCP-LISTEN:20001,bind=\(host),fork,reuseaddr", "TCP:\(targets.origin):\(targets.sinkPort)"]),
+            try run(binary, ["TCP-LISTEN:20002,bind=\(host),fork,reuseaddr,backlog=1024", "TCP:\(targets.origin):\(targets.echoPort)"]),
+            try run(binary, ["UDP-LISTEN:20003,bind=\(host),fork,reuseaddr", "UDP:\(targets.origin):\(targets.udpEchoPort)"]),
+        ]
+        try await waitForListener(host, 20001)
+        try await waitForListener(host, 20002)
+        return Peer(name: "socat", throughput: (host, 20001), connections: (host, 20002), datagrams: (host, 20003), processes: processes)
+    }
+
+    static func direct(_ targets: Targets) -> Peer {
+        Peer(
+            name: "direct", throughput: (targets.origin, targets.sinkPort), connections: (targets.origin, targets.echoPort),
+            datagrams: (targets.origin, targets.udpEchoPort), processes: [])
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The three loads, each bounded in count and in time.
+enum Workloads {
+    /// One TCP connection: `bytes` as fast as the path takes them; bytes per second.
+    static func throughput(_ host: String, _ port: Int, bytes: Int, deadline: Duration) async throws -> Double {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                }
+            }
+        let chunk = ByteBuffer(repeating: 0x5A, count: 64 * 1024)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let received: UInt64 = try await channel.executeThenClose { inbound, outbound in
+            var sent = 0
+            while sent < bytes, clock.now - start < deadline {
+                try await outbound.write(chunk)
+                sent += chunk.readableBytes
+            }
+            outbound.finish()
+            var reply = ByteBuffer()
+            for try await part in inbound { reply.writeImmutableBuffer(part) }
+            return reply.readInteger(as: UInt64.self) ?? 0
+        }
+        let elapsed = (clock.now - start).seconds
+        return Double(received) / elapsed
+    }
+
+    /// `total` connections, `concurrency` at a time, each one byte there and back; per second.
+    static func connections(_ host: String, _ port: Int, total: Int, concurrency: Int, deadline: Duration) async throws -> (rate: Double, failed: Int) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let next = Atomic(0)
+        let done = Atomic(0)
+        let failed = Atomic(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    while next.wrappingAdd(1, ordering: .relaxed).oldValue < total, clock.now - start < deadline {
+                        do {
+                            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                                .connect(host: host, port: port) { channel in
+                                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                                }
+                            let echoed = try await channel.executeThenClose { inbound, outbound in
+                                try await outbound.write(ByteBuffer(bytes: [1]))
+                                var iterator = inbound.makeAsyncIterator()
+                                return try await iterator.next()?.readableBytes == 1
+                            }
+                            if echoed { done.wrappingAdd(1, ordering: .relaxed) } else { failed.wrappingAdd(1, ordering: .relaxed) }
+                        } catch {
+                            failed.wrappingAdd(1, ordering: .relaxed)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return (Double(done.load(ordering: .relaxed)) / (clock.now - start).seconds, failed.load(ordering: .relaxed))
+    }
+
+    /// `sockets` UDP clients each keeping `window` 64-byte datagrams in flight until `total`
+    /// replies came back or the deadline passed; replies per second.
+    static func datagrams(_ host: String, _ port: Int, total: Int, sockets: Int, window: Int, deadline: Duration) async throws -> (rate: Double, lost: Int) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let target = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        let replies = Atomic(0)
+        let sent = Atomic(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<sockets {
+                group.addTask {
+                    let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                        .bind(host: "127.0.0.1", port: 0) { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+                            }
+                        }
+                    let payload = ByteBuffer(repeating: 7, count: 64)
+                    try await channel.executeThenClose { inbound, outbound in
+                        for _ in 0..<window {
+                            sent.wrappingAdd(1, ordering: .relaxed)
+                            try await outbound.write(AddressedEnvelope(remoteAddress: target, data: payload))
+                        }
+                        // Lost datagrams shrink the window; a watchdog ends the socket if all are lost.
+                        let watchdog = Task {
+                            try await Task.sleep(for: deadline)
+                            try await channel.channel.close()
+                        }
+                        defer { watchdog.cancel() }
+                        for try await _ in inbound {
+                            let count = replies.wrappingAdd(1, ordering: .relaxed).newValue
+                            if count >= total || clock.now - start > deadline { break }
+                            sent.wrappingAdd(1, ordering: .relaxed)
+                            try await outbound.write(AddressedEnvelope(remoteAddress: target, data: payload))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let received = replies.load(ordering: .relaxed)
+        return (Double(received) / (clock.now - start).seconds, max(0, sent.load(ordering: .relaxed) - received - sockets * window))
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
