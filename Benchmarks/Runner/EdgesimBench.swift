@@ -13,7 +13,7 @@ struct EdgesimBench: AsyncParsableCommand {
         commandName: "edgesim-bench", abstract: "edgesim's relay against HAProxy and socat on loopback, as ratios.")
 
     @Option(help: "The edgesim executable (build it with: swift build -c release).")
-    var edgesim = "../.build/release/edgesim"
+    var edgesim = ".build/release/edgesim"
 
     @Option(help: "Bytes sent on the single-stream throughput test.")
     var bytes = 1 << 30
@@ -51,15 +51,14 @@ struct EdgesimBench: AsyncParsableCommand {
         var peers: [Peer] = [PeerLauncher.direct(targets)]
         defer { for peer in peers { peer.stop() } }
         peers.append(try await PeerLauncher.edgesim(edgesim, targets, folder: folder))
-        if let haproxy = try await PeerLauncher.haproxy(targets, folder: folder) { peers.append(haproxy) } else { print("haproxy not installed: skipped") }
-        if let socat = try await PeerLauncher.socat(targets) { peers.append(socat) } else { print("socat not installed: skipped") }
+        if let haproxy = try await PeerLauncher.haproxy(targets, folder: folder) { peers.append(haproxy) } else { say("haproxy not installed: skipped") }
+        if let socat = try await PeerLauncher.socat(targets) { peers.append(socat) } else { say("socat not installed: skipped") }
 
         let limit = Duration.seconds(deadline)
         var results: [String: [String: Double]] = [:]
         for round in 1...rounds {
             for peer in peers {
-                print("round \(round)/\(rounds): \(peer.name)...", terminator: " ")
-                fflush(stdout)
+                FileHandle.standardOutput.write(Data("round \(round)/\(rounds): \(peer.name)... ".utf8))
                 let throughput = try await Workloads.throughput(peer.throughput.0, peer.throughput.1, bytes: bytes, deadline: limit)
                 let (rate, failed) = try await Workloads.connections(peer.connections.0, peer.connections.1, total: connections, concurrency: concurrency, deadline: limit)
                 results[peer.name, default: [:]]["throughput-\(round)"] = throughput
@@ -70,7 +69,7 @@ struct EdgesimBench: AsyncParsableCommand {
                     results[peer.name, default: [:]]["datagrams-\(round)"] = udp
                     line += String(format: ", %.0f datagrams/s (%d lost)", udp, lost)
                 }
-                print(line)
+                say(line)
             }
         }
         report(results, peers: peers.map(\.name))
@@ -87,8 +86,8 @@ struct EdgesimBench: AsyncParsableCommand {
 
     func report(_ results: [String: [String: Double]], peers: [String]) {
         let workloads = [("throughput", "single-stream TCP, Gbit/s", 8 / 1e9), ("connections", "new TCP connections/s", 1.0), ("datagrams", "UDP datagrams/s (64 B)", 1.0)]
-        print("\nmedian of \(rounds) rounds")
-        print("workload".padding(toLength: 28, withPad: " ", startingAt: 0) + peers.map { $0.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined() + "edgesim/haproxy  edgesim/socat")
+        say("\nmedian of \(rounds) rounds")
+        say("workload".padding(toLength: 28, withPad: " ", startingAt: 0) + peers.map { $0.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined() + "edgesim/haproxy  edgesim/socat")
         for (key, title, scale) in workloads {
             let values = peers.map { peer in median((1...rounds).compactMap { results[peer]?["\(key)-\($0)"] }) }
             var line = title.padding(toLength: 28, withPad: " ", startingAt: 0)
@@ -100,7 +99,12 @@ struct EdgesimBench: AsyncParsableCommand {
                 return String(format: "%.2fx", mine / theirs)
             }
             line += ratio("haproxy").padding(toLength: 17, withPad: " ", startingAt: 0) + ratio("socat")
-            print(line)
+            say(line)
         }
     }
+}
+
+/// Writes a line at once, so progress shows while the run goes on.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

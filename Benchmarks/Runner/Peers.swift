@@ -11,11 +11,10 @@ struct Peer {
     var datagrams: (String, Int)?
     var processes: [Process]
 
+    /// SIGTERM, then SIGKILL for a process still running 2 s later (socat's listener can
+    /// outlive SIGTERM while it waits for its children).
     func stop() {
-        for process in processes where process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        PeerLauncher.stop(processes)
     }
 }
 
@@ -37,6 +36,24 @@ enum PeerLauncher {
         }
         try process.run()
         return process
+    }
+
+    /// Runs `check`; if it fails, the processes are stopped before the error goes on.
+    static func ready(_ processes: [Process], _ check: () async throws -> Void) async throws {
+        do {
+            try await check()
+        } catch {
+            stop(processes)
+            throw error
+        }
+    }
+
+    static func stop(_ processes: [Process]) {
+        for process in processes where process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(2)
+        while processes.contains(where: \.isRunning), Date() < deadline { usleep(20_000) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes { process.waitUntilExit() }
     }
 
     static func find(_ name: String) -> String? {
@@ -65,7 +82,7 @@ enum PeerLauncher {
         let file = folder.appendingPathComponent("apps.json")
         try apps.write(to: file, atomically: true, encoding: .utf8)
         let process = try run(binary, ["node", "--apps", file.path, "--listen", host, "--name", "bench"])
-        try await waitForListener(host, 20002)
+        try await ready([process]) { try await waitForListener(host, 20002) }
         return Peer(name: "edgesim", throughput: (host, 20001), connections: (host, 20002), datagrams: (host, 20003), processes: [process])
     }
 
@@ -74,7 +91,7 @@ enum PeerLauncher {
         let host = "127.0.0.3"
         let config = """
             global
-              maxconn 20000
+              maxconn 8000
             defaults
               mode tcp
               timeout connect 5s
@@ -91,7 +108,7 @@ enum PeerLauncher {
         let file = folder.appendingPathComponent("haproxy.cfg")
         try config.write(to: file, atomically: true, encoding: .utf8)
         let process = try run(binary, ["-db", "-f", file.path])
-        try await waitForListener(host, 20002)
+        try await ready([process]) { try await waitForListener(host, 20002) }
         return Peer(name: "haproxy", throughput: (host, 20001), connections: (host, 20002), datagrams: nil, processes: [process])
     }
 
@@ -103,8 +120,10 @@ enum PeerLauncher {
             try run(binary, ["TCP-LISTEN:20002,bind=\(host),fork,reuseaddr,backlog=1024", "TCP:\(targets.origin):\(targets.echoPort)"]),
             try run(binary, ["UDP-LISTEN:20003,bind=\(host),fork,reuseaddr", "UDP:\(targets.origin):\(targets.udpEchoPort)"]),
         ]
-        try await waitForListener(host, 20001)
-        try await waitForListener(host, 20002)
+        try await ready(processes) {
+            try await waitForListener(host, 20001)
+            try await waitForListener(host, 20002)
+        }
         return Peer(name: "socat", throughput: (host, 20001), connections: (host, 20002), datagrams: (host, 20003), processes: processes)
     }
 

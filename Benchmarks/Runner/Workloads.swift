@@ -3,6 +3,14 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+/// A counter tasks share.
+final class Count: Sendable {
+    private let value = Atomic(0)
+    /// Adds one and returns the count before.
+    @discardableResult func increment() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+    var current: Int { value.load(ordering: .relaxed) }
+}
+
 /// The three loads, each bounded in count and in time.
 enum Workloads {
     /// One TCP connection: `bytes` as fast as the path takes them; bytes per second.
@@ -36,13 +44,13 @@ enum Workloads {
     static func connections(_ host: String, _ port: Int, total: Int, concurrency: Int, deadline: Duration) async throws -> (rate: Double, failed: Int) {
         let clock = ContinuousClock()
         let start = clock.now
-        let next = Atomic(0)
-        let done = Atomic(0)
-        let failed = Atomic(0)
+        let next = Count()
+        let done = Count()
+        let failed = Count()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
-                    while next.wrappingAdd(1, ordering: .relaxed).oldValue < total, clock.now - start < deadline {
+                    while next.increment() < total, clock.now - start < deadline {
                         do {
                             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                                 .connect(host: host, port: port) { channel in
@@ -53,16 +61,16 @@ enum Workloads {
                                 var iterator = inbound.makeAsyncIterator()
                                 return try await iterator.next()?.readableBytes == 1
                             }
-                            if echoed { done.wrappingAdd(1, ordering: .relaxed) } else { failed.wrappingAdd(1, ordering: .relaxed) }
+                            if echoed { done.increment() } else { failed.increment() }
                         } catch {
-                            failed.wrappingAdd(1, ordering: .relaxed)
+                            failed.increment()
                         }
                     }
                 }
             }
             try await group.waitForAll()
         }
-        return (Double(done.load(ordering: .relaxed)) / (clock.now - start).seconds, failed.load(ordering: .relaxed))
+        return (Double(done.current) / (clock.now - start).seconds, failed.current)
     }
 
     /// `sockets` UDP clients each keeping `window` 64-byte datagrams in flight until `total`
@@ -71,8 +79,8 @@ enum Workloads {
         let clock = ContinuousClock()
         let start = clock.now
         let target = try SocketAddress.makeAddressResolvingHost(host, port: port)
-        let replies = Atomic(0)
-        let sent = Atomic(0)
+        let replies = Count()
+        let sent = Count()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<sockets {
                 group.addTask {
@@ -85,7 +93,7 @@ enum Workloads {
                     let payload = ByteBuffer(repeating: 7, count: 64)
                     try await channel.executeThenClose { inbound, outbound in
                         for _ in 0..<window {
-                            sent.wrappingAdd(1, ordering: .relaxed)
+                            sent.increment()
                             try await outbound.write(AddressedEnvelope(remoteAddress: target, data: payload))
                         }
                         // Lost datagrams shrink the window; a watchdog ends the socket if all are lost.
@@ -95,9 +103,9 @@ enum Workloads {
                         }
                         defer { watchdog.cancel() }
                         for try await _ in inbound {
-                            let count = replies.wrappingAdd(1, ordering: .relaxed).newValue
+                            let count = replies.increment() + 1
                             if count >= total || clock.now - start > deadline { break }
-                            sent.wrappingAdd(1, ordering: .relaxed)
+                            sent.increment()
                             try await outbound.write(AddressedEnvelope(remoteAddress: target, data: payload))
                         }
                     }
@@ -105,8 +113,8 @@ enum Workloads {
             }
             try await group.waitForAll()
         }
-        let received = replies.load(ordering: .relaxed)
-        return (Double(received) / (clock.now - start).seconds, max(0, sent.load(ordering: .relaxed) - received - sockets * window))
+        let received = replies.current
+        return (Double(received) / (clock.now - start).seconds, max(0, sent.current - received - sockets * window))
     }
 }
 
