@@ -1,7 +1,7 @@
 import EdgeModel
 
 /// One thing that happened to a connection or UDP flow, written as one JSON line.
-public struct ProxyEvent: Sendable, Codable, Hashable {
+public struct ProxyEvent: Sendable, Encodable, Hashable {
     public enum Kind: String, Sendable, Codable, Hashable, CaseIterable {
         case connect
         case progress
@@ -17,14 +17,13 @@ public struct ProxyEvent: Sendable, Codable, Hashable {
     public var time: Double
     public var app: String
     public var node: String
-    public var transport: String
-    public var clientIP: String
-    public var clientPort: UInt16
-    /// 4 or 6 (IPv4-mapped counts as 4).
-    public var ipVersion: Int
+    public var transport: Transport
+    /// The client, IPv4-mapped IPv6 already unmapped. Kept as numbers: text is made only when an
+    /// event is written out, since every connection makes at least two events.
+    public var client: Endpoint
     /// The edge address and port the client reached.
-    public var edge: String
-    public var origin: String?
+    public var edgeEndpoint: Endpoint
+    public var originEndpoint: Endpoint?
     /// Bytes from the client.
     public var bytesIn: UInt64
     /// Bytes to the client.
@@ -32,9 +31,9 @@ public struct ProxyEvent: Sendable, Codable, Hashable {
     public var durationMs: Double?
     /// Time to connect to (or first reply from) the origin.
     public var originRTTMs: Double?
-    public var status: Int
-    public var tls: String
-    public var proxyProtocol: String
+    public var statusCode: StatusCode
+    public var tls: TLSMode
+    public var proxyProtocol: ProxyProtocolMode
     public var message: String?
 
     public init(
@@ -46,20 +45,53 @@ public struct ProxyEvent: Sendable, Codable, Hashable {
         self.time = time
         self.app = app.id
         self.node = node
-        self.transport = app.edge.transport.rawValue
-        self.clientIP = client.address.unmapped.description
-        self.clientPort = client.port
-        self.ipVersion = client.address.unmapped.isIPv4 ? 4 : 6
-        self.edge = edge.description
-        self.origin = origin?.description
+        self.transport = app.edge.transport
+        self.client = Endpoint(client.address.unmapped, client.port)
+        self.edgeEndpoint = edge
+        self.originEndpoint = origin
         self.bytesIn = bytesIn
         self.bytesOut = bytesOut
         self.durationMs = durationMs
         self.originRTTMs = originRTTMs
-        self.status = status.rawValue
-        self.tls = app.tls.rawValue
-        self.proxyProtocol = app.proxyProtocol.rawValue
+        self.statusCode = status
+        self.tls = app.tls
+        self.proxyProtocol = app.proxyProtocol
         self.message = message
+    }
+
+    public var clientIP: String { client.address.description }
+    public var clientPort: UInt16 { client.port }
+    /// 4 or 6 (IPv4-mapped counts as 4).
+    public var ipVersion: Int { client.address.isIPv4 ? 4 : 6 }
+    public var edge: String { edgeEndpoint.description }
+    public var origin: String? { originEndpoint?.description }
+    public var status: Int { statusCode.rawValue }
+
+    private enum CodingKeys: String, CodingKey {
+        case event, time, app, node, transport, clientIP, clientPort, ipVersion, edge, origin, bytesIn, bytesOut
+        case durationMs, originRTTMs, status, tls, proxyProtocol, message
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(event, forKey: .event)
+        try container.encode(time, forKey: .time)
+        try container.encode(app, forKey: .app)
+        try container.encode(node, forKey: .node)
+        try container.encode(transport.rawValue, forKey: .transport)
+        try container.encode(clientIP, forKey: .clientIP)
+        try container.encode(clientPort, forKey: .clientPort)
+        try container.encode(ipVersion, forKey: .ipVersion)
+        try container.encode(edge, forKey: .edge)
+        try container.encodeIfPresent(origin, forKey: .origin)
+        try container.encode(bytesIn, forKey: .bytesIn)
+        try container.encode(bytesOut, forKey: .bytesOut)
+        try container.encodeIfPresent(durationMs, forKey: .durationMs)
+        try container.encodeIfPresent(originRTTMs, forKey: .originRTTMs)
+        try container.encode(status, forKey: .status)
+        try container.encode(tls.rawValue, forKey: .tls)
+        try container.encode(proxyProtocol.rawValue, forKey: .proxyProtocol)
+        try container.encodeIfPresent(message, forKey: .message)
     }
 }
 

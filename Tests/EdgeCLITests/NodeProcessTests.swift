@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// `edgesim node` as a real process: it serves, reports, and stops cleanly on SIGTERM.
+@Suite struct NodeProcessTests {
+    /// The edgesim executable built next to the test bundle.
+    static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("edgesim")
+        .path
+
+    func run(_ arguments: [String]) throws -> (process: Process, output: Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return (process, pipe)
+    }
+
+    /// Reads standard error until a line contains `text` (or the process ends).
+    func readUntil(_ pipe: Pipe, contains text: String) -> String {
+        var seen = ""
+        while !seen.contains(text) {
+            let data = pipe.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            seen += String(decoding: data, as: UTF8.self)
+        }
+        return seen
+    }
+
+    @Test func servesUntilSIGTERMThenPrintsItsSummaryAndExitsZero() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build edgesim first: \(Self.executable)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-node-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let apps = folder.appendingPathComponent("apps.yaml")
+        try """
+            - protocol: tcp/7000-7002
+              dns: {type: CNAME, name: range.example}
+              origin_direct: ["tcp://127.0.0.1:9000-9002"]
+            - protocol: udp/5353
+              dns: {type: CNAME, name: udp.example}
+              origin_direct: ["udp://127.0.0.1:5353"]
+            """.write(to: apps, atomically: true, encoding: .utf8)
+        let address = "127.\(Int.random(in: 100...199)).\(Int.random(in: 0...255)).\(Int.random(in: 1...254))"
+        let (process, pipe) = try run(["node", "--apps", apps.path, "--listen", address, "--name", "ams"])
+        let startup = readUntil(pipe, contains: "ready")
+        #expect(startup.contains("node ams: serving"), "\(startup)")
+        #expect(startup.contains("tcp \(address):7000-7002"), "\(startup)")
+        #expect(startup.contains("udp \(address):5353"), "\(startup)")
+        process.terminate()
+        process.waitUntilExit()
+        let rest = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+        #expect(rest.contains("node ams: no traffic"), "\(rest)")
+    }
+
+    @Test func aBadAppsFileIsRefusedWithItsLineAndExitTwo() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build edgesim first: \(Self.executable)")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-bad-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "- protocol: tcp/22\n  dns: {type: CNAME, name: a.example}\n  origin_direct: ['tcp://2001:db8::1:22']\n".write(to: file, atomically: true, encoding: .utf8)
+        let (process, pipe) = try run(["node", "--apps", file.path])
+        process.waitUntilExit()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 2)
+        #expect(output.contains(":3:19: [0].origin_direct[0]: IPv6 origin '2001:db8::1' must be in brackets"), "\(output)")
+    }
+}
