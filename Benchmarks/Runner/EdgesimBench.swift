@@ -73,7 +73,10 @@ struct EdgesimBench: AsyncParsableCommand {
             }
         }
         report(results, peers: peers.map(\.name))
-        try await sink.close()
+        // Relays first, so nothing is still sending when the origins close.
+        for peer in peers { peer.stop() }
+        peers.removeAll()
+        try? await sink.close()
         await echo.stop()
         await udpEcho.stop()
     }
