@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "EdgeSim",
             dependencies: [
-                "EdgeModel", "EdgePcap", "EdgeProxy",
+                "EdgeModel", "EdgePcap", "EdgeProxy", "EdgeDNS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -93,7 +93,13 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "EdgeSimTests", dependencies: ["EdgeSim", "EdgeModel", "EdgePcap"]),
+        .testTarget(
+            name: "EdgeSimTests",
+            dependencies: [
+                "EdgeSim", "EdgeModel", "EdgePcap", "EdgeDNS", "EdgeProxy",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "EdgeCLITests", dependencies: ["EdgeCLI", "EdgeModel"]),
     ],
     swiftLanguageModes: [.v6]

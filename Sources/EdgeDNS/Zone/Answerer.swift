@@ -21,9 +21,10 @@ public enum Answerer {
             response.questions = []
             return response
         }
-        guard question.recordClass == 1 || question.recordClass == 255,
-            let zone = zones.filter({ question.name.isSubdomain(of: $0.apex) }).max(by: { $0.apex.labels.count < $1.apex.labels.count })
-        else {
+        func bestZone(for name: DNSName) -> Zone? {
+            zones.filter { name.isSubdomain(of: $0.apex) }.max { $0.apex.labels.count < $1.apex.labels.count }
+        }
+        guard question.recordClass == 1 || question.recordClass == 255, var zone = bestZone(for: question.name) else {
             response.responseCode = .refused
             return response
         }
@@ -37,7 +38,9 @@ public enum Answerer {
             {
                 response.answers.append(alias)
                 chain += 1
-                guard chain < maxCNAMEChain, target.isSubdomain(of: zone.apex) else { return response }
+                // The chain is followed through every zone served here; beyond them the client resolves on.
+                guard chain < maxCNAMEChain, let next = bestZone(for: target) else { return response }
+                zone = next
                 name = target
                 continue
             }

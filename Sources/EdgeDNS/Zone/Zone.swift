@@ -75,6 +75,18 @@ public final class ZoneStore: Sendable {
         zones.withLock { $0.append(zone) }
     }
 
+    /// Puts `zones` in place of the current set in one step. A zone whose apex was served before
+    /// keeps counting: its serial becomes one above the old one.
+    public func replace(with zones: [Zone]) {
+        self.zones.withLock { current in
+            var next = zones
+            for index in next.indices {
+                if let old = current.first(where: { $0.apex == next[index].apex }) { next[index].soa.serial = old.soa.serial &+ 1 }
+            }
+            current = next
+        }
+    }
+
     /// Changes the zone with this apex and increments its serial; returns the new serial.
     @discardableResult
     public func update(_ apex: DNSName, _ change: (inout Zone) -> Void) -> UInt32? {

@@ -23,7 +23,13 @@ public final class EdgeNode: Sendable {
     private let listenAddresses: [IPAddress]
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let channels = Mutex<[any Channel]>([])
+    /// Listening sockets by application and address, so one address can be retired alone.
+    private let channels = Mutex<[ListenerKey: [any Channel]]>([:])
+
+    private struct ListenerKey: Hashable {
+        var app: String
+        var address: IPAddress
+    }
 
     public init(
         applications: [Application], listen: [IPAddress], accessRules: [AccessRule] = [], prefixes: [PrefixInfo] = [],
@@ -42,19 +48,13 @@ public final class EdgeNode: Sendable {
         self.logger = logger
     }
 
-    /// Binds every listener; on any failure, closes those already bound and throws.
+    /// Binds every application on the node's listen addresses; on any failure, closes those
+    /// already bound and throws.
     public func start() async throws -> [Listener] {
         var listeners: [Listener] = []
         do {
             for service in services {
-                for address in addresses(for: service.app) {
-                    for port in service.app.edge.ports.first...service.app.edge.ports.last {
-                        let endpoint = Endpoint(address, port)
-                        let channel = try await bind(service, at: endpoint)
-                        channels.withLock { $0.append(channel) }
-                        listeners.append(Listener(app: service.app.id, transport: service.app.edge.transport, endpoint: endpoint))
-                    }
-                }
+                listeners += try await serve(service, on: addresses(for: service.app))
             }
         } catch {
             await stop()
@@ -64,11 +64,45 @@ public final class EdgeNode: Sendable {
         return listeners
     }
 
-    /// Closes every listener. Open connections close as their listeners go.
+    /// Starts serving one application on more addresses (a rotation's new ones): every port of
+    /// its range on each. On failure nothing new stays bound.
+    public func serve(_ appID: String, on addresses: [IPAddress]) async throws -> [Listener] {
+        guard let service = services.first(where: { $0.app.id == appID }) else { return [] }
+        do {
+            return try await serve(service, on: addresses)
+        } catch {
+            for address in addresses { await retire(appID, address: address) }
+            throw error
+        }
+    }
+
+    private func serve(_ service: ApplicationService, on addresses: [IPAddress]) async throws -> [Listener] {
+        var listeners: [Listener] = []
+        for address in addresses {
+            for port in service.app.edge.ports.first...service.app.edge.ports.last {
+                let endpoint = Endpoint(address, port)
+                let channel = try await bind(service, at: endpoint)
+                channels.withLock { $0[ListenerKey(app: service.app.id, address: address), default: []].append(channel) }
+                listeners.append(Listener(app: service.app.id, transport: service.app.edge.transport, endpoint: endpoint))
+            }
+        }
+        return listeners
+    }
+
+    /// Stops accepting on one address of an application. TCP connections already accepted go on
+    /// (closing a listening socket leaves its accepted connections alone); UDP flows through that
+    /// address end with it.
+    public func retire(_ appID: String, address: IPAddress) async {
+        let open = channels.withLock { $0.removeValue(forKey: ListenerKey(app: appID, address: address)) ?? [] }
+        for channel in open { try? await channel.close() }
+    }
+
+    /// Closes every listener. Connections already accepted are left to finish (the process
+    /// that owns the node ends them when it exits).
     public func stop() async {
         let open = channels.withLock { channels in
             defer { channels.removeAll() }
-            return channels
+            return channels.values.flatMap { $0 }
         }
         for channel in open { try? await channel.close() }
     }

@@ -1,0 +1,71 @@
+import EdgeDNS
+import EdgeModel
+
+/// The DNS zones that publish where applications are: their names (A/AAAA for ADDRESS, a CNAME
+/// to a generated host for CNAME), the generated hosts, and reverse zones for the application
+/// pools that answer NXDOMAIN (application addresses have no PTR records).
+public struct EdgeZones: Sendable {
+    /// Generated hosts live under `<app id>.apps.<fleetDomain>`.
+    public var fleetDomain: DNSName
+    /// TTL of address and CNAME records. Default 30 s.
+    public var ttl: UInt32
+    public var pools: (ipv4: IPPrefix, ipv6: IPPrefix)
+
+    public init(fleetDomain: DNSName = DNSName("edgesim.test")!, ttl: UInt32 = 30, pools: (ipv4: IPPrefix, ipv6: IPPrefix)) {
+        self.fleetDomain = fleetDomain
+        self.ttl = ttl
+        self.pools = pools
+    }
+
+    public var nameServer: DNSName { DNSName(labels: ["ns1"] + fleetDomain.labels) }
+
+    public func generatedHost(_ app: Application) -> DNSName {
+        DNSName(labels: [app.id.lowercased(), "apps"] + fleetDomain.labels)
+    }
+
+    /// Every zone, built from the addresses the book holds now.
+    public func build(_ apps: [Application], book: AddressBook) -> [Zone] {
+        var apexes: [DNSName] = [fleetDomain]
+        for app in apps {
+            let name = DNSName(app.dns.name) ?? .root
+            let apex = name.labels.count > 1 ? name.parent! : name
+            if !apexes.contains(where: { apex.isSubdomain(of: $0) }) {
+                apexes.removeAll { $0.isSubdomain(of: apex) }
+                apexes.append(apex)
+            }
+        }
+        var zones = apexes.map { Zone(apex: $0, nameServers: [nameServer], ttl: 300, negativeTTL: ttl) }
+        func add(_ record: DNSRecord) {
+            guard let index = zones.indices.filter({ record.name.isSubdomain(of: zones[$0].apex) })
+                .max(by: { zones[$0].apex.labels.count < zones[$1].apex.labels.count })
+            else { return }
+            zones[index].add(record)
+        }
+        for app in apps {
+            guard let name = DNSName(app.dns.name) else { continue }
+            let addresses = book.addresses(of: app).map { DNSRecord(name: name, ttl: ttl, data: $0.isIPv4 ? .a($0) : .aaaa($0)) }
+            switch app.dns.type {
+            case .address:
+                addresses.forEach(add)
+            case .cname:
+                let host = generatedHost(app)
+                add(DNSRecord(name: name, ttl: ttl, data: .cname(host)))
+                addresses.forEach { add(DNSRecord(name: host, ttl: $0.ttl, data: $0.data)) }
+            }
+        }
+        return zones + [reverseZone(pools.ipv4), reverseZone(pools.ipv6)]
+    }
+
+    /// An empty zone covering the pool's reverse names, at the nearest octet (IPv4) or nibble
+    /// (IPv6) boundary, so PTR queries for application addresses get an authoritative NXDOMAIN.
+    func reverseZone(_ prefix: IPPrefix) -> Zone {
+        let labels: [String]
+        if prefix.address.isIPv4 {
+            labels = prefix.address.bytes.prefix(prefix.length / 8).reversed().map(String.init) + ["in-addr", "arpa"]
+        } else {
+            let nibbles = prefix.address.bytes.flatMap { [String($0 >> 4, radix: 16), String($0 & 0xF, radix: 16)] }
+            labels = nibbles.prefix(prefix.length / 4).reversed() + ["ip6", "arpa"]
+        }
+        return Zone(apex: DNSName(labels: labels), nameServers: [nameServer], ttl: 300, negativeTTL: ttl)
+    }
+}
