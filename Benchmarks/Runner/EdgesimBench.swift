@@ -33,6 +33,15 @@ struct EdgesimBench: AsyncParsableCommand {
     @Option(help: "Rounds; the median of each figure is reported.")
     var rounds = 3
 
+    @Option(help: "What to measure: relay, dns, or both.")
+    var workloads = "relay,dns"
+
+    @Option(help: "Names in the zone for the DNS benchmark.")
+    var names = 1000
+
+    @Option(help: "Seconds dnsperf runs against each server.")
+    var dnsSeconds = 10
+
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: edgesim) else {
             throw ValidationError("no edgesim executable at \(edgesim); build it with swift build -c release")
@@ -41,6 +50,19 @@ struct EdgesimBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
 
+        let parts = workloads.split(separator: ",").map(String.init)
+        if parts.contains("dns") {
+            var rates: [DNSBenchmark.Result] = []
+            for round in 1...rounds {
+                guard let result = try await DNSBenchmark.run(edgesim: edgesim, folder: folder, names: names, seconds: dnsSeconds) else { break }
+                say(String(format: "round %d/%d: dns: edgesim %.0f q/s, nsd %.0f q/s", round, rounds, result.edgesim, result.nsd))
+                rates.append(result)
+            }
+            if let mine = median(rates.map(\.edgesim)), let theirs = median(rates.map(\.nsd)) {
+                say(String(format: "\nDNS, %d names, dnsperf: edgesim %.0f q/s, NSD %.0f q/s, edgesim/NSD %.2fx\n", names, mine, theirs, mine / theirs))
+            }
+        }
+        guard parts.contains("relay") else { return }
         let (sink, sinkPort) = try await BenchOrigins.sink(at: "127.0.0.1")
         let echo = TCPEchoOrigin()
         let echoPort = Int(try await echo.start(address: IPAddress("127.0.0.1")!)[0].port)

@@ -19,11 +19,17 @@ public final class DNSServer: Sendable {
     private let tally = Mutex(Counters())
     /// A TCP client that sends nothing for this long is closed. Default 10 s.
     public let tcpIdleTimeout: TimeAmount
+    /// UDP sockets sharing the address. Default: one per core.
+    public let udpSockets: Int
 
-    public init(zones: ZoneStore, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, tcpIdleTimeout: TimeAmount = .seconds(10)) {
+    public init(
+        zones: ZoneStore, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, tcpIdleTimeout: TimeAmount = .seconds(10),
+        udpSockets: Int = System.coreCount
+    ) {
         self.zones = zones
         self.group = group
         self.tcpIdleTimeout = tcpIdleTimeout
+        self.udpSockets = udpSockets
     }
 
     public var counters: Counters { tally.withLock { $0 } }
@@ -31,14 +37,20 @@ public final class DNSServer: Sendable {
     /// Listens on UDP and TCP at `endpoint` (port 0: any free port, the same for both when it
     /// can be had); returns where it listens.
     public func start(at endpoint: Endpoint) async throws -> Endpoint {
-        let udp = try await DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(server: self)) }
-            }
-            .bind(to: endpoint.socketAddress).get()
-        channels.withLock { $0.append(udp) }
-        let bound = udp.localAddress.flatMap(Endpoint.init) ?? endpoint
+        // One UDP socket per event loop on the same address (SO_REUSEPORT): the kernel spreads
+        // queries over them, so every core answers.
+        var bound = endpoint
+        for index in 0..<max(1, udpSockets) {
+            let udp = try await DatagramBootstrap(group: group.next())
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: CInt(SO_REUSEPORT))), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(server: self)) }
+                }
+                .bind(to: bound.socketAddress).get()
+            channels.withLock { $0.append(udp) }
+            if index == 0 { bound = udp.localAddress.flatMap(Endpoint.init) ?? endpoint }
+        }
         let tcp = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in

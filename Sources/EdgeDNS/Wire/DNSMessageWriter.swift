@@ -23,8 +23,9 @@ extension ByteBuffer {
 
 struct DNSWriter {
     let start: Int
-    /// Where each name suffix already stands, for compression pointers.
-    private var suffixes: [[String]: Int] = [:]
+    /// Names already written and where each of their labels stands, for compression pointers.
+    /// A message holds a handful of names, so a linear search beats hashing.
+    private var written: [(name: DNSName, offsets: [Int])] = []
 
     init(start: Int) {
         self.start = start
@@ -61,19 +62,30 @@ struct DNSWriter {
     }
 
     mutating func name(_ name: DNSName, into buffer: inout ByteBuffer) {
+        var offsets: [Int] = []
+        defer { if !offsets.isEmpty { written.append((name, offsets)) } }
         for index in name.labels.indices {
-            let key = name.suffixKey(from: index)
-            if let offset = suffixes[key] {
+            if let offset = earlier(name, from: index) {
                 buffer.writeInteger(UInt16(0xC000) | UInt16(offset))
                 return
             }
             let here = buffer.writerIndex - start
-            if here < 0x3FFF { suffixes[key] = here }
-            let label = Array(name.labels[index].utf8)
+            if here < 0x3FFF { offsets.append(here) }
+            let label = name.labels[index].utf8
             buffer.writeInteger(UInt8(label.count))
             buffer.writeBytes(label)
         }
         buffer.writeInteger(UInt8(0))
+    }
+
+    /// Where the labels of `name` from `index` on were already written, if anywhere.
+    private func earlier(_ name: DNSName, from index: Int) -> Int? {
+        for (previous, offsets) in written {
+            let start = previous.labels.count - (name.labels.count - index)
+            guard start >= 0, start < offsets.count, name.suffix(from: index, equals: previous, from: start) else { continue }
+            return offsets[start]
+        }
+        return nil
     }
 
     mutating func write(_ record: DNSRecord, into buffer: inout ByteBuffer) {

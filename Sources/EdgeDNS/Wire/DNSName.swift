@@ -1,16 +1,15 @@
 import NIOCore
 
-/// A domain name as its labels. Compared without regard to ASCII case.
+/// A domain name as its labels. Compared and hashed without regard to ASCII case, byte by byte,
+/// so a lookup allocates nothing.
 public struct DNSName: Sendable, Hashable, CustomStringConvertible {
     /// Labels as written (case kept for output), without the root.
     public let labels: [String]
-    private let folded: [String]
 
     public static let root = DNSName(labels: [])
 
     public init(labels: [String]) {
         self.labels = labels
-        folded = labels.map { $0.lowercased() }
     }
 
     /// Parses `mail.example.net` or `mail.example.net.`; nil when a label is empty or too long,
@@ -27,19 +26,38 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
     /// Bytes on the wire, uncompressed: each label with its length byte, plus the root byte.
     public var wireLength: Int { labels.reduce(1) { $0 + 1 + $1.utf8.count } }
 
-    public static func == (lhs: DNSName, rhs: DNSName) -> Bool { lhs.folded == rhs.folded }
-    public func hash(into hasher: inout Hasher) { hasher.combine(folded) }
+    static func fold(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+    }
+
+    static func sameLabel(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { fold($0) == fold($1) }
+    }
+
+    public static func == (lhs: DNSName, rhs: DNSName) -> Bool {
+        lhs.labels.count == rhs.labels.count && zip(lhs.labels, rhs.labels).allSatisfy { sameLabel($0, $1) }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for label in labels {
+            hasher.combine(label.utf8.count)
+            for byte in label.utf8 { hasher.combine(Self.fold(byte)) }
+        }
+    }
 
     /// True when this name is `other` or below it.
     public func isSubdomain(of other: DNSName) -> Bool {
-        folded.count >= other.folded.count && Array(folded.suffix(other.folded.count)) == other.folded
+        labels.count >= other.labels.count && zip(labels.suffix(other.labels.count), other.labels).allSatisfy { Self.sameLabel($0, $1) }
+    }
+
+    /// True when the labels from `index` on are the same as `other`'s from `otherIndex` on.
+    func suffix(from index: Int, equals other: DNSName, from otherIndex: Int) -> Bool {
+        labels.count - index == other.labels.count - otherIndex
+            && zip(labels[index...], other.labels[otherIndex...]).allSatisfy { Self.sameLabel($0, $1) }
     }
 
     /// The name with its first label removed.
     public var parent: DNSName? { labels.isEmpty ? nil : DNSName(labels: Array(labels.dropFirst())) }
 
     public var description: String { labels.isEmpty ? "." : labels.joined(separator: ".") + "." }
-
-    /// Lower-case labels from `index` on: the key compression uses for suffixes.
-    func suffixKey(from index: Int) -> [String] { Array(folded[index...]) }
 }

@@ -22,7 +22,11 @@ public enum Answerer {
             return response
         }
         func bestZone(for name: DNSName) -> Zone? {
-            zones.filter { name.isSubdomain(of: $0.apex) }.max { $0.apex.labels.count < $1.apex.labels.count }
+            var best: Zone?
+            for zone in zones where name.isSubdomain(of: zone.apex) {
+                if best.map({ $0.apex.labels.count < zone.apex.labels.count }) ?? true { best = zone }
+            }
+            return best
         }
         guard question.recordClass == 1 || question.recordClass == 255, var zone = bestZone(for: question.name) else {
             response.responseCode = .refused
