@@ -43,7 +43,7 @@ public struct DNSClient: Sendable {
         let bindAddress = server.address.isIPv4 ? "0.0.0.0" : "::"
         let channel = try await DatagramBootstrap(group: loop)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ReplyMatcher(query: query, promise: promise)) }
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ReplyMatcher<AddressedEnvelope<ByteBuffer>>(query: query, promise: promise) { $0.data }) }
             }
             .bind(host: bindAddress, port: 0).get()
         defer { channel.close(promise: nil) }
@@ -62,7 +62,7 @@ public struct DNSClient: Sendable {
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(ByteToMessageHandler(DNSLengthPrefixDecoder()), StreamReplyMatcher(query: query, promise: promise))
+                    try channel.pipeline.syncOperations.addHandlers(ByteToMessageHandler(DNSLengthPrefixDecoder()), ReplyMatcher<ByteBuffer>(query: query, promise: promise) { $0 })
                 }
             }
             .connect(to: server.socketAddress).get()
@@ -86,38 +86,22 @@ extension DNSMessage {
     }
 }
 
-final class ReplyMatcher: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+/// Completes the promise with the first reply that answers the query; others are ignored.
+/// `Message` is an addressed datagram (UDP) or a length-delimited message (TCP).
+final class ReplyMatcher<Message>: ChannelInboundHandler {
+    typealias InboundIn = Message
     private let query: DNSMessage
     private let promise: EventLoopPromise<DNSMessage>
+    private let bytes: (Message) -> ByteBuffer
 
-    init(query: DNSMessage, promise: EventLoopPromise<DNSMessage>) {
+    init(query: DNSMessage, promise: EventLoopPromise<DNSMessage>, bytes: @escaping (Message) -> ByteBuffer) {
         self.query = query
         self.promise = promise
+        self.bytes = bytes
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let reply = try? unwrapInboundIn(data).data.readDNSMessage(), reply.answers(query) else { return }
-        promise.succeed(reply)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(error)
-    }
-}
-
-final class StreamReplyMatcher: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    private let query: DNSMessage
-    private let promise: EventLoopPromise<DNSMessage>
-
-    init(query: DNSMessage, promise: EventLoopPromise<DNSMessage>) {
-        self.query = query
-        self.promise = promise
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let reply = try? unwrapInboundIn(data).readDNSMessage(), reply.answers(query) else { return }
+        guard let reply = try? bytes(unwrapInboundIn(data)).readDNSMessage(), reply.answers(query) else { return }
         promise.succeed(reply)
     }
 

@@ -15,7 +15,7 @@ public final class DNSServer: Sendable {
 
     public let zones: ZoneStore
     private let group: any EventLoopGroup
-    private let channels = Mutex<[any Channel]>([])
+    private let channels = OpenChannels()
     private let tally = Mutex(Counters())
     /// A TCP client that sends nothing for this long is closed. Default 10 s.
     public let tcpIdleTimeout: TimeAmount
@@ -48,7 +48,7 @@ public final class DNSServer: Sendable {
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(server: self)) }
                 }
                 .bind(to: bound.socketAddress).get()
-            channels.withLock { $0.append(udp) }
+            channels.add(udp)
             if index == 0 { bound = udp.localAddress.flatMap(Endpoint.init) ?? endpoint }
         }
         let tcp = try await ServerBootstrap(group: group)
@@ -60,16 +60,12 @@ public final class DNSServer: Sendable {
                 }
             }
             .bind(to: bound.socketAddress).get()
-        channels.withLock { $0.append(tcp) }
+        channels.add(tcp)
         return bound
     }
 
     public func stop() async {
-        let open = channels.withLock { channels in
-            defer { channels.removeAll() }
-            return channels
-        }
-        for channel in open { try? await channel.close() }
+        await channels.closeAll()
     }
 
     /// The bytes to send back for one query, or nil to drop it.

@@ -19,7 +19,7 @@ public final class TCPEchoOrigin: Sendable {
 
     private let expect: ProxyProtocolMode
     private let seen = Recorder<Seen>()
-    private let channels = Mutex<[any Channel]>([])
+    private let channels = OpenChannels()
     private let group: any EventLoopGroup
 
     public init(expecting proxyProtocol: ProxyProtocolMode = .off, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -57,18 +57,14 @@ public final class TCPEchoOrigin: Sendable {
                     }
                 }
                 .bind(to: Endpoint(address, port).socketAddress).get()
-            channels.withLock { $0.append(channel) }
+            channels.add(channel)
             if let endpoint = channel.localAddress.flatMap(Endpoint.init) { bound.append(endpoint) }
         }
         return bound
     }
 
     public func stop() async {
-        let open = channels.withLock { channels in
-            defer { channels.removeAll() }
-            return channels
-        }
-        for channel in open { try? await channel.close() }
+        await channels.closeAll()
     }
 }
 
