@@ -75,26 +75,27 @@ struct DNSCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let server = DNSServer(zones: store)
-        let bound: Endpoint
-        do {
-            bound = try await server.start(at: Endpoint(listen)!)
-        } catch {
-            printError("error: cannot listen on \(listen): \(error)")
-            throw ExitCode(1)
-        }
-        say("dns: answering on udp and tcp \(bound)  (dig @\(bound.address) -p \(bound.port) NAME A)")
-        for app in loaded.value {
-            let addresses = book.addresses(of: app).map(\.description).joined(separator: " ")
-            let via = app.dns.type == .cname ? " via \(zones.generatedHost(app))" : ""
-            say("  \(app.dns.name) (\(app.id))\(via): \(addresses)")
-        }
+        let address = Endpoint(listen)!
+        let apps = loaded.value
         let logger = Logger(label: "edgesim.dns")
         let rotation = rotateEvery.flatMap { try? Quantity.duration($0).get() }
-        let service = DNSService(server: server, rotator: rotator, every: rotation) { rotated in
+        let service = DNSService(server: server, at: address, rotator: rotator, every: rotation) { bound in
+            say("dns: answering on udp and tcp \(bound)  (dig @\(bound.address) -p \(bound.port) NAME A)")
+            for app in apps {
+                let addresses = book.addresses(of: app).map(\.description).joined(separator: " ")
+                let via = app.dns.type == .cname ? " via \(zones.generatedHost(app))" : ""
+                say("  \(app.dns.name) (\(app.id))\(via): \(addresses)")
+            }
+        } onRotation: { rotated in
             say("rotated \(rotated.app): \(rotated.old.joined(separator: " ")) -> \(rotated.new.joined(separator: " "))")
         }
         let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
         let counters = server.counters
         printError("dns: \(counters.queries) queries, \(counters.formatErrors) format errors, \(counters.dropped) dropped, \(counters.truncated) truncated")
     }
@@ -103,18 +104,26 @@ struct DNSCommand: AsyncParsableCommand {
 /// The responder as a service: serves until shutdown, rotating on a schedule when given one.
 final class DNSService: Service {
     let server: DNSServer
+    let address: Endpoint
     let rotator: AddressRotator
     let every: Duration?
+    let onReady: @Sendable (Endpoint) -> Void
     let onRotation: @Sendable (AddressRotator.Rotation) -> Void
 
-    init(server: DNSServer, rotator: AddressRotator, every: Duration?, onRotation: @escaping @Sendable (AddressRotator.Rotation) -> Void) {
+    init(
+        server: DNSServer, at address: Endpoint, rotator: AddressRotator, every: Duration?, onReady: @escaping @Sendable (Endpoint) -> Void,
+        onRotation: @escaping @Sendable (AddressRotator.Rotation) -> Void
+    ) {
         self.server = server
+        self.address = address
         self.rotator = rotator
         self.every = every
+        self.onReady = onReady
         self.onRotation = onRotation
     }
 
     func run() async throws {
+        onReady(try await server.start(at: address))
         if let every {
             // Shutdown cancels the schedule at once, mid-sleep.
             try? await cancelWhenGracefulShutdown {

@@ -69,3 +69,24 @@ import Testing
         #expect(output.contains(":3:19: [0].origin_direct[0]: IPv6 origin '2001:db8::1' must be in brackets"), "\(output)")
     }
 }
+
+@Suite struct OriginProcessTests {
+    @Test func builtInOriginPrintsWhereItListensAndStopsOnSIGTERM() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: NodeProcessTests.executable))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: NodeProcessTests.executable)
+        let address = "127.\(Int.random(in: 100...199)).\(Int.random(in: 0...255)).\(Int.random(in: 1...254))"
+        process.arguments = ["origin", "udp-echo", "--listen", "\(address):0", "--proxy-protocol", "simple"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let line = NodeProcessTests().readUntil(pipe, contains: "\n")
+        #expect(line.hasPrefix("origin udp-echo: listening on \(address):"), "\(line)")
+        let port = Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        #expect((1...65535).contains(port), "a real port was bound: \(line)")
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+}
