@@ -79,16 +79,19 @@ struct DNSCommand: AsyncParsableCommand {
         let apps = loaded.value
         let logger = Logger(label: "edgesim.dns")
         let rotation = rotateEvery.flatMap { try? Quantity.duration($0).get() }
-        let service = DNSService(server: server, at: address, rotator: rotator, every: rotation) { bound in
+        let listing = apps.map { app in
+            let addresses = book.addresses(of: app).map(\.description).joined(separator: " ")
+            let via = app.dns.type == .cname ? " via \(zones.generatedHost(app))" : ""
+            return "  \(app.dns.name) (\(app.id))\(via): \(addresses)"
+        }
+        let announce: @Sendable (Endpoint) -> Void = { bound in
             say("dns: answering on udp and tcp \(bound)  (dig @\(bound.address) -p \(bound.port) NAME A)")
-            for app in apps {
-                let addresses = book.addresses(of: app).map(\.description).joined(separator: " ")
-                let via = app.dns.type == .cname ? " via \(zones.generatedHost(app))" : ""
-                say("  \(app.dns.name) (\(app.id))\(via): \(addresses)")
-            }
-        } onRotation: { rotated in
+            for line in listing { say(line) }
+        }
+        let report: @Sendable (AddressRotator.Rotation) -> Void = { rotated in
             say("rotated \(rotated.app): \(rotated.old.joined(separator: " ")) -> \(rotated.new.joined(separator: " "))")
         }
+        let service = DNSService(server: server, at: address, rotator: rotator, every: rotation, onReady: announce, onRotation: report)
         let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

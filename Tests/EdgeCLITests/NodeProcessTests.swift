@@ -90,3 +90,32 @@ import Testing
         #expect(process.terminationStatus == 0)
     }
 }
+
+@Suite struct DNSProcessTests {
+    @Test func answersRotatesAndStopsOnSIGTERM() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: NodeProcessTests.executable))
+        let apps = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-dns-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: apps) }
+        try """
+            - {id: mail, protocol: tcp/25, dns: {type: CNAME, name: mail.example.net}, origin_direct: ["tcp://198.18.0.1:25"]}
+            - {id: game, protocol: udp/3000, dns: {type: ADDRESS, name: game.example.net}, origin_direct: ["udp://198.18.0.2:3000"], edge_ips: {type: static, ips: [198.19.9.9]}}
+            """.write(to: apps, atomically: true, encoding: .utf8)
+        let address = "127.\(Int.random(in: 100...199)).\(Int.random(in: 0...255)).\(Int.random(in: 1...254))"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: NodeProcessTests.executable)
+        process.arguments = ["dns", "--apps", apps.path, "--listen", "\(address):0", "--rotate-every", "1s"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = NodeProcessTests().readUntil(pipe, contains: "rotated mail")
+        process.terminate()
+        process.waitUntilExit()
+        #expect(output.contains("dns: answering on udp and tcp \(address):"), "\(output)")
+        #expect(output.contains("mail.example.net (mail) via mail.apps.edgesim.test.: 198.19.0.1 2001:db8:a::1"), "\(output)")
+        #expect(output.contains("game.example.net (game): 198.19.9.9"), "\(output)")
+        #expect(output.contains("rotated mail: 198.19.0.1 2001:db8:a::1 -> 198.19.0.2 2001:db8:a::2"), "\(output)")
+        #expect(!output.contains("rotated game"), "static addresses do not rotate")
+        #expect(process.terminationStatus == 0)
+    }
+}
