@@ -14,11 +14,13 @@ enum DNSBenchmark {
         }
         // The same records for both: NAME A 198.19.x.y, as ADDRESS applications with static addresses.
         var apps = ""
-        var zone = "$ORIGIN bench.example.\n$TTL 30\n@ 300 IN SOA ns1.edgesim.test. hostmaster.bench.example. 1 3600 600 86400 30\n@ 300 IN NS ns1.edgesim.test.\n"
+        var zone =
+            "$ORIGIN bench.example.\n$TTL 30\n@ 300 IN SOA ns1.edgesim.test. hostmaster.bench.example. 1 3600 600 86400 30\n@ 300 IN NS ns1.edgesim.test.\n"
         var queries = ""
         for index in 0..<names {
             let address = "198.19.\(index / 250).\(index % 250 + 1)"
-            apps += "- {id: app\(index), protocol: tcp/80, dns: {type: ADDRESS, name: app\(index).bench.example}, origin_direct: [\"tcp://198.18.0.1:80\"], edge_ips: {type: static, ips: [\(address)]}}\n"
+            apps +=
+                "- {id: app\(index), protocol: tcp/80, dns: {type: ADDRESS, name: app\(index).bench.example}, origin_direct: [\"tcp://198.18.0.1:80\"], edge_ips: {type: static, ips: [\(address)]}}\n"
             zone += "app\(index) IN A \(address)\n"
             queries += "app\(index).bench.example A\n"
         }

@@ -54,12 +54,17 @@ struct EdgesimBench: AsyncParsableCommand {
         if parts.contains("dns") {
             var rates: [DNSBenchmark.Result] = []
             for round in 1...rounds {
-                guard let result = try await DNSBenchmark.run(edgesim: edgesim, folder: folder, names: names, seconds: dnsSeconds) else { break }
+                guard let result = try await DNSBenchmark.run(edgesim: edgesim, folder: folder, names: names, seconds: dnsSeconds) else {
+                    break
+                }
                 say(String(format: "round %d/%d: dns: edgesim %.0f q/s, nsd %.0f q/s", round, rounds, result.edgesim, result.nsd))
                 rates.append(result)
             }
             if let mine = median(rates.map(\.edgesim)), let theirs = median(rates.map(\.nsd)) {
-                say(String(format: "\nDNS, %d names, dnsperf: edgesim %.0f q/s, NSD %.0f q/s, edgesim/NSD %.2fx\n", names, mine, theirs, mine / theirs))
+                say(
+                    String(
+                        format: "\nDNS, %d names, dnsperf: edgesim %.0f q/s, NSD %.0f q/s, edgesim/NSD %.2fx\n", names, mine, theirs,
+                        mine / theirs))
             }
         }
         guard parts.contains("relay") else { return }
@@ -73,7 +78,11 @@ struct EdgesimBench: AsyncParsableCommand {
         var peers: [Peer] = [PeerLauncher.direct(targets)]
         defer { for peer in peers { peer.stop() } }
         peers.append(try await PeerLauncher.edgesim(edgesim, targets, folder: folder))
-        if let haproxy = try await PeerLauncher.haproxy(targets, folder: folder) { peers.append(haproxy) } else { say("haproxy not installed: skipped") }
+        if let haproxy = try await PeerLauncher.haproxy(targets, folder: folder) {
+            peers.append(haproxy)
+        } else {
+            say("haproxy not installed: skipped")
+        }
         if let socat = try await PeerLauncher.socat(targets) { peers.append(socat) } else { say("socat not installed: skipped") }
 
         let limit = Duration.seconds(deadline)
@@ -82,12 +91,14 @@ struct EdgesimBench: AsyncParsableCommand {
             for peer in peers {
                 FileHandle.standardOutput.write(Data("round \(round)/\(rounds): \(peer.name)... ".utf8))
                 let throughput = try await Workloads.throughput(peer.throughput.0, peer.throughput.1, bytes: bytes, deadline: limit)
-                let (rate, failed) = try await Workloads.connections(peer.connections.0, peer.connections.1, total: connections, concurrency: concurrency, deadline: limit)
+                let (rate, failed) = try await Workloads.connections(
+                    peer.connections.0, peer.connections.1, total: connections, concurrency: concurrency, deadline: limit)
                 results[peer.name, default: [:]]["throughput-\(round)"] = throughput
                 results[peer.name, default: [:]]["connections-\(round)"] = rate
                 var line = String(format: "%.2f Gbit/s, %.0f conn/s (%d failed)", throughput * 8 / 1e9, rate, failed)
                 if let target = peer.datagrams {
-                    let (udp, lost) = try await Workloads.datagrams(target.0, target.1, total: datagrams, sockets: 4, window: 32, deadline: limit)
+                    let (udp, lost) = try await Workloads.datagrams(
+                        target.0, target.1, total: datagrams, sockets: 4, window: 32, deadline: limit)
                     results[peer.name, default: [:]]["datagrams-\(round)"] = udp
                     line += String(format: ", %.0f datagrams/s (%d lost)", udp, lost)
                 }
@@ -110,17 +121,25 @@ struct EdgesimBench: AsyncParsableCommand {
     }
 
     func report(_ results: [String: [String: Double]], peers: [String]) {
-        let workloads = [("throughput", "single-stream TCP, Gbit/s", 8 / 1e9), ("connections", "new TCP connections/s", 1.0), ("datagrams", "UDP datagrams/s (64 B)", 1.0)]
+        let workloads = [
+            ("throughput", "single-stream TCP, Gbit/s", 8 / 1e9), ("connections", "new TCP connections/s", 1.0),
+            ("datagrams", "UDP datagrams/s (64 B)", 1.0),
+        ]
         say("\nmedian of \(rounds) rounds")
-        say("workload".padding(toLength: 28, withPad: " ", startingAt: 0) + peers.map { $0.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined() + "edgesim/haproxy  edgesim/socat")
+        say(
+            "workload".padding(toLength: 28, withPad: " ", startingAt: 0)
+                + peers.map { $0.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined() + "edgesim/haproxy  edgesim/socat")
         for (key, title, scale) in workloads {
             let values = peers.map { peer in median((1...rounds).compactMap { results[peer]?["\(key)-\($0)"] }) }
             var line = title.padding(toLength: 28, withPad: " ", startingAt: 0)
             for value in values {
-                line += (value.map { String(format: key == "throughput" ? "%.2f" : "%.0f", $0 * scale) } ?? "-").padding(toLength: 11, withPad: " ", startingAt: 0)
+                line += (value.map { String(format: key == "throughput" ? "%.2f" : "%.0f", $0 * scale) } ?? "-").padding(
+                    toLength: 11, withPad: " ", startingAt: 0)
             }
             func ratio(_ other: String) -> String {
-                guard let mine = values[peers.firstIndex(of: "edgesim")!], let index = peers.firstIndex(of: other), let theirs = values[index] else { return "-" }
+                guard let mine = values[peers.firstIndex(of: "edgesim")!], let index = peers.firstIndex(of: other),
+                    let theirs = values[index]
+                else { return "-" }
                 return String(format: "%.2fx", mine / theirs)
             }
             line += ratio("haproxy").padding(toLength: 17, withPad: " ", startingAt: 0) + ratio("socat")

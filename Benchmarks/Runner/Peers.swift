@@ -57,13 +57,16 @@ enum PeerLauncher {
     }
 
     static func find(_ name: String) -> String? {
-        ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"].map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"].map { "\($0)/\(name)" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }
 
     /// Waits until a TCP listener accepts, up to 10 s.
     static func waitForListener(_ host: String, _ port: Int) async throws {
         for _ in 0..<500 {
-            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: host, port: port).get() {
+            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: host, port: port).get()
+            {
                 try? await channel.close()
                 return
             }

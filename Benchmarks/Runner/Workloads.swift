@@ -19,7 +19,8 @@ enum Workloads {
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                 }
             }
         let chunk = ByteBuffer(repeating: 0x5A, count: 64 * 1024)
@@ -41,7 +42,9 @@ enum Workloads {
     }
 
     /// `total` connections, `concurrency` at a time, each one byte there and back; per second.
-    static func connections(_ host: String, _ port: Int, total: Int, concurrency: Int, deadline: Duration) async throws -> (rate: Double, failed: Int) {
+    static func connections(_ host: String, _ port: Int, total: Int, concurrency: Int, deadline: Duration) async throws -> (
+        rate: Double, failed: Int
+    ) {
         let clock = ContinuousClock()
         let start = clock.now
         let next = Count()
@@ -54,7 +57,9 @@ enum Workloads {
                         do {
                             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                                 .connect(host: host, port: port) { channel in
-                                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                                    channel.eventLoop.makeCompletedFuture {
+                                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                                    }
                                 }
                             let echoed = try await channel.executeThenClose { inbound, outbound in
                                 try await outbound.write(ByteBuffer(bytes: [1]))
@@ -75,7 +80,9 @@ enum Workloads {
 
     /// `sockets` UDP clients each keeping `window` 64-byte datagrams in flight until `total`
     /// replies came back or the deadline passed; replies per second.
-    static func datagrams(_ host: String, _ port: Int, total: Int, sockets: Int, window: Int, deadline: Duration) async throws -> (rate: Double, lost: Int) {
+    static func datagrams(_ host: String, _ port: Int, total: Int, sockets: Int, window: Int, deadline: Duration) async throws -> (
+        rate: Double, lost: Int
+    ) {
         let clock = ContinuousClock()
         let start = clock.now
         let target = try SocketAddress.makeAddressResolvingHost(host, port: port)
@@ -87,7 +94,8 @@ enum Workloads {
                     let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                         .bind(host: "127.0.0.1", port: 0) { channel in
                             channel.eventLoop.makeCompletedFuture {
-                                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+                                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                                    wrappingChannelSynchronously: channel)
                             }
                         }
                     let payload = ByteBuffer(repeating: 7, count: 64)

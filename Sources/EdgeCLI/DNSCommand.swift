@@ -100,7 +100,9 @@ struct DNSCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let counters = server.counters
-        printError("dns: \(counters.queries) queries, \(counters.formatErrors) format errors, \(counters.dropped) dropped, \(counters.truncated) truncated")
+        printError(
+            "dns: \(counters.queries) queries, \(counters.formatErrors) format errors, \(counters.dropped) dropped, \(counters.truncated) truncated"
+        )
     }
 }
 

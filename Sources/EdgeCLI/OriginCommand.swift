@@ -59,7 +59,8 @@ struct OriginCommand: AsyncParsableCommand {
         // printed already finds the group's handlers in place.
         let service = OriginService(start: start, stop: stop) { bound in say("origin \(name): listening on \(bound)") }
         let group = ServiceGroup(
-            configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "edgesim.origin")))
+            configuration: .init(
+                services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "edgesim.origin")))
         try await group.run()
     }
 }
@@ -70,7 +71,10 @@ final class OriginService: Service {
     let stop: @Sendable () async -> Void
     let onReady: @Sendable (Endpoint) -> Void
 
-    init(start: @escaping @Sendable () async throws -> Endpoint, stop: @escaping @Sendable () async -> Void, onReady: @escaping @Sendable (Endpoint) -> Void) {
+    init(
+        start: @escaping @Sendable () async throws -> Endpoint, stop: @escaping @Sendable () async -> Void,
+        onReady: @escaping @Sendable (Endpoint) -> Void
+    ) {
         self.start = start
         self.stop = stop
         self.onReady = onReady

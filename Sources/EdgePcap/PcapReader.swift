@@ -30,7 +30,11 @@ public final class PcapReader {
         self.file = file
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         guard let handle = pcap_open_offline_with_tstamp_precision(file, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
-            throw PcapError(file: file, message: "not a readable pcap or pcapng capture: \(String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+            throw PcapError(
+                file: file,
+                message:
+                    "not a readable pcap or pcapng capture: \(String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))"
+            )
         }
         self.handle = handle
         linkType = pcap_datalink(handle)

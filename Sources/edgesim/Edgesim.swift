@@ -1,7 +1,7 @@
 import EdgeCLI
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @main

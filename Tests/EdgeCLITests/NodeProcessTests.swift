@@ -36,13 +36,13 @@ import Testing
         defer { try? FileManager.default.removeItem(at: folder) }
         let apps = folder.appendingPathComponent("apps.yaml")
         try """
-            - protocol: tcp/7000-7002
-              dns: {type: CNAME, name: range.example}
-              origin_direct: ["tcp://127.0.0.1:9000-9002"]
-            - protocol: udp/5353
-              dns: {type: CNAME, name: udp.example}
-              origin_direct: ["udp://127.0.0.1:5353"]
-            """.write(to: apps, atomically: true, encoding: .utf8)
+        - protocol: tcp/7000-7002
+          dns: {type: CNAME, name: range.example}
+          origin_direct: ["tcp://127.0.0.1:9000-9002"]
+        - protocol: udp/5353
+          dns: {type: CNAME, name: udp.example}
+          origin_direct: ["udp://127.0.0.1:5353"]
+        """.write(to: apps, atomically: true, encoding: .utf8)
         let address = "127.\(Int.random(in: 100...199)).\(Int.random(in: 0...255)).\(Int.random(in: 1...254))"
         let (process, pipe) = try run(["node", "--apps", apps.path, "--listen", address, "--name", "ams"])
         let startup = readUntil(pipe, contains: "ready")
@@ -61,7 +61,8 @@ import Testing
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build edgesim first: \(Self.executable)")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-bad-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: file) }
-        try "- protocol: tcp/22\n  dns: {type: CNAME, name: a.example}\n  origin_direct: ['tcp://2001:db8::1:22']\n".write(to: file, atomically: true, encoding: .utf8)
+        try "- protocol: tcp/22\n  dns: {type: CNAME, name: a.example}\n  origin_direct: ['tcp://2001:db8::1:22']\n".write(
+            to: file, atomically: true, encoding: .utf8)
         let (process, pipe) = try run(["node", "--apps", file.path])
         process.waitUntilExit()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -97,9 +98,9 @@ import Testing
         let apps = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-dns-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: apps) }
         try """
-            - {id: mail, protocol: tcp/25, dns: {type: CNAME, name: mail.example.net}, origin_direct: ["tcp://198.18.0.1:25"]}
-            - {id: game, protocol: udp/3000, dns: {type: ADDRESS, name: game.example.net}, origin_direct: ["udp://198.18.0.2:3000"], edge_ips: {type: static, ips: [198.19.9.9]}}
-            """.write(to: apps, atomically: true, encoding: .utf8)
+        - {id: mail, protocol: tcp/25, dns: {type: CNAME, name: mail.example.net}, origin_direct: ["tcp://198.18.0.1:25"]}
+        - {id: game, protocol: udp/3000, dns: {type: ADDRESS, name: game.example.net}, origin_direct: ["udp://198.18.0.2:3000"], edge_ips: {type: static, ips: [198.19.9.9]}}
+        """.write(to: apps, atomically: true, encoding: .utf8)
         let address = "127.\(Int.random(in: 100...199)).\(Int.random(in: 0...255)).\(Int.random(in: 1...254))"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: NodeProcessTests.executable)

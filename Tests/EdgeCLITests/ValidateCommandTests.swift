@@ -10,7 +10,9 @@ import Testing
     @Test func allExamplesValidateWithExitZero() async throws {
         let folders = ["topologies", "scenarios"]
         let files = try folders.flatMap { folder in
-            try FileManager.default.contentsOfDirectory(atPath: path(folder)).filter { $0.hasSuffix(".yaml") }.map { path("\(folder)/\($0)") }
+            try FileManager.default.contentsOfDirectory(atPath: path(folder)).filter { $0.hasSuffix(".yaml") }.map {
+                path("\(folder)/\($0)")
+            }
         }
         #expect(files.count >= 6)
         #expect(await EdgesimMain.run(["validate", "--quiet"] + files) == 0)

@@ -67,7 +67,8 @@ import Testing
 
     @Test func reverseZoneAnswersNXDOMAINForApplicationAddresses() {
         let reverse = Zone(apex: DNSName("19.198.in-addr.arpa")!, nameServers: [DNSName("ns1.edge.example")!])
-        let reply = Answerer.answer(DNSMessage.query(id: 1, name: DNSName("1.0.19.198.in-addr.arpa")!, type: .ptr), zones: [Self.zone(), reverse])
+        let reply = Answerer.answer(
+            DNSMessage.query(id: 1, name: DNSName("1.0.19.198.in-addr.arpa")!, type: .ptr), zones: [Self.zone(), reverse])
         #expect(reply?.responseCode == .nameError && reply?.authoritative == true)
     }
 
@@ -76,6 +77,8 @@ import Testing
         let before = store.snapshot[0].soa.serial
         let after = store.update(Self.apex) { $0.remove(DNSName("v4only.edge.example")!) }
         #expect(after == before + 1)
-        #expect(Answerer.answer(DNSMessage.query(id: 1, name: DNSName("v4only.edge.example")!, type: .a), zones: store.snapshot)?.responseCode == .nameError)
+        #expect(
+            Answerer.answer(DNSMessage.query(id: 1, name: DNSName("v4only.edge.example")!, type: .a), zones: store.snapshot)?.responseCode
+                == .nameError)
     }
 }

@@ -47,7 +47,9 @@ import Testing
     func section(_ output: String, _ title: String) -> [String] {
         let lines = output.components(separatedBy: "\n")
         guard let start = lines.firstIndex(where: { $0.hasPrefix(";; \(title) SECTION:") }) else { return [] }
-        return lines[(start + 1)...].prefix { !$0.isEmpty }.map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
+        return lines[(start + 1)...].prefix { !$0.isEmpty }.map {
+            $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+        }
     }
 
     @Test(arguments: [[], ["+tcp"], ["+noedns"]])
@@ -56,7 +58,10 @@ import Testing
             guard let output = try dig(endpoint, options + ["app.edge.example", "A"]) else { return }
             #expect(output.contains("status: NOERROR"))
             #expect(output.contains("flags: qr aa"), "authoritative answer")
-            #expect(section(output, "ANSWER") == ["app.edge.example. 30 IN CNAME a1.apps.edge.example.", "a1.apps.edge.example. 30 IN A 198.19.0.1"])
+            #expect(
+                section(output, "ANSWER") == [
+                    "app.edge.example. 30 IN CNAME a1.apps.edge.example.", "a1.apps.edge.example. 30 IN A 198.19.0.1",
+                ])
             #expect(output.contains("OPT PSEUDOSECTION") == !options.contains("+noedns"))
             if !options.contains("+noedns") { #expect(output.contains("udp: 1232")) }
         }
@@ -67,7 +72,8 @@ import Testing
             guard let aaaa = try dig(endpoint, ["a1.apps.edge.example", "AAAA"]) else { return }
             #expect(section(aaaa, "ANSWER") == ["a1.apps.edge.example. 30 IN AAAA 2001:db8:a::1"])
             let soa = try dig(endpoint, ["edge.example", "SOA"]) ?? ""
-            #expect(section(soa, "ANSWER").first?.hasPrefix("edge.example. 300 IN SOA ns1.edge.example. hostmaster.edge.example. 1 ") == true)
+            #expect(
+                section(soa, "ANSWER").first?.hasPrefix("edge.example. 300 IN SOA ns1.edge.example. hostmaster.edge.example. 1 ") == true)
             let ns = try dig(endpoint, ["edge.example", "NS"]) ?? ""
             #expect(section(ns, "ANSWER") == ["edge.example. 300 IN NS ns1.edge.example."])
         }
@@ -104,7 +110,8 @@ import Testing
             let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .bind(host: "127.0.0.1", port: 0) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                            wrappingChannelSynchronously: channel)
                     }
                 }
             let hostile: [[UInt8]] = [
@@ -112,7 +119,8 @@ import Testing
                 WireFormatTests.header(questions: 1) + [1, 0x61, 0xC0, 0x0C, 0, 1, 0, 1],  // pointer loop
                 WireFormatTests.header(questions: 1) + [0xC0, 0xFF, 0, 1, 0, 1],  // pointer past the end
                 WireFormatTests.header(questions: 1) + [64] + Array(repeating: 0x61, count: 64) + [0, 0, 1, 0, 1],  // over-long label
-                WireFormatTests.header(questions: 1) + Array(repeating: [63] + Array(repeating: UInt8(0x61), count: 63), count: 5).flatMap { $0 } + [0, 0, 1, 0, 1],
+                WireFormatTests.header(questions: 1)
+                    + Array(repeating: [63] + Array(repeating: UInt8(0x61), count: 63), count: 5).flatMap { $0 } + [0, 0, 1, 0, 1],
                 WireFormatTests.header(questions: 1) + [3, 0x61],  // truncated question
                 WireFormatTests.header(questions: 1, answers: 1) + [0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 0],  // truncated record
                 WireFormatTests.header(questions: 0),  // zero questions

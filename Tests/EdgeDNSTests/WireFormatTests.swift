@@ -1,7 +1,8 @@
-@testable import EdgeDNS
 import EdgeModel
 import NIOCore
 import Testing
+
+@testable import EdgeDNS
 
 @Suite struct WireFormatTests {
     let name = DNSName("mail.example.net")!
@@ -26,7 +27,11 @@ import Testing
                 DNSRecord(name: name, ttl: 60, data: .cname(DNSName("app-1.edge.example.net")!)),
                 DNSRecord(name: DNSName("_smtp._tcp.example.net")!, ttl: 60, data: .srv(priority: 10, weight: 5, port: 25, target: name)),
             ],
-            authorities: [DNSRecord(name: DNSName("example.net")!, ttl: 300, data: .soa(SOAData(primary: DNSName("ns1.example.net")!, mailbox: DNSName("hostmaster.example.net")!, serial: 42)))],
+            authorities: [
+                DNSRecord(
+                    name: DNSName("example.net")!, ttl: 300,
+                    data: .soa(SOAData(primary: DNSName("ns1.example.net")!, mailbox: DNSName("hostmaster.example.net")!, serial: 42)))
+            ],
             additionals: [DNSRecord(name: DNSName("ns1.example.net")!, ttl: 300, data: .ptr(DNSName("x.example.net")!))],
             edns: EDNS(udpPayloadSize: 1232, dnssecOK: true))
         #expect(try bytes(message).readDNSMessage() == message)
@@ -34,7 +39,8 @@ import Testing
 
     @Test func namesAreCompressedWhenWritten() {
         let records = (0..<5).map { DNSRecord(name: DNSName("host\($0).example.net")!, ttl: 1, data: .a(.v4(UInt32($0)))) }
-        let message = DNSMessage(id: 1, isResponse: true, questions: [DNSQuestion(name: DNSName("host0.example.net")!, type: .a)], answers: records)
+        let message = DNSMessage(
+            id: 1, isResponse: true, questions: [DNSQuestion(name: DNSName("host0.example.net")!, type: .a)], answers: records)
         let size = bytes(message).readableBytes
         // The first answer's name is a pointer to the question's; the others write their first
         // label and point at "example.net". Uncompressed it would be 12 + 23 + 5 * 33 = 200 bytes.
@@ -42,19 +48,24 @@ import Testing
     }
 
     /// Hand-built hostile messages: each is refused with a reason, never a crash or a hang.
-    @Test(arguments: [
-        ([0x00, 0x01, 0x01], "shorter than a DNS header"),
-        (header(questions: 1) + [0xC0, 0x0C, 0, 1, 0, 1], "does not point backwards"),
-        (header(questions: 1) + [0xC0, 0x40, 0, 1, 0, 1], "does not point backwards"),
-        (header(questions: 1) + [64] + Array(repeating: 0x61, count: 64) + [0, 0, 1, 0, 1], "label type"),
-        (header(questions: 1) + Array(repeating: [63] + Array(repeating: UInt8(0x61), count: 63), count: 5).flatMap { $0 } + [0, 0, 1, 0, 1], "longer than 255"),
-        (header(questions: 1) + [3, 0x61, 0x62], "runs past the end"),
-        (header(questions: 1) + [0, 0, 1], "ends inside a field"),
-        (header(questions: 1, answers: 1) + [0, 0, 1, 0, 1] + [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 9, 1, 2, 3, 4], "runs past the end"),
-        (header(questions: 1, answers: 1) + [0, 0, 1, 0, 1] + [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 3, 1, 2, 3], "must be 4 bytes"),
-        (header(questions: 1) + [0, 0, 1, 0, 1, 0xFF], "follow the last record"),
-        (header(questions: 0xFFFF), "claim more records"),
-    ] as [([UInt8], String)])
+    @Test(
+        arguments: [
+            ([0x00, 0x01, 0x01], "shorter than a DNS header"),
+            (header(questions: 1) + [0xC0, 0x0C, 0, 1, 0, 1], "does not point backwards"),
+            (header(questions: 1) + [0xC0, 0x40, 0, 1, 0, 1], "does not point backwards"),
+            (header(questions: 1) + [64] + Array(repeating: 0x61, count: 64) + [0, 0, 1, 0, 1], "label type"),
+            (
+                header(questions: 1) + Array(repeating: [63] + Array(repeating: UInt8(0x61), count: 63), count: 5).flatMap { $0 } + [
+                    0, 0, 1, 0, 1,
+                ], "longer than 255"
+            ),
+            (header(questions: 1) + [3, 0x61, 0x62], "runs past the end"),
+            (header(questions: 1) + [0, 0, 1], "ends inside a field"),
+            (header(questions: 1, answers: 1) + [0, 0, 1, 0, 1] + [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 9, 1, 2, 3, 4], "runs past the end"),
+            (header(questions: 1, answers: 1) + [0, 0, 1, 0, 1] + [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 3, 1, 2, 3], "must be 4 bytes"),
+            (header(questions: 1) + [0, 0, 1, 0, 1, 0xFF], "follow the last record"),
+            (header(questions: 0xFFFF), "claim more records"),
+        ] as [([UInt8], String)])
     func malformedMessagesAreRefused(bytes: [UInt8], reason: String) {
         #expect {
             try ByteBuffer(bytes: bytes).readDNSMessage()
@@ -76,7 +87,10 @@ import Testing
     }
 
     static func header(id: UInt16 = 0x1234, questions: UInt16, answers: UInt16 = 0) -> [UInt8] {
-        [UInt8(id >> 8), UInt8(id & 0xFF), 0x01, 0x00, UInt8(questions >> 8), UInt8(questions & 0xFF), UInt8(answers >> 8), UInt8(answers & 0xFF), 0, 0, 0, 0]
+        [
+            UInt8(id >> 8), UInt8(id & 0xFF), 0x01, 0x00, UInt8(questions >> 8), UInt8(questions & 0xFF), UInt8(answers >> 8),
+            UInt8(answers & 0xFF), 0, 0, 0, 0,
+        ]
     }
 }
 

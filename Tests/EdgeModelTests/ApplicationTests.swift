@@ -24,10 +24,12 @@ import Testing
         #expect(app.id == "ea95132c15732412d22c1476fa83f27a")
         #expect(app.edge == EdgeListener(transport: .tcp, ports: PortRange(first: 1000, last: 2000)!))
         #expect(app.dns == PublicName(type: .cname, name: "range.example.com"))
-        #expect(app.origin == .direct([
-            OriginAddress(transport: .tcp, host: .ip(IPAddress("198.18.0.10")!), ports: PortRange(first: 3000, last: 4000)!),
-            OriginAddress(transport: .tcp, host: .ip(IPAddress("2001:db8::10")!), ports: PortRange(first: 3000, last: 4000)!),
-        ]))
+        #expect(
+            app.origin
+                == .direct([
+                    OriginAddress(transport: .tcp, host: .ip(IPAddress("198.18.0.10")!), ports: PortRange(first: 3000, last: 4000)!),
+                    OriginAddress(transport: .tcp, host: .ip(IPAddress("2001:db8::10")!), ports: PortRange(first: 3000, last: 4000)!),
+                ]))
         #expect(app.proxyProtocol == .v2)
         #expect(app.tls == .full)
         #expect(app.ipFirewall && app.smartRouting)
@@ -71,44 +73,117 @@ import Testing
     }
 
     /// Each rule of the application model, broken once: the field named and the reason given.
-    @Test(arguments: [
-        // exactly one origin
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\norigin_dns: {name: o.example}\norigin_port: 22", "origin_dns", "exactly one of origin_direct and origin_dns, not both"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}", "origin_direct", "missing origin"),
-        // origin_dns other than SRV needs origin_port
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_dns: {name: o.example, type: A}", "origin_port", "needs origin_port"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_dns: {name: o.example}", "origin_port", "needs origin_port"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_dns: {name: _x._tcp.o.example, type: SRV}\norigin_port: 22", "origin_port", "SRV records give the port"),
-        // IPv6 origin in brackets
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://2001:db8::1:22']", "origin_direct[0]", "must be in brackets"),
-        // range sizes match
-        ("protocol: tcp/1000-2000\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:3000-3999']", "origin_direct[0]", "has 1000 ports but the edge range 1000-2000 has 1001"),
-        ("protocol: tcp/1000-1001\ndns: {type: CNAME, name: a.example}\norigin_dns: {name: o.example}\norigin_port: 3000-3002", "origin_port", "must match"),
-        // edge_ips type goes with dns type
-        ("protocol: tcp/22\ndns: {type: ADDRESS, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "edge_ips", "dynamic goes with dns type CNAME"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nedge_ips: {type: static, ips: [198.19.0.1]}", "edge_ips", "static goes with dns type ADDRESS"),
-        // ports and ranges
-        ("protocol: tcp/0\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "protocol", "ports must be 1-65535"),
-        ("protocol: tcp/70000\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "protocol", "ports must be 1-65535"),
-        ("protocol: tcp/30-20\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "protocol", "starts above its end"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:99999']", "origin_direct[0]", "ports must be 1-65535"),
-        // TLS and PROXY protocol by transport
-        ("protocol: udp/53\ndns: {type: CNAME, name: a.example}\norigin_direct: ['udp://198.18.0.1:53']\ntls: flexible", "tls", "needs a TCP application"),
-        ("protocol: udp/53\ndns: {type: CNAME, name: a.example}\norigin_direct: ['udp://198.18.0.1:53']\nproxy_protocol: v1", "proxy_protocol", "v1 is TCP only"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nproxy_protocol: simple", "proxy_protocol", "simple is UDP only"),
-        // values and names
-        ("protocol: sctp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "protocol", "not transport/port"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['udp://198.18.0.1:22']", "origin_direct[0]", "uses udp but the application is tcp/22"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntls: maybe", "tls", "'maybe' is not one of: off, flexible, full, strict"),
-        ("protocol: tcp/22\ndns: {type: TXT, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "dns.type", "not one of: CNAME, ADDRESS"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: -a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "dns.name", "not a valid host name"),
-        ("protocol: tcp/22\ndns: {type: CNAME}\norigin_direct: ['tcp://198.18.0.1:22']", "dns.name", "missing required field"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nip_firewall: sometimes", "ip_firewall", "must be true or false"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nproxy_protcol: v1", "proxy_protcol", "did you mean 'proxy_protocol'"),
-        ("protocol: tcp/22\ndns: {type: ADDRESS, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nedge_ips: {type: static, ips: [not-an-ip]}", "edge_ips.ips[0]", "not an IP address"),
-        ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: []", "origin_direct", "at least one origin"),
-        ("protocol: udp/53\ndns: {type: CNAME, name: a.example}\norigin_direct: ['udp://198.18.0.1:53']\ntraffic_type: http", "traffic_type", "needs a TCP application"),
-    ] as [(String, String, String)])
+    @Test(
+        arguments: [
+            // exactly one origin
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\norigin_dns: {name: o.example}\norigin_port: 22",
+                "origin_dns", "exactly one of origin_direct and origin_dns, not both"
+            ),
+            ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}", "origin_direct", "missing origin"),
+            // origin_dns other than SRV needs origin_port
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_dns: {name: o.example, type: A}", "origin_port",
+                "needs origin_port"
+            ),
+            ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_dns: {name: o.example}", "origin_port", "needs origin_port"),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_dns: {name: _x._tcp.o.example, type: SRV}\norigin_port: 22",
+                "origin_port", "SRV records give the port"
+            ),
+            // IPv6 origin in brackets
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://2001:db8::1:22']", "origin_direct[0]",
+                "must be in brackets"
+            ),
+            // range sizes match
+            (
+                "protocol: tcp/1000-2000\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:3000-3999']",
+                "origin_direct[0]", "has 1000 ports but the edge range 1000-2000 has 1001"
+            ),
+            (
+                "protocol: tcp/1000-1001\ndns: {type: CNAME, name: a.example}\norigin_dns: {name: o.example}\norigin_port: 3000-3002",
+                "origin_port", "must match"
+            ),
+            // edge_ips type goes with dns type
+            (
+                "protocol: tcp/22\ndns: {type: ADDRESS, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "edge_ips",
+                "dynamic goes with dns type CNAME"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nedge_ips: {type: static, ips: [198.19.0.1]}",
+                "edge_ips", "static goes with dns type ADDRESS"
+            ),
+            // ports and ranges
+            (
+                "protocol: tcp/0\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "protocol",
+                "ports must be 1-65535"
+            ),
+            (
+                "protocol: tcp/70000\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "protocol",
+                "ports must be 1-65535"
+            ),
+            (
+                "protocol: tcp/30-20\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "protocol",
+                "starts above its end"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:99999']", "origin_direct[0]",
+                "ports must be 1-65535"
+            ),
+            // TLS and PROXY protocol by transport
+            (
+                "protocol: udp/53\ndns: {type: CNAME, name: a.example}\norigin_direct: ['udp://198.18.0.1:53']\ntls: flexible", "tls",
+                "needs a TCP application"
+            ),
+            (
+                "protocol: udp/53\ndns: {type: CNAME, name: a.example}\norigin_direct: ['udp://198.18.0.1:53']\nproxy_protocol: v1",
+                "proxy_protocol", "v1 is TCP only"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nproxy_protocol: simple",
+                "proxy_protocol", "simple is UDP only"
+            ),
+            // values and names
+            (
+                "protocol: sctp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "protocol",
+                "not transport/port"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['udp://198.18.0.1:22']", "origin_direct[0]",
+                "uses udp but the application is tcp/22"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntls: maybe", "tls",
+                "'maybe' is not one of: off, flexible, full, strict"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: TXT, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "dns.type",
+                "not one of: CNAME, ADDRESS"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: -a.example}\norigin_direct: ['tcp://198.18.0.1:22']", "dns.name",
+                "not a valid host name"
+            ),
+            ("protocol: tcp/22\ndns: {type: CNAME}\norigin_direct: ['tcp://198.18.0.1:22']", "dns.name", "missing required field"),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nip_firewall: sometimes",
+                "ip_firewall", "must be true or false"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nproxy_protcol: v1",
+                "proxy_protcol", "did you mean 'proxy_protocol'"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: ADDRESS, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nedge_ips: {type: static, ips: [not-an-ip]}",
+                "edge_ips.ips[0]", "not an IP address"
+            ),
+            ("protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: []", "origin_direct", "at least one origin"),
+            (
+                "protocol: udp/53\ndns: {type: CNAME, name: a.example}\norigin_direct: ['udp://198.18.0.1:53']\ntraffic_type: http",
+                "traffic_type", "needs a TCP application"
+            ),
+        ] as [(String, String, String)])
     func eachRuleIsEnforcedWithFieldAndReason(yaml: String, field: String, message: String) throws {
         let result = scratch.validate(yaml, as: .applications)
         let error = try #require(result.onlyError(), "expected one error, got \(result.issues)")

@@ -1,6 +1,7 @@
-@testable import EdgeModel
 import Foundation
 import Testing
+
+@testable import EdgeModel
 
 @Suite struct ScenarioTests {
     let scratch = Scratch()
@@ -58,10 +59,11 @@ import Testing
         #expect(scenario.topology.name == "small")
         #expect(scenario.topologyPath == scratch.folder.appendingPathComponent("topo/small.yaml").standardizedFileURL.path)
         #expect(scenario.applications.map(\.id) == ["echo", "mail"])
-        #expect(scenario.accessRules == [
-            AccessRule(action: .block, target: .prefix(try IPPrefix.parse("198.18.1.0/24").get())),
-            AccessRule(action: .allow, target: .ip(IPAddress("198.18.1.1")!)),
-        ])
+        #expect(
+            scenario.accessRules == [
+                AccessRule(action: .block, target: .prefix(try IPPrefix.parse("198.18.1.0/24").get())),
+                AccessRule(action: .allow, target: .ip(IPAddress("198.18.1.1")!)),
+            ])
         #expect(scenario.rotation == RotationSchedule(every: .seconds(10), drain: .seconds(2), applications: ["echo"]))
         #expect(scenario.timeline.map(\.at) == [0, 5, 6, 7, 8, 9].map { Duration.seconds($0) }, "steps are sorted by time")
         guard case .traffic(let traffic) = scenario.timeline[0].step else {
@@ -79,7 +81,8 @@ import Testing
         #expect(shape.jitter == .milliseconds(1), "unchanged fields keep the topology's values")
         #expect(shape.loss == 0.01)
         #expect(scenario.expectations.count == 8)
-        #expect(scenario.expectations[1] == .connectTime(scope: TrafficScope(application: "echo"), percentile: 0.99, below: .milliseconds(150)))
+        #expect(
+            scenario.expectations[1] == .connectTime(scope: TrafficScope(application: "echo"), percentile: 0.99, below: .milliseconds(150)))
     }
 
     @Test func everyExampleScenarioIsValid() throws {
@@ -93,30 +96,86 @@ import Testing
         }
     }
 
-    @Test(arguments: [
-        ("  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}", "  - at: 9s\n    wait: {}", "timeline[5].wait", "unknown step kind 'wait'; a step is one of: traffic, replay, link"),
-        ("  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}", "  - at: 9s", "timeline[5].at", "a step needs one of: traffic, replay, link"),
-        ("  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}", "  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}\n    node: {name: edge-a, action: stop}", "timeline[5].node", "a step has one kind; found link and node"),
-        ("  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}", "  - at: 90s\n    link: {between: [client-1, edge-a], cut: true}", "timeline[5].at", "comes after the timeout (60s)"),
-        ("link: {between: [client-1, edge-a], cut: true}", "link: {between: [client-1, edge-b], cut: true}", "timeline[5].link.between", "no link between client-1 and edge-b"),
-        ("link: {between: [client-1, edge-a], cut: true}", "link: {between: [client-1, edge-a], cut: true, latency: 5ms}", "timeline[5].link.between", "does one thing"),
-        ("node: {name: edge-a, action: kill}", "node: {name: edge-z, action: kill}", "timeline[2].node.name", "'edge-z' is not an edge node of the topology (did you mean 'edge-a'?)"),
-        ("node: {name: edge-a, action: kill}", "node: {name: edge-a, action: explode}", "timeline[2].node.action", "not one of: stop, start, restart, kill"),
-        ("origin: {name: mx, action: stop}", "origin: {name: edge-a, action: stop}", "timeline[3].origin.name", "not an origin of the topology"),
-        ("app: echo.example, connections: 20", "app: nope.example, connections: 20", "timeline[1].traffic.app", "no application has id or name 'nope.example'"),
-        ("traffic: {from: [client-1, client-2]", "traffic: {from: [client-1, client-9]", "timeline[1].traffic.from[1]", "'client-9' is not a client"),
-        ("connections: 20, concurrency: 4", "connections: 2, concurrency: 4", "timeline[1].traffic.concurrency", "above connections 2"),
-        ("rate: 10/s", "rate: 10", "timeline[1].traffic.rate", "not a rate"),
-        ("  - success_rate: {app: echo, at_least: 99.5%}", "  - sucess_rate: {app: echo, at_least: 99.5%}", "expect[0].sucess_rate", "unknown expectation 'sucess_rate' (did you mean 'success_rate'?)"),
-        ("  - connect_time: {app: echo, p99: 150ms}", "  - connect_time: {app: echo, p99: 150ms, p50: 1ms}", "expect[1].connect_time.p99", "exactly one of p50, p90, p99, max"),
-        ("  - served_by: {from: client-2, node: edge-b}", "  - served_by: {from: client-2, node: echo}", "expect[4].served_by.node", "not an edge node"),
-        ("  - rotations: {app: echo, at_least: 1}", "  - rotations: {app: mail, at_least: -1}", "expect[5].rotations.at_least", "must be 0-1000000"),
-        ("origin_direct: [\"tcp://mx:25\"]", "origin_direct: [\"tcp://mx:26\"]", "apps[mail].origin_direct[0]", "origin 'mx' listens on tcp 25, not tcp 26"),
-        ("origin_direct: [\"tcp://mx:25\"]", "origin_direct: [\"tcp://mail-server:25\"]", "apps[mail].origin_direct[0]", "not an IP address nor an origin"),
-        ("rotation: {every: 10s, drain: 2s, apps: [echo]}", "rotation: {every: 10s, drain: 2s, apps: [ghost]}", "rotation.apps[0]", "no application has id or name 'ghost'"),
-        ("topology: topo/small.yaml", "topology: topo/missing.yaml", "", "no such file"),
-        ("timeout: 60s", "timeout: 60s\nmystery: 1", "mystery", "unknown field 'mystery'"),
-    ] as [(String, String, String, String)])
+    @Test(
+        arguments: [
+            (
+                "  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}", "  - at: 9s\n    wait: {}", "timeline[5].wait",
+                "unknown step kind 'wait'; a step is one of: traffic, replay, link"
+            ),
+            (
+                "  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}", "  - at: 9s", "timeline[5].at",
+                "a step needs one of: traffic, replay, link"
+            ),
+            (
+                "  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}",
+                "  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}\n    node: {name: edge-a, action: stop}",
+                "timeline[5].node", "a step has one kind; found link and node"
+            ),
+            (
+                "  - at: 9s\n    link: {between: [client-1, edge-a], cut: true}",
+                "  - at: 90s\n    link: {between: [client-1, edge-a], cut: true}", "timeline[5].at", "comes after the timeout (60s)"
+            ),
+            (
+                "link: {between: [client-1, edge-a], cut: true}", "link: {between: [client-1, edge-b], cut: true}",
+                "timeline[5].link.between", "no link between client-1 and edge-b"
+            ),
+            (
+                "link: {between: [client-1, edge-a], cut: true}", "link: {between: [client-1, edge-a], cut: true, latency: 5ms}",
+                "timeline[5].link.between", "does one thing"
+            ),
+            (
+                "node: {name: edge-a, action: kill}", "node: {name: edge-z, action: kill}", "timeline[2].node.name",
+                "'edge-z' is not an edge node of the topology (did you mean 'edge-a'?)"
+            ),
+            (
+                "node: {name: edge-a, action: kill}", "node: {name: edge-a, action: explode}", "timeline[2].node.action",
+                "not one of: stop, start, restart, kill"
+            ),
+            (
+                "origin: {name: mx, action: stop}", "origin: {name: edge-a, action: stop}", "timeline[3].origin.name",
+                "not an origin of the topology"
+            ),
+            (
+                "app: echo.example, connections: 20", "app: nope.example, connections: 20", "timeline[1].traffic.app",
+                "no application has id or name 'nope.example'"
+            ),
+            (
+                "traffic: {from: [client-1, client-2]", "traffic: {from: [client-1, client-9]", "timeline[1].traffic.from[1]",
+                "'client-9' is not a client"
+            ),
+            ("connections: 20, concurrency: 4", "connections: 2, concurrency: 4", "timeline[1].traffic.concurrency", "above connections 2"),
+            ("rate: 10/s", "rate: 10", "timeline[1].traffic.rate", "not a rate"),
+            (
+                "  - success_rate: {app: echo, at_least: 99.5%}", "  - sucess_rate: {app: echo, at_least: 99.5%}", "expect[0].sucess_rate",
+                "unknown expectation 'sucess_rate' (did you mean 'success_rate'?)"
+            ),
+            (
+                "  - connect_time: {app: echo, p99: 150ms}", "  - connect_time: {app: echo, p99: 150ms, p50: 1ms}",
+                "expect[1].connect_time.p99", "exactly one of p50, p90, p99, max"
+            ),
+            (
+                "  - served_by: {from: client-2, node: edge-b}", "  - served_by: {from: client-2, node: echo}", "expect[4].served_by.node",
+                "not an edge node"
+            ),
+            (
+                "  - rotations: {app: echo, at_least: 1}", "  - rotations: {app: mail, at_least: -1}", "expect[5].rotations.at_least",
+                "must be 0-1000000"
+            ),
+            (
+                "origin_direct: [\"tcp://mx:25\"]", "origin_direct: [\"tcp://mx:26\"]", "apps[mail].origin_direct[0]",
+                "origin 'mx' listens on tcp 25, not tcp 26"
+            ),
+            (
+                "origin_direct: [\"tcp://mx:25\"]", "origin_direct: [\"tcp://mail-server:25\"]", "apps[mail].origin_direct[0]",
+                "not an IP address nor an origin"
+            ),
+            (
+                "rotation: {every: 10s, drain: 2s, apps: [echo]}", "rotation: {every: 10s, drain: 2s, apps: [ghost]}", "rotation.apps[0]",
+                "no application has id or name 'ghost'"
+            ),
+            ("topology: topo/small.yaml", "topology: topo/missing.yaml", "", "no such file"),
+            ("timeout: 60s", "timeout: 60s\nmystery: 1", "mystery", "unknown field 'mystery'"),
+        ] as [(String, String, String, String)])
     func mistakesAreReportedPrecisely(text: String, replacement: String, field: String, message: String) throws {
         #expect(Self.scenario.contains(text), "fixture text not found")
         let path = write(Self.scenario.replacingOccurrences(of: text, with: replacement))
@@ -137,7 +196,9 @@ import Testing
     @Test func rulesThatMatchNobodyAreWarnings() {
         let text = Self.scenario.replacingOccurrences(
             of: "  - {mode: allow, configuration: {target: ip, value: 198.18.1.1}}",
-            with: "  - {mode: block, configuration: {target: country, value: NZ}}\n  - {mode: challenge, configuration: {target: asn, value: 64501}}")
+            with:
+                "  - {mode: block, configuration: {target: country, value: NZ}}\n  - {mode: challenge, configuration: {target: asn, value: 64501}}"
+        )
         let result = ConfigLoader().validate(write(text))
         #expect(result.errors.isEmpty, "\(result.errors)")
         #expect(result.warnings.map(\.message).contains { $0.contains("country NZ; the rule matches no client") })

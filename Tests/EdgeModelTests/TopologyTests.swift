@@ -1,4 +1,5 @@
 import EdgeModel
+import Foundation
 import Testing
 
 @Suite struct TopologyTests {
@@ -31,35 +32,105 @@ import Testing
     }
 
     /// Replaces one line of the small topology and expects exactly one error about it.
-    @Test(arguments: [
-        ("  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4ms}\n  - {between: [client-2, edge-c], rtt: 4ms}", "links[3].between", "'edge-c' is not an edge node, client or origin of this topology (did you mean 'edge-a'?)"),
-        ("  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b]}", "links[2].latency", "needs latency (one way) or rtt"),
-        ("  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4ms, latency: 2ms}", "links[2].rtt", "not both"),
-        ("  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, client-1], rtt: 4ms}", "links", "'client-2' has no link to an edge node"),
-        ("  - {between: [edge-a, edge-b], rtt: 9ms}", "  - {between: [edge-a, edge-b], rtt: 9ms}\n  - {between: [edge-b, edge-b], rtt: 1ms}", "links[1].between", "both ends are 'edge-b'"),
-        ("  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4ms}\n  - {between: [edge-b, edge-a], rtt: 4ms}", "links[3].between", "already linked at line"),
-        ("  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4ms, loss: 2}", "links[2].loss", "not a percentage"),
-        ("  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4ms, bandwidth: fast}", "links[2].bandwidth", "not a quantity like 100mbit"),
-        ("  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4}", "links[2].rtt", "needs a unit"),
-        ("  - {name: client-2}", "  - {name: client-2}\n  - {name: edge-a}", "clients[2].name", "host name 'edge-a' is already used at line 3"),
-        ("  - {name: client-2}", "  - {name: client-2}\n  - {name: client 3}", "clients[2].name", "must be 1-40 letters"),
-        ("  - {name: client-1, ipv4: 198.18.1.1}", "  - {name: client-1, ipv4: 203.0.113.5}", "clients[0].ipv4", "outside the hosts pool 198.18.0.0/16"),
-        ("  - {name: client-1, ipv4: 198.18.1.1}", "  - {name: client-1, ipv4: 2001:db8::1}", "clients[0].ipv4", "not an IPv4 address"),
-        ("  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, ports: [7, 9009-9000]}", "origins[0].ports[1]", "starts above its end"),
-        ("  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: ftp}", "origins[0].kind", "'ftp' is not one of: tcp-echo, udp-echo, http, smtp, command"),
-        ("  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: command, transport: tcp, ports: [7]}", "origins[0].command", "kind command needs command"),
-        ("  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, command: [nc, -l]}", "origins[0].command", "only for kind command"),
-        ("  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, transport: udp}", "origins[0].transport", "kind tcp-echo is tcp"),
-        ("  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, proxy_protocol: simple}", "origins[0].proxy_protocol", "simple is UDP only"),
-        ("  - {name: edge-a, city: Paris}", "  - {name: edge-a, city: Paris, coordinates: {lat: 95, lon: 2}}", "edge_nodes[0].coordinates.lat", "from -90 to 90"),
-        ("  - {name: edge-a, city: Paris}", "  - {name: edge-a, cty: Paris}", "edge_nodes[0].cty", "did you mean 'city'"),
-        ("  - {prefix: 198.18.1.0/24, country: FR, asn: 64501}", "  - {prefix: 198.18.1.0/24, country: France}", "prefixes[0].country", "not a two-letter country code"),
-        ("  - {prefix: 198.18.1.0/24, country: FR, asn: 64501}", "  - {prefix: 198.18.1.0/24}", "prefixes[0].prefix", "needs country, asn or both"),
-        ("  - {prefix: 198.18.1.0/24, country: FR, asn: 64501}", "  - {prefix: 198.18.1.1/24, asn: 1}", "prefixes[0].prefix", "host bits set"),
-        ("name: small", "name: small\naddress_pools: {applications_ipv4: 10.0.0.0/8}", "address_pools.applications_ipv4", "outside 198.18.0.0/15"),
-        ("name: small", "name: small\naddress_pools: {applications_ipv4: 198.18.0.0/24}", "address_pools.applications_ipv4", "overlaps hosts_ipv4"),
-        ("name: small", "name: small\naddress_pools: {hosts_ipv6: 2001:db9::/48}", "address_pools.hosts_ipv6", "outside 2001:db8::/32"),
-    ] as [(String, String, String, String)])
+    @Test(
+        arguments: [
+            (
+                "  - {between: [client-2, edge-b], rtt: 4ms}",
+                "  - {between: [client-2, edge-b], rtt: 4ms}\n  - {between: [client-2, edge-c], rtt: 4ms}", "links[3].between",
+                "'edge-c' is not an edge node, client or origin of this topology (did you mean 'edge-a'?)"
+            ),
+            (
+                "  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b]}", "links[2].latency",
+                "needs latency (one way) or rtt"
+            ),
+            (
+                "  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4ms, latency: 2ms}", "links[2].rtt",
+                "not both"
+            ),
+            (
+                "  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, client-1], rtt: 4ms}", "links",
+                "'client-2' has no link to an edge node"
+            ),
+            (
+                "  - {between: [edge-a, edge-b], rtt: 9ms}",
+                "  - {between: [edge-a, edge-b], rtt: 9ms}\n  - {between: [edge-b, edge-b], rtt: 1ms}", "links[1].between",
+                "both ends are 'edge-b'"
+            ),
+            (
+                "  - {between: [client-2, edge-b], rtt: 4ms}",
+                "  - {between: [client-2, edge-b], rtt: 4ms}\n  - {between: [edge-b, edge-a], rtt: 4ms}", "links[3].between",
+                "already linked at line"
+            ),
+            (
+                "  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4ms, loss: 2}", "links[2].loss",
+                "not a percentage"
+            ),
+            (
+                "  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4ms, bandwidth: fast}",
+                "links[2].bandwidth", "not a quantity like 100mbit"
+            ),
+            ("  - {between: [client-2, edge-b], rtt: 4ms}", "  - {between: [client-2, edge-b], rtt: 4}", "links[2].rtt", "needs a unit"),
+            (
+                "  - {name: client-2}", "  - {name: client-2}\n  - {name: edge-a}", "clients[2].name",
+                "host name 'edge-a' is already used at line 3"
+            ),
+            ("  - {name: client-2}", "  - {name: client-2}\n  - {name: client 3}", "clients[2].name", "must be 1-40 letters"),
+            (
+                "  - {name: client-1, ipv4: 198.18.1.1}", "  - {name: client-1, ipv4: 203.0.113.5}", "clients[0].ipv4",
+                "outside the hosts pool 198.18.0.0/16"
+            ),
+            ("  - {name: client-1, ipv4: 198.18.1.1}", "  - {name: client-1, ipv4: 2001:db8::1}", "clients[0].ipv4", "not an IPv4 address"),
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, ports: [7, 9009-9000]}",
+                "origins[0].ports[1]", "starts above its end"
+            ),
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: ftp}", "origins[0].kind",
+                "'ftp' is not one of: tcp-echo, udp-echo, http, smtp, command"
+            ),
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: command, transport: tcp, ports: [7]}",
+                "origins[0].command", "kind command needs command"
+            ),
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, command: [nc, -l]}",
+                "origins[0].command", "only for kind command"
+            ),
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, transport: udp}",
+                "origins[0].transport", "kind tcp-echo is tcp"
+            ),
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, proxy_protocol: simple}",
+                "origins[0].proxy_protocol", "simple is UDP only"
+            ),
+            (
+                "  - {name: edge-a, city: Paris}", "  - {name: edge-a, city: Paris, coordinates: {lat: 95, lon: 2}}",
+                "edge_nodes[0].coordinates.lat", "from -90 to 90"
+            ),
+            ("  - {name: edge-a, city: Paris}", "  - {name: edge-a, cty: Paris}", "edge_nodes[0].cty", "did you mean 'city'"),
+            (
+                "  - {prefix: 198.18.1.0/24, country: FR, asn: 64501}", "  - {prefix: 198.18.1.0/24, country: France}",
+                "prefixes[0].country", "not a two-letter country code"
+            ),
+            (
+                "  - {prefix: 198.18.1.0/24, country: FR, asn: 64501}", "  - {prefix: 198.18.1.0/24}", "prefixes[0].prefix",
+                "needs country, asn or both"
+            ),
+            (
+                "  - {prefix: 198.18.1.0/24, country: FR, asn: 64501}", "  - {prefix: 198.18.1.1/24, asn: 1}", "prefixes[0].prefix",
+                "host bits set"
+            ),
+            (
+                "name: small", "name: small\naddress_pools: {applications_ipv4: 10.0.0.0/8}", "address_pools.applications_ipv4",
+                "outside 198.18.0.0/15"
+            ),
+            (
+                "name: small", "name: small\naddress_pools: {applications_ipv4: 198.18.0.0/24}", "address_pools.applications_ipv4",
+                "overlaps hosts_ipv4"
+            ),
+            ("name: small", "name: small\naddress_pools: {hosts_ipv6: 2001:db9::/48}", "address_pools.hosts_ipv6", "outside 2001:db8::/32"),
+        ] as [(String, String, String, String)])
     func mistakesAreReportedPrecisely(line: String, replacement: String, field: String, message: String) throws {
         #expect(smallTopology.contains(line), "fixture line not found")
         let result = scratch.validate(smallTopology.replacingOccurrences(of: line, with: replacement), as: .topology)
@@ -76,5 +147,3 @@ import Testing
         #expect(error?.location.line == 19)
     }
 }
-
-import Foundation

@@ -1,5 +1,6 @@
-@testable import EdgeModel
 import Testing
+
+@testable import EdgeModel
 
 @Suite struct ValueTests {
     @Test func ipAddressesParseAndPrint() {

@@ -29,8 +29,10 @@ import Testing
     }
 
     @Test func packetsWrittenAreReadBackThroughLibpcap() throws {
-        let packets = [(timestamp: 1_700_000_000.25, data: udpPacket(Array("hello".utf8))),
-                       (timestamp: 1_700_000_001.5, data: udpPacket(Array("world!".utf8)))]
+        let packets = [
+            (timestamp: 1_700_000_000.25, data: udpPacket(Array("hello".utf8))),
+            (timestamp: 1_700_000_001.5, data: udpPacket(Array("world!".utf8))),
+        ]
         let path = write("two.pcap", PcapWriter.file(linkType: 101, packets: packets))
         let reader = try PcapReader(file: path)
         // The file says LINKTYPE_RAW (101); libpcap reports it as its DLT for raw IP.
@@ -56,7 +58,8 @@ import Testing
     }
 
     @Test func truncatedRecordIsAnErrorNotACrash() throws {
-        let whole = PcapWriter.file(linkType: 101, packets: [(timestamp: 1, data: udpPacket([1, 2, 3])), (timestamp: 2, data: udpPacket([4, 5, 6]))])
+        let whole = PcapWriter.file(
+            linkType: 101, packets: [(timestamp: 1, data: udpPacket([1, 2, 3])), (timestamp: 2, data: udpPacket([4, 5, 6]))])
         let path = write("cut.pcap", Array(whole.dropLast(10)))
         let reader = try PcapReader(file: path)
         #expect(try reader.next() != nil)

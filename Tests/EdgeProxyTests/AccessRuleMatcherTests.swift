@@ -12,10 +12,11 @@ import Testing
     ]
 
     @Test func blockedCIDRWithAnAllowedAddressInside() {
-        let matcher = AccessRuleMatcher(rules: [
-            AccessRule(action: .block, target: .prefix(prefix("198.18.10.0/24"))),
-            AccessRule(action: .allow, target: .ip(IPAddress("198.18.10.7")!)),
-        ], prefixes: [])
+        let matcher = AccessRuleMatcher(
+            rules: [
+                AccessRule(action: .block, target: .prefix(prefix("198.18.10.0/24"))),
+                AccessRule(action: .allow, target: .ip(IPAddress("198.18.10.7")!)),
+            ], prefixes: [])
         #expect(!matcher.decide(IPAddress("198.18.10.8")!).allowed)
         #expect(matcher.decide(IPAddress("198.18.10.7")!).allowed)
         #expect(matcher.decide(IPAddress("198.18.11.1")!).allowed, "no rule matches: allowed")
@@ -25,22 +26,24 @@ import Testing
     }
 
     @Test func longerPrefixBeatsShorter() {
-        let matcher = AccessRuleMatcher(rules: [
-            AccessRule(action: .allow, target: .prefix(prefix("198.18.0.0/16"))),
-            AccessRule(action: .block, target: .prefix(prefix("198.18.10.0/24"))),
-            AccessRule(action: .allow, target: .prefix(prefix("198.18.10.128/25"))),
-        ], prefixes: [])
+        let matcher = AccessRuleMatcher(
+            rules: [
+                AccessRule(action: .allow, target: .prefix(prefix("198.18.0.0/16"))),
+                AccessRule(action: .block, target: .prefix(prefix("198.18.10.0/24"))),
+                AccessRule(action: .allow, target: .prefix(prefix("198.18.10.128/25"))),
+            ], prefixes: [])
         #expect(matcher.decide(IPAddress("198.18.1.1")!).allowed)
         #expect(!matcher.decide(IPAddress("198.18.10.1")!).allowed)
         #expect(matcher.decide(IPAddress("198.18.10.200")!).allowed)
     }
 
     @Test func prefixBeatsASNWhichBeatsCountry() {
-        let matcher = AccessRuleMatcher(rules: [
-            AccessRule(action: .block, target: .country("FR")),
-            AccessRule(action: .allow, target: .asn(64500)),
-            AccessRule(action: .block, target: .prefix(prefix("198.18.5.0/24"))),
-        ], prefixes: table)
+        let matcher = AccessRuleMatcher(
+            rules: [
+                AccessRule(action: .block, target: .country("FR")),
+                AccessRule(action: .allow, target: .asn(64500)),
+                AccessRule(action: .block, target: .prefix(prefix("198.18.5.0/24"))),
+            ], prefixes: table)
         #expect(matcher.decide(IPAddress("198.18.1.1")!).allowed, "ASN allow beats country block")
         #expect(!matcher.decide(IPAddress("198.18.5.1")!).allowed, "prefix block beats ASN allow")
         #expect(!matcher.decide(IPAddress("2001:db8:1::5")!).allowed, "country block applies to IPv6 rows too")
@@ -52,7 +55,10 @@ import Testing
         for rules in [
             [AccessRule(action: .allow, target: .country("FR")), AccessRule(action: .block, target: .country("FR"))],
             [AccessRule(action: .block, target: .asn(64500)), AccessRule(action: .allow, target: .asn(64500))],
-            [AccessRule(action: .allow, target: .ip(IPAddress("198.18.1.1")!)), AccessRule(action: .block, target: .ip(IPAddress("198.18.1.1")!))],
+            [
+                AccessRule(action: .allow, target: .ip(IPAddress("198.18.1.1")!)),
+                AccessRule(action: .block, target: .ip(IPAddress("198.18.1.1")!)),
+            ],
         ] {
             let decision = AccessRuleMatcher(rules: rules, prefixes: table).decide(IPAddress("198.18.1.1")!)
             #expect(!decision.allowed, "\(rules)")
@@ -61,10 +67,11 @@ import Testing
     }
 
     @Test func singleIPBeatsSlash32() {
-        let matcher = AccessRuleMatcher(rules: [
-            AccessRule(action: .block, target: .prefix(prefix("198.18.1.1/32"))),
-            AccessRule(action: .allow, target: .ip(IPAddress("198.18.1.1")!)),
-        ], prefixes: [])
+        let matcher = AccessRuleMatcher(
+            rules: [
+                AccessRule(action: .block, target: .prefix(prefix("198.18.1.1/32"))),
+                AccessRule(action: .allow, target: .ip(IPAddress("198.18.1.1")!)),
+            ], prefixes: [])
         #expect(matcher.decide(IPAddress("198.18.1.1")!).allowed)
     }
 }

@@ -9,7 +9,9 @@ final class ExternalProcess: Sendable {
 
     /// The path of `name` on PATH, or nil.
     static func find(_ name: String) -> String? {
-        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin:/bin:/sbin").split(separator: ":") + ["/usr/sbin", "/sbin"] {
+        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin:/bin:/sbin").split(separator: ":") + [
+            "/usr/sbin", "/sbin",
+        ] {
             let path = "\(folder)/\(name)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }

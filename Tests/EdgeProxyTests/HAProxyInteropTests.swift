@@ -53,7 +53,9 @@ import Testing
     func waitUntilListening(_ endpoint: Endpoint, process: ExternalProcess) async throws {
         for _ in 0..<250 {
             try #require(process.isRunning, "haproxy exited: \(process.output.joined(separator: " / "))")
-            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: endpoint.socketAddress).get() {
+            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: endpoint.socketAddress)
+                .get()
+            {
                 try await channel.close()
                 return
             }
@@ -67,7 +69,8 @@ import Testing
         try await withHAProxy { frontend, process in
             let edge = Loopback.address()
             let client = Loopback.address()
-            let node = EdgeNode(applications: [application("mail", "tcp/25", origins: ["tcp://\(frontend)"], proxy: version)], listen: [edge])
+            let node = EdgeNode(
+                applications: [application("mail", "tcp/25", origins: ["tcp://\(frontend)"], proxy: version)], listen: [edge])
             _ = try await node.start()
             let result = try await TCPTestClient.exchange(with: Endpoint(edge, 25), from: client, sending: Array("EHLO test\r\n".utf8))
             await node.stop()
@@ -82,7 +85,8 @@ import Testing
         try await withHAProxy { frontend, process in
             let port = try Loopback.freeIPv6Port()
             let node = EdgeNode(
-                applications: [application("mail6", "tcp/\(port)", origins: ["tcp://\(frontend)"], proxy: version)], listen: [IPAddress("::1")!])
+                applications: [application("mail6", "tcp/\(port)", origins: ["tcp://\(frontend)"], proxy: version)],
+                listen: [IPAddress("::1")!])
             _ = try await node.start()
             let result = try await TCPTestClient.exchange(with: Endpoint(IPAddress("::1")!, port), sending: Array("QUIT\r\n".utf8))
             await node.stop()

@@ -18,7 +18,8 @@ final class ManualClock: Sendable {
 
     func dnsApp(_ id: String, edgePort: UInt16, origin: OriginDNS) -> Application {
         Application(
-            id: id, edge: EdgeListener(transport: .tcp, ports: PortRange(port: edgePort)), dns: PublicName(type: .cname, name: "\(id).test.example"),
+            id: id, edge: EdgeListener(transport: .tcp, ports: PortRange(port: edgePort)),
+            dns: PublicName(type: .cname, name: "\(id).test.example"),
             origin: .dns(origin))
     }
 
@@ -48,7 +49,8 @@ final class ManualClock: Sendable {
         _ = try await node.start()
 
         // A long-lived connection, opened while the name points at the first origin.
-        let live = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: Endpoint(edge, 25).socketAddress) { channel in
+        let live = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: Endpoint(edge, 25).socketAddress) {
+            channel in
             channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
         }
         try await live.executeThenClose { inbound, outbound in
@@ -85,7 +87,9 @@ final class ManualClock: Sendable {
         let originEndpoint = try await origin.start(address: Loopback.address())[0]
         let target = DNSName("host.origins.test")!
         let zones = zone([
-            DNSRecord(name: DNSName("_echo._tcp.origins.test")!, ttl: 30, data: .srv(priority: 10, weight: 1, port: originEndpoint.port, target: target)),
+            DNSRecord(
+                name: DNSName("_echo._tcp.origins.test")!, ttl: 30,
+                data: .srv(priority: 10, weight: 1, port: originEndpoint.port, target: target)),
             DNSRecord(name: target, ttl: 30, data: .a(originEndpoint.address)),
         ])
         let dns = DNSServer(zones: zones)

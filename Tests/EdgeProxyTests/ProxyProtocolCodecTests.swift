@@ -1,8 +1,9 @@
 import EdgeDNS
 import EdgeModel
-@testable import EdgeProxy
 import NIOCore
 import Testing
+
+@testable import EdgeProxy
 
 @Suite struct ProxyProtocolV1Tests {
     let client = Endpoint(IPAddress("198.18.1.1")!, 56324)
@@ -70,13 +71,20 @@ import Testing
 @Suite struct ProxyProtocolV2Tests {
     @Test func writesTheExactIPv4Bytes() {
         var buffer = ByteBuffer()
-        buffer.writeProxyV2(ProxyHeader(transport: .stream, source: Endpoint(IPAddress("198.18.1.1")!, 0x1234), destination: Endpoint(IPAddress("198.19.0.5")!, 25)))
-        #expect(Array(buffer.readableBytesView) == ProxyProtocolV2.signature + [0x21, 0x11, 0x00, 0x0C, 198, 18, 1, 1, 198, 19, 0, 5, 0x12, 0x34, 0x00, 0x19])
+        buffer.writeProxyV2(
+            ProxyHeader(
+                transport: .stream, source: Endpoint(IPAddress("198.18.1.1")!, 0x1234), destination: Endpoint(IPAddress("198.19.0.5")!, 25))
+        )
+        #expect(
+            Array(buffer.readableBytesView) == ProxyProtocolV2.signature + [
+                0x21, 0x11, 0x00, 0x0C, 198, 18, 1, 1, 198, 19, 0, 5, 0x12, 0x34, 0x00, 0x19,
+            ])
     }
 
     @Test func writesIPv6DatagramHeader() throws {
         var buffer = ByteBuffer()
-        let header = ProxyHeader(transport: .datagram, source: Endpoint(IPAddress("2001:db8::1")!, 5000), destination: Endpoint(IPAddress("2001:db8:a::1")!, 53))
+        let header = ProxyHeader(
+            transport: .datagram, source: Endpoint(IPAddress("2001:db8::1")!, 5000), destination: Endpoint(IPAddress("2001:db8:a::1")!, 53))
         buffer.writeProxyV2(header)
         let bytes = Array(buffer.readableBytesView)
         #expect(bytes.count == 16 + 36)
@@ -112,14 +120,15 @@ import Testing
         #expect(try buffer.readProxyV2() == ProxyHeader(command: .local, transport: .unspecified, source: nil, destination: nil))
     }
 
-    @Test(arguments: [
-        ([0x11, 0x11, 0x00, 0x0C] + Array(repeating: 0, count: 12), "version must be 2"),
-        ([0x2F, 0x11, 0x00, 0x0C] + Array(repeating: 0, count: 12), "command must be LOCAL or PROXY"),
-        ([0x21, 0x51, 0x00, 0x0C] + Array(repeating: 0, count: 12), "family must be"),
-        ([0x21, 0x13, 0x00, 0x0C] + Array(repeating: 0, count: 12), "transport must be"),
-        ([0x21, 0x21, 0x00, 0x0C] + Array(repeating: 0, count: 12), "too short for its address family"),
-        ([0x21, 0x11, 0x00, 0x10] + Array(repeating: 0, count: 12) + [0x01, 0x00, 0x09, 0x00], "runs past the header's end"),
-    ] as [([UInt8], String)])
+    @Test(
+        arguments: [
+            ([0x11, 0x11, 0x00, 0x0C] + Array(repeating: 0, count: 12), "version must be 2"),
+            ([0x2F, 0x11, 0x00, 0x0C] + Array(repeating: 0, count: 12), "command must be LOCAL or PROXY"),
+            ([0x21, 0x51, 0x00, 0x0C] + Array(repeating: 0, count: 12), "family must be"),
+            ([0x21, 0x13, 0x00, 0x0C] + Array(repeating: 0, count: 12), "transport must be"),
+            ([0x21, 0x21, 0x00, 0x0C] + Array(repeating: 0, count: 12), "too short for its address family"),
+            ([0x21, 0x11, 0x00, 0x10] + Array(repeating: 0, count: 12) + [0x01, 0x00, 0x09, 0x00], "runs past the header's end"),
+        ] as [([UInt8], String)])
     func malformedHeadersAreRejectedWithoutConsuming(tail: [UInt8], message: String) {
         var buffer = ByteBuffer(bytes: ProxyProtocolV2.signature + tail)
         #expect {

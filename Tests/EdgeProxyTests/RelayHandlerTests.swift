@@ -1,7 +1,8 @@
-@testable import EdgeProxy
 import NIOCore
 import NIOEmbedded
 import Testing
+
+@testable import EdgeProxy
 
 /// Counts the read requests that reach the socket (it sits between the relay and the head).
 final class ReadCounter: ChannelOutboundHandler {

@@ -128,7 +128,8 @@ import Testing
             .bind(to: Endpoint(originAddress, 0).socketAddress).get()
         let originPort = UInt16(resetter.localAddress!.port!)
         let edge = Loopback.address()
-        let node = EdgeNode(applications: [application("reset", "tcp/7", origins: ["tcp://\(originAddress):\(originPort)"])], listen: [edge])
+        let node = EdgeNode(
+            applications: [application("reset", "tcp/7", origins: ["tcp://\(originAddress):\(originPort)"])], listen: [edge])
         _ = try await node.start()
         let result = try await TCPTestClient.exchange(with: Endpoint(edge, 7), sending: Array("boom".utf8))
         await node.stop()

@@ -17,7 +17,9 @@ import Testing
         let origin = UDPEchoOrigin()
         let originEndpoint = try await origin.start(at: Endpoint(Loopback.address(), 0))
         let edge = Loopback.address()
-        let node = try await node(application("echo", "udp/53", origins: ["udp://\(originEndpoint)"]), edge) { $0.udpIdleTimeout = .milliseconds(200) }
+        let node = try await node(application("echo", "udp/53", origins: ["udp://\(originEndpoint)"]), edge) {
+            $0.udpIdleTimeout = .milliseconds(200)
+        }
         let first = try await UDPTestClient()
         let second = try await UDPTestClient()
         async let a = first.roundTrips([Array("one".utf8), Array("two".utf8)], to: Endpoint(edge, 53))
@@ -89,7 +91,8 @@ import Testing
         try await client.send(Array(repeating: 7, count: 1473), to: Endpoint(edge, 53))
         let dropped = await node.events.first { $0.status == 496 }
         #expect(dropped?.clientPort == client.local.port)
-        #expect(try await client.roundTrips([Array(repeating: 1, count: 1472)], to: Endpoint(edge, 53)) == [Array(repeating: 1, count: 1472)])
+        #expect(
+            try await client.roundTrips([Array(repeating: 1, count: 1472)], to: Endpoint(edge, 53)) == [Array(repeating: 1, count: 1472)])
         #expect(node.counters[.udpDroppedFragmented] == 1)
         #expect(origin.datagrams.count == 1, "only the datagram that fits reached the origin")
         await node.stop()
@@ -102,7 +105,8 @@ import Testing
         let edge = Loopback.address()
         let client = try await UDPTestClient()
         let app = application("guarded", "udp/53", origins: ["udp://\(originEndpoint)"], firewall: true)
-        let node = EdgeNode(applications: [app], listen: [edge], accessRules: [AccessRule(action: .block, target: .ip(client.local.address))])
+        let node = EdgeNode(
+            applications: [app], listen: [edge], accessRules: [AccessRule(action: .block, target: .ip(client.local.address))])
         _ = try await node.start()
         for _ in 0..<3 { try await client.send([1], to: Endpoint(edge, 53)) }
         let filtered = await node.events.first { $0.event == .clientFiltered }

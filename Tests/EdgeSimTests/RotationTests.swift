@@ -25,8 +25,9 @@ import Testing
     @Test func bookFollowsConnectivity() throws {
         let book = AddressBook(ipv4: try IPPrefix.parse("198.19.0.0/24").get(), ipv6: try IPPrefix.parse("2001:db8:a::/64").get())
         func app(_ id: String, _ connectivity: EdgeIPs.Connectivity) -> Application {
-            Application(id: id, edge: try! EdgeListener.parse("tcp/1").get(), dns: PublicName(type: .cname, name: "\(id).example"),
-                        origin: .direct([]), edgeIPs: .dynamic(connectivity))
+            Application(
+                id: id, edge: try! EdgeListener.parse("tcp/1").get(), dns: PublicName(type: .cname, name: "\(id).example"),
+                origin: .direct([]), edgeIPs: .dynamic(connectivity))
         }
         let apps = [app("both", .all), app("four", .ipv4), app("six", .ipv6)]
         try book.assign(apps)
@@ -47,8 +48,10 @@ import Testing
         let origin = TCPEchoOrigin()
         let originEndpoint = try await origin.start(address: IPAddress("127.0.0.1")!)[0]
         let app = Application(
-            id: "rotating", edge: EdgeListener(transport: .tcp, ports: PortRange(port: 7)), dns: PublicName(type: .cname, name: "rot.lab.example"),
-            origin: .direct([OriginAddress(transport: .tcp, host: .ip(originEndpoint.address), ports: PortRange(port: originEndpoint.port))]),
+            id: "rotating", edge: EdgeListener(transport: .tcp, ports: PortRange(port: 7)),
+            dns: PublicName(type: .cname, name: "rot.lab.example"),
+            origin: .direct([OriginAddress(transport: .tcp, host: .ip(originEndpoint.address), ports: PortRange(port: originEndpoint.port))]
+            ),
             edgeIPs: .dynamic(.ipv4))
         let pools = (ipv4: Self.loopbackPool(), ipv6: try IPPrefix.parse("2001:db8:a::/64").get())
         let book = AddressBook(ipv4: pools.ipv4, ipv6: pools.ipv6)
@@ -57,7 +60,8 @@ import Testing
         let dnsEndpoint = try await dns.start(at: Endpoint(IPAddress("127.0.0.1")!, 0))
         let client = DNSClient(server: dnsEndpoint)
         let node = EdgeNode(applications: [app], listen: [])
-        let rotator = AddressRotator(applications: [app], book: book, zones: EdgeZones(pools: pools), store: store, nodes: [node], drain: .milliseconds(300))
+        let rotator = AddressRotator(
+            applications: [app], book: book, zones: EdgeZones(pools: pools), store: store, nodes: [node], drain: .milliseconds(300))
         try await rotator.start()
 
         func resolve() async throws -> (addresses: [IPAddress], serial: UInt32) {
@@ -73,7 +77,8 @@ import Testing
         let old = try #require(before.first)
         #expect(pools.ipv4.contains(old))
 
-        let live = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: Endpoint(old, 7).socketAddress) { channel in
+        let live = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: Endpoint(old, 7).socketAddress) {
+            channel in
             channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
         }
         try await live.executeThenClose { inbound, outbound in
@@ -106,7 +111,8 @@ import Testing
     }
 
     func echo(at endpoint: Endpoint) async throws -> String {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: endpoint.socketAddress) { channel in
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: endpoint.socketAddress) {
+            channel in
             channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
         }
         return try await channel.executeThenClose { inbound, outbound in

@@ -41,10 +41,18 @@ let benchmarks: @Sendable () -> Void = {
 
     // 1,000 prefix rules, 200 ASN and 50 country rules; the client matches several of them.
     let rules: [AccessRule] =
-        (0..<1000).map { AccessRule(action: $0 % 2 == 0 ? .block : .allow, target: .prefix(IPPrefix(uncheckedAddress: .v4(0xC612_0000 + UInt32($0) << 8), length: 24))) }
+        (0..<1000).map {
+            AccessRule(
+                action: $0 % 2 == 0 ? .block : .allow,
+                target: .prefix(IPPrefix(uncheckedAddress: .v4(0xC612_0000 + UInt32($0) << 8), length: 24)))
+        }
         + (0..<200).map { AccessRule(action: .block, target: .asn(64500 + UInt32($0))) }
         + (0..<50).map { AccessRule(action: .allow, target: .country(String(UnicodeScalar(65 + $0 % 26)!) + "X")) }
-    let table = (0..<500).map { PrefixInfo(prefix: IPPrefix(uncheckedAddress: .v4(0xC612_0000 + UInt32($0) << 9), length: 23), country: "FX", asn: 64500 + UInt32($0 % 200)) }
+    let table = (0..<500).map {
+        PrefixInfo(
+            prefix: IPPrefix(uncheckedAddress: .v4(0xC612_0000 + UInt32($0) << 9), length: 23), country: "FX", asn: 64500 + UInt32($0 % 200)
+        )
+    }
     let matcher = AccessRuleMatcher(rules: rules, prefixes: table)
     let address = IPAddress("198.18.77.9")!
 

@@ -12,7 +12,10 @@ public struct DNSClient: Sendable {
     public var attempts: Int
     private let group: any EventLoopGroup
 
-    public init(server: Endpoint, timeout: TimeAmount = .seconds(2), attempts: Int = 2, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    public init(
+        server: Endpoint, timeout: TimeAmount = .seconds(2), attempts: Int = 2,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.server = server
         self.timeout = timeout
         self.attempts = attempts
@@ -28,7 +31,9 @@ public struct DNSClient: Sendable {
         for _ in 0..<max(1, attempts) {
             do {
                 let reply = try await exchangeUDP(DNSMessage.query(id: .random(in: .min ... .max), name: name, type: type))
-                if reply.truncated { return try await exchangeTCP(DNSMessage.query(id: .random(in: .min ... .max), name: name, type: type)) }
+                if reply.truncated {
+                    return try await exchangeTCP(DNSMessage.query(id: .random(in: .min ... .max), name: name, type: type))
+                }
                 return reply
             } catch let error as Timeout {
                 lastError = error
@@ -43,7 +48,10 @@ public struct DNSClient: Sendable {
         let bindAddress = server.address.isIPv4 ? "0.0.0.0" : "::"
         let channel = try await DatagramBootstrap(group: loop)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ReplyMatcher<AddressedEnvelope<ByteBuffer>>(query: query, promise: promise) { $0.data }) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ReplyMatcher<AddressedEnvelope<ByteBuffer>>(query: query, promise: promise) { $0.data })
+                }
             }
             .bind(host: bindAddress, port: 0).get()
         defer { channel.close(promise: nil) }
@@ -62,7 +70,8 @@ public struct DNSClient: Sendable {
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(ByteToMessageHandler(DNSLengthPrefixDecoder()), ReplyMatcher<ByteBuffer>(query: query, promise: promise) { $0 })
+                    try channel.pipeline.syncOperations.addHandlers(
+                        ByteToMessageHandler(DNSLengthPrefixDecoder()), ReplyMatcher<ByteBuffer>(query: query, promise: promise) { $0 })
                 }
             }
             .connect(to: server.socketAddress).get()

@@ -43,7 +43,9 @@ public final class DNSServer: Sendable {
         for index in 0..<max(1, udpSockets) {
             let udp = try await DatagramBootstrap(group: group.next())
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: CInt(SO_REUSEPORT))), value: 1)
+                .channelOption(
+                    ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: CInt(SO_REUSEPORT))), value: 1
+                )
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(server: self)) }
                 }
@@ -84,7 +86,9 @@ public final class DNSServer: Sendable {
             if answer.responseCode == .formatError { tally.withLock { $0.formatErrors += 1 } }
         } catch {
             // Only a readable header that is not itself a response earns a FORMERR.
-            guard let id = error.id, bytes.readableBytes >= 3, let flags = bytes.getInteger(at: bytes.readerIndex + 2, as: UInt8.self), flags & 0x80 == 0 else {
+            guard let id = error.id, bytes.readableBytes >= 3, let flags = bytes.getInteger(at: bytes.readerIndex + 2, as: UInt8.self),
+                flags & 0x80 == 0
+            else {
                 tally.withLock { $0.dropped += 1 }
                 return nil
             }
@@ -111,9 +115,11 @@ final class UDPQueryHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         // RFC 6891: the requester's payload size, never below 512, capped at what we offer.
-        let reply = server.respond(to: envelope.data, maxSize: { query in
-            Int(min(max(query.edns?.udpPayloadSize ?? 512, 512), Answerer.udpPayloadSize))
-        }, allocator: context.channel.allocator)
+        let reply = server.respond(
+            to: envelope.data,
+            maxSize: { query in
+                Int(min(max(query.edns?.udpPayloadSize ?? 512, 512), Answerer.udpPayloadSize))
+            }, allocator: context.channel.allocator)
         guard let reply else { return }
         context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
     }

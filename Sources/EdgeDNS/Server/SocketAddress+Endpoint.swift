@@ -2,7 +2,7 @@ import EdgeModel
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension Endpoint {

@@ -67,7 +67,10 @@ public struct SOAData: Sendable, Hashable {
     /// The negative-caching TTL (RFC 2308).
     public var minimum: UInt32
 
-    public init(primary: DNSName, mailbox: DNSName, serial: UInt32, refresh: UInt32 = 3600, retry: UInt32 = 600, expire: UInt32 = 86400, minimum: UInt32 = 30) {
+    public init(
+        primary: DNSName, mailbox: DNSName, serial: UInt32, refresh: UInt32 = 3600, retry: UInt32 = 600, expire: UInt32 = 86400,
+        minimum: UInt32 = 30
+    ) {
         self.primary = primary
         self.mailbox = mailbox
         self.serial = serial

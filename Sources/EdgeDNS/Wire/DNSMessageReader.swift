@@ -136,7 +136,10 @@ struct DNSParser {
         case .soa:
             let primary = try readName()
             let mailbox = try readName()
-            data = .soa(SOAData(primary: primary, mailbox: mailbox, serial: try u32(), refresh: try u32(), retry: try u32(), expire: try u32(), minimum: try u32()))
+            data = .soa(
+                SOAData(
+                    primary: primary, mailbox: mailbox, serial: try u32(), refresh: try u32(), retry: try u32(), expire: try u32(),
+                    minimum: try u32()))
         case .srv:
             let priority = try u16()
             let weight = try u16()

@@ -56,7 +56,8 @@ enum AccessRuleDecoder {
         case "block": action = .block
         case "allow", "whitelist": action = .allow
         case let other? where ignoredModes.contains(other):
-            fields.warning("mode '\(other)' is not enforced by edge applications (only allow and block); this rule is ignored", field: "mode")
+            fields.warning(
+                "mode '\(other)' is not enforced by edge applications (only allow and block); this rule is ignored", field: "mode")
             return nil
         case let other?:
             fields.error("'\(other)' is not one of: block, allow, whitelist, \(ignoredModes.joined(separator: ", "))", field: "mode")
@@ -70,7 +71,8 @@ enum AccessRuleDecoder {
     private static func decodeTarget(_ node: ConfigNode, path: String, _ diagnostics: Diagnostics) -> AccessRule.Target? {
         guard let fields = FieldReader(node, path: path, diagnostics) else { return nil }
         defer { fields.finish() }
-        let kind = fields.choice("target", ["ip": "ip", "ip6": "ip6", "ip_range": "ip_range", "country": "country", "asn": "asn"], required: true)
+        let kind = fields.choice(
+            "target", ["ip": "ip", "ip6": "ip6", "ip_range": "ip_range", "country": "country", "asn": "asn"], required: true)
         return fields.value("value", required: true) { text -> Result<AccessRule.Target, ValueError> in
             switch kind {
             case "ip", "ip6":

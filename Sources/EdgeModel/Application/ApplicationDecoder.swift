@@ -37,7 +37,8 @@ enum ApplicationDecoder {
 
         let edge = fields.value("protocol", required: true, EdgeListener.parse)
         let dns = decodePublicName(fields)
-        let proxyProtocol = fields.choice("proxy_protocol", ["off": ProxyProtocolMode.off, "v1": .v1, "v2": .v2, "simple": .simple]) ?? .off
+        let proxyProtocol =
+            fields.choice("proxy_protocol", ["off": ProxyProtocolMode.off, "v1": .v1, "v2": .v2, "simple": .simple]) ?? .off
         let tls = fields.choice("tls", ["off": TLSMode.off, "flexible": .flexible, "full": .full, "strict": .strict]) ?? .off
         let trafficType = fields.choice("traffic_type", ["direct": TrafficType.direct, "http": .http, "https": .https]) ?? .direct
         let ipFirewall = fields.bool("ip_firewall") ?? false
@@ -114,9 +115,10 @@ enum ApplicationDecoder {
         if edgeIPs.has("connectivity") {
             edgeIPs.error("connectivity is only for type dynamic; static addresses say their own family", field: "connectivity")
         }
-        let ips = edgeIPs.scalars("ips", required: true) { text in
-            IPAddress(text).map { .success($0) } ?? .failure(ValueError("'\(text)' is not an IP address"))
-        } ?? []
+        let ips =
+            edgeIPs.scalars("ips", required: true) { text in
+                IPAddress(text).map { .success($0) } ?? .failure(ValueError("'\(text)' is not an IP address"))
+            } ?? []
         if edgeIPs.node("ips")?.sequence?.isEmpty == true { edgeIPs.error("type static needs at least one address", field: "ips") }
         if Set(ips).count != ips.count { edgeIPs.error("lists the same address twice", field: "ips") }
         return .static(ips)
@@ -145,7 +147,8 @@ enum ApplicationDecoder {
             for (index, address) in addresses.enumerated() {
                 checkOriginPorts(address.ports, edge: edge, fields: fields, field: "origin_direct[\(index)]")
                 if let edge, address.transport != edge.transport {
-                    fields.error("\(address) uses \(address.transport.rawValue) but the application is \(edge)", field: "origin_direct[\(index)]")
+                    fields.error(
+                        "\(address) uses \(address.transport.rawValue) but the application is \(edge)", field: "origin_direct[\(index)]")
                 }
             }
             return .direct(addresses)
@@ -160,7 +163,9 @@ enum ApplicationDecoder {
             if type == .srv, originPort != nil {
                 fields.error("origin_port must not be set with origin_dns type SRV: the SRV records give the port", field: "origin_port")
             } else if type != .srv, originPort == nil, !fields.has("origin_port") {
-                fields.error("origin_dns of type \(type == .addresses ? "\"\" (A and AAAA)" : type.rawValue) needs origin_port", field: "origin_port")
+                fields.error(
+                    "origin_dns of type \(type == .addresses ? "\"\" (A and AAAA)" : type.rawValue) needs origin_port", field: "origin_port"
+                )
             }
             if let originPort { checkOriginPorts(originPort, edge: edge, fields: fields, field: "origin_port") }
             guard let name else { return nil }
@@ -194,7 +199,8 @@ enum ApplicationDecoder {
                         "static address \(shared) \(app.edge) is already served by the application at line \(line)",
                         field: "\(path).edge_ips", at: app.location)
                 } else if other.id == app.id {
-                    diagnostics.error("id '\(app.id)' is already used by the application at line \(line)", field: "\(path).id", at: app.location)
+                    diagnostics.error(
+                        "id '\(app.id)' is already used by the application at line \(line)", field: "\(path).id", at: app.location)
                 }
             }
         }

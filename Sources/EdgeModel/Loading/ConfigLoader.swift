@@ -101,11 +101,13 @@ public struct ConfigLoader: Sendable {
             summary = plural(apps.count, "application")
         case .topology:
             if let topology = TopologyDecoder.decode(root, diagnostics) {
-                summary = "topology '\(topology.name)': \(plural(topology.edgeNodes.count, "edge node")), \(plural(topology.clients.count, "client")), \(plural(topology.origins.count, "origin")), \(plural(topology.links.count, "link"))"
+                summary =
+                    "topology '\(topology.name)': \(plural(topology.edgeNodes.count, "edge node")), \(plural(topology.clients.count, "client")), \(plural(topology.origins.count, "origin")), \(plural(topology.links.count, "link"))"
             }
         case .scenario:
             if let scenario = scenarioDecoder(for: path, diagnostics).decode(root) {
-                summary = "scenario '\(scenario.name)' on topology '\(scenario.topology.name)': \(plural(scenario.applications.count, "application")), \(plural(scenario.timeline.count, "step")), \(plural(scenario.expectations.count, "check"))"
+                summary =
+                    "scenario '\(scenario.name)' on topology '\(scenario.topology.name)': \(plural(scenario.applications.count, "application")), \(plural(scenario.timeline.count, "step")), \(plural(scenario.expectations.count, "check"))"
             }
         }
         return ValidationResult(file: path, kind: kind, issues: diagnostics.issues, summary: summary)

@@ -5,7 +5,8 @@ struct ExpectationDecoder {
     func decode(_ node: ConfigNode, path: String) -> Expectation? {
         let diagnostics = context.diagnostics
         guard let entries = node.entries, entries.count == 1, let entry = entries.first else {
-            diagnostics.error("an expectation is one of \(Expectation.kinds.joined(separator: ", ")) with its parameters", field: path, at: node.location)
+            diagnostics.error(
+                "an expectation is one of \(Expectation.kinds.joined(separator: ", ")) with its parameters", field: path, at: node.location)
             return nil
         }
         let field = "\(path).\(entry.key)"

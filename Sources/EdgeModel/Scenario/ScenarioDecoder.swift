@@ -9,7 +9,9 @@ struct ScenarioDecoder {
     let fileExists: (String) -> Bool
 
     func decode(_ root: ConfigNode) -> Scenario? {
-        guard let fields = FieldReader(root, path: "", diagnostics, what: "a scenario (a mapping with name, topology, timeline...)") else { return nil }
+        guard let fields = FieldReader(root, path: "", diagnostics, what: "a scenario (a mapping with name, topology, timeline...)") else {
+            return nil
+        }
         defer { fields.finish() }
         let errorsBefore = diagnostics.errorCount
         let name = fields.value("name", required: true, TopologyDecoder.hostLikeName) ?? ""
@@ -40,7 +42,9 @@ struct ScenarioDecoder {
         for item in fields.list("timeline") ?? [] {
             guard let step = StepDecoder(context: context, decoder: self).decode(item.node, path: item.path) else { continue }
             if step.at > timeout {
-                diagnostics.error("step at \(step.at.formatted) comes after the timeout (\(timeout.formatted))", field: item.path + ".at", at: item.node.location)
+                diagnostics.error(
+                    "step at \(step.at.formatted) comes after the timeout (\(timeout.formatted))", field: item.path + ".at",
+                    at: item.node.location)
             }
             timeline.append(step)
         }
@@ -119,19 +123,24 @@ struct ReferenceContext {
                     guard case .topologyHost(let name) = address.host else { continue }
                     let field = "apps[\(app.id)].origin_direct[\(index)]"
                     guard let origin = topology.origin(named: name) else {
-                        diagnostics.error("'\(name)' is not an IP address nor an origin of topology '\(topology.name)'", field: field, at: app.location)
+                        diagnostics.error(
+                            "'\(name)' is not an IP address nor an origin of topology '\(topology.name)'", field: field, at: app.location)
                         continue
                     }
                     if origin.transport != address.transport || !origin.listens(on: address.ports) {
                         let ports = origin.ports.map(\.description).joined(separator: ", ")
-                        diagnostics.error("origin '\(name)' listens on \(origin.transport.rawValue) \(ports), not \(address.transport.rawValue) \(address.ports)", field: field, at: app.location)
+                        diagnostics.error(
+                            "origin '\(name)' listens on \(origin.transport.rawValue) \(ports), not \(address.transport.rawValue) \(address.ports)",
+                            field: field, at: app.location)
                     }
                 }
             }
             if case .static(let ips) = app.edgeIPs {
                 for ip in ips where !(ip.isIPv4 ? topology.pools.applicationsIPv4 : topology.pools.applicationsIPv6).contains(ip) {
                     let pool = ip.isIPv4 ? topology.pools.applicationsIPv4 : topology.pools.applicationsIPv6
-                    diagnostics.error("static address \(ip) is outside the topology's application pool \(pool)", field: "apps[\(app.id)].edge_ips", at: app.location)
+                    diagnostics.error(
+                        "static address \(ip) is outside the topology's application pool \(pool)", field: "apps[\(app.id)].edge_ips",
+                        at: app.location)
                 }
             }
         }

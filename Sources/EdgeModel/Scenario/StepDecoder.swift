@@ -17,7 +17,8 @@ struct StepDecoder {
             return nil
         }
         guard present.count == 1, let kind = present.first, let body = fields.node(kind) else {
-            let message = present.isEmpty ? "a step needs one of: \(kinds)" : "a step has one kind; found \(present.joined(separator: " and "))"
+            let message =
+                present.isEmpty ? "a step needs one of: \(kinds)" : "a step has one kind; found \(present.joined(separator: " and "))"
             fields.error(message, field: present.last ?? "at")
             return nil
         }
@@ -61,12 +62,13 @@ struct StepDecoder {
         }
         let client = context.clients(fields, "from")?.first
         let app = context.application(fields, "app")
-        let speed = fields.value("speed") { text in
-            guard let value = Double(text), value >= 0, value <= 1000 else {
-                return .failure(ValueError("must be a number from 0 (as fast as possible) to 1000, found '\(text)'"))
-            }
-            return .success(value)
-        } ?? 1
+        let speed =
+            fields.value("speed") { text in
+                guard let value = Double(text), value >= 0, value <= 1000 else {
+                    return .failure(ValueError("must be a number from 0 (as fast as possible) to 1000, found '\(text)'"))
+                }
+                return .success(value)
+            } ?? 1
         guard let capture, let client, let app else { return nil }
         return ReplayStep(capture: capture, client: client, application: app, speed: speed)
     }

@@ -1,6 +1,8 @@
 enum TopologyDecoder {
     static func decode(_ root: ConfigNode, _ diagnostics: Diagnostics) -> Topology? {
-        guard let fields = FieldReader(root, path: "", diagnostics, what: "a topology (a mapping with name, edge_nodes, links...)") else { return nil }
+        guard let fields = FieldReader(root, path: "", diagnostics, what: "a topology (a mapping with name, edge_nodes, links...)") else {
+            return nil
+        }
         defer { fields.finish() }
         let errorsBefore = diagnostics.errorCount
         let name = fields.value("name", required: true, hostLikeName) ?? ""
@@ -27,7 +29,9 @@ enum TopologyDecoder {
         }
 
         let edgeNodes = (fields.list("edge_nodes", required: true) ?? []).compactMap { item -> EdgeNodeSpec? in
-            guard let node = FieldReader(item.node, path: item.path, diagnostics, what: "an edge node {name, city, ...}") else { return nil }
+            guard let node = FieldReader(item.node, path: item.path, diagnostics, what: "an edge node {name, city, ...}") else {
+                return nil
+            }
             defer { node.finish() }
             guard let name = node.value("name", required: true, hostLikeName) else { return nil }
             register(name, item.path + ".name", node.location(of: "name"))
@@ -59,13 +63,16 @@ enum TopologyDecoder {
         let prefixes = (fields.list("prefixes") ?? []).compactMap { item -> PrefixInfo? in
             guard let row = decodePrefix(item.node, path: item.path, diagnostics) else { return nil }
             if let line = prefixLines[row.prefix] {
-                diagnostics.error("prefix \(row.prefix) is already listed at line \(line)", field: item.path + ".prefix", at: item.node.location)
+                diagnostics.error(
+                    "prefix \(row.prefix) is already listed at line \(line)", field: item.path + ".prefix", at: item.node.location)
             }
             prefixLines[row.prefix] = item.node.location.line
             return row
         }
 
-        checkLinks(links, known: names, edgeNodes: Set(edgeNodes.map(\.name)), clients: clients.map(\.name), origins: origins.map(\.name), diagnostics)
+        checkLinks(
+            links, known: names, edgeNodes: Set(edgeNodes.map(\.name)), clients: clients.map(\.name), origins: origins.map(\.name),
+            diagnostics)
         guard diagnostics.errorCount == errorsBefore else { return nil }
         return Topology(
             name: name, description: description, edgeNodes: edgeNodes, clients: clients, origins: origins,
@@ -123,7 +130,8 @@ enum TopologyDecoder {
         let declaredTransport = fields.choice("transport", ["tcp": Transport.tcp, "udp": .udp])
         let ports = fields.scalars("ports") { PortRange.parse($0) }
         let command = fields.scalars("command") { Result<String, ValueError>.success($0) } ?? []
-        let proxyProtocol = fields.choice("proxy_protocol", ["off": ProxyProtocolMode.off, "v1": .v1, "v2": .v2, "simple": .simple]) ?? .off
+        let proxyProtocol =
+            fields.choice("proxy_protocol", ["off": ProxyProtocolMode.off, "v1": .v1, "v2": .v2, "simple": .simple]) ?? .off
         let banner = fields.string("banner")
         let origin = OriginSpec(
             name: name ?? "", kind: kind ?? .tcpEcho, transport: declaredTransport ?? .tcp, ports: ports ?? [],
@@ -195,9 +203,14 @@ enum TopologyDecoder {
             poolFields.value(key) { text in
                 IPPrefix.parse(text).flatMap { prefix in
                     let safe = v4 ? AddressPools.safeIPv4 : AddressPools.safeIPv6
-                    guard prefix.address.isIPv4 == v4 else { return .failure(ValueError("'\(text)' is not an \(v4 ? "IPv4" : "IPv6") block")) }
+                    guard prefix.address.isIPv4 == v4 else {
+                        return .failure(ValueError("'\(text)' is not an \(v4 ? "IPv4" : "IPv6") block"))
+                    }
                     guard safe.contains(prefix.address), prefix.length >= safe.length else {
-                        return .failure(ValueError("\(prefix) is outside \(safe); simulated addresses stay in the benchmarking and documentation ranges so nothing reaches a real network"))
+                        return .failure(
+                            ValueError(
+                                "\(prefix) is outside \(safe); simulated addresses stay in the benchmarking and documentation ranges so nothing reaches a real network"
+                            ))
                     }
                     return .success(prefix)
                 }
@@ -208,10 +221,12 @@ enum TopologyDecoder {
         if let value = pool("hosts_ipv4", v4: true) { pools.hostsIPv4 = value }
         if let value = pool("hosts_ipv6", v4: false) { pools.hostsIPv6 = value }
         if pools.applicationsIPv4.overlaps(pools.hostsIPv4) {
-            poolFields.error("applications_ipv4 \(pools.applicationsIPv4) overlaps hosts_ipv4 \(pools.hostsIPv4)", field: "applications_ipv4")
+            poolFields.error(
+                "applications_ipv4 \(pools.applicationsIPv4) overlaps hosts_ipv4 \(pools.hostsIPv4)", field: "applications_ipv4")
         }
         if pools.applicationsIPv6.overlaps(pools.hostsIPv6) {
-            poolFields.error("applications_ipv6 \(pools.applicationsIPv6) overlaps hosts_ipv6 \(pools.hostsIPv6)", field: "applications_ipv6")
+            poolFields.error(
+                "applications_ipv6 \(pools.applicationsIPv6) overlaps hosts_ipv6 \(pools.hostsIPv6)", field: "applications_ipv6")
         }
         return pools
     }
@@ -236,12 +251,16 @@ enum TopologyDecoder {
         for (index, link) in links.enumerated() {
             let field = "links[\(index)].between"
             for end in [link.a, link.b] where known[end] == nil {
-                let hint = known.keys.sorted().min { editDistance($0, end) < editDistance($1, end) }.map { " (did you mean '\($0)'?)" } ?? ""
+                let hint =
+                    known.keys.sorted().min { editDistance($0, end) < editDistance($1, end) }.map { " (did you mean '\($0)'?)" } ?? ""
                 diagnostics.error("'\(end)' is not an edge node, client or origin of this topology\(hint)", field: field, at: link.location)
             }
-            if link.a == link.b { diagnostics.error("a link joins two different hosts; both ends are '\(link.a)'", field: field, at: link.location) }
+            if link.a == link.b {
+                diagnostics.error("a link joins two different hosts; both ends are '\(link.a)'", field: field, at: link.location)
+            }
             if let first = seen[[link.a, link.b]] {
-                diagnostics.error("\(link.a) and \(link.b) are already linked at line \(first.location.line)", field: field, at: link.location)
+                diagnostics.error(
+                    "\(link.a) and \(link.b) are already linked at line \(first.location.line)", field: field, at: link.location)
             }
             seen[[link.a, link.b]] = link
         }

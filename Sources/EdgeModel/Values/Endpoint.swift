@@ -13,7 +13,9 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
             let host = text[text.index(after: text.startIndex)..<close]
             let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":"), let port = UInt16(rest.dropFirst()), let address = IPAddress(host), !address.isIPv4 else { return nil }
+            guard rest.hasPrefix(":"), let port = UInt16(rest.dropFirst()), let address = IPAddress(host), !address.isIPv4 else {
+                return nil
+            }
             self.init(address, port)
         } else {
             guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]),

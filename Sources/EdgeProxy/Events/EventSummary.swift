@@ -1,3 +1,5 @@
+import Foundation
+
 /// Counts, bytes and durations of events, grouped as the reference asks: by app, edge node,
 /// event and IP version.
 public struct EventSummary: Sendable, Hashable {
@@ -42,7 +44,11 @@ public struct EventSummary: Sendable, Hashable {
                     durationMedian: Self.percentile(durations, 0.5), durationP90: Self.percentile(durations, 0.9),
                     durationP99: Self.percentile(durations, 0.99))
             )
-        }.sorted { ($0.group.app, $0.group.node, $0.group.event.rawValue, $0.group.ipVersion) < ($1.group.app, $1.group.node, $1.group.event.rawValue, $1.group.ipVersion) }
+        }.sorted {
+            ($0.group.app, $0.group.node, $0.group.event.rawValue, $0.group.ipVersion) < (
+                $1.group.app, $1.group.node, $1.group.event.rawValue, $1.group.ipVersion
+            )
+        }
     }
 
     /// Nearest-rank percentile of sorted values.
@@ -58,10 +64,12 @@ public struct EventSummary: Sendable, Hashable {
         func ms(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "-" }
         for (group, figures) in groups {
             lines.append(
-                [pad(group.app, 20), pad(group.node, 12), pad(group.event.rawValue, 15), pad("v\(group.ipVersion)", 3),
-                 pad(String(figures.count), 6, right: true), pad(String(figures.bytesIn), 11, right: true),
-                 pad(String(figures.bytesOut), 11, right: true), pad(ms(figures.durationMedian), 11, right: true),
-                 pad(ms(figures.durationP90), 9, right: true), pad(ms(figures.durationP99), 9, right: true)].joined(separator: " "))
+                [
+                    pad(group.app, 20), pad(group.node, 12), pad(group.event.rawValue, 15), pad("v\(group.ipVersion)", 3),
+                    pad(String(figures.count), 6, right: true), pad(String(figures.bytesIn), 11, right: true),
+                    pad(String(figures.bytesOut), 11, right: true), pad(ms(figures.durationMedian), 11, right: true),
+                    pad(ms(figures.durationP90), 9, right: true), pad(ms(figures.durationP99), 9, right: true),
+                ].joined(separator: " "))
         }
         return lines.joined(separator: "\n")
     }
@@ -72,5 +80,3 @@ public struct EventSummary: Sendable, Hashable {
         return right ? fill + clipped : clipped + fill
     }
 }
-
-import Foundation

@@ -1,4 +1,5 @@
 import EdgeModel
+import Foundation
 import NIOCore
 
 /// Settings of an edge node's data plane. Every value has a default that suits a test fleet.
@@ -73,5 +74,3 @@ public final class ApplicationService: Sendable {
                 originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message))
     }
 }
-
-import Foundation

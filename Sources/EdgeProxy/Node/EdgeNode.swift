@@ -39,7 +39,8 @@ public final class EdgeNode: Sendable {
         let counters = NodeCounters()
         let matcher = AccessRuleMatcher(rules: accessRules, prefixes: prefixes)
         self.services = applications.map {
-            ApplicationService(app: $0, configuration: configuration, events: events, counters: counters, matcher: matcher, resolver: resolver)
+            ApplicationService(
+                app: $0, configuration: configuration, events: events, counters: counters, matcher: matcher, resolver: resolver)
         }
         self.events = events
         self.counters = counters
@@ -133,7 +134,8 @@ public final class EdgeNode: Sendable {
                         service.counters.add(.tcpAccepted)
                         let record = ConnectionRecord(service: service)
                         let relay = RelayHandler(onRead: { record.addIn($0) }, onError: { record.failed($0, onOriginSide: false) })
-                        try channel.pipeline.syncOperations.addHandlers(relay, TCPSessionHandler(service: service, relay: relay, record: record))
+                        try channel.pipeline.syncOperations.addHandlers(
+                            relay, TCPSessionHandler(service: service, relay: relay, record: record))
                         let bound = NIOLoopBound(record, eventLoop: channel.eventLoop)
                         channel.closeFuture.whenComplete { _ in bound.value.closed() }
                     }

@@ -74,7 +74,9 @@ public final class DNSOriginResolver: OriginResolving {
                 ttl = min(ttl, resolved.ttl)
                 found += resolved.origins.map { ResolvedOrigin(address: $0.address, port: port) }
             }
-            guard !found.isEmpty else { throw OriginResolutionError(status: .resolveNoAddress, message: "\(name) has no usable SRV records") }
+            guard !found.isEmpty else {
+                throw OriginResolutionError(status: .resolveNoAddress, message: "\(name) has no usable SRV records")
+            }
             return (found, ttl)
         }
     }
@@ -98,7 +100,8 @@ public final class DNSOriginResolver: OriginResolving {
         if found.isEmpty {
             throw OriginResolutionError(
                 status: missing == types.count ? .resolveFailed : .resolveNoAddress,
-                message: missing == types.count ? "\(name) does not exist (NXDOMAIN)" : "\(name) has no \(types.map(\.description).joined(separator: "/")) records")
+                message: missing == types.count
+                    ? "\(name) does not exist (NXDOMAIN)" : "\(name) has no \(types.map(\.description).joined(separator: "/")) records")
         }
         return (found, ttl)
     }

@@ -25,7 +25,8 @@ public final class OriginPool: Sendable {
             return eventLoop.makeSucceededFuture(rotate(endpoints))
         case .dns(let spec):
             guard let resolver else {
-                return eventLoop.makeFailedFuture(OriginResolutionError(status: .resolveFailed, message: "no resolver configured for origin_dns \(spec.name)"))
+                return eventLoop.makeFailedFuture(
+                    OriginResolutionError(status: .resolveFailed, message: "no resolver configured for origin_dns \(spec.name)"))
             }
             return resolver.resolve(spec, on: eventLoop).flatMapThrowing { targets in
                 let endpoints = targets.compactMap { target -> Endpoint? in

@@ -23,7 +23,9 @@ extension ByteBuffer {
         {
             family = source.address.isIPv4 ? 1 : 2
             addressBytes = source.address.bytes + destination.address.bytes
-            addressBytes += [UInt8(source.port >> 8), UInt8(source.port & 0xff), UInt8(destination.port >> 8), UInt8(destination.port & 0xff)]
+            addressBytes += [
+                UInt8(source.port >> 8), UInt8(source.port & 0xff), UInt8(destination.port >> 8), UInt8(destination.port & 0xff),
+            ]
         }
         let transport = family == 0 ? 0 : header.transport.rawValue
         written += writeInteger(UInt8(family << 4 | transport))

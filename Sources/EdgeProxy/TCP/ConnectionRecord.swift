@@ -32,13 +32,15 @@ final class ConnectionRecord {
     func filtered(rule: AccessRule?) {
         finished = true
         service.counters.add(.tcpFiltered)
-        service.event(.clientFiltered, client: client, edge: edge, status: .blocked, message: rule.map { "\($0.action.rawValue) \($0.target)" })
+        service.event(
+            .clientFiltered, client: client, edge: edge, status: .blocked, message: rule.map { "\($0.action.rawValue) \($0.target)" })
     }
 
     func originFailed(status: StatusCode, message: String, origin: Endpoint?) {
         finished = true
         service.counters.add(.tcpOriginErrors)
-        service.event(.originError, client: client, edge: edge, origin: origin, duration: .now() - started, status: status, message: message)
+        service.event(
+            .originError, client: client, edge: edge, origin: origin, duration: .now() - started, status: status, message: message)
     }
 
     func resolveFailed(status: StatusCode, message: String) {

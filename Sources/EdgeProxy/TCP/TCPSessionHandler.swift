@@ -45,7 +45,9 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Tries each origin in turn; the client is closed with an `originError` when none answers.
-    private func connect(to endpoints: ArraySlice<Endpoint>, client: Endpoint, edge: Endpoint, clientChannel: any Channel, lastError: (any Error)?) {
+    private func connect(
+        to endpoints: ArraySlice<Endpoint>, client: Endpoint, edge: Endpoint, clientChannel: any Channel, lastError: (any Error)?
+    ) {
         guard clientChannel.isActive else { return }
         guard let origin = endpoints.first else {
             record.originFailed(status: StatusCode(connectError: lastError), message: lastError.map { "\($0)" } ?? "no origin", origin: nil)
@@ -69,7 +71,8 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
             .whenComplete { result in
                 switch result {
                 case .failure(let error):
-                    this.value.connect(to: endpoints.dropFirst(), client: client, edge: edge, clientChannel: clientChannel, lastError: error)
+                    this.value.connect(
+                        to: endpoints.dropFirst(), client: client, edge: edge, clientChannel: clientChannel, lastError: error)
                 case .success(let originChannel):
                     let handler = this.value
                     handler.record.connected(origin: origin, rtt: NIODeadline.now() - started, originChannel: originChannel)

@@ -50,16 +50,18 @@ final class UDPListenerHandler: ChannelInboundHandler {
         guard envelope.data.readableBytes <= limit else {
             counters.add(.udpDroppedFragmented)
             reportOnce(client) {
-                service.event(.clientFiltered, client: client, edge: edge, status: .clientFragmented,
-                              message: "datagram of \(envelope.data.readableBytes) bytes would have been fragmented; dropped")
+                service.event(
+                    .clientFiltered, client: client, edge: edge, status: .clientFragmented,
+                    message: "datagram of \(envelope.data.readableBytes) bytes would have been fragmented; dropped")
             }
             return
         }
         if let decision = service.accessDecision(for: client.address), !decision.allowed {
             counters.add(.udpDroppedFiltered)
             reportOnce(client) {
-                service.event(.clientFiltered, client: client, edge: edge, status: .blocked,
-                              message: decision.rule.map { "\($0.action.rawValue) \($0.target)" })
+                service.event(
+                    .clientFiltered, client: client, edge: edge, status: .blocked,
+                    message: decision.rule.map { "\($0.action.rawValue) \($0.target)" })
             }
             return
         }

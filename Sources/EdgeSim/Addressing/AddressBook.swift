@@ -71,11 +71,15 @@ public final class AddressBook: Sendable {
     private static func fresh(_ connectivity: EdgeIPs.Connectivity, _ state: inout State, app: String) throws -> Holding {
         var holding = Holding()
         if connectivity != .ipv6 {
-            guard let address = state.v4.allocate() else { throw ExhaustedPool(description: "IPv4 pool \(state.v4.prefix) is exhausted (app \(app))") }
+            guard let address = state.v4.allocate() else {
+                throw ExhaustedPool(description: "IPv4 pool \(state.v4.prefix) is exhausted (app \(app))")
+            }
             holding.ipv4 = address
         }
         if connectivity != .ipv4 {
-            guard let address = state.v6.allocate() else { throw ExhaustedPool(description: "IPv6 pool \(state.v6.prefix) is exhausted (app \(app))") }
+            guard let address = state.v6.allocate() else {
+                throw ExhaustedPool(description: "IPv6 pool \(state.v6.prefix) is exhausted (app \(app))")
+            }
             holding.ipv6 = address
         }
         return holding

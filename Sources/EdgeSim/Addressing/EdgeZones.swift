@@ -36,8 +36,9 @@ public struct EdgeZones: Sendable {
         }
         var zones = apexes.map { Zone(apex: $0, nameServers: [nameServer], ttl: 300, negativeTTL: ttl) }
         func add(_ record: DNSRecord) {
-            guard let index = zones.indices.filter({ record.name.isSubdomain(of: zones[$0].apex) })
-                .max(by: { zones[$0].apex.labels.count < zones[$1].apex.labels.count })
+            guard
+                let index = zones.indices.filter({ record.name.isSubdomain(of: zones[$0].apex) })
+                    .max(by: { zones[$0].apex.labels.count < zones[$1].apex.labels.count })
             else { return }
             zones[index].add(record)
         }

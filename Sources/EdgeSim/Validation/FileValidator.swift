@@ -20,7 +20,8 @@ public struct FileValidator: Sendable {
             do {
                 let reader = try PcapReader(file: replay.capture)
                 guard try reader.next() != nil else {
-                    result.issues.append(ConfigIssue("capture \(replay.capture) holds no packets", field: "timeline.replay.pcap", at: timed.location))
+                    result.issues.append(
+                        ConfigIssue("capture \(replay.capture) holds no packets", field: "timeline.replay.pcap", at: timed.location))
                     continue
                 }
             } catch {
