@@ -10,11 +10,18 @@ struct Peer {
     var connections: (String, Int)
     var datagrams: (String, Int)?
     var processes: [Process]
+    /// Command-line fragments of processes the peer forks on its own (socat's UDP listener
+    /// re-listens in a new process after each peer), killed by pattern at the end.
+    var forkedPatterns: [String] = []
 
-    /// SIGTERM, then SIGKILL for a process still running 2 s later (socat's listener can
-    /// outlive SIGTERM while it waits for its children).
+    /// SIGTERM, then SIGKILL for a process still running 2 s later, then whatever it forked.
     func stop() {
         PeerLauncher.stop(processes)
+        for pattern in forkedPatterns {
+            if let pkill = PeerLauncher.find("pkill"), let process = try? PeerLauncher.run(pkill, ["-KILL", "-f", pattern]) {
+                process.waitUntilExit()
+            }
+        }
     }
 }
 
@@ -127,7 +134,9 @@ enum PeerLauncher {
             try await waitForListener(host, 20001)
             try await waitForListener(host, 20002)
         }
-        return Peer(name: "socat", throughput: (host, 20001), connections: (host, 20002), datagrams: (host, 20003), processes: processes)
+        return Peer(
+            name: "socat", throughput: (host, 20001), connections: (host, 20002), datagrams: (host, 20003), processes: processes,
+            forkedPatterns: ["LISTEN:2000[123],bind=\(host),fork"])
     }
 
     static func direct(_ targets: Targets) -> Peer {
