@@ -14,6 +14,10 @@ public final class AddressBook: Sendable {
         public var description: String
     }
 
+    public struct StaticAddresses: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     private struct State {
         var v4: AddressPool
         var v6: AddressPool
@@ -53,7 +57,7 @@ public final class AddressBook: Sendable {
     public func rotate(_ app: Application) throws -> (old: Holding, new: Holding) {
         try state.withLock { state in
             guard case .dynamic(let connectivity) = app.edgeIPs, let old = state.holdings[app.id] else {
-                throw ExhaustedPool(description: "\(app.id) has static addresses, which do not rotate")
+                throw StaticAddresses(description: "\(app.id) has static addresses, which do not rotate")
             }
             let new = try Self.fresh(connectivity, &state, app: app.id)
             state.holdings[app.id] = new

@@ -41,6 +41,10 @@ public final class AddressRotator: Sendable {
 
     public var rotations: [Rotation] { log.withLock { $0 } }
 
+    public struct UnknownApplication: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     /// Assigns first addresses, serves them on every node, then publishes the zones.
     public func start() async throws {
         try book.assign(applications)
@@ -55,7 +59,7 @@ public final class AddressRotator: Sendable {
     @discardableResult
     public func rotate(_ appID: String) async throws -> Rotation {
         guard let app = applications.first(where: { $0.id == appID }) else {
-            throw AddressBook.ExhaustedPool(description: "no application \(appID)")
+            throw UnknownApplication(description: "no application has id '\(appID)'")
         }
         let (old, new) = try book.rotate(app)
         for node in nodes { _ = try await node.serve(app.id, on: new.all) }
