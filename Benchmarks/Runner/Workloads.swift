@@ -1,3 +1,4 @@
+import EdgeModel
 import Foundation
 import NIOCore
 import NIOPosix
@@ -124,8 +125,4 @@ enum Workloads {
         let received = replies.current
         return (Double(received) / (clock.now - start).seconds, max(0, sent.current - received - sockets * window))
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -206,9 +206,3 @@ enum ApplicationDecoder {
         }
     }
 }
-
-extension FieldReader {
-    func ignore(contentsOf keys: [String]) {
-        for key in keys { ignore(key) }
-    }
-}

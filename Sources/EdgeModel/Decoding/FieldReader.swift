@@ -130,6 +130,10 @@ final class FieldReader {
 
     /// Marks keys as known without reading them.
     func ignore(_ keys: String...) {
+        ignore(contentsOf: keys)
+    }
+
+    func ignore(contentsOf keys: [String]) {
         asked.formUnion(keys)
     }
 
