@@ -44,6 +44,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Paths across the topology: shortest by latency, nearest live edge for each client.
+        .target(name: "EdgeRouting", dependencies: ["EdgeModel"]),
+        // Links emulated in user space and the fabric that plays the internet's part.
+        .target(
+            name: "EdgeNet",
+            dependencies: [
+                "EdgeModel", "EdgeDNS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // libpcap, as Debian's libpcap-dev installs it.
         .systemLibrary(
             name: "CPcap",
@@ -59,7 +70,7 @@ let package = Package(
         .target(
             name: "EdgeSim",
             dependencies: [
-                "EdgeModel", "EdgePcap", "EdgeProxy", "EdgeDNS",
+                "EdgeModel", "EdgePcap", "EdgeProxy", "EdgeDNS", "EdgeRouting", "EdgeNet",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -79,6 +90,14 @@ let package = Package(
         ),
         .testTarget(name: "EdgeModelTests", dependencies: ["EdgeModel"]),
         .testTarget(name: "EdgePcapTests", dependencies: ["EdgePcap"]),
+        .testTarget(name: "EdgeRoutingTests", dependencies: ["EdgeRouting", "EdgeModel"]),
+        .testTarget(
+            name: "EdgeNetTests",
+            dependencies: [
+                "EdgeNet", "EdgeModel", "EdgeDNS", "EdgeProxy",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "EdgeDNSTests",
             dependencies: [

@@ -69,7 +69,7 @@ struct EdgesimBench: AsyncParsableCommand {
         }
         guard parts.contains("relay") else { return }
         let (sink, sinkPort) = try await BenchOrigins.sink(at: "127.0.0.1")
-        let echo = TCPEchoOrigin()
+        let echo = TCPOrigin()
         let echoPort = Int(try await echo.start(address: IPAddress("127.0.0.1")!)[0].port)
         let udpEcho = UDPEchoOrigin()
         let udpPort = Int(try await udpEcho.start(at: Endpoint(IPAddress("127.0.0.1")!, 0)).port)

@@ -67,7 +67,7 @@ struct DNSCommand: AsyncParsableCommand {
         let book = AddressBook(ipv4: pools.ipv4, ipv6: pools.ipv6)
         let zones = EdgeZones(fleetDomain: DNSName(fleetDomain)!, ttl: UInt32(ttl), pools: pools)
         let store = ZoneStore()
-        let rotator = AddressRotator(applications: loaded.value, book: book, zones: zones, store: store, nodes: [], drain: .zero)
+        let rotator = AddressRotator(applications: loaded.value, book: book, zones: zones, store: store, servers: [], drain: .zero)
         do {
             try await rotator.start()
         } catch {

@@ -11,7 +11,9 @@ public struct EdgesimCommand: AsyncParsableCommand {
             must hold at the end. Application files use the public Spectrum API's JSON shape.
             """,
         version: "0.1.0",
-        subcommands: [ValidateCommand.self, NodeCommand.self, DNSCommand.self, OriginCommand.self]
+        subcommands: [
+            ValidateCommand.self, RunCommand.self, UpCommand.self, CleanCommand.self, NodeCommand.self, DNSCommand.self, OriginCommand.self,
+        ]
     )
 
     public init() {}

@@ -22,7 +22,20 @@ struct NodeCommand: AsyncParsableCommand {
     )
 
     @Option(help: "Applications to serve.", completion: .file(extensions: ["json", "yaml", "yml"]))
-    var apps: String
+    var apps: String?
+
+    @Option(help: "Serve as this scenario's edge node --as NAME (how edgesim run starts its nodes).")
+    var scenario: String?
+
+    @Option(name: .customLong("as"), help: "The scenario's edge node to be.")
+    var nodeName: String?
+
+    @Option(help: "With --scenario: loopback or netns, as the runner chose.")
+    var mode: String = "loopback"
+
+    @Flag(
+        help: "Take serve/retire requests as JSON lines on standard input (events and replies go to standard output); stop when it closes.")
+    var control = false
 
     @Option(name: .customLong("listen"), help: "An address to serve on (repeatable); default 127.0.0.1.")
     var listenAddresses: [String] = ["127.0.0.1"]
@@ -52,6 +65,9 @@ struct NodeCommand: AsyncParsableCommand {
     var udpMaxFlows = 10_000
 
     func validate() throws {
+        guard (apps == nil) != (scenario == nil) else { throw ValidationError("give either --apps or --scenario (with --as)") }
+        if scenario != nil, nodeName == nil { throw ValidationError("--scenario needs --as NODE") }
+        guard FleetPlan.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be loopback or netns") }
         for address in listenAddresses where IPAddress(address) == nil {
             throw ValidationError("--listen \(address) is not an IP address")
         }
@@ -66,13 +82,35 @@ struct NodeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loader = ConfigLoader()
-        let applications: Loaded<[Application]>
-        let rules: [AccessRule]
-        let table: [PrefixInfo]
+        var applications: Loaded<[Application]>
+        var rules: [AccessRule]
+        var table: [PrefixInfo]
+        var name = self.name
+        var listen = listenAddresses.compactMap { IPAddress($0) }
         do {
-            applications = try loader.loadApplications(apps)
-            rules = try accessRules.map { try loader.loadAccessRules($0).value } ?? []
-            table = try prefixes.map { try loader.loadPrefixes($0).value } ?? []
+            if let scenario, let nodeName {
+                let loaded = try loader.loadScenario(scenario)
+                let plan: FleetPlan
+                do {
+                    plan = try FleetPlan(scenario: loaded.value, mode: FleetPlan.Mode(rawValue: mode)!)
+                } catch {
+                    printError("error: \(error)")
+                    throw ExitCode(2)
+                }
+                guard plan.edgeNodes.contains(nodeName) else {
+                    printError("error: \(nodeName) is not an edge node of \(loaded.value.topology.name)")
+                    throw ExitCode(2)
+                }
+                applications = Loaded(value: plan.applications, warnings: [])
+                rules = plan.accessRules
+                table = plan.prefixes
+                name = nodeName
+                listen = []
+            } else {
+                applications = try loader.loadApplications(apps!)
+                rules = try accessRules.map { try loader.loadAccessRules($0).value } ?? []
+                table = try prefixes.map { try loader.loadPrefixes($0).value } ?? []
+            }
         } catch let errors as ConfigErrors {
             for issue in errors.issues { printError(issue.description) }
             throw ExitCode(2)
@@ -90,7 +128,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.connectTimeout = try Quantity.duration(connectTimeout).get().timeAmount
         configuration.udpMaxFlows = udpMaxFlows
         let output: FileHandle?
-        switch events {
+        switch control ? "-" : events {
         case nil: output = nil
         case "-": output = .standardOutput
         case let path?:
@@ -103,10 +141,10 @@ struct NodeCommand: AsyncParsableCommand {
         let log = EventLog(output: output)
         let logger = Logger(label: "edgesim.node.\(name)")
         let node = EdgeNode(
-            applications: applications.value, listen: listenAddresses.compactMap { IPAddress($0) }, accessRules: rules,
+            applications: applications.value, listen: listen, accessRules: rules,
             prefixes: table, configuration: configuration, events: log,
             resolver: resolver.flatMap(Endpoint.init).map { DNSOriginResolver(client: DNSClient(server: $0)) }, logger: logger)
-        let service = NodeService(node: node, logger: logger) { listeners in
+        let service = NodeService(node: node, logger: logger) { [name] listeners in
             let ports = Dictionary(grouping: listeners, by: { "\($0.app) \($0.transport.rawValue) \($0.endpoint.address.bracketed)" })
             for (key, group) in ports.sorted(by: { $0.key < $1.key }) {
                 let sorted = group.map(\.endpoint.port).sorted()
@@ -114,9 +152,14 @@ struct NodeCommand: AsyncParsableCommand {
                 printError("node \(name): serving \(key):\(range)")
             }
             printError("node \(name): ready")
+            if control { FileHandle.standardOutput.write(NodeControl.encode(NodeControl.Output(ready: true))) }
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+        if control {
+            services.append(.init(service: NodeControlService(node: node), successTerminationBehavior: .gracefullyShutdownGroup))
         }
         let group = ServiceGroup(
-            configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -124,6 +167,7 @@ struct NodeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let summary = log.summary()
+        if control { return }
         printError(summary.groups.isEmpty ? "node \(name): no traffic" : summary.table)
     }
 }

@@ -47,7 +47,7 @@ struct OriginCommand: AsyncParsableCommand {
         let stop: @Sendable () async -> Void
         switch kind {
         case .tcpEcho:
-            let origin = TCPEchoOrigin(expecting: mode)
+            let origin = TCPOrigin(expecting: mode)
             start = { try await origin.start(address: endpoint.address, ports: [endpoint.port])[0] }
             stop = { await origin.stop() }
         case .udpEcho:

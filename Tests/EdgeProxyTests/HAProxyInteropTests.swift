@@ -17,7 +17,7 @@ import Testing
             print("skipped: haproxy is not installed (scripts/setup installs it)")
             return
         }
-        let echo = TCPEchoOrigin()
+        let echo = TCPOrigin()
         let echoEndpoint = try await echo.start(address: Loopback.address())[0]
         let frontend = Endpoint(Loopback.address(), 7443)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-haproxy-\(UUID().uuidString)")

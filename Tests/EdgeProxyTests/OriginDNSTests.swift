@@ -31,10 +31,10 @@ final class ManualClock: Sendable {
 
     @Test func reResolvesAfterTheTTLAndLeavesLiveConnectionsAlone() async throws {
         let port: UInt16 = 9300
-        let first = TCPEchoOrigin()
+        let first = TCPOrigin()
         let firstAddress = Loopback.address()
         try await first.start(address: firstAddress, ports: [port])
-        let second = TCPEchoOrigin()
+        let second = TCPOrigin()
         let secondAddress = Loopback.address()
         try await second.start(address: secondAddress, ports: [port])
         let name = DNSName("svc.origins.test")!
@@ -83,7 +83,7 @@ final class ManualClock: Sendable {
     }
 
     @Test func srvRecordsGiveThePort() async throws {
-        let origin = TCPEchoOrigin()
+        let origin = TCPOrigin()
         let originEndpoint = try await origin.start(address: Loopback.address())[0]
         let target = DNSName("host.origins.test")!
         let zones = zone([

@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct TCPRelayTests {
     @Test func bytesPassBothWaysUnchangedWithHalfClose() async throws {
-        let origin = TCPEchoOrigin()
+        let origin = TCPOrigin()
         let originEndpoint = try await origin.start(address: Loopback.address())[0]
         let edge = Loopback.address()
         let node = EdgeNode(applications: [application("echo", "tcp/7", origins: ["tcp://\(originEndpoint)"])], listen: [edge])
@@ -28,7 +28,7 @@ import Testing
 
     @Test func portRangeKeepsTheOffset() async throws {
         let originAddress = Loopback.address()
-        let origin = TCPEchoOrigin()
+        let origin = TCPOrigin()
         try await origin.start(address: originAddress, ports: Array(9000...9004))
         let edge = Loopback.address()
         let app = application("range", "tcp/7000-7004", origins: ["tcp://\(originAddress):9000-9004"])
@@ -43,7 +43,7 @@ import Testing
 
     @Test(arguments: [ProxyProtocolMode.v1, .v2])
     func ipv6ClientReachesIPv4OriginWithItsAddressInTheHeader(version: ProxyProtocolMode) async throws {
-        let origin = TCPEchoOrigin(expecting: version)
+        let origin = TCPOrigin(expecting: version)
         let originEndpoint = try await origin.start(address: Loopback.address())[0]
         let port = try Loopback.freeIPv6Port()
         let node = EdgeNode(
@@ -77,7 +77,7 @@ import Testing
 
     @Test func failsOverToTheNextOrigin() async throws {
         let dead = Loopback.address()
-        let origin = TCPEchoOrigin()
+        let origin = TCPOrigin()
         let alive = try await origin.start(address: Loopback.address())[0]
         let edge = Loopback.address()
         let node = EdgeNode(
@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func blockedRangeWithAnAllowedAddressInside() async throws {
-        let origin = TCPEchoOrigin()
+        let origin = TCPOrigin()
         let originEndpoint = try await origin.start(address: Loopback.address())[0]
         let edge = Loopback.address()
         let allowed = Loopback.address()

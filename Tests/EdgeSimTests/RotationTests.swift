@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func makeBeforeBreakWithDrainAndLiveConnectionsKept() async throws {
-        let origin = TCPEchoOrigin()
+        let origin = TCPOrigin()
         let originEndpoint = try await origin.start(address: IPAddress("127.0.0.1")!)[0]
         let app = Application(
             id: "rotating", edge: EdgeListener(transport: .tcp, ports: PortRange(port: 7)),
@@ -61,7 +61,7 @@ import Testing
         let client = DNSClient(server: dnsEndpoint)
         let node = EdgeNode(applications: [app], listen: [])
         let rotator = AddressRotator(
-            applications: [app], book: book, zones: EdgeZones(pools: pools), store: store, nodes: [node], drain: .milliseconds(300))
+            applications: [app], book: book, zones: EdgeZones(pools: pools), store: store, servers: [node], drain: .milliseconds(300))
         try await rotator.start()
 
         func resolve() async throws -> (addresses: [IPAddress], serial: UInt32) {

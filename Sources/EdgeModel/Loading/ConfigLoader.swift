@@ -11,6 +11,11 @@ public enum ConfigKind: String, Sendable, CaseIterable {
 public struct Loaded<Value: Sendable>: Sendable {
     public var value: Value
     public var warnings: [ConfigIssue]
+
+    public init(value: Value, warnings: [ConfigIssue]) {
+        self.value = value
+        self.warnings = warnings
+    }
 }
 
 /// What `validate` learns about one file.

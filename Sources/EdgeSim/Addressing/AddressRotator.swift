@@ -25,17 +25,19 @@ public final class AddressRotator: Sendable {
     public let book: AddressBook
     public let zones: EdgeZones
     public let store: ZoneStore
-    public let nodes: [EdgeNode]
+    public let servers: [any AddressServing]
     public let drain: Duration
     private let log = Mutex<[Rotation]>([])
     private let draining = Mutex<[Task<Void, Never>]>([])
 
-    public init(applications: [Application], book: AddressBook, zones: EdgeZones, store: ZoneStore, nodes: [EdgeNode], drain: Duration) {
+    public init(
+        applications: [Application], book: AddressBook, zones: EdgeZones, store: ZoneStore, servers: [any AddressServing], drain: Duration
+    ) {
         self.applications = applications
         self.book = book
         self.zones = zones
         self.store = store
-        self.nodes = nodes
+        self.servers = servers
         self.drain = drain
     }
 
@@ -49,7 +51,7 @@ public final class AddressRotator: Sendable {
     public func start() async throws {
         try book.assign(applications)
         for app in applications {
-            for node in nodes { _ = try await node.serve(app.id, on: book.addresses(of: app)) }
+            for server in servers { try await server.startServing(app.id, on: book.addresses(of: app)) }
         }
         store.replace(with: zones.build(applications, book: book))
     }
@@ -57,12 +59,14 @@ public final class AddressRotator: Sendable {
     /// Rotates one application's addresses; returns once DNS publishes the new ones. The old
     /// ones are retired in the background after the drain period (`waitForRetirements`).
     @discardableResult
-    public func rotate(_ appID: String) async throws -> Rotation {
+    public func rotate(
+        _ appID: String, drain: Duration? = nil, afterRetirement: (@Sendable (Rotation) async -> Void)? = nil
+    ) async throws -> Rotation {
         guard let app = applications.first(where: { $0.id == appID }) else {
             throw UnknownApplication(description: "no application has id '\(appID)'")
         }
         let (old, new) = try book.rotate(app)
-        for node in nodes { _ = try await node.serve(app.id, on: new.all) }
+        for server in servers { try await server.startServing(app.id, on: new.all) }
         let servedAt = Date().timeIntervalSince1970
         store.replace(with: zones.build(applications, book: book))
         let rotation = Rotation(
@@ -72,13 +76,18 @@ public final class AddressRotator: Sendable {
             log.append(rotation)
             return log.count - 1
         }
-        let task = Task {
-            try? await Task.sleep(for: drain)
-            for node in nodes {
-                for address in old.all { await node.retire(app.id, address: address) }
+        let task = Task { [self] in
+            try? await Task.sleep(for: drain ?? self.drain)
+            for server in servers {
+                for address in old.all { await server.stopServing(app.id, address: address) }
             }
+            let retired = log.withLock { log in
+                log[index].retiredAt = Date().timeIntervalSince1970
+                return log[index]
+            }
+            // Checked before the addresses can be handed out again.
+            await afterRetirement?(retired)
             book.release(old.all)
-            log.withLock { $0[index].retiredAt = Date().timeIntervalSince1970 }
         }
         draining.withLock { $0.append(task) }
         return rotation
@@ -87,5 +96,24 @@ public final class AddressRotator: Sendable {
     /// Waits until every rotation so far has retired its old addresses.
     public func waitForRetirements() async {
         for task in draining.withLock({ $0 }) { await task.value }
+    }
+}
+
+/// Something that takes traffic for application addresses: an edge node in this process, a
+/// node process, or the fabric in front of the nodes.
+public protocol AddressServing: Sendable {
+    /// Accepts traffic for the application on these addresses; throws if it cannot.
+    func startServing(_ appID: String, on addresses: [IPAddress]) async throws
+    /// Stops accepting new traffic on one address; what is already open goes on.
+    func stopServing(_ appID: String, address: IPAddress) async
+}
+
+extension EdgeNode: AddressServing {
+    public func startServing(_ appID: String, on addresses: [IPAddress]) async throws {
+        _ = try await serve(appID, on: addresses)
+    }
+
+    public func stopServing(_ appID: String, address: IPAddress) async {
+        await retire(appID, address: address)
     }
 }

@@ -4,9 +4,18 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A TCP origin that echoes every byte and honours half-close. When told to expect a PROXY
-/// header it reads it first and records the client address it names.
-public final class TCPEchoOrigin: Sendable {
+/// A built-in TCP origin: an echo server that honours half-close, an SMTP-like server that
+/// greets with a banner, or a small HTTP server. When told to expect a PROXY header it reads it
+/// first and records the client address it names.
+public final class TCPOrigin: Sendable {
+    public enum Responder: Sendable, Hashable {
+        case echo
+        /// `220 banner`, `250` to each line, `221` to QUIT.
+        case smtp(banner: String)
+        /// One `200 OK` response naming the client, then close.
+        case http
+    }
+
     /// One accepted connection as the origin saw it.
     public struct Seen: Sendable, Hashable {
         /// The address the TCP connection came from (the edge, unless nothing is in between).
@@ -18,12 +27,17 @@ public final class TCPEchoOrigin: Sendable {
     }
 
     private let expect: ProxyProtocolMode
+    private let responder: Responder
     private let seen = Recorder<Seen>()
     private let channels = OpenChannels()
     private let group: any EventLoopGroup
 
-    public init(expecting proxyProtocol: ProxyProtocolMode = .off, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    public init(
+        expecting proxyProtocol: ProxyProtocolMode = .off, responder: Responder = .echo,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         expect = proxyProtocol
+        self.responder = responder
         self.group = group
     }
 
@@ -38,7 +52,7 @@ public final class TCPEchoOrigin: Sendable {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelInitializer { [expect, seen] channel in
+                .childChannelInitializer { [expect, seen, responder] channel in
                     channel.eventLoop.makeCompletedFuture {
                         let peer = channel.remoteAddress.flatMap(Endpoint.init) ?? Endpoint(.v4(0), 0)
                         let localPort = UInt16(channel.localAddress?.port ?? 0)
@@ -48,10 +62,10 @@ public final class TCPEchoOrigin: Sendable {
                             let receiver = ProxyHeaderReceiver(version: expect == .v1 ? .v1 : .v2) { header in
                                 seen.append(Seen(peer: peer, localPort: localPort, header: header))
                             }
-                            handlers = [receiver, EchoHandler()]
+                            handlers = [receiver, Self.handler(responder)]
                         default:
                             seen.append(Seen(peer: peer, localPort: localPort, header: nil))
-                            handlers = [EchoHandler()]
+                            handlers = [Self.handler(responder)]
                         }
                         try channel.pipeline.syncOperations.addHandlers(handlers)
                     }
@@ -65,6 +79,14 @@ public final class TCPEchoOrigin: Sendable {
 
     public func stop() async {
         await channels.closeAll()
+    }
+
+    private static func handler(_ responder: Responder) -> any ChannelHandler {
+        switch responder {
+        case .echo: return EchoHandler()
+        case .smtp(let banner): return SMTPResponder(banner: banner)
+        case .http: return HTTPResponder()
+        }
     }
 }
 

@@ -1,0 +1,116 @@
+import ArgumentParser
+import EdgeModel
+import EdgeSim
+import Foundation
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a scenario start to finish: bring the fleet up, play the timeline, check the expectations, tear down.",
+        discussion: """
+            Progress goes to standard error, the summary to standard output. Exit status: 0 when every \
+            check passes, 1 when one fails (or the run is interrupted or cannot start), 2 for invalid \
+            input. Leftovers of an earlier run that was killed are removed first.
+            """
+    )
+
+    @Argument(help: "The scenario file.", completion: .file(extensions: ["yaml", "yml"]))
+    var scenario: String
+
+    @Option(help: "netns, loopback or auto (the scenario's own mode when not given).")
+    var mode: String?
+
+    @Option(help: "Write the report as JSON to this file.")
+    var report: String?
+
+    @Option(help: "Write the checks as JUnit XML to this file.")
+    var junit: String?
+
+    @Option(help: "Port of the fleet's DNS responder (default 53 as root, else 5300).")
+    var dnsPort: UInt16?
+
+    @Flag(help: "Also print what the node processes log.")
+    var verbose = false
+
+    func validate() throws {
+        if let mode, RunMode(rawValue: mode) == nil { throw ValidationError("--mode must be netns, loopback or auto") }
+    }
+
+    func run() async throws {
+        let loaded: Scenario
+        do {
+            let result = try ConfigLoader().loadScenario(scenario)
+            for warning in result.warnings { printError(warning.description) }
+            loaded = result.value
+        } catch {
+            for issue in error.issues { printError(issue.description) }
+            throw ExitCode(2)
+        }
+        let mode = HostChecks.resolve(mode.flatMap(RunMode.init) ?? loaded.mode)
+        if mode == .netns {
+            printError("error: netns mode is not available in this version of edgesim; use --mode loopback")
+            throw ExitCode(2)
+        }
+        let port = dnsPort ?? (HostChecks.isRoot ? 53 : 5300)
+        let problems = HostChecks.portProblems(loaded, dnsPort: port)
+        guard problems.isEmpty else {
+            for problem in problems { printError("error: \(problem)") }
+            throw ExitCode(2)
+        }
+        for leftover in Leftovers.clean() { printError("removed leftover of an earlier run: \(leftover)") }
+
+        let verbose = self.verbose
+        let runner: ScenarioRunner
+        do {
+            runner = try ScenarioRunner(
+                scenario: loaded,
+                options: .init(
+                    mode: mode, executable: HostChecks.executablePath, scenarioPath: URL(fileURLWithPath: scenario).path,
+                    dns: Endpoint(IPAddress("127.53.0.53")!, port), say: { printError($0) },
+                    nodeLog: { node, line in if verbose { printError("[\(node)] \(line)") } }))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
+        let task = Task { await runner.run() }
+        let signals = SignalWatch([SIGINT, SIGTERM]) { signal in
+            printError("\(signal == SIGINT ? "interrupt" : "terminate"): stopping the run and cleaning up")
+            task.cancel()
+        }
+        let result = await task.value
+        signals.stop()
+        say(result.text())
+        if let report {
+            guard FileManager.default.createFile(atPath: report, contents: result.json()) else {
+                printError("error: cannot write the report to \(report)")
+                throw ExitCode(1)
+            }
+        }
+        if let junit {
+            guard FileManager.default.createFile(atPath: junit, contents: Data(result.junit().utf8)) else {
+                printError("error: cannot write JUnit XML to \(junit)")
+                throw ExitCode(1)
+            }
+        }
+        if result.outcome != .passed { throw ExitCode(1) }
+    }
+}
+
+/// Runs a handler on SIGINT/SIGTERM instead of dying, until stopped.
+final class SignalWatch {
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
+        sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { handler(number) }
+            source.resume()
+            return source
+        }
+    }
+
+    func stop() {
+        for source in sources { source.cancel() }
+    }
+}

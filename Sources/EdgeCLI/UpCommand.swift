@@ -1,0 +1,131 @@
+import ArgumentParser
+import EdgeModel
+import EdgeSim
+import Foundation
+
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start a topology (and applications) and keep it running until interrupted.",
+        discussion: """
+            Prints each application's name and addresses and where the fleet's DNS answers, so dig, \
+            curl or your own client can be pointed at it. Ctrl-C stops and removes everything.
+            """
+    )
+
+    @Argument(help: "The topology file.", completion: .file(extensions: ["yaml", "yml"]))
+    var topology: String
+
+    @Option(help: "Applications to run on it (JSON or YAML, a list or a saved API response).")
+    var apps: String?
+
+    @Option(help: "netns, loopback or auto.")
+    var mode: String = "auto"
+
+    @Option(help: "Port of the fleet's DNS responder (default 53 as root, else 5300).")
+    var dnsPort: UInt16?
+
+    @Option(help: "Rotate every application's addresses this often (e.g. 30s).")
+    var rotateEvery: String?
+
+    @Option(help: "Write a line here once the fleet is up (for scripts and benchmarks).")
+    var readyFile: String?
+
+    func validate() throws {
+        guard RunMode(rawValue: mode) != nil else { throw ValidationError("--mode must be netns, loopback or auto") }
+        if let rotateEvery, case .failure(let problem) = Quantity.duration(rotateEvery) {
+            throw ValidationError("--rotate-every: \(problem.message)")
+        }
+    }
+
+    func run() async throws {
+        // The fleet is described to its node processes as a scenario with an empty timeline.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-up-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("up.yaml").path
+        var text = "name: up\ntopology: \(Self.quoted(URL(fileURLWithPath: topology).path))\n"
+        if let apps { text += "app_files: [\(Self.quoted(URL(fileURLWithPath: apps).path))]\n" }
+        if let rotateEvery { text += "rotation: {every: \(rotateEvery), drain: \(rotateEvery)}\n" }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let scenario: Scenario
+        do {
+            scenario = try ConfigLoader().loadScenario(path).value
+        } catch {
+            for issue in error.issues { printError(issue.description) }
+            throw ExitCode(2)
+        }
+        let mode = HostChecks.resolve(RunMode(rawValue: mode)!)
+        if mode == .netns {
+            printError("error: netns mode is not available in this version of edgesim; use --mode loopback")
+            throw ExitCode(2)
+        }
+        let port = dnsPort ?? (HostChecks.isRoot ? 53 : 5300)
+        let problems = HostChecks.portProblems(scenario, dnsPort: port)
+        guard problems.isEmpty else {
+            for problem in problems { printError("error: \(problem)") }
+            throw ExitCode(2)
+        }
+        for leftover in Leftovers.clean() { printError("removed leftover of an earlier run: \(leftover)") }
+        let plan: FleetPlan
+        do {
+            plan = try FleetPlan(scenario: scenario, mode: mode)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
+        let fleet = LoopbackFleet(
+            plan: plan,
+            options: .init(
+                executable: HostChecks.executablePath, scenarioPath: path, dns: Endpoint(IPAddress("127.53.0.53")!, port),
+                say: { printError($0) }, nodeLog: { _, _ in }),
+            ttl: 30)
+        let stopped = AsyncStream<Int32>.makeStream()
+        let signals = SignalWatch([SIGINT, SIGTERM]) { stopped.continuation.yield($0) }
+        defer { signals.stop() }
+        let started = ContinuousClock.now
+        do {
+            try await fleet.start(drain: scenario.rotation?.drain ?? .seconds(10))
+        } catch {
+            printError("error: \(error)")
+            await fleet.stop()
+            throw ExitCode(1)
+        }
+        let elapsed = (ContinuousClock.now - started).seconds
+        say("fleet \(scenario.topology.name) up in \(String(format: "%.2f", elapsed)) s (\(mode.rawValue) mode)")
+        for name in plan.edgeNodes { say("  node \(name): pid \(fleet.nodes[name]?.pid ?? 0)") }
+        for (name, origin) in fleet.origins.sorted(by: { $0.key < $1.key }) {
+            say(
+                "  origin \(name): \(origin.spec.kind.rawValue) on \(origin.address) ports \(origin.spec.ports.map(\.description).joined(separator: ","))"
+            )
+        }
+        for name in scenario.topology.clients.map(\.name) { say("  client \(name): \(plan.hostAddresses[name]!)") }
+        for app in plan.applications {
+            say(
+                "  app \(app.id): \(app.dns.name) \(app.edge) on \(fleet.book.addresses(of: app).map(\.description).joined(separator: ", "))"
+            )
+        }
+        say("DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME")
+        say("Ctrl-C to stop")
+        if let readyFile { FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
+
+        let rotation = Task {
+            guard let every = scenario.rotation?.every else { return }
+            while !Task.isCancelled {
+                try await Task.sleep(for: every)
+                for app in plan.applications {
+                    guard case .dynamic = app.edgeIPs, let done = try? await fleet.rotator.rotate(app.id) else { continue }
+                    say("rotated \(app.id): \(done.old.joined(separator: ", ")) → \(done.new.joined(separator: ", "))")
+                }
+            }
+        }
+        for await _ in stopped.stream { break }
+        rotation.cancel()
+        printError("stopping")
+        await fleet.stop()
+    }
+
+    static func quoted(_ path: String) -> String {
+        "'" + path.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+}

@@ -1,0 +1,145 @@
+import EdgeModel
+
+/// Where everything of a scenario lives on this machine: each host's address, the addresses the
+/// applications are published on, and the applications, rules and prefixes as the edge nodes
+/// serve them. Worked out the same way by the runner and by every node process it starts.
+public struct FleetPlan: Sendable {
+    public enum Mode: String, Sendable, Hashable {
+        case loopback
+        case netns
+    }
+
+    public struct PlanError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public let scenario: Scenario
+    public let mode: Mode
+    /// Each host's IPv4 address as the network sees it (in loopback mode, inside 127.18.0.0/15).
+    public private(set) var hostAddresses: [String: IPAddress] = [:]
+    public private(set) var hostByAddress: [IPAddress: String] = [:]
+    /// Edge nodes in topology order; a node's index picks its private addresses.
+    public let edgeNodes: [String]
+    /// Applications as nodes serve them: topology origins replaced by addresses, and in loopback
+    /// mode IPv4 only.
+    public private(set) var applications: [Application] = []
+    public private(set) var accessRules: [AccessRule] = []
+    public private(set) var prefixes: [PrefixInfo] = []
+    public let applicationPoolIPv4: IPPrefix
+    public let applicationPoolIPv6: IPPrefix
+    /// Loopback mode holds at most this many edge nodes (private addresses 127.40-255.x.x).
+    public static let loopbackNodeLimit = 107
+
+    public init(scenario: Scenario, mode: Mode) throws(PlanError) {
+        self.scenario = scenario
+        self.mode = mode
+        let topology = scenario.topology
+        edgeNodes = topology.edgeNodes.map(\.name)
+        if mode == .loopback, edgeNodes.count > Self.loopbackNodeLimit {
+            throw PlanError(
+                description:
+                    "loopback mode holds at most \(Self.loopbackNodeLimit) edge nodes; \(topology.name) has \(edgeNodes.count) (use netns mode)"
+            )
+        }
+        applicationPoolIPv4 = Self.translate(topology.pools.applicationsIPv4, mode)
+        applicationPoolIPv6 = topology.pools.applicationsIPv6
+
+        // Hosts: fixed IPv4 addresses first, then the rest from the hosts pool in topology order.
+        var fixed: [String: IPAddress] = [:]
+        for client in topology.clients { if let ip = client.ipv4 { fixed[client.name] = ip } }
+        for origin in topology.origins { if let ip = origin.ipv4 { fixed[origin.name] = ip } }
+        let taken = Set(fixed.values)
+        var offset: UInt128 = 1
+        for name in topology.edgeNodes.map(\.name) + topology.clients.map(\.name) + topology.origins.map(\.name) {
+            var address = fixed[name]
+            while address == nil {
+                guard let candidate = topology.pools.hostsIPv4.address(at: offset) else {
+                    throw PlanError(description: "the hosts pool \(topology.pools.hostsIPv4) has no address left for \(name)")
+                }
+                offset += 1
+                if !taken.contains(candidate) { address = candidate }
+            }
+            let local = Self.translate(address!, mode)
+            hostAddresses[name] = local
+            hostByAddress[local] = name
+        }
+
+        for app in scenario.applications { applications.append(try served(app, topology: topology)) }
+        accessRules = scenario.accessRules.map { rule in
+            var rule = rule
+            switch rule.target {
+            case .ip(let address): rule.target = .ip(Self.translate(address, mode))
+            case .prefix(let prefix): rule.target = .prefix(Self.translate(prefix, mode))
+            case .country, .asn: break
+            }
+            return rule
+        }
+        prefixes = topology.prefixes.map { PrefixInfo(prefix: Self.translate($0.prefix, mode), country: $0.country, asn: $0.asn) }
+    }
+
+    /// The address through which an edge node serves a public application address. In netns mode
+    /// every node holds the public address itself; in loopback mode each node has its own copy
+    /// (127.<40 + 2·index + high bit>.x.y) and the fabric hands connections to it.
+    public func nodeAddress(of published: IPAddress, on node: String) -> IPAddress {
+        guard mode == .loopback, case .v4(let value) = published, let index = edgeNodes.firstIndex(of: node) else { return published }
+        let offset = value & 0x1_FFFF
+        return .v4(0x7F00_0000 | UInt32(40 + 2 * index) << 16 + offset)
+    }
+
+    /// The edge node and public address a node-private address stands for.
+    public func published(_ nodeAddress: IPAddress) -> (node: String, address: IPAddress)? {
+        guard mode == .loopback, case .v4(let value) = nodeAddress, value >> 24 == 127 else { return nil }
+        let second = Int((value >> 16) & 0xFF)
+        guard second >= 40 else { return nil }
+        let index = (second - 40) / 2
+        guard index < edgeNodes.count else { return nil }
+        return (edgeNodes[index], .v4(0x7F12_0000 + (value & 0x1_FFFF)))
+    }
+
+    /// A simulated address as it exists on this machine: 198.18.0.0/15 becomes 127.18.0.0/15
+    /// in loopback mode (so every one is local without adding aliases); unchanged in netns mode.
+    public static func translate(_ address: IPAddress, _ mode: Mode) -> IPAddress {
+        guard mode == .loopback, case .v4(let value) = address, value & 0xFFFE_0000 == 0xC612_0000 else { return address }
+        return .v4(0x7F12_0000 | (value & 0x1_FFFF))
+    }
+
+    static func translate(_ prefix: IPPrefix, _ mode: Mode) -> IPPrefix {
+        guard mode == .loopback, prefix.address.isIPv4, prefix.length >= 15, AddressPools.safeIPv4.contains(prefix.address) else {
+            return prefix
+        }
+        return IPPrefix(uncheckedAddress: translate(prefix.address, mode), length: prefix.length)
+    }
+
+    /// The simulated address a local one stands for (for reports).
+    public func simulated(_ address: IPAddress) -> IPAddress {
+        guard mode == .loopback, case .v4(let value) = address, value & 0xFFFE_0000 == 0x7F12_0000 else { return address }
+        return .v4(0xC612_0000 | (value & 0x1_FFFF))
+    }
+
+    private func served(_ app: Application, topology: Topology) throws(PlanError) -> Application {
+        var app = app
+        if case .direct(let origins) = app.origin {
+            app.origin = .direct(
+                try origins.map { origin throws(PlanError) in
+                    guard case .topologyHost(let name) = origin.host else { return origin }
+                    guard let address = hostAddresses[name] else {
+                        throw PlanError(description: "app \(app.id): origin host \(name) is not in the topology")
+                    }
+                    var resolved = origin
+                    resolved.host = .ip(address)
+                    return resolved
+                })
+        }
+        if mode == .loopback {
+            switch app.edgeIPs {
+            case .dynamic(.ipv6):
+                throw PlanError(
+                    description:
+                        "app \(app.id) is IPv6 only; loopback mode has one IPv6 loopback address (::1), so IPv6 apps need netns mode")
+            case .dynamic: app.edgeIPs = .dynamic(.ipv4)
+            case .static(let addresses): app.edgeIPs = .static(addresses.filter(\.isIPv4).map { Self.translate($0, mode) })
+            }
+        }
+        return app
+    }
+}

@@ -1,0 +1,54 @@
+import EdgeModel
+import Foundation
+
+/// The messages between the runner and a node process, one JSON object a line: requests on the
+/// node's standard input; replies, events and readiness on its standard output.
+public enum NodeControl {
+    public struct Request: Codable, Sendable {
+        public enum Operation: String, Codable, Sendable {
+            case serve
+            case retire
+        }
+
+        public var id: Int
+        public var op: Operation
+        public var app: String
+        public var addresses: [String]
+
+        public init(id: Int, op: Operation, app: String, addresses: [IPAddress]) {
+            self.id = id
+            self.op = op
+            self.app = app
+            self.addresses = addresses.map(\.description)
+        }
+    }
+
+    /// A line from the node: a reply (`reply` set), readiness (`ready`), or an event.
+    public struct Output: Codable, Sendable {
+        public var reply: Int?
+        public var ok: Bool?
+        public var error: String?
+        public var ready: Bool?
+        // Event fields (see ProxyEvent).
+        public var event: String?
+        public var time: Double?
+        public var app: String?
+        public var node: String?
+        public var clientIP: String?
+        public var status: Int?
+
+        public init(reply: Int, error: String?) {
+            self.reply = reply
+            self.ok = error == nil
+            self.error = error
+        }
+
+        public init(ready: Bool) { self.ready = ready }
+    }
+
+    public static func encode(_ value: some Encodable) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return ((try? encoder.encode(value)) ?? Data("{}".utf8)) + Data("\n".utf8)
+    }
+}

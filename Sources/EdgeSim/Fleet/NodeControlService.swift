@@ -1,0 +1,47 @@
+import EdgeModel
+import EdgeProxy
+import Foundation
+import ServiceLifecycle
+
+/// The node's end of the control channel: serve and retire requests from standard input, each
+/// answered on standard output. Returns when standard input closes (the runner has gone), which
+/// shuts the node down, so a runner that dies leaves no node behind.
+public final class NodeControlService: Service {
+    let node: EdgeNode
+    let input: FileHandle
+    let output: FileHandle
+
+    public init(node: EdgeNode, input: FileHandle = .standardInput, output: FileHandle = .standardOutput) {
+        self.node = node
+        self.input = input
+        self.output = output
+    }
+
+    public func run() async throws {
+        let decoder = JSONDecoder()
+        for await line in LineStream.lines(of: input) where !line.isEmpty {
+            guard let request = try? decoder.decode(NodeControl.Request.self, from: Data(line.utf8)) else {
+                output.write(NodeControl.encode(NodeControl.Output(reply: -1, error: "not a control request: \(line.prefix(80))")))
+                continue
+            }
+            let addresses = request.addresses.compactMap { IPAddress($0) }
+            var problem: String?
+            if addresses.count != request.addresses.count {
+                problem = "not an address in \(request.addresses)"
+            } else {
+                switch request.op {
+                case .serve:
+                    do {
+                        let listeners = try await node.serve(request.app, on: addresses)
+                        if listeners.isEmpty { problem = "no application \(request.app) to serve on \(request.addresses)" }
+                    } catch {
+                        problem = "cannot serve \(request.app) on \(request.addresses): \(error)"
+                    }
+                case .retire:
+                    for address in addresses { await node.retire(request.app, address: address) }
+                }
+            }
+            output.write(NodeControl.encode(NodeControl.Output(reply: request.id, error: problem)))
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import EdgeModel
+import Foundation
+import Synchronization
+
+/// One `edgesim node` process of a running fleet, driven over its standard input and output
+/// (`NodeControl`). It ends by itself when the runner goes away, since its input closes.
+public final class NodeProcess: AddressServing {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public let name: String
+    /// The command line: the edgesim executable and its arguments, behind any wrapper
+    /// (`ip netns exec NS`).
+    let command: [String]
+    private let onOutput: @Sendable (String, NodeControl.Output) -> Void
+    private let onLog: @Sendable (String, String) -> Void
+    private let onExit: @Sendable (String, Int32, Bool) -> Void
+    private let state = Mutex(State())
+
+    private struct State {
+        var process: Process?
+        var input: FileHandle?
+        var nextID = 1
+        var replies: [Int: CheckedContinuation<String?, Never>] = [:]
+        var ready: CheckedContinuation<Bool, Never>?
+        /// The runner asked it to stop (or killed it on purpose).
+        var stopping = false
+    }
+
+    public init(
+        name: String, command: [String], onOutput: @escaping @Sendable (String, NodeControl.Output) -> Void,
+        onLog: @escaping @Sendable (String, String) -> Void,
+        onExit: @escaping @Sendable (_ name: String, _ status: Int32, _ expected: Bool) -> Void
+    ) {
+        self.name = name
+        self.command = command
+        self.onOutput = onOutput
+        self.onLog = onLog
+        self.onExit = onExit
+    }
+
+    public var pid: Int32? { state.withLock { $0.process?.processIdentifier } }
+    public var isRunning: Bool { state.withLock { $0.process?.isRunning ?? false } }
+
+    /// Starts the process and waits until it says it is ready (or exits, or `timeout` passes).
+    public func start(timeout: Duration = .seconds(30)) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        process.terminationHandler = { [self] finished in exited(finished.terminationStatus) }
+        state.withLock {
+            $0.process = process
+            $0.input = input.fileHandleForWriting
+            $0.stopping = false
+        }
+        try process.run()
+        try? output.fileHandleForWriting.close()
+        try? errors.fileHandleForWriting.close()
+        try? input.fileHandleForReading.close()
+        Task { [self] in
+            let decoder = JSONDecoder()
+            for await line in LineStream.lines(of: output.fileHandleForReading) {
+                guard let message = try? decoder.decode(NodeControl.Output.self, from: Data(line.utf8)) else {
+                    onLog(name, line)
+                    continue
+                }
+                received(message)
+            }
+        }
+        Task { [self] in
+            for await line in LineStream.lines(of: errors.fileHandleForReading) { onLog(name, line) }
+        }
+        let timer = Task { [self] in
+            try await Task.sleep(for: timeout)
+            state.withLock { $0.ready.take() }?.resume(returning: false)
+        }
+        defer { timer.cancel() }
+        let ready = await withCheckedContinuation { continuation in
+            let early = state.withLock { state -> Bool in
+                guard state.process?.isRunning ?? false else { return true }
+                state.ready = continuation
+                return false
+            }
+            if early { continuation.resume(returning: false) }
+        }
+        guard ready else {
+            kill()
+            throw Failure(description: "node \(name) did not become ready within \(timeout) (see its log)")
+        }
+    }
+
+    public func startServing(_ appID: String, on addresses: [IPAddress]) async throws {
+        if let problem = await send(.serve, app: appID, addresses: addresses) {
+            throw Failure(description: "node \(name): \(problem)")
+        }
+    }
+
+    public func stopServing(_ appID: String, address: IPAddress) async {
+        _ = await send(.retire, app: appID, addresses: [address])
+    }
+
+    /// Ends the process as a crash would (SIGKILL).
+    public func kill() {
+        let pid = state.withLock { state -> Int32? in
+            state.stopping = true
+            return state.process?.isRunning == true ? state.process?.processIdentifier : nil
+        }
+        if let pid { Foundation.kill(pid, SIGKILL) }
+    }
+
+    /// Asks the process to stop (its input closes), then kills it if it has not within `grace`.
+    public func stop(grace: Duration = .seconds(5)) async {
+        let (process, input) = state.withLock { state in
+            state.stopping = true
+            defer { state.input = nil }
+            return (state.process, state.input)
+        }
+        try? input?.close()
+        guard let process else { return }
+        let deadline = ContinuousClock.now + grace
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Sends one request; the node's error, or nil when it succeeded.
+    private func send(_ op: NodeControl.Request.Operation, app: String, addresses: [IPAddress]) async -> String? {
+        await withCheckedContinuation { continuation in
+            let problem = state.withLock { state -> String? in
+                guard let input = state.input, state.process?.isRunning == true else { return "not running" }
+                let id = state.nextID
+                state.nextID += 1
+                state.replies[id] = continuation
+                do {
+                    try input.write(contentsOf: NodeControl.encode(NodeControl.Request(id: id, op: op, app: app, addresses: addresses)))
+                } catch {
+                    state.replies[id] = nil
+                    return "cannot write to it: \(error)"
+                }
+                return nil
+            }
+            if let problem { continuation.resume(returning: problem) }
+        }
+    }
+
+    private func received(_ message: NodeControl.Output) {
+        if message.ready == true {
+            state.withLock { $0.ready.take() }?.resume(returning: true)
+        } else if let id = message.reply {
+            state.withLock { $0.replies.removeValue(forKey: id) }?.resume(returning: message.error)
+        } else {
+            onOutput(name, message)
+        }
+    }
+
+    private func exited(_ status: Int32) {
+        let (waiters, ready, expected) = state.withLock { state in
+            defer { state.replies = [:] }
+            return (Array(state.replies.values), state.ready.take(), state.stopping)
+        }
+        for waiter in waiters { waiter.resume(returning: "exited") }
+        ready?.resume(returning: false)
+        onExit(name, status, expected)
+    }
+}

@@ -1,0 +1,81 @@
+import EdgeModel
+import EdgeProxy
+import Foundation
+
+/// One topology origin running on its host address: a built-in origin in this process, or a
+/// user's command as a child process.
+public final class OriginHost: Sendable {
+    public let spec: OriginSpec
+    public let address: IPAddress
+    private let tcp: TCPOrigin?
+    private let udp: [UDPEchoOrigin]
+    private let command = CommandOrigin()
+
+    public init(spec: OriginSpec, address: IPAddress) {
+        self.spec = spec
+        self.address = address
+        switch spec.kind {
+        case .tcpEcho: tcp = TCPOrigin(expecting: spec.proxyProtocol)
+        case .smtp: tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .smtp(banner: spec.banner ?? "\(spec.name) ESMTP edgesim"))
+        case .http: tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .http)
+        case .udpEcho, .command: tcp = nil
+        }
+        udp =
+            spec.kind == .udpEcho
+            ? spec.ports.flatMap { range in (range.first...range.last).map { _ in UDPEchoOrigin(expecting: spec.proxyProtocol) } } : []
+    }
+
+    public var ports: [UInt16] { spec.ports.flatMap { Array($0.first...$0.last) } }
+
+    public func start() async throws {
+        if let tcp { try await tcp.start(address: address, ports: ports) }
+        for (origin, port) in zip(udp, ports) { _ = try await origin.start(at: Endpoint(address, port)) }
+        if spec.kind == .command { try command.start(spec, address: address, ports: ports) }
+    }
+
+    public func stop() async {
+        await tcp?.stop()
+        for origin in udp { await origin.stop() }
+        await command.stop()
+    }
+
+    /// Client addresses the origin was told (PROXY headers and Simple Proxy Protocol), with the
+    /// port each arrived on.
+    public var clientsSeen: [(port: UInt16, client: IPAddress)] {
+        let viaTCP = (tcp?.connections ?? []).compactMap { seen in seen.header?.source.map { (seen.localPort, $0.address.unmapped) } }
+        let viaUDP = zip(udp, ports).flatMap { origin, port in
+            origin.datagrams.compactMap { seen in seen.client.map { (port, $0.address.unmapped) } }
+        }
+        return viaTCP + viaUDP
+    }
+}
+
+/// A user's program as an origin, started once per port with `{address}` and `{port}` filled in.
+final class CommandOrigin: Sendable {
+    private let processes = LockedProcesses()
+
+    func start(_ spec: OriginSpec, address: IPAddress, ports: [UInt16]) throws {
+        for port in ports.isEmpty ? [0] : ports {
+            let words = spec.command.map {
+                $0.replacingOccurrences(of: "{address}", with: address.description).replacingOccurrences(of: "{port}", with: String(port))
+            }
+            guard let program = words.first else { return }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = words
+            process.standardInput = FileHandle.nullDevice
+            _ = program
+            try process.run()
+            processes.add(process)
+        }
+    }
+
+    func stop() async {
+        for process in processes.takeAll() where process.isRunning {
+            process.terminate()
+            let deadline = ContinuousClock.now + .seconds(3)
+            while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+    }
+}

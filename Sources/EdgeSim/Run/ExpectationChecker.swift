@@ -1,0 +1,140 @@
+import EdgeModel
+import Foundation
+
+/// Turns a scenario's expectations and what the run observed into pass/fail checks, each with
+/// the figure it measured.
+public struct ExpectationChecker: Sendable {
+    public let scenario: Scenario
+    public let observed: Observations
+
+    public init(scenario: Scenario, observed: Observations) {
+        self.scenario = scenario
+        self.observed = observed
+    }
+
+    public func checks() -> [RunReport.Check] {
+        scenario.expectations.map(check)
+    }
+
+    func check(_ expectation: Expectation) -> RunReport.Check {
+        switch expectation {
+        case .successRate(let scope, let atLeast):
+            let results = traffic(scope)
+            let ok = results.filter(\.ok).count
+            let rate = results.isEmpty ? 0 : Double(ok) / Double(results.count)
+            let errors = Dictionary(grouping: results.compactMap(\.error), by: { $0 }).mapValues(\.count)
+            let worst = errors.sorted { $0.value > $1.value }.prefix(3).map { "\($0.value)× \($0.key)" }.joined(separator: "; ")
+            return RunReport.Check(
+                name: "success_rate \(describe(scope))", passed: !results.isEmpty && rate >= atLeast - 1e-12,
+                measured: results.isEmpty ? "no traffic" : "\(Self.percent(rate)) (\(ok)/\(results.count))",
+                expected: "at least \(Self.percent(atLeast))", detail: worst.isEmpty ? nil : worst)
+        case .connectTime(let scope, let percentile, let below):
+            let times = traffic(scope).filter(\.ok).compactMap(\.connectMs).sorted()
+            let label = percentile == 1 ? "max" : "p\(Int(percentile * 100))"
+            let bound = below.seconds * 1000
+            guard let value = Self.percentile(times, percentile) else {
+                return RunReport.Check(
+                    name: "connect_time \(label) \(describe(scope))", passed: false, measured: "no connection",
+                    expected: "under \(RunReport.ms(bound)) ms")
+            }
+            return RunReport.Check(
+                name: "connect_time \(label) \(describe(scope))", passed: value < bound,
+                measured: "\(RunReport.ms(value)) ms over \(times.count) connections", expected: "under \(RunReport.ms(bound)) ms")
+        case .clientAddressSeen(let scope):
+            return clientAddressSeen(scope)
+        case .blocked(let scope):
+            let events = nodeEvents(scope)
+            let results = traffic(scope)
+            let blocked = events.filter { $0.status == 403 }.count
+            let leaked = results.filter(\.ok).count
+            return RunReport.Check(
+                name: "blocked \(describe(scope))", passed: blocked > 0 && blocked == events.count && leaked == 0,
+                measured: "\(blocked) of \(events.count) node events were blocks; \(leaked) of \(results.count) connections got through",
+                expected: "every connection blocked by an access rule")
+        case .servedBy(let scope, let node):
+            let events = nodeEvents(scope).filter { $0.kind == "connect" || $0.kind == "clientFiltered" }
+            let byNode = Dictionary(grouping: events, by: \.node).mapValues(\.count)
+            let there = byNode[node] ?? 0
+            let spread = byNode.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            return RunReport.Check(
+                name: "served_by \(node) \(describe(scope))", passed: there > 0 && there == events.count,
+                measured: events.isEmpty ? "no connection reached a node" : "\(there) of \(events.count) (\(spread))",
+                expected: "all by \(node)")
+        case .rotations(let app, let atLeast):
+            let count = observed.rotations.filter { $0.app == app }.count
+            return RunReport.Check(
+                name: "rotations \(app)", passed: count >= atLeast, measured: "\(count)", expected: "at least \(atLeast)")
+        case .oldAddressRefused(let app):
+            let probes = observed.probes.filter { $0.app == app }
+            let refused = probes.filter(\.refused).count
+            let accepted = probes.filter { !$0.refused }.map { "\($0.address): \($0.detail)" }.joined(separator: "; ")
+            return RunReport.Check(
+                name: "old_address_refused \(app)", passed: !probes.isEmpty && refused == probes.count,
+                measured: probes.isEmpty ? "no address was retired" : "\(refused) of \(probes.count) retired addresses refused",
+                expected: "every retired address refuses new connections", detail: accepted.isEmpty ? nil : accepted)
+        case .connectionsSurvived(let app):
+            let held = observed.results.filter { $0.app == app && $0.held }
+            let published = observed.rotations.filter { $0.app == app }.map(\.publishedAt)
+            let spanning = held.filter { result in published.contains { result.started < $0 && $0 < result.ended } }
+            let survived = spanning.filter(\.ok).count
+            let failures = held.compactMap(\.error).prefix(3).joined(separator: "; ")
+            return RunReport.Check(
+                name: "connections_survived \(app)",
+                passed: !held.isEmpty && held.allSatisfy(\.ok) && spanning.count == held.count,
+                measured: held.isEmpty
+                    ? "no long-lived connection"
+                    : "\(survived) of \(held.count) held connections survived; \(spanning.count) spanned a rotation",
+                expected: "every held connection open across a rotation and still working", detail: failures.isEmpty ? nil : failures)
+        }
+    }
+
+    private func clientAddressSeen(_ scope: TrafficScope) -> RunReport.Check {
+        let name = "client_address_seen \(describe(scope))"
+        guard let id = scope.application, let app = scenario.application(id), case .direct(let origins) = app.origin else {
+            return RunReport.Check(name: name, passed: false, measured: "application has no direct origin", expected: "")
+        }
+        var seen: Set<IPAddress> = []
+        for origin in origins {
+            guard case .topologyHost(let host) = origin.host else { continue }
+            for entry in observed.clientsSeen[host] ?? [] where origin.ports.contains(entry.port) { seen.insert(entry.client) }
+        }
+        let clients = scope.clients.isEmpty ? Array(Set(traffic(scope).map(\.client))).sorted() : scope.clients
+        let missing = clients.filter { client in observed.hostAddresses[client].map { !seen.contains($0) } ?? true }
+        return RunReport.Check(
+            name: name, passed: !clients.isEmpty && missing.isEmpty,
+            measured: "\(clients.count - missing.count) of \(clients.count) clients' own addresses reached the origin",
+            expected: "every client's own address", detail: missing.isEmpty ? nil : "never seen: \(missing.joined(separator: ", "))")
+    }
+
+    private func traffic(_ scope: TrafficScope) -> [ConnectionResult] {
+        observed.results.filter { result in
+            (scope.application.map { $0 == result.app } ?? true) && (scope.clients.isEmpty || scope.clients.contains(result.client))
+        }
+    }
+
+    private func nodeEvents(_ scope: TrafficScope) -> [LoopbackFleet.NodeEvent] {
+        let addresses = Set(scope.clients.compactMap { observed.hostAddresses[$0] })
+        return observed.events.filter { event in
+            (scope.application.map { $0 == event.app } ?? true) && (scope.clients.isEmpty || addresses.contains(event.client))
+        }
+    }
+
+    private func describe(_ scope: TrafficScope) -> String {
+        var parts: [String] = []
+        if let app = scope.application { parts.append(app) }
+        if !scope.clients.isEmpty { parts.append("from \(scope.clients.joined(separator: ", "))") }
+        return parts.joined(separator: " ")
+    }
+
+    static func percent(_ value: Double) -> String {
+        let text = String(format: "%.2f", value * 100)
+        return (text.hasSuffix(".00") ? String(text.dropLast(3)) : text) + "%"
+    }
+
+    /// Nearest-rank percentile of sorted values.
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double? {
+        guard !sorted.isEmpty else { return nil }
+        let rank = Int((fraction * Double(sorted.count)).rounded(.up))
+        return sorted[min(max(rank, 1), sorted.count) - 1]
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// What an earlier run that crashed or was killed may have left, and its removal: node
+/// processes whose runner is gone (they end by themselves when their input closes, but one
+/// that is stuck is killed here).
+public enum Leftovers {
+    public struct Found: Sendable, Hashable, CustomStringConvertible {
+        public var pid: Int32
+        public var command: String
+        public var description: String { "process \(pid): \(command)" }
+    }
+
+    /// `edgesim node --control` processes whose parent is no longer an edgesim runner.
+    public static func find() -> [Found] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var found: [Found] = []
+        for entry in entries {
+            guard let pid = Int32(entry), pid != getpid(), let arguments = commandLine(pid) else { continue }
+            guard arguments.first?.hasSuffix("edgesim") == true, arguments.contains("node"), arguments.contains("--control") else {
+                continue
+            }
+            let parent = parentPID(pid) ?? 1
+            let parentIsRunner =
+                commandLine(parent).map { $0.first?.hasSuffix("edgesim") == true && $0.contains("--control") == false } ?? false
+            if parent <= 1 || !parentIsRunner { found.append(Found(pid: pid, command: arguments.joined(separator: " "))) }
+        }
+        return found
+    }
+
+    /// Kills what `find` reports; returns what it removed.
+    @discardableResult
+    public static func clean() -> [Found] {
+        let found = find()
+        for item in found { kill(item.pid, SIGKILL) }
+        return found
+    }
+
+    static func commandLine(_ pid: Int32) -> [String]? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func parentPID(_ pid: Int32) -> Int32? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("PPid:") {
+            return Int32(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
+    }
+}

@@ -1,0 +1,24 @@
+import EdgeModel
+
+/// What a run saw, gathered for the checks: generated connections, the nodes' events, the
+/// rotations, the probes of retired addresses and the client addresses the origins were told.
+public struct Observations: Sendable {
+    /// A connection attempt to an address after its drain period ended.
+    public struct Probe: Sendable, Hashable {
+        public var app: String
+        public var address: String
+        public var refused: Bool
+        public var detail: String
+    }
+
+    public var results: [ConnectionResult] = []
+    public var events: [LoopbackFleet.NodeEvent] = []
+    public var rotations: [AddressRotator.Rotation] = []
+    public var probes: [Probe] = []
+    /// Per origin host: the port and client address of each header it read.
+    public var clientsSeen: [String: [(port: UInt16, client: IPAddress)]] = [:]
+    /// Each host's address as the network saw it.
+    public var hostAddresses: [String: IPAddress] = [:]
+
+    public init() {}
+}

@@ -1,0 +1,182 @@
+import Foundation
+
+/// Everything a run found: each check with its measured figure, traffic per client and
+/// application, rotations, node exits. Written as JSON (`--report`), JUnit XML (`--junit`) and
+/// a summary for people.
+public struct RunReport: Sendable, Codable {
+    public enum Outcome: String, Sendable, Codable {
+        case passed
+        case failed
+        /// Stopped by Ctrl-C or SIGTERM before the end.
+        case interrupted
+        /// Could not run (the fleet did not start).
+        case error
+    }
+
+    public struct Check: Sendable, Codable, Hashable {
+        public var name: String
+        public var passed: Bool
+        /// The figure measured, in words and numbers ("99.5% (199/200)").
+        public var measured: String
+        public var expected: String
+        public var detail: String?
+    }
+
+    public struct Traffic: Sendable, Codable, Hashable {
+        public var app: String
+        public var client: String
+        public var transport: String
+        public var attempted: Int
+        public var succeeded: Int
+        public var connectP50Ms: Double?
+        public var connectP99Ms: Double?
+        public var firstByteP50Ms: Double?
+        public var firstByteP99Ms: Double?
+        /// The most common errors, with how often each happened.
+        public var errors: [String: Int]
+        /// Which node served this client's connections, with counts.
+        public var servedBy: [String: Int]
+    }
+
+    public struct Rotation: Sendable, Codable, Hashable {
+        public var app: String
+        public var old: [String]
+        public var new: [String]
+        /// Seconds since the run started.
+        public var publishedAt: Double
+        public var retiredAt: Double?
+    }
+
+    public struct NodeExit: Sendable, Codable, Hashable {
+        public var node: String
+        public var status: Int32
+        public var expected: Bool
+        public var at: Double
+    }
+
+    public var scenario: String
+    public var mode: String
+    public var outcome: Outcome
+    /// Seconds since the epoch.
+    public var started: Double
+    public var durationSeconds: Double
+    public var checks: [Check] = []
+    public var traffic: [Traffic] = []
+    public var rotations: [Rotation] = []
+    public var nodeExits: [NodeExit] = []
+    /// Things the reader should know: where the DNS answered, limits of the mode, errors.
+    public var notes: [String] = []
+
+    public init(scenario: String, mode: String, outcome: Outcome, started: Double, durationSeconds: Double) {
+        self.scenario = scenario
+        self.mode = mode
+        self.outcome = outcome
+        self.started = started
+        self.durationSeconds = durationSeconds
+    }
+
+    public func json() -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return (try? encoder.encode(self)) ?? Data()
+    }
+
+    /// JUnit XML: one test case per check, so CI shows each.
+    public func junit() -> String {
+        let failures = checks.filter { !$0.passed }.count
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        xml += "<testsuites tests=\"\(checks.count)\" failures=\"\(failures)\" time=\"\(String(format: "%.3f", durationSeconds))\">\n"
+        xml +=
+            "  <testsuite name=\"\(Self.escape(scenario))\" tests=\"\(checks.count)\" failures=\"\(failures)\" errors=\"\(outcome == .error ? 1 : 0)\" time=\"\(String(format: "%.3f", durationSeconds))\">\n"
+        for check in checks {
+            xml += "    <testcase classname=\"edgesim.\(Self.escape(scenario))\" name=\"\(Self.escape(check.name))\">\n"
+            if !check.passed {
+                let message = "expected \(check.expected), measured \(check.measured)"
+                xml += "      <failure message=\"\(Self.escape(message))\">\(Self.escape(check.detail ?? message))</failure>\n"
+            }
+            xml += "      <system-out>\(Self.escape("measured \(check.measured); expected \(check.expected)"))</system-out>\n"
+            xml += "    </testcase>\n"
+        }
+        if outcome == .error || outcome == .interrupted {
+            xml += "    <testcase classname=\"edgesim.\(Self.escape(scenario))\" name=\"run\">\n"
+            xml += "      <error message=\"\(outcome.rawValue)\">\(Self.escape(notes.joined(separator: "\n")))</error>\n"
+            xml += "    </testcase>\n"
+        }
+        xml += "  </testsuite>\n</testsuites>\n"
+        return xml
+    }
+
+    /// The summary printed at the end of a run.
+    public func text() -> String {
+        var lines: [String] = []
+        lines.append(
+            "scenario \(scenario) (\(mode) mode): \(outcome.rawValue.uppercased()) in \(String(format: "%.1f", durationSeconds)) s")
+        if !traffic.isEmpty {
+            lines.append("")
+            lines.append("traffic:")
+            let header = ["app", "client", "ok/total", "connect p50/p99 ms", "first byte p50/p99 ms", "served by"]
+            var rows = [header]
+            for row in traffic {
+                rows.append([
+                    row.app, row.client, "\(row.succeeded)/\(row.attempted)",
+                    "\(Self.ms(row.connectP50Ms))/\(Self.ms(row.connectP99Ms))",
+                    "\(Self.ms(row.firstByteP50Ms))/\(Self.ms(row.firstByteP99Ms))",
+                    row.servedBy.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+                ])
+            }
+            lines += Self.table(rows)
+            for row in traffic where !row.errors.isEmpty {
+                for (error, count) in row.errors.sorted(by: { $0.value > $1.value }).prefix(3) {
+                    lines.append("  \(row.client) → \(row.app): \(count)× \(error)")
+                }
+            }
+        }
+        if !rotations.isEmpty {
+            lines.append("")
+            lines.append("rotations:")
+            for rotation in rotations {
+                let retired = rotation.retiredAt.map { String(format: "retired at %.1f s", $0) } ?? "still draining"
+                lines.append(
+                    "  \(String(format: "%6.1f s", rotation.publishedAt))  \(rotation.app): \(rotation.old.joined(separator: ", ")) → \(rotation.new.joined(separator: ", ")), old \(retired)"
+                )
+            }
+        }
+        if !nodeExits.isEmpty {
+            lines.append("")
+            lines.append("node exits:")
+            for exit in nodeExits {
+                lines.append(
+                    "  \(String(format: "%6.1f s", exit.at))  \(exit.node) status \(exit.status)\(exit.expected ? " (as the scenario asked)" : " (unexpected)")"
+                )
+            }
+        }
+        lines.append("")
+        lines.append("checks:")
+        for check in checks {
+            lines.append("  \(check.passed ? "PASS" : "FAIL")  \(check.name): \(check.measured) (expected \(check.expected))")
+            if !check.passed, let detail = check.detail { lines.append("        \(detail)") }
+        }
+        if checks.isEmpty { lines.append("  (none)") }
+        if !notes.isEmpty {
+            lines.append("")
+            lines += notes.map { "note: \($0)" }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func ms(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
+
+    static func table(_ rows: [[String]]) -> [String] {
+        let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            "  "
+                + row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(
+                    separator: "  ")
+        }
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

@@ -1,0 +1,344 @@
+import EdgeDNS
+import EdgeModel
+import EdgeNet
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Runs a scenario start to finish: brings the fleet up, plays the timeline (traffic, faults,
+/// rotations), checks the expectations, takes everything down, and reports.
+public final class ScenarioRunner: Sendable {
+    public struct Options: Sendable {
+        public var mode: FleetPlan.Mode
+        /// The edgesim executable, for the node processes.
+        public var executable: String
+        public var scenarioPath: String
+        /// Where the fleet's DNS responder listens.
+        public var dns: Endpoint
+        /// Progress lines, as the run goes.
+        public var say: @Sendable (String) -> Void
+        /// Lines the node processes write to standard error.
+        public var nodeLog: @Sendable (String, String) -> Void
+        /// How often progress is reported.
+        public var progressEvery: Duration
+
+        public init(
+            mode: FleetPlan.Mode, executable: String, scenarioPath: String, dns: Endpoint, say: @escaping @Sendable (String) -> Void,
+            nodeLog: @escaping @Sendable (String, String) -> Void = { _, _ in }, progressEvery: Duration = .seconds(2)
+        ) {
+            self.mode = mode
+            self.executable = executable
+            self.scenarioPath = scenarioPath
+            self.dns = dns
+            self.say = say
+            self.nodeLog = nodeLog
+            self.progressEvery = progressEvery
+        }
+    }
+
+    public let scenario: Scenario
+    public let plan: FleetPlan
+    public let options: Options
+    private let results = Mutex<[ConnectionResult]>([])
+    private let probes = Mutex<[Observations.Probe]>([])
+    private let notes = Mutex<[String]>([])
+
+    public init(scenario: Scenario, options: Options) throws(FleetPlan.PlanError) {
+        self.scenario = scenario
+        self.options = options
+        plan = try FleetPlan(scenario: scenario, mode: options.mode)
+        for step in scenario.timeline {
+            if case .replay = step.step {
+                throw FleetPlan.PlanError(
+                    description: "\(step.location): replay steps are read and validated, but edgesim run does not replay captures yet")
+            }
+        }
+    }
+
+    /// The drain period rotations use: the schedule's, else the first rotate step's, else 10 s.
+    var drain: Duration {
+        if let drain = scenario.rotation?.drain { return drain }
+        for step in scenario.timeline { if case .rotate(let rotate) = step.step, let drain = rotate.drain { return drain } }
+        return .seconds(10)
+    }
+
+    /// Record TTL: half the drain period when addresses rotate, so a client that honours it never
+    /// holds an address past its retirement; 30 s otherwise.
+    var ttl: UInt32 {
+        let rotates =
+            scenario.rotation != nil || scenario.timeline.contains { if case .rotate = $0.step { return true } else { return false } }
+        guard rotates else { return 30 }
+        return UInt32(max(1, min(30, Int(drain.seconds / 2))))
+    }
+
+    /// Runs the scenario. Cancelling the task stops it early; the report then says interrupted.
+    public func run() async -> RunReport {
+        let began = Date().timeIntervalSince1970
+        let clock = ContinuousClock()
+        let start = clock.now
+        let fleet = LoopbackFleet(
+            plan: plan,
+            options: .init(
+                executable: options.executable, scenarioPath: options.scenarioPath, dns: options.dns, say: options.say,
+                nodeLog: options.nodeLog),
+            ttl: ttl)
+        var report = RunReport(scenario: scenario.name, mode: plan.mode.rawValue, outcome: .passed, started: began, durationSeconds: 0)
+        if plan.mode == .loopback {
+            note(
+                "loopback mode: the fabric answers TCP handshakes itself, so connect times do not include link latency; first-byte times do"
+            )
+            note("loopback mode: IPv4 only (the machine has one IPv6 loopback address)")
+        }
+        do {
+            options.say("starting \(plan.edgeNodes.count) edge nodes, \(fleet.origins.count) origins and the DNS responder")
+            try await fleet.start(drain: drain)
+            options.say(
+                "fleet up in \(String(format: "%.1f", (clock.now - start).seconds)) s; DNS at \(fleet.dnsEndpoint) (dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME)"
+            )
+            for app in plan.applications {
+                options.say(
+                    "  \(app.id): \(app.dns.name) → \(fleet.book.addresses(of: app).map(\.description).joined(separator: ", ")) \(app.edge)"
+                )
+            }
+            try await play(fleet)
+        } catch is CancellationError {
+            report.outcome = .interrupted
+            note("interrupted before the end")
+        } catch {
+            report.outcome = .error
+            note("error: \(error)")
+        }
+        await fleet.rotatorIfStarted?.waitForRetirements()
+        let observed = observations(fleet)
+        await fleet.stop()
+
+        report.durationSeconds = (clock.now - start).seconds
+        report.checks = report.outcome == .error ? [] : ExpectationChecker(scenario: scenario, observed: observed).checks()
+        if report.outcome == .passed, report.checks.contains(where: { !$0.passed }) { report.outcome = .failed }
+        if Task.isCancelled, report.outcome != .error { report.outcome = .interrupted }
+        report.traffic = summarize(observed)
+        report.rotations = observed.rotations.map {
+            RunReport.Rotation(
+                app: $0.app, old: $0.old, new: $0.new, publishedAt: $0.publishedAt - began, retiredAt: $0.retiredAt.map { $0 - began })
+        }
+        report.nodeExits = fleet.nodeExits.map {
+            RunReport.NodeExit(node: $0.node, status: $0.status, expected: $0.expected, at: $0.time - began)
+        }
+        let counters = fleet.fabric.counters
+        note(
+            "fabric: \(counters.connections) TCP connections and \(counters.flows) UDP flows carried, \(counters.datagramsLost) datagrams lost on links, \(counters.unroutable) not routable"
+        )
+        report.notes = notes.withLock { $0 }
+        return report
+    }
+
+    /// The timeline: every step at its time, the rotation schedule alongside, until all traffic
+    /// has finished (or the scenario's timeout).
+    private func play(_ fleet: LoopbackFleet) async throws {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let deadline = t0 + scenario.timeout
+        let trafficDone = Mutex(false)
+        let names = NameCache(client: DNSClient(server: fleet.dnsEndpoint))
+        let progress = Task { [options] in
+            while !Task.isCancelled {
+                try await Task.sleep(for: options.progressEvery)
+                options.say(self.progressLine(fleet, since: t0))
+            }
+        }
+        defer { progress.cancel() }
+        let schedule = Task {
+            guard let rotation = scenario.rotation else { return }
+            var next = t0 + rotation.every
+            while !Task.isCancelled {
+                try await Task.sleep(until: next)
+                guard !trafficDone.withLock({ $0 }), clock.now < deadline else { return }
+                for app in rotationApps(rotation.applications) { try await rotate(app, fleet: fleet, drain: nil) }
+                next += rotation.every
+            }
+        }
+        defer { schedule.cancel() }
+        let timeout = Task {
+            try await Task.sleep(until: deadline)
+            self.note("the scenario's timeout (\(self.scenario.timeout)) passed before the timeline finished")
+        }
+        defer { timeout.cancel() }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for step in scenario.timeline {
+                group.addTask {
+                    try await Task.sleep(until: t0 + step.at)
+                    try await self.perform(step, fleet: fleet, names: names, deadline: deadline)
+                }
+            }
+            group.addTask {
+                // Ends the timeline at the timeout even if a step is still going.
+                try await Task.sleep(until: deadline + .seconds(15))
+                throw TimelineTimeout()
+            }
+            // Only steps return; the guard above only throws.
+            var remaining = scenario.timeline.count
+            while remaining > 0, try await group.next() != nil { remaining -= 1 }
+            group.cancelAll()
+        }
+        trafficDone.withLock { $0 = true }
+    }
+
+    struct TimelineTimeout: Error, CustomStringConvertible {
+        var description: String { "the timeline did not finish in time" }
+    }
+
+    private func perform(_ timed: TimedStep, fleet: LoopbackFleet, names: NameCache, deadline: ContinuousClock.Instant) async throws {
+        let at = String(format: "%5.1f s", timed.at.seconds)
+        switch timed.step {
+        case .traffic(let step):
+            guard let app = plan.applications.first(where: { $0.id == step.application }) else { return }
+            options.say(
+                "\(at)  traffic: \(step.clients.joined(separator: ", ")) → \(app.id), \(step.connections) \(app.edge.transport == .tcp ? "connections" : "flows") each"
+            )
+            let kind = exchange(for: app)
+            await withTaskGroup(of: Void.self) { group in
+                for client in step.clients {
+                    guard let source = plan.hostAddresses[client] else { continue }
+                    let request = TrafficGenerator.Request(
+                        clientHost: client, source: source, app: app, step: step, exchange: kind, names: names, deadline: deadline)
+                    group.addTask {
+                        _ = await TrafficGenerator().run(request) { result in self.results.withLock { $0.append(result) } }
+                    }
+                }
+            }
+        case .link(let step):
+            options.say("\(at)  link \(step.a)–\(step.b): \(describe(step.change))")
+            fleet.change(step)
+        case .node(let step):
+            options.say("\(at)  node \(step.name): \(step.action.rawValue)")
+            switch step.action {
+            case .kill: await fleet.stopNode(step.name, kill: true)
+            case .stop: await fleet.stopNode(step.name, kill: false)
+            case .start: try await fleet.startNode(step.name)
+            case .restart:
+                await fleet.stopNode(step.name, kill: false)
+                try await fleet.startNode(step.name)
+            }
+        case .origin(let step):
+            options.say("\(at)  origin \(step.name): \(step.action.rawValue)")
+            switch step.action {
+            case .kill, .stop: await fleet.stopOrigin(step.name)
+            case .start: try await fleet.startOrigin(step.name)
+            case .restart:
+                await fleet.stopOrigin(step.name)
+                try await fleet.startOrigin(step.name)
+            }
+        case .rotate(let step):
+            for app in rotationApps(step.applications) { try await rotate(app, fleet: fleet, drain: step.drain) }
+        case .replay:
+            break
+        }
+    }
+
+    private func rotate(_ app: String, fleet: LoopbackFleet, drain: Duration?) async throws {
+        let rotation = try await fleet.rotator.rotate(app, drain: drain) { retired in
+            await self.probe(retired, fleet: fleet)
+        }
+        options.say("rotated \(app): \(rotation.old.joined(separator: ", ")) → \(rotation.new.joined(separator: ", "))")
+    }
+
+    /// After the drain: a new connection to each old address must be refused.
+    private func probe(_ rotation: AddressRotator.Rotation, fleet: LoopbackFleet) async {
+        guard let app = plan.applications.first(where: { $0.id == rotation.app }), app.edge.transport == .tcp,
+            let client = plan.scenario.topology.clients.first, let source = plan.hostAddresses[client.name]
+        else { return }
+        for text in rotation.old {
+            guard let address = IPAddress(text) else { continue }
+            let endpoint = Endpoint(address, app.edge.ports.first)
+            var probe = Observations.Probe(app: app.id, address: endpoint.description, refused: true, detail: "refused")
+            do {
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connectTimeout(.seconds(2))
+                    .bind(to: Endpoint(source, 0).socketAddress)
+                    .connect(to: endpoint.socketAddress).get()
+                try? await channel.close()
+                probe.refused = false
+                probe.detail = "accepted a new connection after the drain period"
+            } catch {
+                probe.detail = "\(error)"
+            }
+            probes.withLock { $0.append(probe) }
+        }
+    }
+
+    private func rotationApps(_ listed: [String]) -> [String] {
+        if !listed.isEmpty { return listed }
+        return plan.applications.filter { if case .dynamic = $0.edgeIPs { return true } else { return false } }.map(\.id)
+    }
+
+    private func exchange(for app: Application) -> ExchangeKind {
+        guard case .direct(let origins) = scenario.application(app.id)?.origin, let first = origins.first,
+            case .topologyHost(let host) = first.host, let spec = scenario.topology.origin(named: host)
+        else { return app.edge.transport == .udp ? .echo : .connect }
+        switch spec.kind {
+        case .tcpEcho, .udpEcho: return .echo
+        case .smtp: return .smtp
+        case .http: return .http
+        case .command: return app.edge.transport == .udp ? .echo : .connect
+        }
+    }
+
+    private func describe(_ change: LinkStep.Change) -> String {
+        switch change {
+        case .cut: return "cut"
+        case .restore: return "restored"
+        case .set(let shape):
+            var parts = ["latency \(RunReport.ms(shape.latency.seconds * 1000)) ms"]
+            if shape.jitter > .zero { parts.append("jitter \(RunReport.ms(shape.jitter.seconds * 1000)) ms") }
+            if shape.loss > 0 { parts.append("loss \(ExpectationChecker.percent(shape.loss))") }
+            return parts.joined(separator: ", ")
+        }
+    }
+
+    private func progressLine(_ fleet: LoopbackFleet, since t0: ContinuousClock.Instant) -> String {
+        let done = results.withLock { $0 }
+        let ok = done.filter(\.ok).count
+        let up = plan.edgeNodes.filter { !fleet.router.isDown($0) }.count
+        let rotations = fleet.rotatorIfStarted?.rotations.count ?? 0
+        return String(
+            format: "%5.1f s  %d done, %d ok, %d failed; %d/%d nodes up; %d rotations", (ContinuousClock.now - t0).seconds, done.count,
+            ok, done.count - ok, up, plan.edgeNodes.count, rotations)
+    }
+
+    private func observations(_ fleet: LoopbackFleet) -> Observations {
+        var observed = Observations()
+        observed.results = results.withLock { $0 }
+        observed.events = fleet.events
+        observed.rotations = fleet.rotatorIfStarted?.rotations ?? []
+        observed.probes = probes.withLock { $0 }
+        observed.hostAddresses = plan.hostAddresses
+        for (name, origin) in fleet.origins { observed.clientsSeen[name] = origin.clientsSeen }
+        return observed
+    }
+
+    private func summarize(_ observed: Observations) -> [RunReport.Traffic] {
+        let groups = Dictionary(grouping: observed.results) { "\($0.app)\u{0}\($0.client)" }
+        return groups.values.map { results in
+            let first = results[0]
+            let connect = results.filter(\.ok).compactMap(\.connectMs).sorted()
+            let firstByte = results.filter(\.ok).compactMap(\.firstByteMs).sorted()
+            let address = observed.hostAddresses[first.client]
+            let served = observed.events.filter {
+                $0.app == first.app && $0.client == address && ($0.kind == "connect" || $0.kind == "clientFiltered")
+            }
+            return RunReport.Traffic(
+                app: first.app, client: first.client, transport: first.transport, attempted: results.count,
+                succeeded: results.filter(\.ok).count, connectP50Ms: ExpectationChecker.percentile(connect, 0.5),
+                connectP99Ms: ExpectationChecker.percentile(connect, 0.99), firstByteP50Ms: ExpectationChecker.percentile(firstByte, 0.5),
+                firstByteP99Ms: ExpectationChecker.percentile(firstByte, 0.99),
+                errors: Dictionary(grouping: results.compactMap(\.error), by: { $0 }).mapValues(\.count),
+                servedBy: Dictionary(grouping: served, by: \.node).mapValues(\.count))
+        }.sorted { ($0.app, $0.client) < ($1.app, $1.client) }
+    }
+
+    private func note(_ text: String) {
+        notes.withLock { $0.append(text) }
+    }
+}

@@ -1,0 +1,191 @@
+import EdgeDNS
+import EdgeModel
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Generates one traffic step's connections or UDP flows from one client: bounded in count,
+/// concurrency, rate and time, each one timed and checked end to end.
+public struct TrafficGenerator: Sendable {
+    public struct Request: Sendable {
+        public var clientHost: String
+        /// The client's own address; every socket is bound to it.
+        public var source: IPAddress
+        public var app: Application
+        public var step: TrafficStep
+        public var exchange: ExchangeKind
+        public var names: NameCache
+        /// Nothing new starts after this.
+        public var deadline: ContinuousClock.Instant
+        public var connectTimeout: TimeAmount
+        /// How long a UDP flow waits for its echo.
+        public var replyTimeout: TimeAmount
+
+        public init(
+            clientHost: String, source: IPAddress, app: Application, step: TrafficStep, exchange: ExchangeKind, names: NameCache,
+            deadline: ContinuousClock.Instant, connectTimeout: TimeAmount = .seconds(5), replyTimeout: TimeAmount = .seconds(2)
+        ) {
+            self.clientHost = clientHost
+            self.source = source
+            self.app = app
+            self.step = step
+            self.exchange = exchange
+            self.names = names
+            self.deadline = deadline
+            self.connectTimeout = connectTimeout
+            self.replyTimeout = replyTimeout
+        }
+    }
+
+    let group: any EventLoopGroup
+
+    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.group = group
+    }
+
+    /// Runs the step to the end; `onResult` hears about each connection as it finishes.
+    public func run(_ request: Request, onResult: @escaping @Sendable (ConnectionResult) -> Void) async -> [ConnectionResult] {
+        let step = request.step
+        let began = ContinuousClock.now
+        var pinned: [IPAddress]?
+        if !step.resolve { pinned = try? await request.names.addresses(of: request.app.dns.name) }
+        return await withTaskGroup(of: ConnectionResult.self) { tasks in
+            var results: [ConnectionResult] = []
+            var running = 0
+            for index in 0..<step.connections {
+                if let rate = step.rate, rate > 0 {
+                    // Pacing, not synchronisation: connection i starts i/rate seconds in.
+                    try? await Task.sleep(until: began + .seconds(Double(index) / rate))
+                }
+                if running >= step.concurrency, let done = await tasks.next() {
+                    running -= 1
+                    results.append(done)
+                }
+                guard ContinuousClock.now < request.deadline, !Task.isCancelled else { break }
+                running += 1
+                tasks.addTask { [pinned] in
+                    let result = await one(index, request: request, pinned: pinned)
+                    onResult(result)
+                    return result
+                }
+            }
+            for await done in tasks { results.append(done) }
+            return results
+        }
+    }
+
+    private func one(_ index: Int, request: Request, pinned: [IPAddress]?) async -> ConnectionResult {
+        let app = request.app
+        let port = UInt16(Int(app.edge.ports.first) + index % app.edge.ports.count)
+        var result = ConnectionResult(
+            client: request.clientHost, app: app.id, transport: app.edge.transport.rawValue, address: "", ok: false, error: nil,
+            started: Date().timeIntervalSince1970, ended: 0, connectMs: nil, firstByteMs: nil, held: request.step.hold > .zero)
+        defer { result.ended = Date().timeIntervalSince1970 }
+        let address: IPAddress
+        do {
+            let addresses: [IPAddress]
+            if let pinned { addresses = pinned } else { addresses = try await request.names.addresses(of: app.dns.name) }
+            guard let first = addresses.first else { throw NameCache.Unresolved(description: "\(app.dns.name) did not resolve") }
+            address = first
+        } catch {
+            result.error = "resolving \(app.dns.name): \(error)"
+            result.ended = Date().timeIntervalSince1970
+            return result
+        }
+        result.address = Endpoint(address, port).description
+        let bytes = max(Int(request.step.bytes), 1)
+        do {
+            switch app.edge.transport {
+            case .tcp:
+                let (connect, firstByte) = try await tcp(to: Endpoint(address, port), bytes: bytes, request: request)
+                result.connectMs = connect
+                result.firstByteMs = firstByte
+            case .udp:
+                result.firstByteMs = try await udp(to: Endpoint(address, port), bytes: bytes, request: request)
+            }
+            result.ok = true
+        } catch {
+            result.error = "\(error)"
+        }
+        result.ended = Date().timeIntervalSince1970
+        return result
+    }
+
+    private func tcp(to endpoint: Endpoint, bytes: Int, request: Request) async throws -> (Double, Double?) {
+        let started = NIODeadline.now()
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(request.connectTimeout)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(to: Endpoint(request.source, 0).socketAddress)
+            .connect(to: endpoint.socketAddress).get()
+        let connected = NIODeadline.now()
+        let hold = TimeAmount.nanoseconds(Int64(request.step.hold.seconds * 1e9))
+        let promise = channel.eventLoop.makePromise(of: NIODeadline?.self)
+        let timeout = channel.eventLoop.scheduleTask(in: request.connectTimeout + hold + .seconds(10)) {
+            promise.fail(ExchangeHandler.Failure(description: "no answer within the time allowed"))
+            channel.close(promise: nil)
+        }
+        do {
+            try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.addHandler(
+                    ExchangeHandler(kind: request.exchange, bytes: bytes, hold: hold, host: request.app.dns.name, promise: promise))
+            }.get()
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+        defer { timeout.cancel() }
+        let firstByte = try await promise.futureResult.get()
+        return (Self.milliseconds(from: started, to: connected), firstByte.map { Self.milliseconds(from: connected, to: $0) })
+    }
+
+    private func udp(to endpoint: Endpoint, bytes: Int, request: Request) async throws -> Double {
+        let promise = group.next().makePromise(of: NIODeadline.self)
+        var payload = ByteBuffer()
+        payload.writeBytes((0..<bytes).map { UInt8(truncatingIfNeeded: $0 % 251) })
+        let expected = payload
+        let channel = try await DatagramBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DatagramEchoCheck(expected: expected, promise: promise))
+                }
+            }
+            .bind(to: Endpoint(request.source, 0).socketAddress).get()
+        defer { channel.close(promise: nil) }
+        let started = NIODeadline.now()
+        let timeout = channel.eventLoop.scheduleTask(in: request.replyTimeout) {
+            promise.fail(ExchangeHandler.Failure(description: "no reply within \(request.replyTimeout)"))
+        }
+        defer { timeout.cancel() }
+        try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: endpoint.socketAddress, data: payload)).get()
+        let replied = try await promise.futureResult.get()
+        return Self.milliseconds(from: started, to: replied)
+    }
+
+    static func milliseconds(from start: NIODeadline, to end: NIODeadline) -> Double {
+        Double((end - start).nanoseconds) / 1e6
+    }
+}
+
+/// Fulfils the promise when the datagram that comes back is the one sent.
+final class DatagramEchoCheck: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    let expected: ByteBuffer
+    let promise: EventLoopPromise<NIODeadline>
+
+    init(expected: ByteBuffer, promise: EventLoopPromise<NIODeadline>) {
+        self.expected = expected
+        self.promise = promise
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let reply = unwrapInboundIn(data).data
+        if reply == expected {
+            promise.succeed(.now())
+        } else {
+            promise.fail(ExchangeHandler.Failure(description: "the reply (\(reply.readableBytes) bytes) differs from what was sent"))
+        }
+    }
+}
