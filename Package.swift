@@ -46,11 +46,13 @@ let package = Package(
         ),
         // Paths across the topology: shortest by latency, nearest live edge for each client.
         .target(name: "EdgeRouting", dependencies: ["EdgeModel"]),
-        // Links emulated in user space and the fabric that plays the internet's part.
+        // setns and TUN ioctls, which Swift cannot call directly (ioctl is variadic).
+        .target(name: "CEdgeNet"),
+        // Links emulated in user space, namespaces, and the fabric that plays the internet's part.
         .target(
             name: "EdgeNet",
             dependencies: [
-                "EdgeModel", "EdgeDNS",
+                "EdgeModel", "EdgeDNS", "CEdgeNet",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

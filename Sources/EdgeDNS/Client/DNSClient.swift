@@ -46,14 +46,16 @@ public struct DNSClient: Sendable {
         let loop = group.next()
         let promise = loop.makePromise(of: DNSMessage.self)
         let bindAddress = server.address.isIPv4 ? "0.0.0.0" : "::"
-        let channel = try await DatagramBootstrap(group: loop)
+        let channel = try await loop.flatSubmit {
+            DatagramBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ReplyMatcher<AddressedEnvelope<ByteBuffer>>(query: query, promise: promise) { $0.data })
                 }
             }
-            .bind(host: bindAddress, port: 0).get()
+            .bind(host: bindAddress, port: 0)
+        }.get()
         defer { channel.close(promise: nil) }
         let timer = loop.scheduleTask(in: timeout) { promise.fail(Timeout(description: "no answer from \(server) within \(timeout)")) }
         defer { timer.cancel() }
@@ -66,7 +68,8 @@ public struct DNSClient: Sendable {
     private func exchangeTCP(_ query: DNSMessage) async throws -> DNSMessage {
         let loop = group.next()
         let promise = loop.makePromise(of: DNSMessage.self)
-        let channel = try await ClientBootstrap(group: loop)
+        let channel = try await loop.flatSubmit { [server, timeout] in
+            ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -74,7 +77,8 @@ public struct DNSClient: Sendable {
                         ByteToMessageHandler(DNSLengthPrefixDecoder()), ReplyMatcher<ByteBuffer>(query: query, promise: promise) { $0 })
                 }
             }
-            .connect(to: server.socketAddress).get()
+            .connect(to: server.socketAddress)
+        }.get()
         defer { channel.close(promise: nil) }
         let timer = loop.scheduleTask(in: timeout) { promise.fail(Timeout(description: "no TCP answer from \(server) within \(timeout)")) }
         defer { timer.cancel() }

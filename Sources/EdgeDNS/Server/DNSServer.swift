@@ -41,7 +41,9 @@ public final class DNSServer: Sendable {
         // queries over them, so every core answers.
         var bound = endpoint
         for index in 0..<max(1, udpSockets) {
-            let udp = try await DatagramBootstrap(group: group.next())
+            let address = bound
+            let udp = try await group.onLoop { loop in
+                DatagramBootstrap(group: loop)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(
                     ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: CInt(SO_REUSEPORT))), value: 1
@@ -49,11 +51,14 @@ public final class DNSServer: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(server: self)) }
                 }
-                .bind(to: bound.socketAddress).get()
+                .bind(to: address.socketAddress)
+            }.get()
             channels.add(udp)
             if index == 0 { bound = udp.localAddress.flatMap(Endpoint.init) ?? endpoint }
         }
-        let tcp = try await ServerBootstrap(group: group)
+        let address = bound
+        let tcp = try await group.onLoop { loop in
+            ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -61,7 +66,8 @@ public final class DNSServer: Sendable {
                         ByteToMessageHandler(DNSLengthPrefixDecoder()), TCPQueryHandler(server: self))
                 }
             }
-            .bind(to: bound.socketAddress).get()
+            .bind(to: address.socketAddress)
+        }.get()
         channels.add(tcp)
         return bound
     }

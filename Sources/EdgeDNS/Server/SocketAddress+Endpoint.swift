@@ -42,3 +42,15 @@ extension Endpoint {
         }
     }
 }
+
+extension EventLoopGroup {
+    /// Runs a bootstrap on one of the group's own threads. Sockets are made by the thread that
+    /// calls the bootstrap, so this is what puts them in the network namespace of a group whose
+    /// threads live in one; for any other group it changes nothing.
+    public func onLoop<Result: Sendable>(
+        _ body: @escaping @Sendable (any EventLoop) -> EventLoopFuture<Result>
+    ) -> EventLoopFuture<Result> {
+        let loop = next()
+        return loop.flatSubmit { body(loop) }
+    }
+}

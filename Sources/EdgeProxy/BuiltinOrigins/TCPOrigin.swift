@@ -49,7 +49,8 @@ public final class TCPOrigin: Sendable {
     public func start(address: IPAddress, ports: [UInt16] = [0]) async throws -> [Endpoint] {
         var bound: [Endpoint] = []
         for port in ports {
-            let channel = try await ServerBootstrap(group: group)
+            let channel = try await group.onLoop { [expect, seen, responder] loop in
+                ServerBootstrap(group: loop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { [expect, seen, responder] channel in
@@ -70,7 +71,8 @@ public final class TCPOrigin: Sendable {
                         try channel.pipeline.syncOperations.addHandlers(handlers)
                     }
                 }
-                .bind(to: Endpoint(address, port).socketAddress).get()
+                .bind(to: Endpoint(address, port).socketAddress)
+            }.get()
             channels.add(channel)
             if let endpoint = channel.localAddress.flatMap(Endpoint.init) { bound.append(endpoint) }
         }

@@ -28,13 +28,15 @@ public final class UDPEchoOrigin: Sendable {
     public var datagrams: [Seen] { seen.all }
 
     public func start(at endpoint: Endpoint) async throws -> Endpoint {
-        let bound = try await DatagramBootstrap(group: group)
+        let bound = try await group.onLoop { [expect, seen] loop in
+            DatagramBootstrap(group: loop)
             .channelInitializer { [expect, seen] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(UDPEchoHandler(expect: expect, seen: seen))
                 }
             }
-            .bind(to: endpoint.socketAddress).get()
+            .bind(to: endpoint.socketAddress)
+        }.get()
         channel.withLock { $0 = bound }
         return bound.localAddress.flatMap(Endpoint.init) ?? endpoint
     }

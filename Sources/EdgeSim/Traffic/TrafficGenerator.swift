@@ -113,12 +113,14 @@ public struct TrafficGenerator: Sendable {
 
     private func tcp(to endpoint: Endpoint, bytes: Int, request: Request) async throws -> (Double, Double?) {
         let started = NIODeadline.now()
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(request.connectTimeout)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(to: Endpoint(request.source, 0).socketAddress)
-            .connect(to: endpoint.socketAddress).get()
+        let channel = try await group.onLoop { loop in
+            ClientBootstrap(group: loop)
+                .connectTimeout(request.connectTimeout)
+                .channelOption(.allowRemoteHalfClosure, value: true)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(to: Endpoint(request.source, 0).socketAddress)
+                .connect(to: endpoint.socketAddress)
+        }.get()
         let connected = NIODeadline.now()
         let hold = TimeAmount.nanoseconds(Int64(request.step.hold.seconds * 1e9))
         let promise = channel.eventLoop.makePromise(of: NIODeadline?.self)
@@ -145,13 +147,15 @@ public struct TrafficGenerator: Sendable {
         var payload = ByteBuffer()
         payload.writeBytes((0..<bytes).map { UInt8(truncatingIfNeeded: $0 % 251) })
         let expected = payload
-        let channel = try await DatagramBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DatagramEchoCheck(expected: expected, promise: promise))
+        let channel = try await group.onLoop { loop in
+            DatagramBootstrap(group: loop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(DatagramEchoCheck(expected: expected, promise: promise))
+                    }
                 }
-            }
-            .bind(to: Endpoint(request.source, 0).socketAddress).get()
+                .bind(to: Endpoint(request.source, 0).socketAddress)
+        }.get()
         defer { channel.close(promise: nil) }
         let started = NIODeadline.now()
         let timeout = channel.eventLoop.scheduleTask(in: request.replyTimeout) {

@@ -11,6 +11,8 @@ public struct LinkSchedule: Sendable {
     }
 
     public var shape: LinkShape
+    /// A datagram that would wait longer than this for the line is dropped (a full queue).
+    public var queueLimit: UInt64 = 250_000_000
     /// Linux never retransmits sooner than this.
     static let minimumRetransmissionTimeout: UInt64 = 200_000_000
     private var lineFreeAt: UInt64 = 0
@@ -35,6 +37,7 @@ public struct LinkSchedule: Sendable {
         var sent = now
         if let bandwidth = shape.bandwidth, bandwidth > 0 {
             let start = max(now, lineFreeAt)
+            if !reliable, start - now > queueLimit { return .lost }
             lineFreeAt = start + UInt64(bytes) * 8 * 1_000_000_000 / bandwidth
             sent = lineFreeAt
         }

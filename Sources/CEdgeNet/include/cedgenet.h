@@ -1,0 +1,17 @@
+#ifndef CEDGENET_H
+#define CEDGENET_H
+
+/// Opens a TUN device (IFF_TUN | IFF_NO_PI, non-blocking) named `name` inside the network
+/// namespace at `netns_path`, leaving the calling thread in its own namespace. Returns the
+/// file descriptor, or -errno.
+int cedgenet_tun_open(const char *netns_path, const char *name);
+
+/// Moves the calling thread into the network namespace at `netns_path`. Threads it starts
+/// afterwards are created there too. Returns 0 or -errno.
+int cedgenet_enter_netns(const char *netns_path);
+
+/// Writes `value` to a /proc/sys file as seen from inside the network namespace at
+/// `netns_path` (per-namespace sysctls such as net.ipv4.ip_forward). Returns 0 or -errno.
+int cedgenet_sysctl_in(const char *netns_path, const char *proc_path, const char *value);
+
+#endif
