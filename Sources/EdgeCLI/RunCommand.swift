@@ -47,8 +47,8 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let mode = HostChecks.resolve(mode.flatMap(RunMode.init) ?? loaded.mode)
-        if mode == .netns {
-            printError("error: netns mode is not available in this version of edgesim; use --mode loopback")
+        if mode == .netns, !HostChecks.isRoot {
+            printError("error: netns mode needs root (network namespaces and TUN devices); use --mode loopback")
             throw ExitCode(2)
         }
         let port = dnsPort ?? (HostChecks.isRoot ? 53 : 5300)
@@ -66,7 +66,7 @@ struct RunCommand: AsyncParsableCommand {
                 scenario: loaded,
                 options: .init(
                     mode: mode, executable: HostChecks.executablePath, scenarioPath: URL(fileURLWithPath: scenario).path,
-                    dns: Endpoint(IPAddress("127.53.0.53")!, port), say: { printError($0) },
+                    dnsPort: port, say: { printError($0) },
                     nodeLog: { node, line in if verbose { printError("[\(node)] \(line)") } }))
         } catch {
             printError("error: \(error)")

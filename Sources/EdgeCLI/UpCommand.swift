@@ -56,8 +56,8 @@ struct UpCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let mode = HostChecks.resolve(RunMode(rawValue: mode)!)
-        if mode == .netns {
-            printError("error: netns mode is not available in this version of edgesim; use --mode loopback")
+        if mode == .netns, !HostChecks.isRoot {
+            printError("error: netns mode needs root (network namespaces and TUN devices); use --mode loopback")
             throw ExitCode(2)
         }
         let port = dnsPort ?? (HostChecks.isRoot ? 53 : 5300)
@@ -74,11 +74,11 @@ struct UpCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(2)
         }
-        let fleet = LoopbackFleet(
-            plan: plan,
-            options: .init(
-                executable: HostChecks.executablePath, scenarioPath: path, dns: Endpoint(IPAddress("127.53.0.53")!, port),
-                say: { printError($0) }, nodeLog: { _, _ in }),
+        let network: any FleetNetwork =
+            mode == .netns ? NamespaceNetwork(plan: plan, say: { printError($0) }) : LoopbackNetwork(plan: plan, dnsPort: port)
+        let fleet = Fleet(
+            plan: plan, network: network,
+            options: .init(executable: HostChecks.executablePath, scenarioPath: path, say: { printError($0) }, nodeLog: { _, _ in }),
             ttl: 30)
         let stopped = AsyncStream<Int32>.makeStream()
         let signals = SignalWatch([SIGINT, SIGTERM]) { stopped.continuation.yield($0) }
@@ -99,13 +99,17 @@ struct UpCommand: AsyncParsableCommand {
                 "  origin \(name): \(origin.spec.kind.rawValue) on \(origin.address) ports \(origin.spec.ports.map(\.description).joined(separator: ","))"
             )
         }
-        for name in scenario.topology.clients.map(\.name) { say("  client \(name): \(plan.hostAddresses[name]!)") }
+        for name in scenario.topology.clients.map(\.name) {
+            let v6 = plan.hostAddressesV6[name].map { ", \($0)" } ?? ""
+            let inside = mode == .netns ? " (ip netns exec \(NamespaceNetwork.namePrefix)\(getpid())-\(name) ...)" : ""
+            say("  client \(name): \(plan.hostAddresses[name]!)\(v6)\(inside)")
+        }
         for app in plan.applications {
             say(
                 "  app \(app.id): \(app.dns.name) \(app.edge) on \(fleet.book.addresses(of: app).map(\.description).joined(separator: ", "))"
             )
         }
-        say("DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME")
+        say("DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME\(mode == .netns ? " (from inside a client's namespace)" : "")")
         say("Ctrl-C to stop")
         if let readyFile { FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
 

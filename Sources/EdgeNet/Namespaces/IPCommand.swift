@@ -40,7 +40,7 @@ public enum IPCommand {
         return String(decoding: printed, as: UTF8.self)
     }
 
-    static var executable: String {
+    public static var executable: String {
         ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/ip"
     }
 }

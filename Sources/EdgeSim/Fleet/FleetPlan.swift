@@ -18,6 +18,10 @@ public struct FleetPlan: Sendable {
     /// Each host's IPv4 address as the network sees it (in loopback mode, inside 127.18.0.0/15).
     public private(set) var hostAddresses: [String: IPAddress] = [:]
     public private(set) var hostByAddress: [IPAddress: String] = [:]
+    /// Each host's IPv6 address (netns mode only; loopback mode has none).
+    public private(set) var hostAddressesV6: [String: IPAddress] = [:]
+    /// The address every edge node answers DNS on in netns mode (anycast, like the apps).
+    public static let anycastDNS = IPAddress("198.18.255.53")!
     /// Edge nodes in topology order; a node's index picks its private addresses.
     public let edgeNodes: [String]
     /// Applications as nodes serve them: topology origins replaced by addresses, and in loopback
@@ -64,6 +68,25 @@ public struct FleetPlan: Sendable {
             hostByAddress[local] = name
         }
 
+        if mode == .netns {
+            var fixedV6: [String: IPAddress] = [:]
+            for client in topology.clients { if let ip = client.ipv6 { fixedV6[client.name] = ip } }
+            for origin in topology.origins { if let ip = origin.ipv6 { fixedV6[origin.name] = ip } }
+            let takenV6 = Set(fixedV6.values)
+            var next: UInt128 = 1
+            for name in topology.edgeNodes.map(\.name) + topology.clients.map(\.name) + topology.origins.map(\.name) {
+                var address = fixedV6[name]
+                while address == nil {
+                    guard let candidate = topology.pools.hostsIPv6.address(at: next) else {
+                        throw PlanError(description: "the hosts pool \(topology.pools.hostsIPv6) has no address left for \(name)")
+                    }
+                    next += 1
+                    if !takenV6.contains(candidate) { address = candidate }
+                }
+                hostAddressesV6[name] = address!
+                hostByAddress[address!] = name
+            }
+        }
         for app in scenario.applications { applications.append(try served(app, topology: topology)) }
         accessRules = scenario.accessRules.map { rule in
             var rule = rule

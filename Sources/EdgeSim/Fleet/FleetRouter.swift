@@ -55,6 +55,8 @@ public final class FleetRouter: FabricRouter {
         return broken
     }
 
+    public func path(from a: String, to b: String) -> PathTable.Path? { table.withLock { $0.path(from: a, to: b) } }
+
     public func isDown(_ host: String) -> Bool { table.withLock { $0.isDown(host) } }
 
     public func shape(between a: String, _ b: String) -> LinkShape? { table.withLock { $0.shape(between: a, b) } }

@@ -1,6 +1,7 @@
 import EdgeModel
 import EdgeProxy
 import Foundation
+import NIOCore
 
 /// One topology origin running on its host address: a built-in origin in this process, or a
 /// user's command as a child process.
@@ -11,18 +12,19 @@ public final class OriginHost: Sendable {
     private let udp: [UDPEchoOrigin]
     private let command = CommandOrigin()
 
-    public init(spec: OriginSpec, address: IPAddress) {
+    public init(spec: OriginSpec, address: IPAddress, group: any EventLoopGroup) {
         self.spec = spec
         self.address = address
         switch spec.kind {
-        case .tcpEcho: tcp = TCPOrigin(expecting: spec.proxyProtocol)
-        case .smtp: tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .smtp(banner: spec.banner ?? "\(spec.name) ESMTP edgesim"))
-        case .http: tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .http)
+        case .tcpEcho: tcp = TCPOrigin(expecting: spec.proxyProtocol, group: group)
+        case .smtp:
+            tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .smtp(banner: spec.banner ?? "\(spec.name) ESMTP edgesim"), group: group)
+        case .http: tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .http, group: group)
         case .udpEcho, .command: tcp = nil
         }
         udp =
             spec.kind == .udpEcho
-            ? spec.ports.flatMap { range in (range.first...range.last).map { _ in UDPEchoOrigin(expecting: spec.proxyProtocol) } } : []
+            ? spec.ports.flatMap { range in (range.first...range.last).map { _ in UDPEchoOrigin(expecting: spec.proxyProtocol, group: group) } } : []
     }
 
     public var ports: [UInt16] { spec.ports.flatMap { Array($0.first...$0.last) } }

@@ -112,7 +112,7 @@ public struct ExpectationChecker: Sendable {
         }
     }
 
-    private func nodeEvents(_ scope: TrafficScope) -> [LoopbackFleet.NodeEvent] {
+    private func nodeEvents(_ scope: TrafficScope) -> [Fleet.NodeEvent] {
         let addresses = Set(scope.clients.compactMap { observed.hostAddresses[$0] })
         return observed.events.filter { event in
             (scope.application.map { $0 == event.app } ?? true) && (scope.clients.isEmpty || addresses.contains(event.client))

@@ -9,8 +9,9 @@ public enum HostChecks {
     /// The mode `auto` means here.
     public static func resolve(_ mode: RunMode) -> FleetPlan.Mode {
         switch mode {
-        case .loopback, .auto: return .loopback
+        case .loopback: return .loopback
         case .netns: return .netns
+        case .auto: return isRoot ? .netns : .loopback
         }
     }
 

@@ -12,7 +12,7 @@ public struct Observations: Sendable {
     }
 
     public var results: [ConnectionResult] = []
-    public var events: [LoopbackFleet.NodeEvent] = []
+    public var events: [Fleet.NodeEvent] = []
     public var rotations: [AddressRotator.Rotation] = []
     public var probes: [Probe] = []
     /// Per origin host: the port and client address of each header it read.

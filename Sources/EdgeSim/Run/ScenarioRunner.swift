@@ -14,8 +14,8 @@ public final class ScenarioRunner: Sendable {
         /// The edgesim executable, for the node processes.
         public var executable: String
         public var scenarioPath: String
-        /// Where the fleet's DNS responder listens.
-        public var dns: Endpoint
+        /// Port of the fleet's DNS responder in loopback mode (netns mode uses 53 at every edge).
+        public var dnsPort: UInt16
         /// Progress lines, as the run goes.
         public var say: @Sendable (String) -> Void
         /// Lines the node processes write to standard error.
@@ -24,13 +24,13 @@ public final class ScenarioRunner: Sendable {
         public var progressEvery: Duration
 
         public init(
-            mode: FleetPlan.Mode, executable: String, scenarioPath: String, dns: Endpoint, say: @escaping @Sendable (String) -> Void,
+            mode: FleetPlan.Mode, executable: String, scenarioPath: String, dnsPort: UInt16, say: @escaping @Sendable (String) -> Void,
             nodeLog: @escaping @Sendable (String, String) -> Void = { _, _ in }, progressEvery: Duration = .seconds(2)
         ) {
             self.mode = mode
             self.executable = executable
             self.scenarioPath = scenarioPath
-            self.dns = dns
+            self.dnsPort = dnsPort
             self.say = say
             self.nodeLog = nodeLog
             self.progressEvery = progressEvery
@@ -77,11 +77,13 @@ public final class ScenarioRunner: Sendable {
         let began = Date().timeIntervalSince1970
         let clock = ContinuousClock()
         let start = clock.now
-        let fleet = LoopbackFleet(
-            plan: plan,
+        let network: any FleetNetwork =
+            plan.mode == .netns
+            ? NamespaceNetwork(plan: plan, say: options.say) : LoopbackNetwork(plan: plan, dnsPort: options.dnsPort)
+        let fleet = Fleet(
+            plan: plan, network: network,
             options: .init(
-                executable: options.executable, scenarioPath: options.scenarioPath, dns: options.dns, say: options.say,
-                nodeLog: options.nodeLog),
+                executable: options.executable, scenarioPath: options.scenarioPath, say: options.say, nodeLog: options.nodeLog),
             ttl: ttl)
         var report = RunReport(scenario: scenario.name, mode: plan.mode.rawValue, outcome: .passed, started: began, durationSeconds: 0)
         if plan.mode == .loopback {
@@ -91,7 +93,7 @@ public final class ScenarioRunner: Sendable {
             note("loopback mode: IPv4 only (the machine has one IPv6 loopback address)")
         }
         do {
-            options.say("starting \(plan.edgeNodes.count) edge nodes, \(fleet.origins.count) origins and the DNS responder")
+            options.say("starting \(plan.edgeNodes.count) edge nodes, \(scenario.topology.origins.count) origins and the DNS responder")
             try await fleet.start(drain: drain)
             options.say(
                 "fleet up in \(String(format: "%.1f", (clock.now - start).seconds)) s; DNS at \(fleet.dnsEndpoint) (dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME)"
@@ -125,22 +127,23 @@ public final class ScenarioRunner: Sendable {
         report.nodeExits = fleet.nodeExits.map {
             RunReport.NodeExit(node: $0.node, status: $0.status, expected: $0.expected, at: $0.time - began)
         }
-        let counters = fleet.fabric.counters
-        note(
-            "fabric: \(counters.connections) TCP connections and \(counters.flows) UDP flows carried, \(counters.datagramsLost) datagrams lost on links, \(counters.unroutable) not routable"
-        )
+        note(fleet.network.summary)
         report.notes = notes.withLock { $0 }
         return report
     }
 
     /// The timeline: every step at its time, the rotation schedule alongside, until all traffic
     /// has finished (or the scenario's timeout).
-    private func play(_ fleet: LoopbackFleet) async throws {
+    private func play(_ fleet: Fleet) async throws {
         let clock = ContinuousClock()
         let t0 = clock.now
         let deadline = t0 + scenario.timeout
         let trafficDone = Mutex(false)
-        let names = NameCache(client: DNSClient(server: fleet.dnsEndpoint))
+        // Each client has its own resolver cache, asking from its own host.
+        let names = Dictionary(
+            uniqueKeysWithValues: scenario.topology.clients.map { client in
+                (client.name, NameCache(client: DNSClient(server: fleet.dnsEndpoint, group: fleet.group(for: client.name))))
+            })
         let progress = Task { [options] in
             while !Task.isCancelled {
                 try await Task.sleep(for: options.progressEvery)
@@ -189,7 +192,7 @@ public final class ScenarioRunner: Sendable {
         var description: String { "the timeline did not finish in time" }
     }
 
-    private func perform(_ timed: TimedStep, fleet: LoopbackFleet, names: NameCache, deadline: ContinuousClock.Instant) async throws {
+    private func perform(_ timed: TimedStep, fleet: Fleet, names: [String: NameCache], deadline: ContinuousClock.Instant) async throws {
         let at = String(format: "%5.1f s", timed.at.seconds)
         switch timed.step {
         case .traffic(let step):
@@ -200,17 +203,18 @@ public final class ScenarioRunner: Sendable {
             let kind = exchange(for: app)
             await withTaskGroup(of: Void.self) { group in
                 for client in step.clients {
-                    guard let source = plan.hostAddresses[client] else { continue }
+                    guard let source = plan.hostAddresses[client], let names = names[client] else { continue }
                     let request = TrafficGenerator.Request(
                         clientHost: client, source: source, app: app, step: step, exchange: kind, names: names, deadline: deadline)
+                    let generator = TrafficGenerator(group: fleet.group(for: client))
                     group.addTask {
-                        _ = await TrafficGenerator().run(request) { result in self.results.withLock { $0.append(result) } }
+                        _ = await generator.run(request) { result in self.results.withLock { $0.append(result) } }
                     }
                 }
             }
         case .link(let step):
             options.say("\(at)  link \(step.a)–\(step.b): \(describe(step.change))")
-            fleet.change(step)
+            try await fleet.change(step)
         case .node(let step):
             options.say("\(at)  node \(step.name): \(step.action.rawValue)")
             switch step.action {
@@ -237,7 +241,7 @@ public final class ScenarioRunner: Sendable {
         }
     }
 
-    private func rotate(_ app: String, fleet: LoopbackFleet, drain: Duration?) async throws {
+    private func rotate(_ app: String, fleet: Fleet, drain: Duration?) async throws {
         let rotation = try await fleet.rotator.rotate(app, drain: drain) { retired in
             await self.probe(retired, fleet: fleet)
         }
@@ -245,7 +249,7 @@ public final class ScenarioRunner: Sendable {
     }
 
     /// After the drain: a new connection to each old address must be refused.
-    private func probe(_ rotation: AddressRotator.Rotation, fleet: LoopbackFleet) async {
+    private func probe(_ rotation: AddressRotator.Rotation, fleet: Fleet) async {
         guard let app = plan.applications.first(where: { $0.id == rotation.app }), app.edge.transport == .tcp,
             let client = plan.scenario.topology.clients.first, let source = plan.hostAddresses[client.name]
         else { return }
@@ -254,10 +258,12 @@ public final class ScenarioRunner: Sendable {
             let endpoint = Endpoint(address, app.edge.ports.first)
             var probe = Observations.Probe(app: app.id, address: endpoint.description, refused: true, detail: "refused")
             do {
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connectTimeout(.seconds(2))
-                    .bind(to: Endpoint(source, 0).socketAddress)
-                    .connect(to: endpoint.socketAddress).get()
+                let channel = try await fleet.group(for: client.name).onLoop { loop in
+                    ClientBootstrap(group: loop)
+                        .connectTimeout(.seconds(2))
+                        .bind(to: Endpoint(source, 0).socketAddress)
+                        .connect(to: endpoint.socketAddress)
+                }.get()
                 try? await channel.close()
                 probe.refused = false
                 probe.detail = "accepted a new connection after the drain period"
@@ -297,7 +303,7 @@ public final class ScenarioRunner: Sendable {
         }
     }
 
-    private func progressLine(_ fleet: LoopbackFleet, since t0: ContinuousClock.Instant) -> String {
+    private func progressLine(_ fleet: Fleet, since t0: ContinuousClock.Instant) -> String {
         let done = results.withLock { $0 }
         let ok = done.filter(\.ok).count
         let up = plan.edgeNodes.filter { !fleet.router.isDown($0) }.count
@@ -307,7 +313,7 @@ public final class ScenarioRunner: Sendable {
             ok, done.count - ok, up, plan.edgeNodes.count, rotations)
     }
 
-    private func observations(_ fleet: LoopbackFleet) -> Observations {
+    private func observations(_ fleet: Fleet) -> Observations {
         var observed = Observations()
         observed.results = results.withLock { $0 }
         observed.events = fleet.events

@@ -3,30 +3,28 @@ import EdgeModel
 import EdgeNet
 import EdgeProxy
 import Foundation
+import NIOCore
 import Synchronization
 
-/// A scenario's topology running on this machine's loopback network: one `edgesim node`
-/// process per edge node on its own 127.x addresses, the origins on theirs, the fleet's DNS
-/// responder, and the fabric that owns the application addresses and carries each client's
-/// traffic to its nearest live node across the emulated links.
-public final class LoopbackFleet: AddressServing {
+/// A scenario's topology running on this machine: one `edgesim node` process per edge node,
+/// the origins on their hosts, the fleet's DNS responder, application addresses assigned and
+/// rotated, all on a `FleetNetwork` (loopback behind the fabric, or network namespaces).
+public final class Fleet: AddressServing {
     public struct Options: Sendable {
         /// The edgesim executable the node processes run.
         public var executable: String
         public var scenarioPath: String
-        public var dns: Endpoint
         /// Node processes started at once.
         public var startConcurrency: Int
         public var say: @Sendable (String) -> Void
         public var nodeLog: @Sendable (String, String) -> Void
 
         public init(
-            executable: String, scenarioPath: String, dns: Endpoint, startConcurrency: Int = 8,
+            executable: String, scenarioPath: String, startConcurrency: Int = 8,
             say: @escaping @Sendable (String) -> Void, nodeLog: @escaping @Sendable (String, String) -> Void
         ) {
             self.executable = executable
             self.scenarioPath = scenarioPath
-            self.dns = dns
             self.startConcurrency = startConcurrency
             self.say = say
             self.nodeLog = nodeLog
@@ -43,6 +41,10 @@ public final class LoopbackFleet: AddressServing {
         public var time: Double
     }
 
+    public struct StartFailure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     public struct NodeExit: Sendable, Hashable {
         public var node: String
         public var status: Int32
@@ -52,12 +54,14 @@ public final class LoopbackFleet: AddressServing {
 
     public let plan: FleetPlan
     public let options: Options
-    public let router: FleetRouter
-    public let fabric: LoopbackFabric
+    public let network: any FleetNetwork
+    public var router: FleetRouter { network.router }
     public let nodes: [String: NodeProcess]
-    public let origins: [String: OriginHost]
+    private let originHosts = Mutex<[String: OriginHost]>([:])
+    /// The origins, once `start` has made them on their hosts.
+    public var origins: [String: OriginHost] { originHosts.withLock { $0 } }
     public let store = ZoneStore()
-    public let dnsServer: DNSServer
+    private let dnsServers = Mutex<[DNSServer]>([])
     public let book: AddressBook
     public let zones: EdgeZones
     private let rotatorBox = Mutex<AddressRotator?>(nil)
@@ -66,30 +70,22 @@ public final class LoopbackFleet: AddressServing {
     private let tearingDown = Locked(false)
     private let recorded = Recorder<NodeEvent>()
     private let exits = Recorder<NodeExit>()
-    private let dnsBound: Mutex<Endpoint>
 
-    public init(plan: FleetPlan, options: Options, ttl: UInt32) {
+    public init(plan: FleetPlan, network: any FleetNetwork, options: Options, ttl: UInt32) {
         self.plan = plan
         self.options = options
-        router = FleetRouter(plan: plan)
-        fabric = LoopbackFabric(router: router)
-        dnsServer = DNSServer(zones: store, udpSockets: 1)
-        dnsBound = Mutex(options.dns)
+        self.network = network
         book = AddressBook(ipv4: plan.applicationPoolIPv4, ipv6: plan.applicationPoolIPv6)
         zones = EdgeZones(ttl: ttl, pools: (plan.applicationPoolIPv4, plan.applicationPoolIPv6))
-        var origins: [String: OriginHost] = [:]
-        for spec in plan.scenario.topology.origins { origins[spec.name] = OriginHost(spec: spec, address: plan.hostAddresses[spec.name]!) }
-        self.origins = origins
         let recorded = self.recorded
         let exits = self.exits
         let tearingDown = self.tearingDown
-        let router = self.router
-        let fabric = self.fabric
+        let network = self.network
         var nodes: [String: NodeProcess] = [:]
         for name in plan.edgeNodes {
-            let command = [
-                options.executable, "node", "--scenario", options.scenarioPath, "--as", name, "--mode", plan.mode.rawValue, "--control",
-            ]
+            let command = network.processCommand(
+                for: name,
+                [options.executable, "node", "--scenario", options.scenarioPath, "--as", name, "--mode", plan.mode.rawValue, "--control"])
             nodes[name] = NodeProcess(
                 name: name, command: command,
                 onOutput: { node, output in
@@ -104,8 +100,7 @@ public final class LoopbackFleet: AddressServing {
                 onExit: { node, status, expected in
                     guard !tearingDown.value else { return }
                     exits.append(NodeExit(node: node, status: status, expected: expected, time: Date().timeIntervalSince1970))
-                    router.change { $0.setDown(node, true) }
-                    fabric.sever { _, target in target == node }
+                    Task { await network.setNode(node, down: true) }
                     if !expected { options.say("node \(node) exited unexpectedly (status \(status))") }
                 })
         }
@@ -115,8 +110,11 @@ public final class LoopbackFleet: AddressServing {
     /// Set once `start` has assigned the first addresses.
     public var rotator: AddressRotator { rotatorBox.withLock { $0! } }
     public var rotatorIfStarted: AddressRotator? { rotatorBox.withLock { $0 } }
-    /// Where the fleet's DNS answers.
-    public var dnsEndpoint: Endpoint { dnsBound.withLock { $0 } }
+    /// Where clients ask the fleet's DNS.
+    public var dnsEndpoint: Endpoint { network.dnsEndpoint }
+
+    /// Where a host's own sockets are made.
+    public func group(for host: String) -> any EventLoopGroup { network.group(for: host) }
 
     public var events: [NodeEvent] { recorded.all }
     public var nodeExits: [NodeExit] { exits.all }
@@ -124,9 +122,28 @@ public final class LoopbackFleet: AddressServing {
     /// Brings everything up: origins, DNS, node processes (a few at a time), then the
     /// applications' first addresses on every node and the fabric, then publishes the zones.
     public func start(drain: Duration) async throws {
-        for origin in origins.values { try await origin.start() }
-        let bound = try await dnsServer.start(at: options.dns)
-        dnsBound.withLock { $0 = bound }
+        try await network.start()
+        for spec in plan.scenario.topology.origins {
+            let origin = OriginHost(spec: spec, address: plan.hostAddresses[spec.name]!, group: network.group(for: spec.name))
+            originHosts.withLock { $0[spec.name] = origin }
+        }
+        for (name, origin) in origins {
+            do {
+                try await origin.start()
+            } catch {
+                throw StartFailure(description: "origin \(name) cannot listen on \(origin.address): \(error)")
+            }
+        }
+        for listener in network.dnsListeners {
+            let group = listener.host.map { network.group(for: $0) } ?? network.group(for: "")
+            let server = DNSServer(zones: store, group: group, udpSockets: 1)
+            do {
+                _ = try await server.start(at: listener.endpoint)
+            } catch {
+                throw StartFailure(description: "DNS responder cannot listen on \(listener.endpoint)\(listener.host.map { " at \($0)" } ?? ""): \(error)")
+            }
+            dnsServers.withLock { $0.append(server) }
+        }
         let names = plan.edgeNodes
         var index = 0
         while index < names.count {
@@ -153,13 +170,13 @@ public final class LoopbackFleet: AddressServing {
         }
         for address in addresses {
             for port in app.edge.ports.first...app.edge.ports.last {
-                try await fabric.open(Endpoint(address, port), transport: app.edge.transport)
+                try await network.openPublic(Endpoint(address, port), transport: app.edge.transport)
             }
         }
     }
 
     public func stopServing(_ appID: String, address: IPAddress) async {
-        await fabric.close(address: address)
+        await network.closePublic(address)
         serving.withLock { _ = $0[appID]?.remove(address) }
         for (name, node) in nodes where !router.isDown(name) {
             await node.stopServing(appID, address: plan.nodeAddress(of: address, on: name))
@@ -170,8 +187,7 @@ public final class LoopbackFleet: AddressServing {
     public func stopNode(_ name: String, kill: Bool) async {
         guard let node = nodes[name] else { return }
         if kill { node.kill() } else { await node.stop() }
-        router.change { $0.setDown(name, true) }
-        fabric.sever { _, target in target == name }
+        await network.setNode(name, down: true)
     }
 
     /// Starts a node again with every address the fleet serves now; then it takes clients back.
@@ -181,20 +197,12 @@ public final class LoopbackFleet: AddressServing {
         for (app, addresses) in serving.withLock({ $0 }) {
             try await node.startServing(app, on: addresses.map { plan.nodeAddress(of: $0, on: name) })
         }
-        router.change { $0.setDown(name, false) }
+        await network.setNode(name, down: false)
     }
 
-    /// Cuts, reshapes or restores a link. Connections whose path changed are broken, as they
-    /// would be when anycast moves a client to another node.
-    public func change(_ step: LinkStep) {
-        let broken = router.change { table in
-            switch step.change {
-            case .cut: table.cut(step.a, step.b)
-            case .set(let shape): table.reshape(step.a, step.b, to: shape)
-            case .restore: table.reshape(step.a, step.b, to: nil)
-            }
-        }
-        fabric.sever { client, node in broken.contains(HostPair(client: client, node: node)) }
+    /// Cuts, reshapes or restores a link; anycast and routes follow.
+    public func change(_ step: LinkStep) async throws {
+        try await network.change(step)
     }
 
     public func stopOrigin(_ name: String) async { await origins[name]?.stop() }
@@ -206,9 +214,9 @@ public final class LoopbackFleet: AddressServing {
         await withTaskGroup(of: Void.self) { group in
             for node in nodes.values { group.addTask { await node.stop() } }
         }
-        await fabric.stop()
-        await dnsServer.stop()
+        for server in dnsServers.withLock({ $0 }) { await server.stop() }
         for origin in origins.values { await origin.stop() }
+        await network.stop()
     }
 
     public var nodePIDs: [Int32] { nodes.values.compactMap(\.pid) }

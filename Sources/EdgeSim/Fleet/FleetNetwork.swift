@@ -1,0 +1,30 @@
+import EdgeModel
+import NIOCore
+
+/// How a fleet's hosts are connected on this machine: on loopback behind the fabric, or in
+/// network namespaces joined by TUN links. The fleet asks it where each host's sockets live,
+/// how node processes start, and tells it when nodes and links change.
+public protocol FleetNetwork: Sendable {
+    var router: FleetRouter { get }
+    /// Makes the hosts and links.
+    func start() async throws
+    /// Where a host's own sockets are made (its origins, traffic, DNS).
+    func group(for host: String) -> any EventLoopGroup
+    /// The command line that runs `command` as a host's process.
+    func processCommand(for host: String, _ command: [String]) -> [String]
+    /// Where the DNS responder listens (one per entry: the host whose network it is in) and
+    /// the address clients query.
+    var dnsListeners: [(host: String?, endpoint: Endpoint)] { get }
+    var dnsEndpoint: Endpoint { get }
+    /// The application address now takes traffic (after every node serves it).
+    func openPublic(_ endpoint: Endpoint, transport: Transport) async throws
+    /// The address takes no new traffic.
+    func closePublic(_ address: IPAddress) async
+    /// A node went down or came back; anycast moves its clients.
+    func setNode(_ name: String, down: Bool) async
+    func change(_ step: LinkStep) async throws
+    /// One line for the report: what the links carried.
+    var summary: String { get }
+    /// Removes everything it made.
+    func stop() async
+}

@@ -1,0 +1,62 @@
+import EdgeDNS
+import EdgeModel
+import EdgeNet
+import NIOCore
+import NIOPosix
+
+/// Hosts on 127.0.0.0/8 addresses of this machine's one network stack; the fabric owns the
+/// application addresses and carries each client to its nearest live node across the path's
+/// emulated links.
+public final class LoopbackNetwork: FleetNetwork {
+    public let router: FleetRouter
+    public let fabric: LoopbackFabric
+    public let dnsEndpoint: Endpoint
+
+    public init(plan: FleetPlan, dnsPort: UInt16) {
+        router = FleetRouter(plan: plan)
+        fabric = LoopbackFabric(router: router)
+        dnsEndpoint = Endpoint(IPAddress("127.53.0.53")!, dnsPort)
+    }
+
+    public func start() async throws {}
+
+    public func group(for host: String) -> any EventLoopGroup { MultiThreadedEventLoopGroup.singleton }
+
+    public func processCommand(for host: String, _ command: [String]) -> [String] { command }
+
+    public var dnsListeners: [(host: String?, endpoint: Endpoint)] { [(nil, dnsEndpoint)] }
+
+    public func openPublic(_ endpoint: Endpoint, transport: Transport) async throws {
+        try await fabric.open(endpoint, transport: transport)
+    }
+
+    public func closePublic(_ address: IPAddress) async {
+        await fabric.close(address: address)
+    }
+
+    public func setNode(_ name: String, down: Bool) async {
+        router.change { $0.setDown(name, down) }
+        if down { fabric.sever { _, target in target == name } }
+    }
+
+    public func change(_ step: LinkStep) async throws {
+        let broken = router.change { table in
+            switch step.change {
+            case .cut: table.cut(step.a, step.b)
+            case .set(let shape): table.reshape(step.a, step.b, to: shape)
+            case .restore: table.reshape(step.a, step.b, to: nil)
+            }
+        }
+        // Anycast moving a client to another node breaks its open connections.
+        fabric.sever { client, node in broken.contains(HostPair(client: client, node: node)) }
+    }
+
+    public var summary: String {
+        let counters = fabric.counters
+        return "fabric: \(counters.connections) TCP connections and \(counters.flows) UDP flows carried, \(counters.datagramsLost) datagrams lost on links, \(counters.unroutable) not routable"
+    }
+
+    public func stop() async {
+        await fabric.stop()
+    }
+}

@@ -1,0 +1,191 @@
+import EdgeDNS
+import EdgeModel
+import EdgeNet
+import EdgeRouting
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Every host in a network namespace of its own (`edgesim-<run>-<host>`), each topology link a
+/// pair of TUN devices carried by a `TunLink`, and real routing: routes along the shortest
+/// paths, every edge node holding every application address, each client's route to them
+/// pointing at its nearest live edge node. The fleet's DNS answers on an anycast address at
+/// every edge.
+public final class NamespaceNetwork: FleetNetwork {
+    public let router: FleetRouter
+    public let plan: FleetPlan
+    /// Names start with this; `edgesim clean` finds leftovers by it.
+    public let prefix: String
+    public static let namePrefix = "edgesim-"
+    public let dnsEndpoint = Endpoint(FleetPlan.anycastDNS, 53)
+    private let links = Mutex<[String: TunLink]>([:])
+    private let groups = Mutex<[String: MultiThreadedEventLoopGroup]>([:])
+    private let applied = Mutex<[String: [String]]>([:])
+    private let say: @Sendable (String) -> Void
+
+    public init(plan: FleetPlan, run: String = "\(getpid())", say: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.plan = plan
+        router = FleetRouter(plan: plan)
+        prefix = "\(Self.namePrefix)\(run)-"
+        self.say = say
+    }
+
+    var hosts: [String] { plan.scenario.topology.hostNames }
+
+    public func namespace(_ host: String) -> NetworkNamespace { NetworkNamespace(prefix + host) }
+
+    /// Device name of the link between two hosts (the same name at both ends).
+    func device(_ a: String, _ b: String) -> String? {
+        plan.scenario.topology.links.firstIndex { ($0.a == a && $0.b == b) || ($0.a == b && $0.b == a) }.map { "l\($0)" }
+    }
+
+    public func start() async throws {
+        let started = ContinuousClock.now
+        try NetworkNamespace.create(hosts.map(namespace))
+        let topology = plan.scenario.topology
+        for (index, link) in topology.links.enumerated() {
+            let made = try TunLink.create(
+                between: (link.a, namespace(link.a)), (link.b, namespace(link.b)), device: "l\(index)", shape: link.shape)
+            links.withLock { $0["l\(index)"] = made }
+        }
+        let edges = Set(plan.edgeNodes)
+        try await forEachHost { host in
+            let ns = self.namespace(host)
+            var lines = ["link set lo up", "addr add \(self.plan.hostAddresses[host]!)/32 dev lo"]
+            if let v6 = self.plan.hostAddressesV6[host] { lines.append("addr add \(v6)/128 dev lo nodad") }
+            for (index, link) in topology.links.enumerated() where link.a == host || link.b == host {
+                lines.append("link set l\(index) up")
+            }
+            if edges.contains(host) {
+                // Every edge holds every application address, and the DNS anycast address.
+                lines.append("route add local \(self.plan.applicationPoolIPv4) dev lo")
+                lines.append("route add local \(self.plan.applicationPoolIPv6) dev lo")
+                lines.append("addr add \(FleetPlan.anycastDNS)/32 dev lo")
+                try ns.sysctl("net/ipv4/ip_forward", "1")
+                try ns.sysctl("net/ipv6/conf/all/forwarding", "1")
+                try ns.sysctl("net/ipv6/ip_nonlocal_bind", "1")
+            }
+            try IPCommand.batch(lines, namespace: ns.name)
+        }
+        try await applyRoutes()
+        let loop = MultiThreadedEventLoopGroup.singleton
+        for link in links.withLock({ Array($0.values) }) { try await link.start(on: loop.next()) }
+        for host in hosts {
+            let group = try namespace(host).eventLoopGroup()
+            groups.withLock { $0[host] = group }
+        }
+        say(
+            "\(hosts.count) namespaces and \(topology.links.count) links up in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s")
+    }
+
+    /// Runs `body` for every host, a few at a time.
+    private func forEachHost(_ body: @escaping @Sendable (String) async throws -> Void) async throws {
+        let all = hosts
+        var index = 0
+        while index < all.count {
+            let batch = all[index..<min(index + 8, all.count)]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for host in batch { group.addTask { try await body(host) } }
+                try await group.waitForAll()
+            }
+            index += batch.count
+        }
+    }
+
+    /// Routes every host should have now; only namespaces whose routes changed are updated.
+    func applyRoutes() async throws {
+        var wanted: [String: [String]] = [:]
+        for host in hosts { wanted[host] = routes(for: host) }
+        let before = applied.withLock { $0 }
+        let changed = wanted.filter { before[$0.key] != $0.value }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (host, lines) in changed {
+                let name = namespace(host).name
+                group.addTask { try IPCommand.batch(lines, namespace: name) }
+            }
+            try await group.waitForAll()
+        }
+        applied.withLock { applied in for (host, lines) in changed { applied[host] = lines } }
+    }
+
+    /// One host's routes: to every other host along its shortest path, and for clients the
+    /// application and DNS addresses towards the nearest live edge node.
+    func routes(for host: String) -> [String] {
+        var lines: [String] = []
+        let v4 = plan.hostAddresses[host]!
+        let v6 = plan.hostAddressesV6[host]
+        for other in hosts where other != host {
+            let path = router.path(from: host, to: other)
+            let device = path.flatMap { self.device(host, $0.hosts[1]) }
+            let destination4 = plan.hostAddresses[other]!
+            lines.append(device.map { "route replace \(destination4)/32 dev \($0) src \(v4)" } ?? "route replace unreachable \(destination4)/32")
+            if let v6, let destination6 = plan.hostAddressesV6[other] {
+                lines.append(
+                    device.map { "route replace \(destination6)/128 dev \($0) src \(v6)" } ?? "route replace unreachable \(destination6)/128")
+            }
+        }
+        guard !plan.edgeNodes.contains(host) else { return lines }
+        let nearest = router.nearestEdges(from: host).first
+        let device = nearest.flatMap { self.device(host, $0.path.hosts[1]) }
+        for prefix in ["\(plan.applicationPoolIPv4)", "\(FleetPlan.anycastDNS)/32"] {
+            lines.append(device.map { "route replace \(prefix) dev \($0) src \(v4)" } ?? "route replace unreachable \(prefix)")
+        }
+        if let v6 {
+            let prefix = "\(plan.applicationPoolIPv6)"
+            lines.append(device.map { "route replace \(prefix) dev \($0) src \(v6)" } ?? "route replace unreachable \(prefix)")
+        }
+        return lines
+    }
+
+    public func group(for host: String) -> any EventLoopGroup {
+        // Never a group of the machine's own namespace: its sockets could reach the real network.
+        guard let group = groups.withLock({ $0[host] }) else { preconditionFailure("no namespace for host '\(host)'") }
+        return group
+    }
+
+    public func processCommand(for host: String, _ command: [String]) -> [String] {
+        [IPCommand.executable, "netns", "exec", namespace(host).name] + command
+    }
+
+    public var dnsListeners: [(host: String?, endpoint: Endpoint)] { plan.edgeNodes.map { ($0, dnsEndpoint) } }
+
+    public func openPublic(_ endpoint: Endpoint, transport: Transport) async throws {}
+
+    public func closePublic(_ address: IPAddress) async {}
+
+    public func setNode(_ name: String, down: Bool) async {
+        router.change { $0.setDown(name, down) }
+        do { try await applyRoutes() } catch { say("rerouting after \(name) went \(down ? "down" : "up") failed: \(error)") }
+    }
+
+    public func change(_ step: LinkStep) async throws {
+        guard let device = device(step.a, step.b), let link = links.withLock({ $0[device] }) else { return }
+        switch step.change {
+        case .cut: link.cut()
+        case .set(let shape): link.set(shape)
+        case .restore: link.restore(plan.scenario.topology.link(between: step.a, step.b)?.shape ?? LinkShape())
+        }
+        router.change { table in
+            switch step.change {
+            case .cut: table.cut(step.a, step.b)
+            case .set(let shape): table.reshape(step.a, step.b, to: shape)
+            case .restore: table.reshape(step.a, step.b, to: nil)
+            }
+        }
+        try await applyRoutes()
+    }
+
+    public var summary: String {
+        let all = links.withLock { Array($0.values) }
+        let forwarded = all.map(\.counters.forwarded).reduce(0, +)
+        let lost = all.map(\.counters.lost).reduce(0, +)
+        return "links: \(forwarded) packets carried, \(lost) lost (loss, cuts, full queues) over \(all.count) TUN links"
+    }
+
+    public func stop() async {
+        for link in links.withLock({ Array($0.values) }) { await link.close() }
+        for group in groups.withLock({ Array($0.values) }) { try? await group.shutdownGracefully() }
+        NetworkNamespace.delete(hosts.map(namespace))
+    }
+}
