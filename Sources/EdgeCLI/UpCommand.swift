@@ -109,7 +109,9 @@ struct UpCommand: AsyncParsableCommand {
                 "  app \(app.id): \(app.dns.name) \(app.edge) on \(fleet.book.addresses(of: app).map(\.description).joined(separator: ", "))"
             )
         }
-        say("DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME\(mode == .netns ? " (from inside a client's namespace)" : "")")
+        say(
+            "DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME\(mode == .netns ? " (from inside a client's namespace)" : "")"
+        )
         say("Ctrl-C to stop")
         if let readyFile { FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
 

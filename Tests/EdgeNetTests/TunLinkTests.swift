@@ -29,8 +29,16 @@ struct TunLinkTests {
         try NetworkNamespace.create([a, b])
         defer { NetworkNamespace.delete([a, b]) }
         let link = try TunLink.create(between: ("a", a), ("b", b), device: "l0", shape: LinkShape(latency: latency))
-        try IPCommand.batch(["link set lo up", "addr add \(Self.addressA)/32 dev lo", "link set l0 up", "route add \(Self.addressB)/32 dev l0 src \(Self.addressA)"], namespace: a.name)
-        try IPCommand.batch(["link set lo up", "addr add \(Self.addressB)/32 dev lo", "link set l0 up", "route add \(Self.addressA)/32 dev l0 src \(Self.addressB)"], namespace: b.name)
+        try IPCommand.batch(
+            [
+                "link set lo up", "addr add \(Self.addressA)/32 dev lo", "link set l0 up",
+                "route add \(Self.addressB)/32 dev l0 src \(Self.addressA)",
+            ], namespace: a.name)
+        try IPCommand.batch(
+            [
+                "link set lo up", "addr add \(Self.addressB)/32 dev lo", "link set l0 up",
+                "route add \(Self.addressA)/32 dev l0 src \(Self.addressB)",
+            ], namespace: b.name)
         try await link.start(on: MultiThreadedEventLoopGroup.singleton.next())
         let groupA = try a.eventLoopGroup()
         let groupB = try b.eventLoopGroup()

@@ -1,6 +1,6 @@
 import EdgeModel
-import Foundation
 import EdgeRouting
+import Foundation
 import Testing
 
 /// Paths and anycast choice on a small topology built in code.

@@ -48,13 +48,13 @@ public struct DNSClient: Sendable {
         let bindAddress = server.address.isIPv4 ? "0.0.0.0" : "::"
         let channel = try await loop.flatSubmit {
             DatagramBootstrap(group: loop)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ReplyMatcher<AddressedEnvelope<ByteBuffer>>(query: query, promise: promise) { $0.data })
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ReplyMatcher<AddressedEnvelope<ByteBuffer>>(query: query, promise: promise) { $0.data })
+                    }
                 }
-            }
-            .bind(host: bindAddress, port: 0)
+                .bind(host: bindAddress, port: 0)
         }.get()
         defer { channel.close(promise: nil) }
         let timer = loop.scheduleTask(in: timeout) { promise.fail(Timeout(description: "no answer from \(server) within \(timeout)")) }
@@ -70,14 +70,14 @@ public struct DNSClient: Sendable {
         let promise = loop.makePromise(of: DNSMessage.self)
         let channel = try await loop.flatSubmit { [server, timeout] in
             ClientBootstrap(group: loop)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(DNSLengthPrefixDecoder()), ReplyMatcher<ByteBuffer>(query: query, promise: promise) { $0 })
+                .connectTimeout(timeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            ByteToMessageHandler(DNSLengthPrefixDecoder()), ReplyMatcher<ByteBuffer>(query: query, promise: promise) { $0 })
+                    }
                 }
-            }
-            .connect(to: server.socketAddress)
+                .connect(to: server.socketAddress)
         }.get()
         defer { channel.close(promise: nil) }
         let timer = loop.scheduleTask(in: timeout) { promise.fail(Timeout(description: "no TCP answer from \(server) within \(timeout)")) }

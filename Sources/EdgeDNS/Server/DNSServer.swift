@@ -44,14 +44,16 @@ public final class DNSServer: Sendable {
             let address = bound
             let udp = try await group.onLoop { loop in
                 DatagramBootstrap(group: loop)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .channelOption(
-                    ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: CInt(SO_REUSEPORT))), value: 1
-                )
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(server: self)) }
-                }
-                .bind(to: address.socketAddress)
+                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelOption(
+                        ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: CInt(SO_REUSEPORT))), value: 1
+                    )
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(server: self))
+                        }
+                    }
+                    .bind(to: address.socketAddress)
             }.get()
             channels.add(udp)
             if index == 0 { bound = udp.localAddress.flatMap(Endpoint.init) ?? endpoint }
@@ -59,14 +61,14 @@ public final class DNSServer: Sendable {
         let address = bound
         let tcp = try await group.onLoop { loop in
             ServerBootstrap(group: loop)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(DNSLengthPrefixDecoder()), TCPQueryHandler(server: self))
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            ByteToMessageHandler(DNSLengthPrefixDecoder()), TCPQueryHandler(server: self))
+                    }
                 }
-            }
-            .bind(to: address.socketAddress)
+                .bind(to: address.socketAddress)
         }.get()
         channels.add(tcp)
         return bound

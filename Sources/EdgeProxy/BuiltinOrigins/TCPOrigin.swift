@@ -51,27 +51,27 @@ public final class TCPOrigin: Sendable {
         for port in ports {
             let channel = try await group.onLoop { [expect, seen, responder] loop in
                 ServerBootstrap(group: loop)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelInitializer { [expect, seen, responder] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let peer = channel.remoteAddress.flatMap(Endpoint.init) ?? Endpoint(.v4(0), 0)
-                        let localPort = UInt16(channel.localAddress?.port ?? 0)
-                        let handlers: [any ChannelHandler]
-                        switch expect {
-                        case .v1, .v2:
-                            let receiver = ProxyHeaderReceiver(version: expect == .v1 ? .v1 : .v2) { header in
-                                seen.append(Seen(peer: peer, localPort: localPort, header: header))
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.allowRemoteHalfClosure, value: true)
+                    .childChannelInitializer { [expect, seen, responder] channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let peer = channel.remoteAddress.flatMap(Endpoint.init) ?? Endpoint(.v4(0), 0)
+                            let localPort = UInt16(channel.localAddress?.port ?? 0)
+                            let handlers: [any ChannelHandler]
+                            switch expect {
+                            case .v1, .v2:
+                                let receiver = ProxyHeaderReceiver(version: expect == .v1 ? .v1 : .v2) { header in
+                                    seen.append(Seen(peer: peer, localPort: localPort, header: header))
+                                }
+                                handlers = [receiver, Self.handler(responder)]
+                            default:
+                                seen.append(Seen(peer: peer, localPort: localPort, header: nil))
+                                handlers = [Self.handler(responder)]
                             }
-                            handlers = [receiver, Self.handler(responder)]
-                        default:
-                            seen.append(Seen(peer: peer, localPort: localPort, header: nil))
-                            handlers = [Self.handler(responder)]
+                            try channel.pipeline.syncOperations.addHandlers(handlers)
                         }
-                        try channel.pipeline.syncOperations.addHandlers(handlers)
                     }
-                }
-                .bind(to: Endpoint(address, port).socketAddress)
+                    .bind(to: Endpoint(address, port).socketAddress)
             }.get()
             channels.add(channel)
             if let endpoint = channel.localAddress.flatMap(Endpoint.init) { bound.append(endpoint) }

@@ -30,12 +30,12 @@ public final class UDPEchoOrigin: Sendable {
     public func start(at endpoint: Endpoint) async throws -> Endpoint {
         let bound = try await group.onLoop { [expect, seen] loop in
             DatagramBootstrap(group: loop)
-            .channelInitializer { [expect, seen] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UDPEchoHandler(expect: expect, seen: seen))
+                .channelInitializer { [expect, seen] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(UDPEchoHandler(expect: expect, seen: seen))
+                    }
                 }
-            }
-            .bind(to: endpoint.socketAddress)
+                .bind(to: endpoint.socketAddress)
         }.get()
         channel.withLock { $0 = bound }
         return bound.localAddress.flatMap(Endpoint.init) ?? endpoint

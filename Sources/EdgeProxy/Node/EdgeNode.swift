@@ -98,6 +98,17 @@ public final class EdgeNode: Sendable {
         for channel in open { try? await channel.close() }
     }
 
+    /// TCP connections accepted and not yet closed.
+    public var openConnections: Int { counters[.tcpAccepted] - counters[.tcpClosed] }
+
+    /// Waits (checking every 20 ms) until no TCP connection is open, for at most `limit`; true
+    /// when they all finished.
+    public func drain(within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while openConnections > 0, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        return openConnections == 0
+    }
+
     /// Closes every listener. Connections already accepted are left to finish (the process
     /// that owns the node ends them when it exits).
     public func stop() async {
@@ -137,7 +148,10 @@ public final class EdgeNode: Sendable {
                         try channel.pipeline.syncOperations.addHandlers(
                             relay, TCPSessionHandler(service: service, relay: relay, record: record))
                         let bound = NIOLoopBound(record, eventLoop: channel.eventLoop)
-                        channel.closeFuture.whenComplete { _ in bound.value.closed() }
+                        channel.closeFuture.whenComplete { _ in
+                            bound.value.closed()
+                            service.counters.add(.tcpClosed)
+                        }
                     }
                 }
                 .bind(to: endpoint.socketAddress).get()

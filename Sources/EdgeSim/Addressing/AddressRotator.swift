@@ -19,6 +19,15 @@ public final class AddressRotator: Sendable {
         public var publishedAt: Double
         /// The old addresses stopped accepting; nil while they drain.
         public var retiredAt: Double?
+
+        public init(app: String, old: [String], new: [String], servedAt: Double, publishedAt: Double, retiredAt: Double? = nil) {
+            self.app = app
+            self.old = old
+            self.new = new
+            self.servedAt = servedAt
+            self.publishedAt = publishedAt
+            self.retiredAt = retiredAt
+        }
     }
 
     public let applications: [Application]

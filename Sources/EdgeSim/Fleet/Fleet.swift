@@ -39,6 +39,15 @@ public final class Fleet: AddressServing {
         public var client: IPAddress
         public var status: Int
         public var time: Double
+
+        public init(kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double) {
+            self.kind = kind
+            self.app = app
+            self.node = node
+            self.client = client
+            self.status = status
+            self.time = time
+        }
     }
 
     public struct StartFailure: Error, CustomStringConvertible {
@@ -140,7 +149,8 @@ public final class Fleet: AddressServing {
             do {
                 _ = try await server.start(at: listener.endpoint)
             } catch {
-                throw StartFailure(description: "DNS responder cannot listen on \(listener.endpoint)\(listener.host.map { " at \($0)" } ?? ""): \(error)")
+                throw StartFailure(
+                    description: "DNS responder cannot listen on \(listener.endpoint)\(listener.host.map { " at \($0)" } ?? ""): \(error)")
             }
             dnsServers.withLock { $0.append(server) }
         }
@@ -186,8 +196,14 @@ public final class Fleet: AddressServing {
     /// Stops a node (gracefully, or killed as a crash); its clients move to the next nearest.
     public func stopNode(_ name: String, kill: Bool) async {
         guard let node = nodes[name] else { return }
-        if kill { node.kill() } else { await node.stop() }
-        await network.setNode(name, down: true)
+        if kill {
+            node.kill()
+            await network.setNode(name, down: true)
+        } else {
+            // Taken out of service: withdrawn from anycast first, then stopped once its connections end.
+            await network.setNode(name, down: true)
+            await node.stop(grace: .seconds(8))
+        }
     }
 
     /// Starts a node again with every address the fleet serves now; then it takes clients back.

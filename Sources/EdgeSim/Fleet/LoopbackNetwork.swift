@@ -53,7 +53,8 @@ public final class LoopbackNetwork: FleetNetwork {
 
     public var summary: String {
         let counters = fabric.counters
-        return "fabric: \(counters.connections) TCP connections and \(counters.flows) UDP flows carried, \(counters.datagramsLost) datagrams lost on links, \(counters.unroutable) not routable"
+        return
+            "fabric: \(counters.connections) TCP connections and \(counters.flows) UDP flows carried, \(counters.datagramsLost) datagrams lost on links, \(counters.unroutable) not routable"
     }
 
     public func stop() async {

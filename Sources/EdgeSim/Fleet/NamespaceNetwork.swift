@@ -76,7 +76,8 @@ public final class NamespaceNetwork: FleetNetwork {
             groups.withLock { $0[host] = group }
         }
         say(
-            "\(hosts.count) namespaces and \(topology.links.count) links up in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s")
+            "\(hosts.count) namespaces and \(topology.links.count) links up in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s"
+        )
     }
 
     /// Runs `body` for every host, a few at a time.
@@ -119,10 +120,12 @@ public final class NamespaceNetwork: FleetNetwork {
             let path = router.path(from: host, to: other)
             let device = path.flatMap { self.device(host, $0.hosts[1]) }
             let destination4 = plan.hostAddresses[other]!
-            lines.append(device.map { "route replace \(destination4)/32 dev \($0) src \(v4)" } ?? "route replace unreachable \(destination4)/32")
+            lines.append(
+                device.map { "route replace \(destination4)/32 dev \($0) src \(v4)" } ?? "route replace unreachable \(destination4)/32")
             if let v6, let destination6 = plan.hostAddressesV6[other] {
                 lines.append(
-                    device.map { "route replace \(destination6)/128 dev \($0) src \(v6)" } ?? "route replace unreachable \(destination6)/128")
+                    device.map { "route replace \(destination6)/128 dev \($0) src \(v6)" }
+                        ?? "route replace unreachable \(destination6)/128")
             }
         }
         guard !plan.edgeNodes.contains(host) else { return lines }

@@ -18,13 +18,16 @@ public final class OriginHost: Sendable {
         switch spec.kind {
         case .tcpEcho: tcp = TCPOrigin(expecting: spec.proxyProtocol, group: group)
         case .smtp:
-            tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .smtp(banner: spec.banner ?? "\(spec.name) ESMTP edgesim"), group: group)
+            tcp = TCPOrigin(
+                expecting: spec.proxyProtocol, responder: .smtp(banner: spec.banner ?? "\(spec.name) ESMTP edgesim"), group: group)
         case .http: tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .http, group: group)
         case .udpEcho, .command: tcp = nil
         }
         udp =
             spec.kind == .udpEcho
-            ? spec.ports.flatMap { range in (range.first...range.last).map { _ in UDPEchoOrigin(expecting: spec.proxyProtocol, group: group) } } : []
+            ? spec.ports.flatMap { range in
+                (range.first...range.last).map { _ in UDPEchoOrigin(expecting: spec.proxyProtocol, group: group) }
+            } : []
     }
 
     public var ports: [UInt16] { spec.ports.flatMap { Array($0.first...$0.last) } }

@@ -15,9 +15,14 @@ public final class NodeService: Service {
     public let node: EdgeNode
     private let logger: Logger
     private let onReady: @Sendable ([EdgeNode.Listener]) -> Void
+    /// How long open connections may take to finish after the listeners close. Default 5 s.
+    public let drain: Duration
 
-    public init(node: EdgeNode, logger: Logger, onReady: @escaping @Sendable ([EdgeNode.Listener]) -> Void = { _ in }) {
+    public init(
+        node: EdgeNode, logger: Logger, drain: Duration = .seconds(5), onReady: @escaping @Sendable ([EdgeNode.Listener]) -> Void = { _ in }
+    ) {
         self.node = node
+        self.drain = drain
         self.logger = logger
         self.onReady = onReady
     }
@@ -28,5 +33,9 @@ public final class NodeService: Service {
         try? await gracefulShutdown()
         logger.info("stopping")
         await node.stop()
+        // Connections already accepted get a moment to finish, as on a real node taken out of service.
+        if !(await node.drain(within: drain)) {
+            logger.info("stopped with connections still open", metadata: ["open": "\(node.openConnections)"])
+        }
     }
 }

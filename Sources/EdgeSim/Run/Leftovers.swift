@@ -1,13 +1,29 @@
+import EdgeNet
 import Foundation
 
 /// What an earlier run that crashed or was killed may have left, and its removal: node
 /// processes whose runner is gone (they end by themselves when their input closes, but one
-/// that is stuck is killed here).
+/// that is stuck is killed here) and network namespaces of runs whose runner is gone (with
+/// them go their TUN devices, addresses and routes).
 public enum Leftovers {
     public struct Found: Sendable, Hashable, CustomStringConvertible {
         public var pid: Int32
         public var command: String
-        public var description: String { "process \(pid): \(command)" }
+        public var description: String { pid > 0 ? "process \(pid): \(command)" : command }
+    }
+
+    /// Namespaces named `edgesim-<pid>-<host>` whose runner process no longer exists.
+    public static func findNamespaces() -> [String] {
+        NetworkNamespace.list().filter { name in
+            guard name.hasPrefix(NamespaceNetwork.namePrefix) else { return false }
+            let rest = name.dropFirst(NamespaceNetwork.namePrefix.count)
+            guard let pid = rest.split(separator: "-").first.flatMap({ Int32($0) }) else { return false }
+            return !isEdgesim(pid)
+        }
+    }
+
+    static func isEdgesim(_ pid: Int32) -> Bool {
+        commandLine(pid)?.first?.hasSuffix("edgesim") == true || commandLine(pid)?.first?.hasSuffix(".xctest") == true
     }
 
     /// `edgesim node --control` processes whose parent is no longer an edgesim runner.
@@ -32,7 +48,9 @@ public enum Leftovers {
     public static func clean() -> [Found] {
         let found = find()
         for item in found { kill(item.pid, SIGKILL) }
-        return found
+        let namespaces = findNamespaces()
+        NetworkNamespace.delete(namespaces.map(NetworkNamespace.init))
+        return found + namespaces.map { Found(pid: 0, command: "network namespace \($0)") }
     }
 
     static func commandLine(_ pid: Int32) -> [String]? {

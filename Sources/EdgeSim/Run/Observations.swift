@@ -9,6 +9,13 @@ public struct Observations: Sendable {
         public var address: String
         public var refused: Bool
         public var detail: String
+
+        public init(app: String, address: String, refused: Bool, detail: String) {
+            self.app = app
+            self.address = address
+            self.refused = refused
+            self.detail = detail
+        }
     }
 
     public var results: [ConnectionResult] = []

@@ -20,6 +20,14 @@ public struct RunReport: Sendable, Codable {
         public var measured: String
         public var expected: String
         public var detail: String?
+
+        public init(name: String, passed: Bool, measured: String, expected: String, detail: String? = nil) {
+            self.name = name
+            self.passed = passed
+            self.measured = measured
+            self.expected = expected
+            self.detail = detail
+        }
     }
 
     public struct Traffic: Sendable, Codable, Hashable {

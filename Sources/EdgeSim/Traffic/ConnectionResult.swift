@@ -18,6 +18,23 @@ public struct ConnectionResult: Sendable, Hashable, Codable {
     public var firstByteMs: Double?
     /// Kept open on purpose (`hold`), for the long-lived connection checks.
     public var held: Bool
+
+    public init(
+        client: String, app: String, transport: String, address: String, ok: Bool, error: String?, started: Double, ended: Double,
+        connectMs: Double?, firstByteMs: Double?, held: Bool
+    ) {
+        self.client = client
+        self.app = app
+        self.transport = transport
+        self.address = address
+        self.ok = ok
+        self.error = error
+        self.started = started
+        self.ended = ended
+        self.connectMs = connectMs
+        self.firstByteMs = firstByteMs
+        self.held = held
+    }
 }
 
 /// What the generator expects the origin to do, by the origin's kind.
