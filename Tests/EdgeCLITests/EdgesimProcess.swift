@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+
+/// Runs the edgesim executable for a test and collects what it prints.
+enum EdgesimProcess {
+    /// `EDGESIM_BIN` when set (scripts/test points it at a release build), else the executable
+    /// built next to the test bundle.
+    static var executable: String {
+        ProcessInfo.processInfo.environment["EDGESIM_BIN"]
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("edgesim").path
+    }
+
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static var isRoot: Bool { geteuid() == 0 }
+
+    /// Modes every scenario test runs in: loopback always, netns as root (CI runs as root).
+    static var modes: [String] { isRoot ? ["loopback", "netns"] : ["loopback"] }
+
+    struct Finished {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    /// Runs to the end; the scenario's own timeout bounds how long that is.
+    static func run(_ arguments: [String]) throws -> Finished {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let collected = Locked<Data>(Data())
+        let done = DispatchSemaphore(value: 0)
+        let reader = Thread {
+            collected.set(errors.fileHandleForReading.readDataToEndOfFile())
+            done.signal()
+        }
+        reader.start()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        done.wait()
+        return Finished(
+            status: process.terminationStatus, output: String(decoding: printed, as: UTF8.self),
+            errors: String(decoding: collected.value, as: UTF8.self))
+    }
+
+    /// A scratch folder with a scenario in it that names the repository's topologies by path.
+    static func scenario(_ text: String) throws -> (folder: URL, path: String) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-scenario-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("scenario.yaml").path
+        try text.replacingOccurrences(of: "REPO", with: repository.path).write(toFile: path, atomically: true, encoding: .utf8)
+        return (folder, path)
+    }
+
+    /// The JSON report a run wrote.
+    static func report(at path: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    }
+}
+
+/// A value shared between threads.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.withLock { stored } }
+    func set(_ value: Value) { lock.withLock { stored = value } }
+}
+
+/// Runs of whole fleets, one at a time: two loopback runs would want the same addresses.
+@Suite(.serialized) enum FleetRuns {}

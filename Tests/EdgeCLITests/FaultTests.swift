@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+
+/// Faults on the timeline, each handled as a real network would: a dead node's clients move to
+/// the next nearest node, a cut link's clients too, a dead origin fails connections until it
+/// is back; and a runner killed outright leaves nothing `edgesim clean` cannot remove.
+extension FleetRuns {
+    @Suite struct FaultTests {
+        /// Paris's nearest edge on lab-3 is London (8.9 ms), then Amsterdam (10.3 ms).
+        static func scenario(_ timeline: String, expect: String = "  - success_rate: {app: echo, at_least: 90%}") -> String {
+            """
+            name: fault
+            topology: REPO/topologies/lab-3.yaml
+            timeout: 60s
+            apps:
+              - id: echo
+                protocol: tcp/7
+                dns: {type: CNAME, name: echo.lab.example}
+                origin_direct: ["tcp://echo:7"]
+            timeline:
+              - at: 0s
+                traffic: {from: paris, app: echo, connections: 100, concurrency: 2, bytes: 256, rate: 25/s}
+            \(timeline)
+            expect:
+            \(expect)
+            """
+        }
+
+        func run(_ text: String, mode: String) throws -> (EdgesimProcess.Finished, [String: Any]) {
+            let (folder, path) = try EdgesimProcess.scenario(text)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let report = folder.appendingPathComponent("report.json").path
+            let run = try EdgesimProcess.run(["run", path, "--mode", mode, "--report", report])
+            return (run, try EdgesimProcess.report(at: report))
+        }
+
+        func servedBy(_ report: [String: Any], client: String) -> [String: Int] {
+            let traffic = report["traffic"] as? [[String: Any]] ?? []
+            return traffic.first { $0["client"] as? String == client }?["servedBy"] as? [String: Int] ?? [:]
+        }
+
+        @Test(arguments: EdgesimProcess.modes)
+        func aKilledNodesClientsMoveToTheNextNearest(mode: String) throws {
+            let (run, report) = try run(
+                Self.scenario(
+                    """
+                      - at: 2s
+                        node: {name: lhr, action: kill}
+                    """), mode: mode)
+            #expect(run.status == 0, "\(run.output)")
+            let served = servedBy(report, client: "paris")
+            #expect(served["lhr", default: 0] > 0, "\(served)")
+            #expect(served["ams", default: 0] > 0, "\(served)")
+            #expect(served["fra", default: 0] == 0, "\(served)")
+            let exits = report["nodeExits"] as? [[String: Any]] ?? []
+            #expect(exits.count == 1)
+            #expect(exits.first?["node"] as? String == "lhr")
+            #expect(exits.first?["status"] as? Int == Int(SIGKILL))
+            #expect(exits.first?["expected"] as? Bool == true)
+        }
+
+        @Test(arguments: EdgesimProcess.modes)
+        func aCutLinksClientsMoveToTheNextNearest(mode: String) throws {
+            let (run, report) = try run(
+                Self.scenario(
+                    """
+                      - at: 2s
+                        link: {between: [paris, lhr], cut: true}
+                    """), mode: mode)
+            #expect(run.status == 0, "\(run.output)")
+            let served = servedBy(report, client: "paris")
+            #expect(served["lhr", default: 0] > 0, "\(served)")
+            #expect(served["ams", default: 0] > 0, "\(served)")
+            #expect((report["nodeExits"] as? [Any])?.isEmpty == true)
+        }
+
+        @Test(arguments: EdgesimProcess.modes)
+        func aDeadOriginFailsConnectionsUntilItIsBack(mode: String) throws {
+            let (run, report) = try run(
+                Self.scenario(
+                    """
+                      - at: 1500ms
+                        origin: {name: echo, action: stop}
+                      - at: 3s
+                        origin: {name: echo, action: start}
+                    """, expect: "  - success_rate: {app: echo, at_least: 100%}"), mode: mode)
+            #expect(run.status == 1, "a check must fail: \(run.output)")
+            let check = (report["checks"] as? [[String: Any]])?.first
+            #expect(check?["passed"] as? Bool == false)
+            let traffic = (report["traffic"] as? [[String: Any]])?.first
+            let succeeded = traffic?["succeeded"] as? Int ?? 0
+            // Before 1.5 s and after 3 s connections work; between, the edge finds no origin.
+            #expect(succeeded >= 50 && succeeded < 100, "\(traffic ?? [:])")
+            let errors = traffic?["errors"] as? [String: Int] ?? [:]
+            #expect(!errors.isEmpty)
+        }
+
+        @Test(arguments: EdgesimProcess.modes)
+        func aKilledRunnerLeavesNothingCleanCannotRemove(mode: String) throws {
+            let (folder, path) = try EdgesimProcess.scenario(
+                Self.scenario("", expect: "  - success_rate: {app: echo, at_least: 90%}").replacingOccurrences(
+                    of: "connections: 100", with: "connections: 1000"))
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let runner = Process()
+            runner.executableURL = URL(fileURLWithPath: EdgesimProcess.executable)
+            runner.arguments = ["run", path, "--mode", mode]
+            let errors = Pipe()
+            runner.standardError = errors
+            runner.standardOutput = FileHandle.nullDevice
+            try runner.run()
+            var seen = ""
+            while !seen.contains("traffic:") {
+                let data = errors.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                seen += String(decoding: data, as: UTF8.self)
+            }
+            #expect(seen.contains("fleet up"), "\(seen)")
+            let runnerPID = runner.processIdentifier
+            let nodes = children(of: runnerPID)
+            #expect(nodes.count >= 3, "node processes of the run: \(nodes)")
+            kill(runnerPID, SIGKILL)
+            runner.waitUntilExit()
+
+            // The nodes see their input close and stop by themselves.
+            #expect(waitUntil { nodes.allSatisfy { !isAlive($0) } }, "nodes still running: \(nodes.filter(isAlive))")
+            let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
+                $0.hasPrefix("edgesim-\(runnerPID)-")
+            }
+            if mode == "netns" { #expect(left.count == 7, "lab-3 has 7 hosts: \(left)") }
+            let clean = try EdgesimProcess.run(["clean"])
+            #expect(clean.status == 0)
+            for name in left { #expect(clean.output.contains(name), "\(clean.output)") }
+            let after = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
+                $0.hasPrefix("edgesim-\(runnerPID)-")
+            }
+            #expect(after.isEmpty)
+            #expect(try EdgesimProcess.run(["clean"]).output.contains("nothing to clean"))
+        }
+
+        /// Processes whose parent is `pid` (for netns mode, `ip netns exec` becomes the node itself).
+        func children(of pid: Int32) -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { candidate in
+                guard let status = try? String(contentsOfFile: "/proc/\(candidate)/status", encoding: .utf8) else { return false }
+                return status.split(separator: "\n").contains {
+                    $0.hasPrefix("PPid:") && $0.dropFirst(5).trimmingCharacters(in: .whitespaces) == "\(pid)"
+                }
+            }
+        }
+
+        func isAlive(_ pid: Int32) -> Bool {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+            return !status.contains("State:\tZ")
+        }
+
+        /// Checks a condition another process makes true, every 10 ms, for at most 10 s.
+        func waitUntil(_ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                if condition() { return true }
+                usleep(10_000)
+            }
+            return condition()
+        }
+    }
+}

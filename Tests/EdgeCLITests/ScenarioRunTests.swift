@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// Every scenario in scenarios/ runs green through `edgesim run`, in loopback mode and (as
+/// root) in netns mode, and writes a JSON report and JUnit XML that agree with it.
+extension FleetRuns {
+    @Suite struct ScenarioRunTests {
+        static let scenarios = ["lab-echo", "smtp-client-address", "rotation", "global-failover", "world-21"]
+
+        static var cases: [(String, String)] {
+            scenarios.flatMap { scenario in EdgesimProcess.modes.map { (scenario, $0) } }
+        }
+
+        @Test(arguments: cases)
+        func runsGreen(scenario: String, mode: String) throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-run-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let report = folder.appendingPathComponent("report.json").path
+            let junit = folder.appendingPathComponent("junit.xml").path
+            let path = EdgesimProcess.repository.appendingPathComponent("scenarios/\(scenario).yaml").path
+            let run = try EdgesimProcess.run(["run", path, "--mode", mode, "--report", report, "--junit", junit])
+            #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(3000))")
+            #expect(run.output.contains("scenario \(scenario) (\(mode) mode): PASSED"), "\(run.output)")
+
+            let json = try EdgesimProcess.report(at: report)
+            #expect(json["outcome"] as? String == "passed")
+            #expect(json["mode"] as? String == mode)
+            let checks = json["checks"] as? [[String: Any]] ?? []
+            #expect(!checks.isEmpty)
+            #expect(checks.allSatisfy { $0["passed"] as? Bool == true && ($0["measured"] as? String)?.isEmpty == false })
+            let xml = try String(contentsOfFile: junit, encoding: .utf8)
+            #expect(xml.components(separatedBy: "<testcase ").count - 1 == checks.count)
+            #expect(xml.contains("failures=\"0\""))
+            // Nothing of the run is left behind.
+            #expect(leftoverNamespaces().isEmpty)
+        }
+
+        @Test func anInvalidScenarioExitsTwoWithItsLineAndStartsNothing() throws {
+            let (folder, path) = try EdgesimProcess.scenario(
+                """
+                name: broken
+                topology: REPO/topologies/lab-3.yaml
+                apps:
+                  - id: a
+                    protocol: tcp/7
+                    dns: {type: CNAME, name: a.lab.example}
+                    origin_direct: ["tcp://nowhere:7"]
+                timeline:
+                  - at: 0s
+                    traffic: {from: paris, app: a, connections: 1}
+                """)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let run = try EdgesimProcess.run(["run", path])
+            #expect(run.status == 2)
+            #expect(run.errors.contains("scenario.yaml:4:5: apps[a].origin_direct[0]"), "\(run.errors)")
+            #expect(run.errors.contains("nowhere"), "\(run.errors)")
+            #expect(!run.errors.contains("starting"))
+        }
+    }
+}
+
+/// Namespaces of this project that belong to no running process.
+func leftoverNamespaces() -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter { name in
+        guard name.hasPrefix("edgesim-"), let pid = name.dropFirst(8).split(separator: "-").first.flatMap({ Int32($0) }) else {
+            return false
+        }
+        return kill(pid, 0) != 0
+    }
+}
