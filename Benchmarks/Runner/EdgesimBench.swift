@@ -33,8 +33,14 @@ struct EdgesimBench: AsyncParsableCommand {
     @Option(help: "Rounds; the median of each figure is reported.")
     var rounds = 3
 
-    @Option(help: "What to measure: relay, dns, or both.")
+    @Option(help: "What to measure: relay, dns, fleet (comma-separated).")
     var workloads = "relay,dns"
+
+    @Option(help: "Fleet sizes (edge nodes) for the fleet workload.")
+    var fleetSizes = "10,50,100"
+
+    @Option(help: "Modes for the fleet workload: netns (root), loopback.")
+    var fleetModes = "netns,loopback"
 
     @Option(help: "Names in the zone for the DNS benchmark.")
     var names = 1000
@@ -51,6 +57,37 @@ struct EdgesimBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: folder) }
 
         let parts = workloads.split(separator: ",").map(String.init)
+        if parts.contains("fleet") {
+            var rows: [FleetBenchmark.Result] = []
+            for mode in fleetModes.split(separator: ",").map(String.init) {
+                if mode == "netns", geteuid() != 0 {
+                    say("fleet: netns mode needs root; skipped")
+                    continue
+                }
+                for size in fleetSizes.split(separator: ",").compactMap({ Int($0) }) {
+                    var runs: [FleetBenchmark.Result] = []
+                    for round in 1...rounds {
+                        let result = try FleetBenchmark.run(edgesim: edgesim, folder: folder, nodes: size, mode: mode, deadline: 300)
+                        say(
+                            String(
+                                format: "round %d/%d: fleet %d nodes, %@: up in %.2f s, %.1f MiB per node, runner %.1f MiB, down in %.2f s",
+                                round, rounds, size, mode, result.seconds, result.megabytesPerNode, result.runnerMegabytes,
+                                result.teardownSeconds))
+                        runs.append(result)
+                    }
+                    rows.append(runs.sorted { $0.seconds < $1.seconds }[runs.count / 2])
+                }
+            }
+            say("\nfleet start-up (median of \(rounds) rounds)")
+            say("nodes  mode      up (s)  nodes/s  MiB/node  runner MiB  down (s)")
+            for row in rows {
+                say(
+                    String(
+                        format: "%5d  %@  %6.2f  %7.1f  %8.1f  %10.1f  %8.2f", row.nodes,
+                        row.mode.padding(toLength: 8, withPad: " ", startingAt: 0), row.seconds,
+                        Double(row.nodes) / row.seconds, row.megabytesPerNode, row.runnerMegabytes, row.teardownSeconds))
+            }
+        }
         if parts.contains("dns") {
             var rates: [DNSBenchmark.Result] = []
             for round in 1...rounds {

@@ -112,7 +112,7 @@ struct UpCommand: AsyncParsableCommand {
         say(
             "DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME\(mode == .netns ? " (from inside a client's namespace)" : "")"
         )
-        say("Ctrl-C to stop")
+        say("kill -USR1 \(getpid()) rotates the addresses now; Ctrl-C stops")
         if let readyFile { FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
 
         let rotation = Task {
@@ -125,6 +125,16 @@ struct UpCommand: AsyncParsableCommand {
                 }
             }
         }
+        // kill -USR1 <pid> rotates every dynamic application now (rotation on command).
+        let onCommand = SignalWatch([SIGUSR1]) { _ in
+            Task {
+                for app in plan.applications {
+                    guard case .dynamic = app.edgeIPs, let done = try? await fleet.rotator.rotate(app.id) else { continue }
+                    say("rotated \(app.id): \(done.old.joined(separator: ", ")) → \(done.new.joined(separator: ", "))")
+                }
+            }
+        }
+        defer { onCommand.stop() }
         for await _ in stopped.stream { break }
         rotation.cancel()
         printError("stopping")

@@ -18,11 +18,12 @@ public final class FleetRouter: FabricRouter {
     }
 
     public func route(from client: IPAddress, to destination: Endpoint) -> FabricRoute? {
-        guard let host = plan.hostByAddress[client] else { return nil }
+        // A tool outside the fleet (dig, curl, your client on 127.0.0.1) speaks for the first client.
+        guard let host = plan.hostByAddress[client] ?? plan.scenario.topology.clients.first?.name else { return nil }
         let targets = nearestEdges(from: host).map { entry in
             FabricTarget(
                 host: entry.node, endpoint: Endpoint(plan.nodeAddress(of: destination.address, on: entry.node), destination.port),
-                source: client, shape: entry.path.shape)
+                source: plan.hostByAddress[client] == nil ? plan.hostAddresses[host]! : client, shape: entry.path.shape)
         }
         return targets.isEmpty ? nil : FabricRoute(clientHost: host, targets: targets)
     }
