@@ -137,6 +137,73 @@ extension FleetRuns {
             #expect(try EdgesimProcess.run(["clean"]).output.contains("nothing to clean"))
         }
 
+        @Test(arguments: EdgesimProcess.modes)
+        func aNodeThatDiesOnItsOwnIsReportedAndItsClientsMove(mode: String) throws {
+            let (folder, path) = try EdgesimProcess.scenario(
+                Self.scenario("").replacingOccurrences(of: "connections: 100", with: "connections: 150"))
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let report = folder.appendingPathComponent("report.json").path
+            let (runner, errors) = try start(["run", path, "--mode", mode, "--report", report])
+            let node = children(of: runner.processIdentifier).first { commandLine($0).contains("lhr") }
+            try #require(node != nil, "London's node process")
+            kill(node!, SIGKILL)
+            runner.waitUntilExit()
+            let rest = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(rest.contains("node lhr exited unexpectedly (status 9)"), "\(rest)")
+            let json = try EdgesimProcess.report(at: report)
+            let exits = json["nodeExits"] as? [[String: Any]] ?? []
+            #expect(exits.first?["node"] as? String == "lhr")
+            #expect(exits.first?["expected"] as? Bool == false)
+            #expect(servedBy(json, client: "paris")["ams", default: 0] > 0, "\(servedBy(json, client: "paris"))")
+        }
+
+        @Test(arguments: EdgesimProcess.modes)
+        func anInterruptedRunTearsEverythingDownAndSaysSo(mode: String) throws {
+            let (folder, path) = try EdgesimProcess.scenario(
+                Self.scenario("").replacingOccurrences(of: "connections: 100", with: "connections: 1000"))
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let (runner, errors) = try start(["run", path, "--mode", mode], output: true)
+            let nodes = children(of: runner.processIdentifier)
+            kill(runner.processIdentifier, SIGINT)
+            // Bounded: a run that ignored SIGINT would be killed here and fail the checks below.
+            let watchdog = DispatchWorkItem { kill(runner.processIdentifier, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+            let printed = String(decoding: (runner.standardOutput as! Pipe).fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            runner.waitUntilExit()
+            watchdog.cancel()
+            _ = errors
+            #expect(runner.terminationReason == .exit)
+            #expect(runner.terminationStatus == 1)
+            #expect(printed.contains("(\(mode) mode): INTERRUPTED"), "\(printed)")
+            #expect(nodes.allSatisfy { !isAlive($0) })
+            #expect(
+                ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
+                    $0.hasPrefix("edgesim-\(runner.processIdentifier)-")
+                }.isEmpty)
+        }
+
+        /// Starts a run and returns once its traffic has started.
+        func start(_ arguments: [String], output: Bool = false) throws -> (Process, Pipe) {
+            let runner = Process()
+            runner.executableURL = URL(fileURLWithPath: EdgesimProcess.executable)
+            runner.arguments = arguments
+            let errors = Pipe()
+            runner.standardError = errors
+            runner.standardOutput = output ? Pipe() : FileHandle.nullDevice
+            try runner.run()
+            var seen = ""
+            while !seen.contains("traffic:") {
+                let data = errors.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                seen += String(decoding: data, as: UTF8.self)
+            }
+            return (runner, errors)
+        }
+
+        func commandLine(_ pid: Int32) -> String {
+            String(decoding: FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data(), as: UTF8.self)
+        }
+
         /// Processes whose parent is `pid` (for netns mode, `ip netns exec` becomes the node itself).
         func children(of pid: Int32) -> [Int32] {
             ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { candidate in
