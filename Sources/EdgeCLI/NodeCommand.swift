@@ -87,6 +87,7 @@ struct NodeCommand: AsyncParsableCommand {
         var table: [PrefixInfo]
         var name = self.name
         var listen = listenAddresses.compactMap { IPAddress($0) }
+        var originSource: IPAddress?
         do {
             if let scenario, let nodeName {
                 let loaded = try loader.loadScenario(scenario)
@@ -106,6 +107,9 @@ struct NodeCommand: AsyncParsableCommand {
                 table = plan.prefixes
                 name = nodeName
                 listen = []
+                // On loopback, connections to origins leave from the node's own address, so the
+                // fabric knows which edge-to-origin link they cross.
+                if plan.mode == .loopback { originSource = plan.hostAddresses[nodeName] }
             } else {
                 applications = try loader.loadApplications(apps!)
                 rules = try accessRules.map { try loader.loadAccessRules($0).value } ?? []
@@ -127,6 +131,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.udpIdleTimeout = try Quantity.duration(udpIdle).get().timeAmount
         configuration.connectTimeout = try Quantity.duration(connectTimeout).get().timeAmount
         configuration.udpMaxFlows = udpMaxFlows
+        configuration.originSourceIPv4 = originSource
         let output: FileHandle?
         switch control ? "-" : events {
         case nil: output = nil

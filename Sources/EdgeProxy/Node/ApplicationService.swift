@@ -21,8 +21,17 @@ public struct ProxyConfiguration: Sendable {
     public var udpMaxPayloadIPv6: Int = 1452
     /// Datagrams queued for a flow while its origin socket opens. Default 64.
     public var udpPendingLimit: Int = 64
+    /// The address connections and flows to IPv4 origins come from; nil lets the kernel choose.
+    /// A fleet on loopback sets the node's own address so the links to origins know the node.
+    public var originSourceIPv4: IPAddress?
 
     public init() {}
+
+    /// Where an origin socket binds before connecting, if anywhere.
+    func sourceAddress(towards origin: Endpoint) -> SocketAddress? {
+        guard let source = originSourceIPv4, origin.address.isIPv4 else { return nil }
+        return Endpoint(source, 0).socketAddress
+    }
 }
 
 /// One application as one node serves it: where its traffic goes and what it may do.

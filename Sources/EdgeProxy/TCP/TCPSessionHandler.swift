@@ -60,7 +60,9 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
             RelayHandler(onRead: { record.addOut($0) }, onError: { record.failed($0, onOriginSide: true) }),
             eventLoop: clientChannel.eventLoop)
         let this = NIOLoopBound(self, eventLoop: clientChannel.eventLoop)
-        ClientBootstrap(group: clientChannel.eventLoop)
+        var bootstrap = ClientBootstrap(group: clientChannel.eventLoop)
+        if let source = service.configuration.sourceAddress(towards: origin) { bootstrap = bootstrap.bind(to: source) }
+        bootstrap
             .connectTimeout(service.configuration.connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.writeBufferWaterMark, value: service.configuration.writeBufferWaterMark)

@@ -94,17 +94,23 @@ final class UDPListenerHandler: ChannelInboundHandler {
         let loop = context.eventLoop
         let this = NIOLoopBound(self, eventLoop: loop)
         let boundFlow = NIOLoopBound(flow, eventLoop: loop)
+        let configuration = service.configuration
         service.origins.candidates(edgePort: edge.port, on: loop).flatMap { endpoints -> EventLoopFuture<(any Channel, Endpoint)> in
             guard let origin = endpoints.first else {
                 return loop.makeFailedFuture(OriginResolutionError(status: .resolveNoAddress, message: "no origin for port \(edge.port)"))
             }
             let originHandler = NIOLoopBound(UDPOriginHandler(listener: this.value, flow: boundFlow.value), eventLoop: loop)
-            return DatagramBootstrap(group: loop)
+            let bootstrap = DatagramBootstrap(group: loop)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(originHandler.value) }
                 }
-                .connect(to: origin.socketAddress)
-                .map { ($0, origin) }
+            guard let source = configuration.sourceAddress(towards: origin) else {
+                return bootstrap.connect(to: origin.socketAddress).map { ($0, origin) }
+            }
+            // Bound to the source first, then connected: the flow's datagrams come from the node's address.
+            return bootstrap.bind(to: source).flatMap { channel in
+                channel.connect(to: origin.socketAddress).map { (channel, origin) }
+            }
         }.whenComplete { result in
             let flow = boundFlow.value
             switch result {

@@ -133,7 +133,7 @@ public final class Fleet: AddressServing {
     public func start(drain: Duration) async throws {
         try await network.start()
         for spec in plan.scenario.topology.origins {
-            let origin = OriginHost(spec: spec, address: plan.hostAddresses[spec.name]!, group: network.group(for: spec.name))
+            let origin = OriginHost(spec: spec, address: plan.originListenAddress(spec.name)!, group: network.group(for: spec.name))
             originHosts.withLock { $0[spec.name] = origin }
         }
         for (name, origin) in origins {

@@ -100,6 +100,15 @@ public struct FleetPlan: Sendable {
         prefixes = topology.prefixes.map { PrefixInfo(prefix: Self.translate($0.prefix, mode), country: $0.country, asn: $0.asn) }
     }
 
+    /// Where an origin's built-in server listens. In loopback mode the host address belongs to
+    /// the fabric, which carries each connection from a node across that node's link to the
+    /// origin; the origin itself listens on a copy in 127.36.0.0/15. In netns mode, its host address.
+    public func originListenAddress(_ origin: String) -> IPAddress? {
+        guard let address = hostAddresses[origin] else { return nil }
+        guard mode == .loopback, case .v4(let value) = address else { return address }
+        return .v4(0x7F24_0000 | (value & 0x1_FFFF))
+    }
+
     /// The address through which an edge node serves a public application address. In netns mode
     /// every node holds the public address itself; in loopback mode each node has its own copy
     /// (127.<40 + 2·index + high bit>.x.y) and the fabric hands connections to it.

@@ -18,6 +18,15 @@ public final class FleetRouter: FabricRouter {
     }
 
     public func route(from client: IPAddress, to destination: Endpoint) -> FabricRoute? {
+        if let origin = plan.hostByAddress[destination.address], plan.scenario.topology.origin(named: origin) != nil {
+            // A node's connection to an origin: across the path from that node to the origin.
+            guard let node = plan.hostByAddress[client], let path = path(from: node, to: origin),
+                let listen = plan.originListenAddress(origin)
+            else { return nil }
+            return FabricRoute(
+                clientHost: node,
+                targets: [FabricTarget(host: origin, endpoint: Endpoint(listen, destination.port), source: client, shape: path.shape)])
+        }
         // A tool outside the fleet (dig, curl, your client on 127.0.0.1) speaks for the first client.
         guard let host = plan.hostByAddress[client] ?? plan.scenario.topology.clients.first?.name else { return nil }
         let targets = nearestEdges(from: host).map { entry in
@@ -29,7 +38,8 @@ public final class FleetRouter: FabricRouter {
     }
 
     public func shape(from clientHost: String, to targetHost: String) -> LinkShape? {
-        nearestEdges(from: clientHost).first { $0.node == targetHost }?.path.shape
+        if plan.scenario.topology.origin(named: targetHost) != nil { return path(from: clientHost, to: targetHost)?.shape }
+        return nearestEdges(from: clientHost).first { $0.node == targetHost }?.path.shape
     }
 
     public func nearestEdges(from host: String) -> [(node: String, path: PathTable.Path)] {

@@ -12,13 +12,27 @@ public final class LoopbackNetwork: FleetNetwork {
     public let fabric: LoopbackFabric
     public let dnsEndpoint: Endpoint
 
+    let plan: FleetPlan
+
     public init(plan: FleetPlan, dnsPort: UInt16) {
+        self.plan = plan
         router = FleetRouter(plan: plan)
         fabric = LoopbackFabric(router: router)
         dnsEndpoint = Endpoint(IPAddress("127.53.0.53")!, dnsPort)
     }
 
-    public func start() async throws {}
+    /// Opens each origin's host address on the fabric, which carries node connections across the
+    /// node's link to the origin.
+    public func start() async throws {
+        for origin in plan.scenario.topology.origins where origin.kind != .command {
+            let address = plan.hostAddresses[origin.name]!
+            for range in origin.ports {
+                for port in range.first...range.last {
+                    try await fabric.open(Endpoint(address, port), transport: origin.transport)
+                }
+            }
+        }
+    }
 
     public func group(for host: String) -> any EventLoopGroup { MultiThreadedEventLoopGroup.singleton }
 
