@@ -230,3 +230,66 @@ extension FleetRuns {
         }
     }
 }
+
+extension FleetRuns {
+    /// The built-in HTTP origin and a user's own program as an origin, through the edge.
+    @Suite struct OriginKindTests {
+        @Test(arguments: EdgesimProcess.modes)
+        func httpAndCommandOriginsAnswerThroughTheEdge(mode: String) throws {
+            let (folder, path) = try EdgesimProcess.scenario(
+                """
+                name: origins
+                topology: topology.yaml
+                timeout: 60s
+                apps:
+                  - id: web
+                    protocol: tcp/8080
+                    dns: {type: CNAME, name: web.lab.example}
+                    origin_direct: ["tcp://web:8080"]
+                  - id: own
+                    protocol: tcp/9090
+                    dns: {type: CNAME, name: own.lab.example}
+                    origin_direct: ["tcp://own:9090"]
+                timeline:
+                  - at: 0s
+                    traffic: {from: paris, app: web, connections: 20, concurrency: 2, rate: 20/s}
+                  - at: 0s
+                    traffic: {from: paris, app: own, connections: 20, concurrency: 2, bytes: 64, rate: 20/s}
+                expect:
+                  - success_rate: {app: web, at_least: 100%}
+                  - success_rate: {app: own, at_least: 100%}
+                """)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            try """
+            name: two-origins
+            edge_nodes: [{name: ams}, {name: lhr}]
+            clients: [{name: paris}]
+            origins:
+              - {name: web, kind: http, ports: [8080]}
+              - name: own
+                kind: command
+                transport: tcp
+                ports: [9090]
+                command: [socat, "TCP-LISTEN:{port},bind={address},fork,reuseaddr", "EXEC:cat"]
+            links:
+              - {between: [paris, ams], rtt: 10ms}
+              - {between: [paris, lhr], rtt: 9ms}
+              - {between: [ams, web], rtt: 20ms}
+              - {between: [lhr, web], rtt: 25ms}
+              - {between: [ams, own], rtt: 20ms}
+              - {between: [lhr, own], rtt: 25ms}
+            """.write(to: folder.appendingPathComponent("topology.yaml"), atomically: true, encoding: .utf8)
+            let report = folder.appendingPathComponent("report.json").path
+            let run = try EdgesimProcess.run(["run", path, "--mode", mode, "--report", report])
+            #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(2000))")
+            let traffic = try EdgesimProcess.report(at: report)["traffic"] as? [[String: Any]] ?? []
+            #expect(traffic.count == 2)
+            for row in traffic {
+                #expect(row["succeeded"] as? Int == 20, "\(row)")
+                #expect((row["servedBy"] as? [String: Int])?["lhr"] == 20, "\(row)")
+                // Through the 9 ms client link and the 25 ms link to the origin.
+                #expect((row["firstByteP50Ms"] as? Double ?? 0) >= 34, "\(row)")
+            }
+        }
+    }
+}

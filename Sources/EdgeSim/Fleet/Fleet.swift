@@ -133,7 +133,9 @@ public final class Fleet: AddressServing {
     public func start(drain: Duration) async throws {
         try await network.start()
         for spec in plan.scenario.topology.origins {
-            let origin = OriginHost(spec: spec, address: plan.originListenAddress(spec.name)!, group: network.group(for: spec.name))
+            let origin = OriginHost(
+                spec: spec, address: plan.originListenAddress(spec.name)!, group: network.group(for: spec.name),
+                wrap: { [network] in network.processCommand(for: spec.name, $0) })
             originHosts.withLock { $0[spec.name] = origin }
         }
         for (name, origin) in origins {
@@ -221,8 +223,15 @@ public final class Fleet: AddressServing {
         try await network.change(step)
     }
 
-    public func stopOrigin(_ name: String) async { await origins[name]?.stop() }
-    public func startOrigin(_ name: String) async throws { try await origins[name]?.start() }
+    public func stopOrigin(_ name: String) async {
+        await origins[name]?.stop()
+        try? await network.setOrigin(name, down: true)
+    }
+
+    public func startOrigin(_ name: String) async throws {
+        try await origins[name]?.start()
+        try await network.setOrigin(name, down: false)
+    }
 
     /// Stops everything it started.
     public func stop() async {

@@ -20,6 +20,8 @@ public protocol FleetNetwork: Sendable {
     func openPublic(_ endpoint: Endpoint, transport: Transport) async throws
     /// The address takes no new traffic.
     func closePublic(_ address: IPAddress) async
+    /// An origin stopped or started listening.
+    func setOrigin(_ name: String, down: Bool) async throws
     /// A node went down or came back; anycast moves its clients.
     func setNode(_ name: String, down: Bool) async
     func change(_ step: LinkStep) async throws

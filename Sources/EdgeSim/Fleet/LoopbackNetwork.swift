@@ -24,12 +24,17 @@ public final class LoopbackNetwork: FleetNetwork {
     /// Opens each origin's host address on the fabric, which carries node connections across the
     /// node's link to the origin.
     public func start() async throws {
-        for origin in plan.scenario.topology.origins where origin.kind != .command {
-            let address = plan.hostAddresses[origin.name]!
-            for range in origin.ports {
-                for port in range.first...range.last {
-                    try await fabric.open(Endpoint(address, port), transport: origin.transport)
-                }
+        for origin in plan.scenario.topology.origins { try await setOrigin(origin.name, down: false) }
+    }
+
+    /// A stopped origin's address stops accepting on the fabric too, so nodes see a refused
+    /// connection, as they would from a host with nothing listening.
+    public func setOrigin(_ name: String, down: Bool) async throws {
+        guard let origin = plan.scenario.topology.origin(named: name), let address = plan.hostAddresses[name] else { return }
+        guard !down else { return await fabric.close(address: address) }
+        for range in origin.ports {
+            for port in range.first...range.last {
+                try await fabric.open(Endpoint(address, port), transport: origin.transport)
             }
         }
     }

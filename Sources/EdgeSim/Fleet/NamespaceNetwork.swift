@@ -155,6 +155,9 @@ public final class NamespaceNetwork: FleetNetwork {
 
     public func openPublic(_ endpoint: Endpoint, transport: Transport) async throws {}
 
+    /// Nothing to do: the origin's namespace answers for it.
+    public func setOrigin(_ name: String, down: Bool) async throws {}
+
     public func closePublic(_ address: IPAddress) async {}
 
     public func setNode(_ name: String, down: Bool) async {

@@ -1,4 +1,5 @@
 import EdgeModel
+import EdgeNet
 import EdgeProxy
 import Foundation
 import NIOCore
@@ -10,9 +11,12 @@ public final class OriginHost: Sendable {
     public let address: IPAddress
     private let tcp: TCPOrigin?
     private let udp: [UDPEchoOrigin]
-    private let command = CommandOrigin()
+    private let command: CommandOrigin
 
-    public init(spec: OriginSpec, address: IPAddress, group: any EventLoopGroup) {
+    /// `wrap` turns a command line into one that runs on the origin's host (`ip netns exec NS`).
+    public init(spec: OriginSpec, address: IPAddress, group: any EventLoopGroup, wrap: @escaping @Sendable ([String]) -> [String] = { $0 })
+    {
+        command = CommandOrigin(wrap: wrap)
         self.spec = spec
         self.address = address
         switch spec.kind {
@@ -56,28 +60,42 @@ public final class OriginHost: Sendable {
 }
 
 /// A user's program as an origin, started once per port with `{address}` and `{port}` filled in.
+/// It runs under a small shell that holds a pipe from the runner: when the pipe closes (the
+/// origin is stopped, or the runner is gone however it went) the shell ends the program, so
+/// no user program outlives its run.
 final class CommandOrigin: Sendable {
     private let processes = LockedProcesses()
+    private let inputs = Locked<[FileHandle]>([])
+    private let wrap: @Sendable ([String]) -> [String]
+    static let guardian = "\"$@\" & child=$!; cat > /dev/null; kill $child 2>/dev/null; sleep 1; kill -9 $child 2>/dev/null; wait"
+
+    init(wrap: @escaping @Sendable ([String]) -> [String]) {
+        self.wrap = wrap
+    }
 
     func start(_ spec: OriginSpec, address: IPAddress, ports: [UInt16]) throws {
         for port in ports.isEmpty ? [0] : ports {
             let words = spec.command.map {
                 $0.replacingOccurrences(of: "{address}", with: address.description).replacingOccurrences(of: "{port}", with: String(port))
             }
-            guard let program = words.first else { return }
+            guard !words.isEmpty else { return }
+            let line = wrap(["/bin/sh", "-c", Self.guardian, "sh"] + words)
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = words
-            process.standardInput = FileHandle.nullDevice
-            _ = program
+            process.executableURL = URL(fileURLWithPath: line[0])
+            process.arguments = Array(line.dropFirst())
+            let pipe = Pipe()
+            process.standardInput = pipe
             try process.run()
+            try? pipe.fileHandleForReading.close()
             processes.add(process)
+            inputs.set(inputs.value + [pipe.fileHandleForWriting])
         }
     }
 
     func stop() async {
+        for input in inputs.value { try? input.close() }
+        inputs.set([])
         for process in processes.takeAll() where process.isRunning {
-            process.terminate()
             let deadline = ContinuousClock.now + .seconds(3)
             while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }

@@ -282,12 +282,12 @@ public final class ScenarioRunner: Sendable {
     private func exchange(for app: Application) -> ExchangeKind {
         guard case .direct(let origins) = scenario.application(app.id)?.origin, let first = origins.first,
             case .topologyHost(let host) = first.host, let spec = scenario.topology.origin(named: host)
-        else { return app.edge.transport == .udp ? .echo : .connect }
+        else { return app.edge.transport == .udp ? .echo : .anyReply }
         switch spec.kind {
         case .tcpEcho, .udpEcho: return .echo
         case .smtp: return .smtp
         case .http: return .http
-        case .command: return app.edge.transport == .udp ? .echo : .connect
+        case .command: return app.edge.transport == .udp ? .echo : .anyReply
         }
     }
 

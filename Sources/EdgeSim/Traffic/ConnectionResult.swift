@@ -45,6 +45,6 @@ public enum ExchangeKind: String, Sendable, Hashable {
     case smtp
     /// Send a GET, read a `200` status line.
     case http
-    /// Connected is enough (a user's own origin).
-    case connect
+    /// Send the bytes, get at least one byte back (a user's own origin).
+    case anyReply
 }

@@ -50,9 +50,9 @@ final class ExchangeHandler: ChannelInboundHandler {
             stage = .waitingReply(prefix: "HTTP/1.1 200")
             let request = "GET / HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: edgesim\r\nConnection: close\r\n\r\n"
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
-        case .connect:
-            stage = .holding
-            afterExchange(context: context)
+        case .anyReply:
+            stage = .echoing(expected: 1)
+            context.writeAndFlush(wrapOutboundOut(payload), promise: nil)
         }
     }
 
@@ -63,7 +63,7 @@ final class ExchangeHandler: ChannelInboundHandler {
         switch stage {
         case .echoing(let expected), .pinging(let expected):
             guard received.count >= expected else { return }
-            if case .echoing = stage, received != Array(payload.readableBytesView) {
+            if case .echoing = stage, kind == .echo, received != Array(payload.readableBytesView) {
                 return fail("the bytes that came back differ from those sent", context: context)
             }
             received = []
@@ -95,6 +95,13 @@ final class ExchangeHandler: ChannelInboundHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The far end finished before the exchange did (half-closure is allowed, so this comes
+        // as an event rather than as the channel going inactive).
+        if case ChannelEvent.inputClosed = event { channelInactive(context: context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         switch stage {
         case .done: break
@@ -120,7 +127,6 @@ final class ExchangeHandler: ChannelInboundHandler {
             let context = bound.value
             guard case .holding = handler.value.stage else { return }
             handler.value.stage = .pinging(expected: Self.ping.readableBytes)
-            if handler.value.kind == .connect { return handler.value.finish(context: context) }
             context.writeAndFlush(handler.value.wrapOutboundOut(Self.ping), promise: nil)
         }
     }
