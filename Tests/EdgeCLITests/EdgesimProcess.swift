@@ -50,7 +50,8 @@ enum EdgesimProcess {
             errors: String(decoding: collected.value, as: UTF8.self))
     }
 
-    /// A scratch folder with a scenario in it that names the repository's topologies by path.
+    /// A scratch folder with a file in it (a scenario, or applications); `REPO` in the text
+    /// becomes the repository's path.
     static func scenario(_ text: String) throws -> (folder: URL, path: String) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-scenario-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -60,6 +60,23 @@ extension FleetRuns {
         }
 
         @Test(arguments: EdgesimProcess.modes)
+        func aRestartedNodeTakesItsClientsBack(mode: String) throws {
+            let (run, report) = try run(
+                Self.scenario(
+                    """
+                      - at: 1s
+                        node: {name: lhr, action: kill}
+                      - at: 2s
+                        node: {name: lhr, action: start}
+                    """), mode: mode)
+            #expect(run.status == 0, "\(run.output)")
+            let served = servedBy(report, client: "paris")
+            // 25 connections a second for 4 s: about 25 before the kill and 50 after the restart.
+            #expect(served["lhr", default: 0] >= 45, "\(served)")
+            #expect(served["ams", default: 0] > 0, "\(served)")
+        }
+
+        @Test(arguments: EdgesimProcess.modes)
         func aCutLinksClientsMoveToTheNextNearest(mode: String) throws {
             let (run, report) = try run(
                 Self.scenario(

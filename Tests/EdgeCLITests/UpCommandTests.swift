@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+extension FleetRuns {
+    /// `edgesim up` keeps a fleet running for tools outside edgesim: dig finds the application
+    /// through the fleet's DNS, socat reaches it through the nearest edge, SIGUSR1 rotates the
+    /// address, Ctrl-C stops everything.
+    @Suite struct UpCommandTests {
+        static func tool(_ name: String) -> String? {
+            ["/usr/bin/\(name)", "/bin/\(name)", "/usr/sbin/\(name)"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        }
+
+        /// Runs a tool, from inside a namespace when one is given; its output.
+        func tool(_ arguments: [String], in namespace: String?) throws -> String {
+            let process = Process()
+            let line = namespace.map { ["/usr/sbin/ip", "netns", "exec", $0] + arguments } ?? arguments
+            process.executableURL = URL(fileURLWithPath: line[0])
+            process.arguments = Array(line.dropFirst())
+            let output = Pipe()
+            let input = Pipe()
+            process.standardOutput = output
+            process.standardInput = input
+            try process.run()
+            input.fileHandleForWriting.write(Data("hello through the edge\n".utf8))
+            try input.fileHandleForWriting.close()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+
+        @Test(arguments: EdgesimProcess.modes)
+        func outsideToolsReachTheFleetAndCtrlCStopsIt(mode: String) throws {
+            guard let dig = Self.tool("dig"), let socat = Self.tool("socat") else {
+                try #require(ProcessInfo.processInfo.environment["CI"] != "true", "dig and socat come from scripts/setup")
+                print("skipped: dig or socat is not installed (scripts/setup installs them)")
+                return
+            }
+            let (folder, apps) = try EdgesimProcess.scenario(
+                """
+                - id: echo
+                  protocol: tcp/8000
+                  dns: {type: CNAME, name: echo.up.example}
+                  origin_direct: ["tcp://origin-seattle:8000"]
+                """)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let ready = folder.appendingPathComponent("ready").path
+            let topology = EdgesimProcess.repository.appendingPathComponent("topologies/world-21.yaml").path
+            let up = Process()
+            up.executableURL = URL(fileURLWithPath: EdgesimProcess.executable)
+            up.arguments = ["up", topology, "--apps", apps, "--mode", mode, "--dns-port", "5300", "--ready-file", ready]
+            let output = Pipe()
+            up.standardOutput = output
+            up.standardError = FileHandle.nullDevice
+            try up.run()
+            let watchdog = DispatchWorkItem { kill(up.processIdentifier, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
+            defer { watchdog.cancel() }
+            #expect(waitUntil { FileManager.default.fileExists(atPath: ready) || !up.isRunning }, "the fleet never came up")
+            try #require(up.isRunning)
+
+            let namespace = mode == "netns" ? "edgesim-\(up.processIdentifier)-paris" : nil
+            let server = mode == "netns" ? ["@198.18.255.53"] : ["@127.53.0.53", "-p", "5300"]
+            func resolve() throws -> String {
+                try tool([dig] + server + ["+short", "+time=2", "+tries=1", "echo.up.example", "A"], in: namespace)
+                    .split(separator: "\n").last.map(String.init) ?? ""
+            }
+            let first = try resolve()
+            #expect(first.hasPrefix(mode == "netns" ? "198.19." : "127.19."), "dig answered '\(first)'")
+            let echoed = try tool([socat, "-t", "3", "-", "TCP:\(first):8000"], in: namespace)
+            #expect(echoed == "hello through the edge\n")
+
+            kill(up.processIdentifier, SIGUSR1)
+            #expect(waitUntil { ((try? resolve()) ?? first) != first }, "SIGUSR1 should rotate the address")
+
+            kill(up.processIdentifier, SIGINT)
+            up.waitUntilExit()
+            #expect(up.terminationReason == .exit && up.terminationStatus == 0)
+            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(printed.contains("rotated echo: \(first)"), "\(printed)")
+            #expect(leftoverNamespaces().isEmpty)
+            #expect(
+                ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).allSatisfy {
+                    !$0.hasPrefix("edgesim-\(up.processIdentifier)-")
+                })
+        }
+
+        /// Checks a condition another process makes true, every 20 ms, for at most 30 s.
+        func waitUntil(_ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                if condition() { return true }
+                usleep(20_000)
+            }
+            return condition()
+        }
+    }
+}
