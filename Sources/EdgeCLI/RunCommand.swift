@@ -37,27 +37,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let loaded: Scenario
-        do {
-            let result = try ConfigLoader().loadScenario(scenario)
-            for warning in result.warnings { printError(warning.description) }
-            loaded = result.value
-        } catch {
-            for issue in error.issues { printError(issue.description) }
-            throw ExitCode(2)
-        }
-        let mode = HostChecks.resolve(mode.flatMap(RunMode.init) ?? loaded.mode)
-        if mode == .netns, !HostChecks.isRoot {
-            printError("error: netns mode needs root (network namespaces and TUN devices); use --mode loopback")
-            throw ExitCode(2)
-        }
-        let port = dnsPort ?? (HostChecks.isRoot ? 53 : 5300)
-        let problems = HostChecks.portProblems(loaded, dnsPort: port)
-        guard problems.isEmpty else {
-            for problem in problems { printError("error: \(problem)") }
-            throw ExitCode(2)
-        }
-        for leftover in Leftovers.clean() { printError("removed leftover of an earlier run: \(leftover)") }
+        let (loaded, mode, port) = try FleetStart.prepare(scenario: scenario, mode: self.mode.flatMap(RunMode.init), dnsPort: dnsPort)
 
         let verbose = self.verbose
         let runner: ScenarioRunner

@@ -48,25 +48,7 @@ struct UpCommand: AsyncParsableCommand {
         if let apps { text += "app_files: [\(Self.quoted(URL(fileURLWithPath: apps).path))]\n" }
         if let rotateEvery { text += "rotation: {every: \(rotateEvery), drain: \(rotateEvery)}\n" }
         try text.write(toFile: path, atomically: true, encoding: .utf8)
-        let scenario: Scenario
-        do {
-            scenario = try ConfigLoader().loadScenario(path).value
-        } catch {
-            for issue in error.issues { printError(issue.description) }
-            throw ExitCode(2)
-        }
-        let mode = HostChecks.resolve(RunMode(rawValue: mode)!)
-        if mode == .netns, !HostChecks.isRoot {
-            printError("error: netns mode needs root (network namespaces and TUN devices); use --mode loopback")
-            throw ExitCode(2)
-        }
-        let port = dnsPort ?? (HostChecks.isRoot ? 53 : 5300)
-        let problems = HostChecks.portProblems(scenario, dnsPort: port)
-        guard problems.isEmpty else {
-            for problem in problems { printError("error: \(problem)") }
-            throw ExitCode(2)
-        }
-        for leftover in Leftovers.clean() { printError("removed leftover of an earlier run: \(leftover)") }
+        let (scenario, mode, port) = try FleetStart.prepare(scenario: path, mode: RunMode(rawValue: self.mode)!, dnsPort: dnsPort)
         let plan: FleetPlan
         do {
             plan = try FleetPlan(scenario: scenario, mode: mode)
@@ -74,8 +56,7 @@ struct UpCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(2)
         }
-        let network: any FleetNetwork =
-            mode == .netns ? NamespaceNetwork(plan: plan, say: { printError($0) }) : LoopbackNetwork(plan: plan, dnsPort: port)
+        let network = Fleet.network(for: plan, dnsPort: port, say: { printError($0) })
         let fleet = Fleet(
             plan: plan, network: network,
             options: .init(executable: HostChecks.executablePath, scenarioPath: path, say: { printError($0) }, nodeLog: { _, _ in }),

@@ -125,6 +125,14 @@ public final class Fleet: AddressServing {
     /// Where a host's own sockets are made.
     public func group(for host: String) -> any EventLoopGroup { network.group(for: host) }
 
+    /// The network a plan's mode runs on.
+    public static func network(for plan: FleetPlan, dnsPort: UInt16, say: @escaping @Sendable (String) -> Void) -> any FleetNetwork {
+        switch plan.mode {
+        case .netns: return NamespaceNetwork(plan: plan, say: say)
+        case .loopback: return LoopbackNetwork(plan: plan, dnsPort: dnsPort)
+        }
+    }
+
     public var events: [NodeEvent] { recorded.all }
     public var nodeExits: [NodeExit] { exits.all }
 

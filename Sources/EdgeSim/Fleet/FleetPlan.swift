@@ -48,44 +48,26 @@ public struct FleetPlan: Sendable {
         applicationPoolIPv4 = Self.translate(topology.pools.applicationsIPv4, mode)
         applicationPoolIPv6 = topology.pools.applicationsIPv6
 
-        // Hosts: fixed IPv4 addresses first, then the rest from the hosts pool in topology order.
+        // Hosts: fixed addresses first, then the rest from the hosts pools in topology order.
+        let hosts = topology.edgeNodes.map(\.name) + topology.clients.map(\.name) + topology.origins.map(\.name)
         var fixed: [String: IPAddress] = [:]
-        for client in topology.clients { if let ip = client.ipv4 { fixed[client.name] = ip } }
-        for origin in topology.origins { if let ip = origin.ipv4 { fixed[origin.name] = ip } }
-        let taken = Set(fixed.values)
-        var offset: UInt128 = 1
-        for name in topology.edgeNodes.map(\.name) + topology.clients.map(\.name) + topology.origins.map(\.name) {
-            var address = fixed[name]
-            while address == nil {
-                guard let candidate = topology.pools.hostsIPv4.address(at: offset) else {
-                    throw PlanError(description: "the hosts pool \(topology.pools.hostsIPv4) has no address left for \(name)")
-                }
-                offset += 1
-                if !taken.contains(candidate) { address = candidate }
-            }
-            let local = Self.translate(address!, mode)
+        var fixedV6: [String: IPAddress] = [:]
+        for client in topology.clients {
+            fixed[client.name] = client.ipv4
+            fixedV6[client.name] = client.ipv6
+        }
+        for origin in topology.origins {
+            fixed[origin.name] = origin.ipv4
+            fixedV6[origin.name] = origin.ipv6
+        }
+        for (name, address) in try Self.assign(hosts, fixed: fixed, pool: topology.pools.hostsIPv4) {
+            let local = Self.translate(address, mode)
             hostAddresses[name] = local
             hostByAddress[local] = name
         }
-
         if mode == .netns {
-            var fixedV6: [String: IPAddress] = [:]
-            for client in topology.clients { if let ip = client.ipv6 { fixedV6[client.name] = ip } }
-            for origin in topology.origins { if let ip = origin.ipv6 { fixedV6[origin.name] = ip } }
-            let takenV6 = Set(fixedV6.values)
-            var next: UInt128 = 1
-            for name in topology.edgeNodes.map(\.name) + topology.clients.map(\.name) + topology.origins.map(\.name) {
-                var address = fixedV6[name]
-                while address == nil {
-                    guard let candidate = topology.pools.hostsIPv6.address(at: next) else {
-                        throw PlanError(description: "the hosts pool \(topology.pools.hostsIPv6) has no address left for \(name)")
-                    }
-                    next += 1
-                    if !takenV6.contains(candidate) { address = candidate }
-                }
-                hostAddressesV6[name] = address!
-                hostByAddress[address!] = name
-            }
+            hostAddressesV6 = try Self.assign(hosts, fixed: fixedV6, pool: topology.pools.hostsIPv6)
+            for (name, address) in hostAddressesV6 { hostByAddress[address] = name }
         }
         for app in scenario.applications { applications.append(try served(app, topology: topology)) }
         accessRules = scenario.accessRules.map { rule in
@@ -98,6 +80,25 @@ public struct FleetPlan: Sendable {
             return rule
         }
         prefixes = topology.prefixes.map { PrefixInfo(prefix: Self.translate($0.prefix, mode), country: $0.country, asn: $0.asn) }
+    }
+
+    /// Each host its fixed address, or the next free one of the pool.
+    static func assign(_ hosts: [String], fixed: [String: IPAddress], pool: IPPrefix) throws(PlanError) -> [String: IPAddress] {
+        let taken = Set(fixed.values)
+        var assigned: [String: IPAddress] = [:]
+        var offset: UInt128 = 1
+        for name in hosts {
+            var address = fixed[name]
+            while address == nil {
+                guard let candidate = pool.address(at: offset) else {
+                    throw PlanError(description: "the hosts pool \(pool) has no address left for \(name)")
+                }
+                offset += 1
+                if !taken.contains(candidate) { address = candidate }
+            }
+            assigned[name] = address
+        }
+        return assigned
     }
 
     /// Where an origin's built-in server listens. In loopback mode the host address belongs to

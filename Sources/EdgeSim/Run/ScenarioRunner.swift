@@ -77,9 +77,7 @@ public final class ScenarioRunner: Sendable {
         let began = Date().timeIntervalSince1970
         let clock = ContinuousClock()
         let start = clock.now
-        let network: any FleetNetwork =
-            plan.mode == .netns
-            ? NamespaceNetwork(plan: plan, say: options.say) : LoopbackNetwork(plan: plan, dnsPort: options.dnsPort)
+        let network = Fleet.network(for: plan, dnsPort: options.dnsPort, say: options.say)
         let fleet = Fleet(
             plan: plan, network: network,
             options: .init(
