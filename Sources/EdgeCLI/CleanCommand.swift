@@ -4,7 +4,8 @@ import EdgeSim
 struct CleanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clean",
-        abstract: "Remove what a crashed or killed run left behind (node processes without a runner).",
+        abstract:
+            "Remove what a crashed or killed run left behind: node processes without a runner, network namespaces of runs that are gone.",
         discussion: "A new run does this first by itself. Exit status 0 whether or not anything was found."
     )
 

@@ -166,7 +166,7 @@ extension FleetRuns {
             kill(node!, SIGKILL)
             runner.waitUntilExit()
             let rest = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            #expect(rest.contains("node lhr exited unexpectedly (status 9)"), "\(rest)")
+            #expect(rest.contains("node lhr exited unexpectedly (status 9); its last lines:"), "\(rest)")
             let json = try EdgesimProcess.report(at: report)
             let exits = json["nodeExits"] as? [[String: Any]] ?? []
             #expect(exits.first?["node"] as? String == "lhr")

@@ -71,7 +71,8 @@ extension FleetRuns {
 
             if mode == "netns" {
                 // IPv6 end to end: the AAAA record, then TCP over IPv6 through the nearest edge.
-                let v6 = try tool([dig] + server + ["+short", "+time=2", "+tries=1", "echo.up.example", "AAAA"], in: namespace)
+                let v6 =
+                    try tool([dig] + server + ["+short", "+time=2", "+tries=1", "echo.up.example", "AAAA"], in: namespace)
                     .split(separator: "\n").last.map(String.init) ?? ""
                 #expect(v6.hasPrefix("2001:db8:a:"), "dig answered '\(v6)'")
                 #expect(try tool([socat, "-t", "3", "-", "TCP6:[\(v6)]:8000"], in: namespace) == "hello through the edge\n")

@@ -77,6 +77,7 @@ public final class Fleet: AddressServing {
     private let serving = Mutex<[String: Set<IPAddress>]>([:])
     /// Set while the fleet shuts down, when node exits are what was asked for.
     private let tearingDown = Locked(false)
+    private let lastLines = LastLines()
     private let recorded = Recorder<NodeEvent>()
     private let exits = Recorder<NodeExit>()
 
@@ -89,6 +90,7 @@ public final class Fleet: AddressServing {
         let recorded = self.recorded
         let exits = self.exits
         let tearingDown = self.tearingDown
+        let lastLines = self.lastLines
         let network = self.network
         var nodes: [String: NodeProcess] = [:]
         for name in plan.edgeNodes {
@@ -105,12 +107,23 @@ public final class Fleet: AddressServing {
                         kind: kind, app: app, node: node, client: client, status: output.status ?? 0, time: output.time ?? 0)
                     recorded.append(event)
                 },
-                onLog: options.nodeLog,
+                onLog: { node, line in
+                    // The last lines each node wrote, to show when it dies.
+                    lastLines.withLock { lines in
+                        lines[node, default: []].append(line)
+                        if lines[node]!.count > 10 { lines[node]!.removeFirst() }
+                    }
+                    options.nodeLog(node, line)
+                },
                 onExit: { node, status, expected in
                     guard !tearingDown.value else { return }
                     exits.append(NodeExit(node: node, status: status, expected: expected, time: Date().timeIntervalSince1970))
                     Task { await network.setNode(node, down: true) }
-                    if !expected { options.say("node \(node) exited unexpectedly (status \(status))") }
+                    if !expected {
+                        let said = lastLines.withLock { $0[node] ?? [] }.map { "  [\(node)] \($0)" }
+                        options.say(
+                            (["node \(node) exited unexpectedly (status \(status)); its last lines:"] + said).joined(separator: "\n"))
+                    }
                 })
         }
         self.nodes = nodes

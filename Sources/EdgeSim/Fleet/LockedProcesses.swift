@@ -14,3 +14,12 @@ final class LockedProcesses: Sendable {
         }
     }
 }
+
+/// The last lines each node process wrote to standard error.
+final class LastLines: Sendable {
+    private let lines = Mutex<[String: [String]]>([:])
+
+    func withLock<Result: Sendable>(_ body: (inout [String: [String]]) -> Result) -> Result {
+        lines.withLock { body(&$0) }
+    }
+}
