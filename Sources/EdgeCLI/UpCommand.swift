@@ -96,25 +96,21 @@ struct UpCommand: AsyncParsableCommand {
         say("kill -USR1 \(getpid()) rotates the addresses now; Ctrl-C stops")
         if let readyFile { FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
 
+        @Sendable func rotateAll() async {
+            for app in plan.applications {
+                guard case .dynamic = app.edgeIPs, let done = try? await fleet.rotator.rotate(app.id) else { continue }
+                say("rotated \(app.id): \(done.old.joined(separator: ", ")) → \(done.new.joined(separator: ", "))")
+            }
+        }
         let rotation = Task {
             guard let every = scenario.rotation?.every else { return }
             while !Task.isCancelled {
                 try await Task.sleep(for: every)
-                for app in plan.applications {
-                    guard case .dynamic = app.edgeIPs, let done = try? await fleet.rotator.rotate(app.id) else { continue }
-                    say("rotated \(app.id): \(done.old.joined(separator: ", ")) → \(done.new.joined(separator: ", "))")
-                }
+                await rotateAll()
             }
         }
         // kill -USR1 <pid> rotates every dynamic application now (rotation on command).
-        let onCommand = SignalWatch([SIGUSR1]) { _ in
-            Task {
-                for app in plan.applications {
-                    guard case .dynamic = app.edgeIPs, let done = try? await fleet.rotator.rotate(app.id) else { continue }
-                    say("rotated \(app.id): \(done.old.joined(separator: ", ")) → \(done.new.joined(separator: ", "))")
-                }
-            }
-        }
+        let onCommand = SignalWatch([SIGUSR1]) { _ in Task { await rotateAll() } }
         defer { onCommand.stop() }
         for await _ in stopped.stream { break }
         rotation.cancel()

@@ -60,6 +60,16 @@ enum EdgesimProcess {
         return (folder, path)
     }
 
+    /// Checks a condition another process makes true, every 10 ms, for at most `seconds`.
+    static func waitUntil(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(10_000)
+        }
+        return condition()
+    }
+
     /// The JSON report a run wrote.
     static func report(at path: String) throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))

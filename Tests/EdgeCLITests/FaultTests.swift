@@ -139,7 +139,7 @@ extension FleetRuns {
             runner.waitUntilExit()
 
             // The nodes see their input close and stop by themselves.
-            #expect(waitUntil { nodes.allSatisfy { !isAlive($0) } }, "nodes still running: \(nodes.filter(isAlive))")
+            #expect(EdgesimProcess.waitUntil { nodes.allSatisfy { !isAlive($0) } }, "nodes still running: \(nodes.filter(isAlive))")
             let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
                 $0.hasPrefix("edgesim-\(runnerPID)-")
             }
@@ -236,15 +236,6 @@ extension FleetRuns {
             return !status.contains("State:\tZ")
         }
 
-        /// Checks a condition another process makes true, every 10 ms, for at most 10 s.
-        func waitUntil(_ condition: () -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline {
-                if condition() { return true }
-                usleep(10_000)
-            }
-            return condition()
-        }
     }
 }
 

@@ -55,7 +55,9 @@ extension FleetRuns {
             let watchdog = DispatchWorkItem { kill(up.processIdentifier, SIGKILL) }
             DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
             defer { watchdog.cancel() }
-            #expect(waitUntil { FileManager.default.fileExists(atPath: ready) || !up.isRunning }, "the fleet never came up")
+            #expect(
+                EdgesimProcess.waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: ready) || !up.isRunning },
+                "the fleet never came up")
             try #require(up.isRunning)
 
             let namespace = mode == "netns" ? "edgesim-\(up.processIdentifier)-paris" : nil
@@ -79,7 +81,7 @@ extension FleetRuns {
             }
 
             kill(up.processIdentifier, SIGUSR1)
-            #expect(waitUntil { ((try? resolve()) ?? first) != first }, "SIGUSR1 should rotate the address")
+            #expect(EdgesimProcess.waitUntil(seconds: 30) { ((try? resolve()) ?? first) != first }, "SIGUSR1 should rotate the address")
 
             kill(up.processIdentifier, SIGINT)
             up.waitUntilExit()
@@ -93,14 +95,5 @@ extension FleetRuns {
                 })
         }
 
-        /// Checks a condition another process makes true, every 20 ms, for at most 30 s.
-        func waitUntil(_ condition: () -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
-                if condition() { return true }
-                usleep(20_000)
-            }
-            return condition()
-        }
     }
 }

@@ -123,10 +123,7 @@ public final class NodeProcess: AddressServing {
             return (state.process, state.input)
         }
         try? input?.close()
-        guard let process else { return }
-        let deadline = ContinuousClock.now + grace
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        await process?.end(within: grace)
     }
 
     /// Sends one request; the node's error, or nil when it succeeded.

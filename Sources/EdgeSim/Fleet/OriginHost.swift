@@ -95,10 +95,6 @@ final class CommandOrigin: Sendable {
     func stop() async {
         for input in inputs.value { try? input.close() }
         inputs.set([])
-        for process in processes.takeAll() where process.isRunning {
-            let deadline = ContinuousClock.now + .seconds(3)
-            while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
+        for process in processes.takeAll() { await process.end(within: .seconds(3)) }
     }
 }

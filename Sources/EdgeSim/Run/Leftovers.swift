@@ -23,7 +23,8 @@ public enum Leftovers {
     }
 
     static func isEdgesim(_ pid: Int32) -> Bool {
-        commandLine(pid)?.first?.hasSuffix("edgesim") == true || commandLine(pid)?.first?.hasSuffix(".xctest") == true
+        guard let program = commandLine(pid)?.first else { return false }
+        return program.hasSuffix("edgesim") || program.hasSuffix(".xctest")
     }
 
     /// `edgesim node --control` processes whose parent is no longer an edgesim runner.
