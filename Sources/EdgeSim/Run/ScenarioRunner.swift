@@ -105,6 +105,10 @@ public final class ScenarioRunner: Sendable {
         } catch is CancellationError {
             report.outcome = .interrupted
             note("interrupted before the end")
+        } catch let timeout as TimelineTimeout {
+            // The checks still run on what was observed; the run cannot pass.
+            report.outcome = .failed
+            note("\(timeout)")
         } catch {
             report.outcome = .error
             note("error: \(error)")
