@@ -26,9 +26,9 @@ enum EdgesimProcess {
     }
 
     /// Runs to the end; the scenario's own timeout bounds how long that is.
-    static func run(_ arguments: [String]) throws -> Finished {
+    static func run(_ arguments: [String], program: String = executable) throws -> Finished {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
         let output = Pipe()
         let errors = Pipe()

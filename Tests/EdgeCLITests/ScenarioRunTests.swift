@@ -36,6 +36,35 @@ extension FleetRuns {
             #expect(leftoverNamespaces().isEmpty)
         }
 
+        /// Loopback mode is what users without root get: run world-21 (ports above 1024) as the
+        /// unprivileged user `nobody`, from a copy of the executable and files it may read.
+        @Test(.enabled(if: EdgesimProcess.isRoot, "already not root: the loopback runs above are the unprivileged path"))
+        func loopbackModeRunsGreenWithoutRoot() throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-nobody-\(UUID().uuidString)")
+            let manager = FileManager.default
+            for sub in ["scenarios", "topologies"] {
+                try manager.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
+            }
+            defer { try? manager.removeItem(at: folder) }
+            for file in ["scenarios/world-21.yaml", "topologies/world-21.yaml"] {
+                try manager.copyItem(at: EdgesimProcess.repository.appendingPathComponent(file), to: folder.appendingPathComponent(file))
+            }
+            let binary = folder.appendingPathComponent("edgesim").path
+            try manager.copyItem(atPath: EdgesimProcess.executable, toPath: binary)
+            for path in [folder.path, folder.appendingPathComponent("scenarios").path, folder.appendingPathComponent("topologies").path] {
+                try manager.setAttributes([.posixPermissions: 0o777], ofItemAtPath: path)
+            }
+            let report = folder.appendingPathComponent("report.json").path
+            let run = try EdgesimProcess.run(
+                [
+                    "--reuid=65534", "--regid=65534", "--clear-groups", "--", binary, "run",
+                    folder.appendingPathComponent("scenarios/world-21.yaml").path, "--report", report,
+                ], program: "/usr/bin/setpriv")
+            #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(2000))")
+            #expect(run.output.contains("scenario world-21 (loopback mode): PASSED"), "\(run.output)")
+            #expect(try EdgesimProcess.report(at: report)["outcome"] as? String == "passed")
+        }
+
         @Test func anInvalidScenarioExitsTwoWithItsLineAndStartsNothing() throws {
             let (folder, path) = try EdgesimProcess.scenario(
                 """

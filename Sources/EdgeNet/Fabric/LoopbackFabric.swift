@@ -53,7 +53,7 @@ public final class LoopbackFabric: Sendable {
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture { try accepted(channel, at: endpoint) }
                 }
@@ -163,7 +163,7 @@ public final class LoopbackFabric: Sendable {
         return ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(to: Endpoint(target.source, 0).socketAddress)
             .connect(to: target.endpoint.socketAddress)
             .map { ($0, target) }

@@ -117,7 +117,7 @@ public struct TrafficGenerator: Sendable {
             ClientBootstrap(group: loop)
                 .connectTimeout(request.connectTimeout)
                 .channelOption(.allowRemoteHalfClosure, value: true)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .bind(to: Endpoint(request.source, 0).socketAddress)
                 .connect(to: endpoint.socketAddress)
         }.get()
