@@ -26,9 +26,10 @@ enum EdgesimProcess {
     }
 
     /// Runs to the end; the scenario's own timeout bounds how long that is.
-    static func run(_ arguments: [String], program: String = executable) throws -> Finished {
+    static func run(_ arguments: [String], program: String = executable, directory: URL? = nil) throws -> Finished {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)
+        if let directory { process.currentDirectoryURL = directory }
         process.arguments = arguments
         let output = Pipe()
         let errors = Pipe()

@@ -59,7 +59,7 @@ extension FleetRuns {
                 [
                     "--reuid=65534", "--regid=65534", "--clear-groups", "--", binary, "run",
                     folder.appendingPathComponent("scenarios/world-21.yaml").path, "--report", report,
-                ], program: "/usr/bin/setpriv")
+                ], program: "/usr/bin/setpriv", directory: folder)
             #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(2000))")
             #expect(run.output.contains("scenario world-21 (loopback mode): PASSED"), "\(run.output)")
             #expect(try EdgesimProcess.report(at: report)["outcome"] as? String == "passed")

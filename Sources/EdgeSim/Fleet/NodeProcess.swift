@@ -48,6 +48,8 @@ public final class NodeProcess: AddressServing {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
+        // A node needs no working directory (its scenario path is absolute); "/" is one it can always enter.
+        process.currentDirectoryURL = URL(fileURLWithPath: "/")
         let input = Pipe()
         let output = Pipe()
         let errors = Pipe()
