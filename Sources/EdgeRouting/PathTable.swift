@@ -1,8 +1,11 @@
 import EdgeModel
 
-/// Shortest paths across the topology's links by one-way latency, with links cut, links
-/// reshaped and hosts down as a scenario changes them. Only edge nodes carry traffic for
-/// others; clients and origins are ends of paths, never the middle.
+/// Paths across the topology's links the way the internet picks them, with links cut, links
+/// reshaped and hosts down as a scenario changes them: a pair's own link when it has one,
+/// otherwise the path with the fewest hops, the lower latency breaking ties. BGP chooses by
+/// policy and path length, not by delay, which is why an overlay that measures can beat it.
+/// Only edge nodes carry traffic for others; clients and origins are ends of paths, never the
+/// middle.
 public struct PathTable: Sendable {
     /// The hosts a path crosses, first to last, and what its links add up to.
     public struct Path: Sendable, Hashable {
@@ -37,7 +40,7 @@ public struct PathTable: Sendable {
 
     public func shape(between a: String, _ b: String) -> LinkShape? { shapes[LinkKey(a, b)] }
 
-    /// The shortest path from `source` to `destination`, or nil when none is left.
+    /// The path the internet would take from `source` to `destination`, or nil when none is left.
     public func path(from source: String, to destination: String) -> Path? {
         paths(from: source, stoppingAt: [destination])[destination]
     }
@@ -52,7 +55,8 @@ public struct PathTable: Sendable {
             .map { ($0.key, $0.value) }
     }
 
-    /// Dijkstra from `source`; hosts in `terminals` are reached but not passed through.
+    /// Dijkstra from `source` ordered by (hops, latency); hosts in `terminals` are reached but
+    /// not passed through.
     private func paths(from source: String, stoppingAt terminals: Set<String>) -> [String: Path] {
         guard !down.contains(source) else { return [:] }
         let edges = Set(topology.edgeNodes.map(\.name))
@@ -63,18 +67,28 @@ public struct PathTable: Sendable {
         }
         var best: [String: Path] = [source: Path(hosts: [source], shape: LinkShape())]
         var done: Set<String> = []
-        while let (host, path) = best.filter({ !done.contains($0.key) }).min(by: { $0.value.shape.latency < $1.value.shape.latency }) {
+        while let (host, path) = best.filter({ !done.contains($0.key) }).min(by: { $0.value.precedes($1.value) }) {
             done.insert(host)
             let mayTransit = host == source || (edges.contains(host) && !terminals.contains(host))
             guard mayTransit else { continue }
             for (next, shape) in neighbours[host] ?? [] where !done.contains(next) {
                 let candidate = Path(hosts: path.hosts + [next], shape: path.shape.followed(by: shape))
-                if best[next].map({ candidate.shape.latency < $0.shape.latency }) ?? true { best[next] = candidate }
+                if best[next].map({ candidate.precedes($0) }) ?? true { best[next] = candidate }
             }
         }
         best[source] = nil
         return best
     }
+}
+
+extension PathTable.Path {
+    /// The internet's preference: fewer hops first, then lower latency.
+    func precedes(_ other: PathTable.Path) -> Bool {
+        (hosts.count, shape.latency) < (other.hosts.count, other.shape.latency)
+    }
+
+    /// Round-trip time across the path: both directions of every link.
+    public var roundTrip: Duration { shape.latency * 2 }
 }
 
 extension LinkShape {

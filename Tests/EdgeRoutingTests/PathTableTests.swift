@@ -41,12 +41,27 @@ import Testing
     @Test func pathsAddLatencyCompoundLossAndKeepTheNarrowestBandwidth() throws {
         let table = PathTable(topology: try Self.topology())
         let path = try #require(table.path(from: "c1", to: "o"))
-        #expect(path.hosts == ["c1", "e1", "e2", "e3", "o"])
-        #expect(path.shape.latency == .milliseconds(20))
+        #expect(path.hosts == ["c1", "e2", "e3", "o"])
+        #expect(path.shape.latency == .milliseconds(21))
+        #expect(abs(path.shape.loss - 0.01) < 1e-9)
         #expect(path.shape.bandwidth == 10_000_000)
-        let lossy = try #require(table.path(from: "c1", to: "e2"))
-        #expect(lossy.hosts == ["c1", "e1", "e2"])
-        #expect(lossy.shape.loss == 0)
+        #expect(path.roundTrip == .milliseconds(42))
+    }
+
+    /// The internet does not route by delay: a pair's own link wins even when a detour through
+    /// an edge is faster, and otherwise the fewest hops win, latency only breaking ties.
+    @Test func pathsTakeTheOwnLinkThenTheFewestHopsNotTheFastest() throws {
+        var table = PathTable(topology: try Self.topology())
+        // c1-e2 is 9 ms direct, 8 ms through e1: the direct link is taken.
+        #expect(try #require(table.path(from: "c1", to: "e2")).hosts == ["c1", "e2"])
+        // Two hops to e3 both ways (via e1 is impossible in two); via e2 it is.
+        #expect(try #require(table.path(from: "c1", to: "e3")).hosts == ["c1", "e2", "e3"])
+        // Without c1's own link to e2, the two-hop path through e1 is what remains.
+        table.cut("c1", "e2")
+        #expect(try #require(table.path(from: "c1", to: "e2")).hosts == ["c1", "e1", "e2"])
+        // Ties in hops go to the lower latency.
+        table.reshape("c1", "e2", to: LinkShape(latency: .milliseconds(1)))
+        #expect(try #require(table.path(from: "c1", to: "o")).shape.latency == .milliseconds(13))
     }
 
     @Test func clientsAndOriginsNeverCarryOthersTraffic() throws {
