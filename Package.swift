@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "EdgeProxy",
             dependencies: [
-                "EdgeModel", "EdgeDNS",
+                "EdgeModel", "EdgeDNS", "EdgeRouting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "EdgeProxyTests",
             dependencies: [
-                "EdgeProxy", "EdgeModel", "EdgeDNS",
+                "EdgeProxy", "EdgeModel", "EdgeDNS", "EdgeRouting",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]

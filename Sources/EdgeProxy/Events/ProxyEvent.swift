@@ -35,11 +35,13 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
     public var tls: TLSMode
     public var proxyProtocol: ProxyProtocolMode
     public var message: String?
+    /// Edge nodes a smart-routed connection went through to its origin; nil for direct.
+    public var via: [String]?
 
     public init(
         event: Kind, time: Double, app: Application, node: String, client: Endpoint, edge: Endpoint,
         origin: Endpoint? = nil, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, durationMs: Double? = nil,
-        originRTTMs: Double? = nil, status: StatusCode, message: String? = nil
+        originRTTMs: Double? = nil, status: StatusCode, message: String? = nil, via: [String]? = nil
     ) {
         self.event = event
         self.time = time
@@ -57,6 +59,7 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
         self.tls = app.tls
         self.proxyProtocol = app.proxyProtocol
         self.message = message
+        self.via = via?.isEmpty == false ? via : nil
     }
 
     public var clientIP: String { client.address.description }
@@ -69,7 +72,7 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
 
     private enum CodingKeys: String, CodingKey {
         case event, time, app, node, transport, clientIP, clientPort, ipVersion, edge, origin, bytesIn, bytesOut
-        case durationMs, originRTTMs, status, tls, proxyProtocol, message
+        case durationMs, originRTTMs, status, tls, proxyProtocol, message, via
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -92,6 +95,7 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
         try container.encode(tls.rawValue, forKey: .tls)
         try container.encode(proxyProtocol.rawValue, forKey: .proxyProtocol)
         try container.encodeIfPresent(message, forKey: .message)
+        try container.encodeIfPresent(via, forKey: .via)
     }
 }
 

@@ -42,12 +42,15 @@ public final class ApplicationService: Sendable {
     public let events: EventLog
     public let counters: NodeCounters
     private let matcher: AccessRuleMatcher?
+    /// Set for applications with smart routing on a node that measures paths.
+    let smartRouting: SmartRouter?
 
     public init(
         app: Application, configuration: ProxyConfiguration, events: EventLog, counters: NodeCounters, matcher: AccessRuleMatcher,
-        resolver: (any OriginResolving)? = nil
+        resolver: (any OriginResolving)? = nil, smartRouting: SmartRouter? = nil
     ) {
         self.app = app
+        self.smartRouting = app.smartRouting ? smartRouting : nil
         self.configuration = configuration
         self.events = events
         self.counters = counters
@@ -58,6 +61,12 @@ public final class ApplicationService: Sendable {
     /// nil when access rules do not apply to this application.
     public func accessDecision(for address: IPAddress) -> AccessRuleMatcher.Decision? {
         matcher?.decide(address)
+    }
+
+    /// How a connection reaches `origin`: through the edges smart routing chose, or straight.
+    func connector(towards origin: Endpoint) -> any OriginConnector {
+        guard let smartRouting, let via = smartRouting.route(to: origin.address), !via.isEmpty else { return DirectConnector() }
+        return EdgeRelayConnector(via: via, router: smartRouting)
     }
 
     /// The PROXY header to send ahead of a TCP connection's bytes, if the app asks for one.
@@ -74,12 +83,12 @@ public final class ApplicationService: Sendable {
 
     func event(
         _ kind: ProxyEvent.Kind, client: Endpoint, edge: Endpoint, origin: Endpoint? = nil, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0,
-        duration: TimeAmount? = nil, originRTT: TimeAmount? = nil, status: StatusCode, message: String? = nil
+        duration: TimeAmount? = nil, originRTT: TimeAmount? = nil, status: StatusCode, message: String? = nil, via: [String]? = nil
     ) {
         events.record(
             ProxyEvent(
                 event: kind, time: Date().timeIntervalSince1970, app: app, node: configuration.nodeName, client: client, edge: edge,
                 origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, durationMs: duration.map { Double($0.nanoseconds) / 1e6 },
-                originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message))
+                originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message, via: via))
     }
 }

@@ -20,6 +20,10 @@ public final class EdgeNode: Sendable {
     public let services: [ApplicationService]
     public let events: EventLog
     public let counters: NodeCounters
+    /// Path measurement and relaying for smart-routed applications, when the node does it.
+    public let smartRouter: SmartRouter?
+    private let probes: ProbeService?
+    private let relayListener = Mutex<(any Channel)?>(nil)
     private let listenAddresses: [IPAddress]
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -34,13 +38,18 @@ public final class EdgeNode: Sendable {
     public init(
         applications: [Application], listen: [IPAddress], accessRules: [AccessRule] = [], prefixes: [PrefixInfo] = [],
         configuration: ProxyConfiguration = ProxyConfiguration(), events: EventLog = EventLog(), resolver: (any OriginResolving)? = nil,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "edgesim.node")
+        smartRouting: SmartRoutingConfiguration? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "edgesim.node")
     ) {
         let counters = NodeCounters()
         let matcher = AccessRuleMatcher(rules: accessRules, prefixes: prefixes)
+        let router = smartRouting.map { SmartRouter(configuration: $0, group: group) }
+        self.smartRouter = router
+        self.probes = router.map { ProbeService(router: $0, group: group) }
         self.services = applications.map {
             ApplicationService(
-                app: $0, configuration: configuration, events: events, counters: counters, matcher: matcher, resolver: resolver)
+                app: $0, configuration: configuration, events: events, counters: counters, matcher: matcher, resolver: resolver,
+                smartRouting: router)
         }
         self.events = events
         self.counters = counters
@@ -57,6 +66,7 @@ public final class EdgeNode: Sendable {
             for service in services {
                 listeners += try await serve(service, on: addresses(for: service.app))
             }
+            try await startSmartRouting()
         } catch {
             await stop()
             throw error
@@ -90,6 +100,35 @@ public final class EdgeNode: Sendable {
         return listeners
     }
 
+    /// Answers the peers' probes and starts measuring; accepts connections relayed by peers.
+    private func startSmartRouting() async throws {
+        guard let router = smartRouter, let probes else { return }
+        let endpoint = Endpoint(router.configuration.address, router.configuration.port)
+        do {
+            try await probes.start()
+        } catch {
+            throw BindError(endpoint: endpoint, transport: .udp, what: "smart routing probes", underlying: error)
+        }
+        let services = Dictionary(self.services.map { ($0.app.id, $0) }, uniquingKeysWith: { first, _ in first })
+        do {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RelayHeaderHandler(services: services, router: router))
+                    }
+                }
+                .bind(to: endpoint.socketAddress).get()
+            relayListener.withLock { $0 = channel }
+        } catch {
+            throw BindError(endpoint: endpoint, transport: .tcp, what: "smart routing relays", underlying: error)
+        }
+        logger.info("smart routing", metadata: ["peers": "\(router.configuration.peers.count)", "origins": "\(router.configuration.origins.count)"])
+    }
+
     /// Stops accepting on one address of an application. TCP connections already accepted go on
     /// (closing a listening socket leaves its accepted connections alone); UDP flows through that
     /// address end with it.
@@ -117,6 +156,9 @@ public final class EdgeNode: Sendable {
             return channels.values.flatMap { $0 }
         }
         for channel in open { try? await channel.close() }
+        await probes?.stop()
+        try? await relayListener.withLock({ $0 })?.close()
+        await smartRouter?.close()
     }
 
     /// Listen addresses of the family the app's edge_ips allow (static apps: their own addresses
@@ -166,4 +208,14 @@ public final class EdgeNode: Sendable {
                 .bind(to: endpoint.socketAddress).get()
         }
     }
+}
+
+/// A socket the node could not open, with where and what for.
+public struct BindError: Error, CustomStringConvertible {
+    public var endpoint: Endpoint
+    public var transport: Transport
+    public var what: String
+    public var underlying: any Error
+
+    public var description: String { "cannot listen on \(transport.rawValue) \(endpoint) for \(what): \(underlying)" }
 }

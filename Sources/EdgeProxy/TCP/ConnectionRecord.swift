@@ -10,6 +10,8 @@ final class ConnectionRecord {
     private var origin: Endpoint?
     private var started = NIODeadline.now()
     private var originRTT: TimeAmount?
+    /// Edge nodes the origin leg went through; empty for direct.
+    private var via: [String] = []
     private var bytesIn: UInt64 = 0
     private var bytesOut: UInt64 = 0
     private var status: StatusCode = .ok
@@ -29,18 +31,18 @@ final class ConnectionRecord {
     func addIn(_ count: Int) { bytesIn += UInt64(count) }
     func addOut(_ count: Int) { bytesOut += UInt64(count) }
 
-    func filtered(rule: AccessRule?) {
+    func filtered(rule: String?) {
         finished = true
         service.counters.add(.tcpFiltered)
-        service.event(
-            .clientFiltered, client: client, edge: edge, status: .blocked, message: rule.map { "\($0.action.rawValue) \($0.target)" })
+        service.event(.clientFiltered, client: client, edge: edge, status: .blocked, message: rule)
     }
 
-    func originFailed(status: StatusCode, message: String, origin: Endpoint?) {
+    func originFailed(status: StatusCode, message: String, origin: Endpoint?, via: [String]) {
         finished = true
         service.counters.add(.tcpOriginErrors)
         service.event(
-            .originError, client: client, edge: edge, origin: origin, duration: .now() - started, status: status, message: message)
+            .originError, client: client, edge: edge, origin: origin, duration: .now() - started, status: status, message: message,
+            via: via)
     }
 
     func resolveFailed(status: StatusCode, message: String) {
@@ -49,10 +51,11 @@ final class ConnectionRecord {
         service.event(.resolveOrigin, client: client, edge: edge, duration: .now() - started, status: status, message: message)
     }
 
-    func connected(origin: Endpoint, rtt: TimeAmount, originChannel: any Channel) {
+    func connected(origin: Endpoint, rtt: TimeAmount, via: [String]) {
         self.origin = origin
+        self.via = via
         originRTT = rtt
-        service.event(.connect, client: client, edge: edge, origin: origin, originRTT: rtt, status: .ok)
+        service.event(.connect, client: client, edge: edge, origin: origin, originRTT: rtt, status: .ok, via: via)
     }
 
     /// An error on one side decides the status, unless one was already set.
@@ -68,6 +71,6 @@ final class ConnectionRecord {
         finished = true
         service.event(
             .disconnect, client: client, edge: edge, origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, duration: .now() - started,
-            originRTT: originRTT, status: status, message: message)
+            originRTT: originRTT, status: status, message: message, via: via)
     }
 }

@@ -3,19 +3,30 @@ import EdgeModel
 import NIOCore
 import NIOPosix
 
-/// Runs one client TCP connection: checks access rules, connects to the origin (with failover),
-/// writes the PROXY header in one write before any payload, then joins the two channels.
+/// Carries out the decisions of `TCPSessionStateMachine` for one client connection: asks the
+/// access rules and the origin pool, opens the origin leg through the application's connector
+/// (straight, or through other edges), then joins the two channels.
 final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     private let service: ApplicationService
     private let relay: RelayHandler
     private let record: ConnectionRecord
+    private var machine = TCPSessionStateMachine()
+    private var context: ChannelHandlerContext?
+    private var client = Endpoint(.v4(0), 0)
+    private var edge = Endpoint(.v4(0), 0)
+    private var started = NIODeadline.now()
+    private var connector: any OriginConnector = DirectConnector()
 
     init(service: ApplicationService, relay: RelayHandler, record: ConnectionRecord) {
         self.service = service
         self.relay = relay
         self.record = record
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -25,68 +36,70 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
+        self.client = client
+        self.edge = edge
         record.start(client: client, edge: edge)
-        if let decision = service.accessDecision(for: client.address), !decision.allowed {
-            record.filtered(rule: decision.rule)
-            context.close(promise: nil)
-            return
-        }
+        let decision = service.accessDecision(for: client.address)
+        perform(machine.accepted(allowed: decision?.allowed ?? true, rule: decision?.rule.map { "\($0.action.rawValue) \($0.target)" }))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        perform(machine.clientClosed())
+        context.fireChannelInactive()
+    }
+
+    private func perform(_ action: TCPSessionStateMachine.Action) {
+        guard let context else { return }
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
-        service.origins.candidates(edgePort: edge.port, on: context.eventLoop).whenComplete { result in
-            switch result {
-            case .success(let endpoints):
-                this.value.connect(to: endpoints[...], client: client, edge: edge, clientChannel: channel, lastError: nil)
-            case .failure(let error):
-                let resolution = error as? OriginResolutionError
-                this.value.record.resolveFailed(status: resolution?.status ?? .resolveFailed, message: "\(error)")
-                channel.close(promise: nil)
+        switch action {
+        case .none, .closeOrigin, .join:
+            break
+        case .resolve:
+            service.origins.candidates(edgePort: edge.port, on: context.eventLoop).whenComplete { result in
+                let handler = this.value
+                switch result {
+                case .success(let endpoints): handler.perform(handler.machine.resolved(endpoints))
+                case .failure(let error):
+                    let status = (error as? OriginResolutionError)?.status ?? .resolveFailed
+                    handler.perform(handler.machine.resolveFailed(.init(status: status, message: "\(error)")))
+                }
             }
+        case .connect(let origin):
+            connect(to: origin, context: context)
+        case .close(let outcome):
+            switch outcome {
+            case .filtered(let rule): record.filtered(rule: rule)
+            case .resolveFailed(let failure): record.resolveFailed(status: failure.status, message: failure.message)
+            case .originFailed(let failure):
+                record.originFailed(status: failure.status, message: failure.message, origin: nil, via: connector.via)
+            }
+            context.close(promise: nil)
         }
     }
 
-    /// Tries each origin in turn; the client is closed with an `originError` when none answers.
-    private func connect(
-        to endpoints: ArraySlice<Endpoint>, client: Endpoint, edge: Endpoint, clientChannel: any Channel, lastError: (any Error)?
-    ) {
-        guard clientChannel.isActive else { return }
-        guard let origin = endpoints.first else {
-            record.originFailed(status: StatusCode(connectError: lastError), message: lastError.map { "\($0)" } ?? "no origin", origin: nil)
-            clientChannel.close(promise: nil)
-            return
-        }
-        let started = NIODeadline.now()
+    private func connect(to origin: Endpoint, context: ChannelHandlerContext) {
+        started = .now()
+        connector = service.connector(towards: origin)
         let record = self.record
         let originRelay = NIOLoopBound(
-            RelayHandler(onRead: { record.addOut($0) }, onError: { record.failed($0, onOriginSide: true) }),
-            eventLoop: clientChannel.eventLoop)
-        let this = NIOLoopBound(self, eventLoop: clientChannel.eventLoop)
-        var bootstrap = ClientBootstrap(group: clientChannel.eventLoop)
-        if let source = service.configuration.sourceAddress(towards: origin) { bootstrap = bootstrap.bind(to: source) }
-        bootstrap
-            .connectTimeout(service.configuration.connectTimeout)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.writeBufferWaterMark, value: service.configuration.writeBufferWaterMark)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(originRelay.value) }
-            }
-            .connect(to: origin.socketAddress)
+            RelayHandler(onRead: { record.addOut($0) }, onError: { record.failed($0, onOriginSide: true) }), eventLoop: context.eventLoop)
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let clientChannel = context.channel
+        connector.connect(OriginRequest(service: service, client: client, edge: edge, origin: origin), relay: originRelay, on: context.eventLoop)
             .whenComplete { result in
+                let handler = this.value
                 switch result {
                 case .failure(let error):
-                    this.value.connect(
-                        to: endpoints.dropFirst(), client: client, edge: edge, clientChannel: clientChannel, lastError: error)
+                    handler.perform(handler.machine.connectFailed(.init(status: StatusCode(connectError: error), message: "\(error)")))
                 case .success(let originChannel):
-                    let handler = this.value
-                    handler.record.connected(origin: origin, rtt: NIODeadline.now() - started, originChannel: originChannel)
-                    guard clientChannel.isActive else {
+                    switch handler.machine.connected() {
+                    case .join(let origin):
+                        handler.record.connected(origin: origin, rtt: NIODeadline.now() - handler.started, via: handler.connector.via)
+                        clientChannel.closeFuture.whenComplete { _ in originChannel.close(promise: nil) }
+                        RelayHandler.join(handler.relay, originRelay.value)
+                    default:
                         originChannel.close(promise: nil)
-                        return
                     }
-                    if let header = handler.service.proxyHeader(client: client, edge: edge, allocator: originChannel.allocator) {
-                        originChannel.writeAndFlush(header, promise: nil)
-                    }
-                    clientChannel.closeFuture.whenComplete { _ in originChannel.close(promise: nil) }
-                    RelayHandler.join(handler.relay, originRelay.value)
                 }
             }
     }

@@ -1,0 +1,47 @@
+import EdgeModel
+import NIOCore
+import NIOPosix
+
+/// One connection's way to its origin, as a connector needs it.
+struct OriginRequest {
+    var service: ApplicationService
+    var client: Endpoint
+    var edge: Endpoint
+    var origin: Endpoint
+}
+
+/// A way to reach an origin: straight from this edge, or through other edge nodes. It opens
+/// the origin leg with `relay` in its pipeline and writes whatever must come before the
+/// client's bytes (a PROXY header, or a relay header for the next edge).
+protocol OriginConnector: Sendable {
+    /// Edge nodes the leg goes through; empty for direct.
+    var via: [String] { get }
+    func connect(_ request: OriginRequest, relay: NIOLoopBound<RelayHandler>, on loop: any EventLoop) -> EventLoopFuture<any Channel>
+}
+
+/// Straight to the origin over the network, as the internet routes it.
+struct DirectConnector: OriginConnector {
+    var via: [String] { [] }
+
+    func connect(_ request: OriginRequest, relay: NIOLoopBound<RelayHandler>, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+        let configuration = request.service.configuration
+        var bootstrap = ClientBootstrap(group: loop)
+        if let source = configuration.sourceAddress(towards: request.origin) { bootstrap = bootstrap.bind(to: source) }
+        return
+            bootstrap
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(relay.value) }
+            }
+            .connect(to: request.origin.socketAddress)
+            .map { channel in
+                if let header = request.service.proxyHeader(client: request.client, edge: request.edge, allocator: channel.allocator) {
+                    channel.writeAndFlush(header, promise: nil)
+                }
+                return channel
+            }
+    }
+}

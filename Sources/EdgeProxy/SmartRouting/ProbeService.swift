@@ -1,0 +1,129 @@
+import EdgeModel
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Measures, every interval, the round trip to every peer edge (a datagram exchange on the
+/// peers' probe port, whose reply carries the peer's own table) and to every smart-routed
+/// origin (a TCP connect, closed at once); answers the peers' probes the same way.
+final class ProbeService: Sendable {
+    private let router: SmartRouter
+    private let group: any EventLoopGroup
+    private let channel = Mutex<(any Channel)?>(nil)
+    private let task = Mutex<RepeatedTask?>(nil)
+    private let pending = Mutex<[UInt64: (peer: String, sent: NIODeadline)]>([:])
+    private let nextToken = Atomic<UInt64>(1)
+
+    init(router: SmartRouter, group: any EventLoopGroup) {
+        self.router = router
+        self.group = group
+    }
+
+    private var configuration: SmartRoutingConfiguration { router.configuration }
+
+    func start() async throws {
+        let endpoint = Endpoint(configuration.address, configuration.port)
+        let bound = try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ProbeHandler(service: self)) }
+            }
+            .bind(to: endpoint.socketAddress).get()
+        channel.withLock { $0 = bound }
+        let interval = TimeAmount.nanoseconds(configuration.interval.components.seconds * 1_000_000_000
+            + configuration.interval.components.attoseconds / 1_000_000_000)
+        let repeated = bound.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: interval) { _ in
+            self.round()
+        }
+        task.withLock { $0 = repeated }
+    }
+
+    /// One round: unanswered probes from before count as lost, then every target is probed.
+    private func round() {
+        guard let channel = channel.withLock({ $0 }) else { return }
+        let now = NIODeadline.now()
+        let timeout = TimeAmount.nanoseconds(
+            configuration.probeTimeout.components.seconds * 1_000_000_000 + configuration.probeTimeout.components.attoseconds / 1_000_000_000)
+        let expired = pending.withLock { pending in
+            let old = pending.filter { now - $0.value.sent >= timeout }
+            for token in old.keys { pending[token] = nil }
+            return old.values.map(\.peer)
+        }
+        for peer in expired { router.measured(peer, rtt: nil) }
+        for (peer, address) in configuration.peers.sorted(by: { $0.key < $1.key }) {
+            let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+            var buffer = channel.allocator.buffer(capacity: 16)
+            buffer.writeProbeMessage(.request(token: token))
+            pending.withLock { $0[token] = (peer, .now()) }
+            router.probeSent(bytes: buffer.readableBytes)
+            let envelope = AddressedEnvelope(remoteAddress: Endpoint(address, configuration.port).socketAddress, data: buffer)
+            channel.writeAndFlush(envelope, promise: nil)
+        }
+        for origin in configuration.origins { probe(origin, on: channel.eventLoop) }
+    }
+
+    private func probe(_ origin: Endpoint, on loop: any EventLoop) {
+        let router = self.router
+        let started = NIODeadline.now()
+        let timeout = TimeAmount.nanoseconds(configuration.probeTimeout.components.seconds * 1_000_000_000)
+        router.probeSent(bytes: 0)
+        ClientBootstrap(group: loop).connectTimeout(timeout).connect(to: origin.socketAddress).whenComplete { result in
+            let key = SmartRouter.key(origin.address)
+            switch result {
+            case .success(let channel):
+                let elapsed = NIODeadline.now() - started
+                channel.close(promise: nil)
+                router.measured(key, rtt: .nanoseconds(elapsed.nanoseconds))
+            case .failure:
+                router.measured(key, rtt: nil)
+            }
+        }
+    }
+
+    /// A datagram arrived: a peer's probe is answered with our table; a reply to ours is measured.
+    fileprivate func received(_ envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
+        var data = envelope.data
+        let size = data.readableBytes
+        guard let message = try? data.readProbeMessage() else { return }
+        switch message {
+        case .request(let token):
+            var reply = context.channel.allocator.buffer(capacity: 512)
+            reply.writeProbeMessage(.reply(token: token, table: router.table()))
+            router.count { $0.probeBytes += reply.readableBytes }
+            context.writeAndFlush(NIOAny(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
+        case .reply(let token, let table):
+            guard let sent = pending.withLock({ $0.removeValue(forKey: token) }) else { return }
+            let elapsed = NIODeadline.now() - sent.sent
+            router.received(table, from: sent.peer, bytes: size)
+            router.measured(sent.peer, rtt: .nanoseconds(elapsed.nanoseconds))
+        }
+    }
+
+    func stop() async {
+        task.withLock { $0?.cancel() }
+        let open = channel.withLock { channel in
+            defer { channel = nil }
+            return channel
+        }
+        try? await open?.close()
+    }
+}
+
+/// Hands every datagram on the probe port to the service.
+private final class ProbeHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let service: ProbeService
+
+    init(service: ProbeService) {
+        self.service = service
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        service.received(unwrapInboundIn(data), context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // An unreachable peer shows as a lost probe; the socket stays open.
+    }
+}

@@ -1,0 +1,89 @@
+import EdgeModel
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Idle TCP connections to the peers relayed paths start with, a few per event loop, so a
+/// relayed connection starts without a handshake of its own. A connection taken is used for
+/// one client connection; the pool opens a replacement behind it.
+final class RelayPool: Sendable {
+    private struct Key: Hashable {
+        var loop: ObjectIdentifier
+        var peer: String
+    }
+
+    let port: UInt16
+    let peers: [String: IPAddress]
+    let size: Int
+    private let group: any EventLoopGroup
+    private let idle = Mutex<[Key: [any Channel]]>([:])
+    private let opening = Mutex<[Key: Int]>([:])
+    private let closed = Mutex(false)
+
+    init(port: UInt16, peers: [String: IPAddress], group: any EventLoopGroup, size: Int) {
+        self.port = port
+        self.peers = peers
+        self.group = group
+        self.size = size
+    }
+
+    /// A connection to `peer` on `loop`: a warm one when there is one, else a new one.
+    func take(_ peer: String, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+        let key = Key(loop: ObjectIdentifier(loop), peer: peer)
+        while let channel = idle.withLock({ $0[key]?.popLast() }) {
+            guard channel.isActive else { continue }
+            fill(key, on: loop)
+            return loop.makeSucceededFuture(channel)
+        }
+        fill(key, on: loop)
+        return open(peer, on: loop)
+    }
+
+    /// Keeps `size` idle connections to `peer` on every event loop.
+    func warm(_ peer: String) {
+        for loop in group.makeIterator() { fill(Key(loop: ObjectIdentifier(loop), peer: peer), on: loop) }
+    }
+
+    private func fill(_ key: Key, on loop: any EventLoop) {
+        guard !closed.withLock({ $0 }) else { return }
+        let missing: Int = idle.withLock { idle in
+            opening.withLock { opening in
+                let have = (idle[key]?.filter(\.isActive).count ?? 0) + (opening[key] ?? 0)
+                let missing = max(0, size - have)
+                opening[key, default: 0] += missing
+                return missing
+            }
+        }
+        for _ in 0..<missing {
+            open(key.peer, on: loop).whenComplete { result in
+                self.opening.withLock { $0[key, default: 1] -= 1 }
+                guard case .success(let channel) = result else { return }
+                if self.closed.withLock({ $0 }) {
+                    channel.close(promise: nil)
+                } else {
+                    self.idle.withLock { $0[key, default: []].append(channel) }
+                }
+            }
+        }
+    }
+
+    private func open(_ peer: String, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+        guard let address = peers[peer] else {
+            return loop.makeFailedFuture(RelayHeaderError(description: "\(peer) is not a known edge node"))
+        }
+        return ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(5))
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connect(to: Endpoint(address, port).socketAddress)
+    }
+
+    func close() async {
+        closed.withLock { $0 = true }
+        let all = idle.withLock { idle in
+            defer { idle.removeAll() }
+            return idle.values.flatMap { $0 }
+        }
+        for channel in all { try? await channel.close() }
+    }
+}

@@ -1,0 +1,181 @@
+import EdgeModel
+import EdgeRouting
+import NIOCore
+import Synchronization
+
+/// Where a node's smart routing measures and relays. Every value but the addresses has a
+/// documented default.
+public struct SmartRoutingConfiguration: Sendable {
+    /// This node's name, as its peers know it.
+    public var node: String
+    /// This node's own address: probes are answered and relayed connections accepted there.
+    public var address: IPAddress
+    /// The port for both (UDP probes, TCP relays). Default 7301.
+    public var port: UInt16 = 7301
+    /// The other edge nodes and their addresses.
+    public var peers: [String: IPAddress]
+    /// TCP origins of smart-routed applications; each is probed by connecting to it.
+    public var origins: [Endpoint]
+    /// How often every peer and origin is probed. Default 1 s.
+    public var interval: Duration = .seconds(1)
+    /// Idle connections kept open to each peer a chosen path starts with, per event loop, so a
+    /// relayed connection needs no handshake of its own. Default 2.
+    public var warmConnections = 2
+    public var choice = PathChooser.Settings()
+
+    public init(node: String, address: IPAddress, peers: [String: IPAddress], origins: [Endpoint]) {
+        self.node = node
+        self.address = address
+        self.peers = peers
+        self.origins = origins
+    }
+
+    /// A probe with no answer after this long counts as lost: one interval, at least 1 s.
+    var probeTimeout: Duration { max(interval, .seconds(1)) }
+}
+
+/// A node's smart routing: what it measured, what its peers told it, the path chosen towards
+/// each origin, and the warm connections to the relays those paths start with.
+public final class SmartRouter: Sendable {
+    public struct Counters: Sendable, Hashable, Codable {
+        public var probesSent = 0
+        public var probesAnswered = 0
+        public var probesLost = 0
+        public var probeBytes = 0
+        public var relayedIn = 0
+        public var relayRefused = 0
+    }
+
+    private struct State {
+        var estimators: [String: RTTEstimator] = [:]
+        var peerTables: [String: (table: [String: PathMeasurement], at: ContinuousClock.Instant)] = [:]
+        var chooser: PathChooser
+        var counters = Counters()
+    }
+
+    public let configuration: SmartRoutingConfiguration
+    let pool: RelayPool
+    private let state: Mutex<State>
+    private let clock: @Sendable () -> ContinuousClock.Instant
+
+    public init(
+        configuration: SmartRoutingConfiguration, group: any EventLoopGroup,
+        clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
+        self.configuration = configuration
+        self.clock = clock
+        pool = RelayPool(port: configuration.port, peers: configuration.peers, group: group, size: configuration.warmConnections)
+        state = Mutex(State(chooser: PathChooser(entry: configuration.node, settings: configuration.choice)))
+    }
+
+    static func key(_ address: IPAddress) -> String { address.description }
+
+    /// The relays a connection to `address` goes through now (empty: straight); nil when
+    /// `address` is not a measured origin.
+    public func route(to address: IPAddress) -> [String]? {
+        state.withLock { $0.chooser.current[Self.key(address)]?.via }
+    }
+
+    /// What this node measures now, as it tells its peers.
+    public func table() -> [String: PathMeasurement] {
+        state.withLock { state in state.estimators.compactMapValues(\.measurement) }
+    }
+
+    func probeSent(bytes: Int) {
+        state.withLock {
+            $0.counters.probesSent += 1
+            $0.counters.probeBytes += bytes
+        }
+    }
+
+    func count(_ body: (inout Counters) -> Void) { state.withLock { body(&$0.counters) } }
+
+    /// A probe to `target` (a peer's name, or an origin's address) was answered after `rtt`, or
+    /// lost when `rtt` is nil.
+    func measured(_ target: String, rtt: Duration?) {
+        let warm: [String] = state.withLock { state in
+            if let rtt {
+                state.estimators[target, default: RTTEstimator()].answered(after: rtt)
+                state.counters.probesAnswered += 1
+            } else {
+                state.estimators[target, default: RTTEstimator()].lost()
+                state.counters.probesLost += 1
+            }
+            return rechoose(&state)
+        }
+        for peer in warm { pool.warm(peer) }
+    }
+
+    /// A peer's table arrived with its reply.
+    func received(_ table: [String: PathMeasurement], from peer: String, bytes: Int) {
+        state.withLock { state in
+            state.peerTables[peer] = (table, clock())
+            state.counters.probeBytes += bytes
+        }
+    }
+
+    /// Chooses again for every origin; returns the first relays of the chosen paths, whose
+    /// warm connections should be kept.
+    private func rechoose(_ state: inout State) -> [String] {
+        let now = clock()
+        let fresh = state.peerTables.filter { now - $0.value.at <= configuration.interval * 3 }.mapValues(\.table)
+        let local = state.estimators.compactMapValues(\.measurement)
+        var firstHops: Set<String> = []
+        for origin in configuration.origins {
+            if let choice = state.chooser.choose(Self.key(origin.address), local: local, peers: fresh), let first = choice.via.first {
+                firstHops.insert(first)
+            }
+        }
+        return firstHops.sorted()
+    }
+
+    /// For the control channel and benchmarks.
+    public func report() -> SmartRoutingReport {
+        state.withLock { state in
+            SmartRoutingReport(
+                node: configuration.node, probeIntervalSeconds: configuration.interval.secondsValue,
+                routes: state.chooser.current.map {
+                    SmartRoutingReport.Route(
+                        destination: $0.key, via: $0.value.via, expectedMs: $0.value.expected.millisecondsValue,
+                        rttMs: $0.value.rtt.millisecondsValue)
+                }.sorted { $0.destination < $1.destination },
+                measurements: state.estimators.compactMap { key, estimator in
+                    estimator.measurement.map {
+                        SmartRoutingReport.Measurement(
+                            target: key, rttMs: $0.rtt.millisecondsValue, loss: $0.loss, answering: $0.answering)
+                    }
+                }.sorted { $0.target < $1.target },
+                counters: state.counters)
+        }
+    }
+
+    func close() async { await pool.close() }
+}
+
+/// A node's smart routing as it reports it.
+public struct SmartRoutingReport: Sendable, Hashable, Codable {
+    public struct Route: Sendable, Hashable, Codable {
+        public var destination: String
+        public var via: [String]
+        public var expectedMs: Double
+        public var rttMs: Double
+    }
+
+    public struct Measurement: Sendable, Hashable, Codable {
+        public var target: String
+        public var rttMs: Double
+        public var loss: Double
+        public var answering: Bool
+    }
+
+    public var node: String
+    public var probeIntervalSeconds: Double
+    public var routes: [Route]
+    public var measurements: [Measurement]
+    public var counters: SmartRouter.Counters
+}
+
+extension Duration {
+    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var millisecondsValue: Double { secondsValue * 1000 }
+}
