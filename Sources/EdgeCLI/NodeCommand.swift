@@ -88,6 +88,7 @@ struct NodeCommand: AsyncParsableCommand {
         var name = self.name
         var listen = listenAddresses.compactMap { IPAddress($0) }
         var originSource: IPAddress?
+        var smartRouting: SmartRoutingConfiguration?
         do {
             if let scenario, let nodeName {
                 let loaded = try loader.loadScenario(scenario)
@@ -110,6 +111,7 @@ struct NodeCommand: AsyncParsableCommand {
                 // On loopback, connections to origins leave from the node's own address, so the
                 // fabric knows which edge-to-origin link they cross.
                 if plan.mode == .loopback { originSource = plan.hostAddresses[nodeName] }
+                smartRouting = plan.smartRouting(for: nodeName)
             } else {
                 applications = try loader.loadApplications(apps!)
                 rules = try accessRules.map { try loader.loadAccessRules($0).value } ?? []
@@ -148,7 +150,8 @@ struct NodeCommand: AsyncParsableCommand {
         let node = EdgeNode(
             applications: applications.value, listen: listen, accessRules: rules,
             prefixes: table, configuration: configuration, events: log,
-            resolver: resolver.flatMap(Endpoint.init).map { DNSOriginResolver(client: DNSClient(server: $0)) }, logger: logger)
+            resolver: resolver.flatMap(Endpoint.init).map { DNSOriginResolver(client: DNSClient(server: $0)) },
+            smartRouting: smartRouting, logger: logger)
         let service = NodeService(node: node, logger: logger) { [name] listeners in
             let ports = Dictionary(grouping: listeners, by: { "\($0.app) \($0.transport.rawValue) \($0.endpoint.address.bracketed)" })
             for (key, group) in ports.sorted(by: { $0.key < $1.key }) {

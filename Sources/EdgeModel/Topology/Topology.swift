@@ -9,6 +9,8 @@ public struct Topology: Sendable, Hashable {
     public var links: [LinkSpec]
     public var pools: AddressPools
     public var prefixes: [PrefixInfo]
+    /// How edge nodes measure paths for applications with smart routing.
+    public var smartRouting = SmartRoutingSettings()
     public var location: SourceLocation
 
     /// Every host name, of any kind.
@@ -21,6 +23,18 @@ public struct Topology: Sendable, Hashable {
     public func link(between a: String, _ b: String) -> LinkSpec? {
         links.first { ($0.a == a && $0.b == b) || ($0.a == b && $0.b == a) }
     }
+}
+
+/// `smart_routing:` in a topology. Every value has a default.
+public struct SmartRoutingSettings: Sendable, Hashable {
+    /// How often each edge probes every other edge and every smart-routed origin. Default 1 s.
+    public var probeInterval: Duration = .seconds(1)
+    /// Port on each edge's own address for probes (UDP) and relayed connections (TCP). Default 7301.
+    public var port: UInt16 = 7301
+    /// Most edge nodes a relayed path goes through. Default 2.
+    public var maximumRelays = 2
+
+    public init() {}
 }
 
 public struct Coordinates: Sendable, Hashable {

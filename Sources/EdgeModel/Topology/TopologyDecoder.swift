@@ -73,10 +73,11 @@ enum TopologyDecoder {
         checkLinks(
             links, known: names, edgeNodes: Set(edgeNodes.map(\.name)), clients: clients.map(\.name), origins: origins.map(\.name),
             diagnostics)
+        let smartRouting = decodeSmartRouting(fields)
         guard diagnostics.errorCount == errorsBefore else { return nil }
         return Topology(
             name: name, description: description, edgeNodes: edgeNodes, clients: clients, origins: origins,
-            links: links, pools: pools, prefixes: prefixes, location: root.location)
+            links: links, pools: pools, prefixes: prefixes, smartRouting: smartRouting, location: root.location)
     }
 
     /// Host and topology names: 1-40 letters, digits, '-' or '_', starting with a letter or digit.
@@ -94,6 +95,25 @@ enum TopologyDecoder {
             return .failure(ValueError("'\(text)' is not an \(v4 ? "IPv4" : "IPv6") address"))
         }
         return .success(address)
+    }
+
+    private static func decodeSmartRouting(_ topology: FieldReader) -> SmartRoutingSettings {
+        var settings = SmartRoutingSettings()
+        guard let value = topology.node("smart_routing"),
+            let fields = FieldReader(
+                value, path: topology.fieldPath("smart_routing"), topology.diagnostics, what: "{probe_interval, port, max_relays}")
+        else { return settings }
+        defer { fields.finish() }
+        if let interval = fields.duration("probe_interval") {
+            if interval < .milliseconds(100) || interval > .seconds(60) {
+                fields.error("probe_interval must be from 100ms to 60s", field: "probe_interval")
+            } else {
+                settings.probeInterval = interval
+            }
+        }
+        if let port = fields.int("port", in: 1...65535) { settings.port = UInt16(port) }
+        if let relays = fields.int("max_relays", in: 0...2) { settings.maximumRelays = relays }
+        return settings
     }
 
     private static func decodeCoordinates(_ node: FieldReader) -> Coordinates? {

@@ -1,4 +1,6 @@
 import EdgeModel
+import EdgeProxy
+import EdgeRouting
 
 /// Where everything of a scenario lives on this machine: each host's address, the addresses the
 /// applications are published on, and the applications, rules and prefixes as the edge nodes
@@ -99,6 +101,30 @@ public struct FleetPlan: Sendable {
             assigned[name] = address
         }
         return assigned
+    }
+
+    /// How `node` measures paths and relays for smart-routed applications: only in netns mode,
+    /// where every edge has its own network stack and real paths to the others; nil when no
+    /// application asks for it.
+    public func smartRouting(for node: String) -> SmartRoutingConfiguration? {
+        guard mode == .netns, let address = hostAddresses[node] else { return nil }
+        var origins: [Endpoint] = []
+        for app in applications where app.smartRouting && app.edge.transport == .tcp {
+            guard case .direct(let addresses) = app.origin else { continue }
+            for origin in addresses {
+                guard case .ip(let ip) = origin.host, !origins.contains(where: { $0.address == ip }) else { continue }
+                origins.append(Endpoint(ip, origin.ports.first))
+            }
+        }
+        guard !origins.isEmpty else { return nil }
+        let settings = scenario.topology.smartRouting
+        var peers: [String: IPAddress] = [:]
+        for other in edgeNodes where other != node { peers[other] = hostAddresses[other] }
+        var configuration = SmartRoutingConfiguration(node: node, address: address, peers: peers, origins: origins)
+        configuration.interval = settings.probeInterval
+        configuration.port = settings.port
+        configuration.choice.maximumRelays = settings.maximumRelays
+        return configuration
     }
 
     /// Where an origin's built-in server listens. In loopback mode the host address belongs to

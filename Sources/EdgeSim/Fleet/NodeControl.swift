@@ -1,4 +1,5 @@
 import EdgeModel
+import EdgeProxy
 import Foundation
 
 /// The messages between the runner and a node process, one JSON object a line: requests on the
@@ -8,6 +9,8 @@ public enum NodeControl {
         public enum Operation: String, Codable, Sendable {
             case serve
             case retire
+            /// What smart routing measures and chose (`app` and `addresses` unused).
+            case routes
         }
 
         public var id: Int
@@ -29,6 +32,8 @@ public enum NodeControl {
         public var ok: Bool?
         public var error: String?
         public var ready: Bool?
+        /// The answer to `routes`.
+        public var routes: SmartRoutingReport?
         // Event fields (see ProxyEvent).
         public var event: String?
         public var time: Double?

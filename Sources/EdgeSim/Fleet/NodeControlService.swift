@@ -25,6 +25,12 @@ public final class NodeControlService: Service {
                 continue
             }
             let addresses = request.addresses.compactMap { IPAddress($0) }
+            if request.op == .routes {
+                var reply = NodeControl.Output(reply: request.id, error: node.smartRouter == nil ? "no smart routing on this node" : nil)
+                reply.routes = node.smartRouter?.report()
+                output.write(NodeControl.encode(reply))
+                continue
+            }
             var problem: String?
             if addresses.count != request.addresses.count {
                 problem = "not an address in \(request.addresses)"
@@ -39,6 +45,8 @@ public final class NodeControlService: Service {
                     }
                 case .retire:
                     for address in addresses { await node.retire(request.app, address: address) }
+                case .routes:
+                    break
                 }
             }
             output.write(NodeControl.encode(NodeControl.Output(reply: request.id, error: problem)))

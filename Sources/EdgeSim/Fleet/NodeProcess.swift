@@ -1,4 +1,5 @@
 import EdgeModel
+import EdgeProxy
 import Foundation
 import Synchronization
 
@@ -22,7 +23,7 @@ public final class NodeProcess: AddressServing {
         var process: Process?
         var input: FileHandle?
         var nextID = 1
-        var replies: [Int: CheckedContinuation<String?, Never>] = [:]
+        var replies: [Int: CheckedContinuation<NodeControl.Output, Never>] = [:]
         var ready: CheckedContinuation<Bool, Never>?
         /// The runner asked it to stop (or killed it on purpose).
         var stopping = false
@@ -99,13 +100,18 @@ public final class NodeProcess: AddressServing {
     }
 
     public func startServing(_ appID: String, on addresses: [IPAddress]) async throws {
-        if let problem = await send(.serve, app: appID, addresses: addresses) {
+        if let problem = await send(.serve, app: appID, addresses: addresses).error {
             throw Failure(description: "node \(name): \(problem)")
         }
     }
 
     public func stopServing(_ appID: String, address: IPAddress) async {
         _ = await send(.retire, app: appID, addresses: [address])
+    }
+
+    /// What the node's smart routing measures and chose; nil when it does none or did not answer.
+    public func smartRouting() async -> SmartRoutingReport? {
+        await send(.routes, app: "", addresses: []).routes
     }
 
     /// Ends the process as a crash would (SIGKILL).
@@ -128,8 +134,8 @@ public final class NodeProcess: AddressServing {
         await process?.end(within: grace)
     }
 
-    /// Sends one request; the node's error, or nil when it succeeded.
-    private func send(_ op: NodeControl.Request.Operation, app: String, addresses: [IPAddress]) async -> String? {
+    /// Sends one request; the node's reply (its `error` set when it failed).
+    private func send(_ op: NodeControl.Request.Operation, app: String, addresses: [IPAddress]) async -> NodeControl.Output {
         await withCheckedContinuation { continuation in
             let problem = state.withLock { state -> String? in
                 guard let input = state.input, state.process?.isRunning == true else { return "not running" }
@@ -144,7 +150,7 @@ public final class NodeProcess: AddressServing {
                 }
                 return nil
             }
-            if let problem { continuation.resume(returning: problem) }
+            if let problem { continuation.resume(returning: NodeControl.Output(reply: -1, error: problem)) }
         }
     }
 
@@ -152,7 +158,7 @@ public final class NodeProcess: AddressServing {
         if message.ready == true {
             state.withLock { $0.ready.take() }?.resume(returning: true)
         } else if let id = message.reply {
-            state.withLock { $0.replies.removeValue(forKey: id) }?.resume(returning: message.error)
+            state.withLock { $0.replies.removeValue(forKey: id) }?.resume(returning: message)
         } else {
             onOutput(name, message)
         }
@@ -163,7 +169,7 @@ public final class NodeProcess: AddressServing {
             defer { state.replies = [:] }
             return (Array(state.replies.values), state.ready.take(), state.stopping)
         }
-        for waiter in waiters { waiter.resume(returning: "exited") }
+        for waiter in waiters { waiter.resume(returning: NodeControl.Output(reply: -1, error: "exited")) }
         ready?.resume(returning: false)
         onExit(name, status, expected)
     }
