@@ -27,6 +27,10 @@ public struct RTTEstimator: Sendable, Hashable {
     private var outcomes: [Bool] = []
     private var previousOutlier: Duration?
 
+    /// The last sample fell outside the usual band and waits for the next to confirm it: probe
+    /// again now rather than at the next interval.
+    public var isUnconfirmed: Bool { previousOutlier != nil }
+
     public init(window: Int = 20) {
         self.window = window
     }
@@ -38,7 +42,7 @@ public struct RTTEstimator: Sendable, Hashable {
             measurement = PathMeasurement(rtt: sample, variation: sample / 2, loss: loss)
             return
         }
-        let band = max(current.variation * 4, .milliseconds(2), current.rtt / 10)
+        let band = max(current.variation * 4, .milliseconds(1), current.rtt * 3 / 100)
         let deviation = sample - current.rtt
         if deviation > band || deviation < .zero - band {
             if let previous = previousOutlier, (previous > current.rtt) == (sample > current.rtt) {

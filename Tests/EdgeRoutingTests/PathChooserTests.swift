@@ -70,7 +70,7 @@ import Testing
 
     @Test func theEstimatorSmoothsNoiseAndFollowsALevelShiftInTwoProbes() {
         var estimator = RTTEstimator()
-        for sample in [50.0, 51, 49, 50, 52, 48, 50] { estimator.answered(after: .microseconds(Int64(sample * 1000))) }
+        for sample in [50.0, 50.5, 49.5, 50, 50.6, 49.4, 50] { estimator.answered(after: .microseconds(Int64(sample * 1000))) }
         let steady = estimator.measurement!.rtt
         #expect(abs(steady.milliseconds - 50) < 1)
         estimator.answered(after: .milliseconds(90))  // one late probe barely moves it

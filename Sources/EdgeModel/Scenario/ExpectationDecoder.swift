@@ -33,6 +33,28 @@ struct ExpectationDecoder {
             }
             guard let scope else { return nil }
             return .connectTime(scope: scope, percentile: percentiles[key]!, below: bound)
+        case "first_byte_time":
+            let scope = self.scope(fields, appRequired: true)
+            let percentiles = ["p50": 0.5, "p90": 0.9, "p99": 0.99, "max": 1.0]
+            if fields.has("lower_than") {
+                let other = context.application(fields, "lower_than")
+                let key = fields.value("percentile") { text in
+                    percentiles[text].map { .success($0) } ?? .failure(ValueError("'\(text)' is not one of max, p50, p90, p99"))
+                }
+                for given in percentiles.keys.sorted() where fields.has(given) {
+                    fields.error("give either \(given) with a time or lower_than with an application", field: given)
+                }
+                guard let scope, let other else { return nil }
+                if other == scope.application { fields.error("compare with another application", field: "lower_than") }
+                return .firstByteTime(scope: scope, percentile: key ?? 0.5, bound: .lowerThan(application: other))
+            }
+            let given = percentiles.keys.sorted().filter { fields.has($0) }
+            guard given.count == 1, let key = given.first, let bound = fields.duration(key) else {
+                if given.count != 1 { fields.error("give exactly one of p50, p90, p99, max, or lower_than", field: "p50") }
+                return nil
+            }
+            guard let scope else { return nil }
+            return .firstByteTime(scope: scope, percentile: percentiles[key]!, bound: .below(bound))
         case "client_address_seen":
             guard let scope = self.scope(fields, appRequired: true), let id = scope.application else { return nil }
             if context.applications.first(where: { $0.id == id })?.proxyProtocol == .off {

@@ -95,6 +95,12 @@ public struct LinkStep: Sendable, Hashable {
     public var a: String
     public var b: String
     public var change: Change
+
+    public init(a: String, b: String, change: Change) {
+        self.a = a
+        self.b = b
+        self.change = change
+    }
 }
 
 /// A node or origin stopped, started or restarted.
@@ -124,6 +130,9 @@ public enum Expectation: Sendable, Hashable {
     case successRate(scope: TrafficScope, atLeast: Double)
     /// Connect time at a percentile under a bound.
     case connectTime(scope: TrafficScope, percentile: Double, below: Duration)
+    /// Time to first byte at a percentile: under a bound, or lower than another application's
+    /// at the same percentile from the same clients (e.g. smart routing against straight).
+    case firstByteTime(scope: TrafficScope, percentile: Double, bound: TimeBound)
     /// The origin saw each client's own address (through PROXY protocol or SPP).
     case clientAddressSeen(scope: TrafficScope)
     /// Every connection from these clients was blocked by an access rule.
@@ -138,9 +147,15 @@ public enum Expectation: Sendable, Hashable {
     case connectionsSurvived(application: String)
 
     public static let kinds = [
-        "success_rate", "connect_time", "client_address_seen", "blocked", "served_by", "rotations",
+        "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",
         "old_address_refused", "connections_survived",
     ]
+}
+
+/// What a time is compared with.
+public enum TimeBound: Sendable, Hashable {
+    case below(Duration)
+    case lowerThan(application: String)
 }
 
 /// Which traffic a check looks at; nil fields match everything.

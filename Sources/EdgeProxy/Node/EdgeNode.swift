@@ -126,7 +126,8 @@ public final class EdgeNode: Sendable {
         } catch {
             throw BindError(endpoint: endpoint, transport: .tcp, what: "smart routing relays", underlying: error)
         }
-        logger.info("smart routing", metadata: ["peers": "\(router.configuration.peers.count)", "origins": "\(router.configuration.origins.count)"])
+        logger.info(
+            "smart routing", metadata: ["peers": "\(router.configuration.peers.count)", "origins": "\(router.configuration.origins.count)"])
     }
 
     /// Stops accepting on one address of an application. TCP connections already accepted go on

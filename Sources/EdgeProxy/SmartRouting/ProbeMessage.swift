@@ -4,11 +4,13 @@ import NIOCore
 /// Datagrams between edge nodes measuring each other: a request carries a token; the reply
 /// echoes it and carries what the answering node measures now (its table), so every edge
 /// learns the segments it cannot probe itself. Binary: "ESP", version 1, type, token, then for
-/// a reply a count and entries (key length, key, RTT and variation in µs, loss in 1/10,000,
-/// answering).
+/// a reply or an update a count and entries (key length, key, RTT and variation in µs, loss in
+/// 1/10,000, answering). An update is a reply nobody asked for (type 3, token 0).
 public enum ProbeMessage: Sendable, Hashable {
     case request(token: UInt64)
     case reply(token: UInt64, table: [String: PathMeasurement])
+    /// Sent unasked when what a node measures changed, so peers need not wait for their next probe.
+    case update(table: [String: PathMeasurement])
 
     static let magic: [UInt8] = [0x45, 0x53, 0x50, 0x01]
     /// Most entries a reply may carry: a fleet of 1,000 nodes fits, and a hostile count does not
@@ -30,17 +32,25 @@ extension ByteBuffer {
         case .reply(let token, let table):
             writeInteger(UInt8(2))
             writeInteger(token)
-            let entries = table.sorted { $0.key < $1.key }.filter { !$0.key.utf8.isEmpty && $0.key.utf8.count <= 255 }
-                .prefix(ProbeMessage.maximumEntries)
-            writeInteger(UInt16(entries.count))
-            for (key, measurement) in entries {
-                writeInteger(UInt8(key.utf8.count))
-                writeString(key)
-                writeInteger(Self.micros(measurement.rtt))
-                writeInteger(Self.micros(measurement.variation))
-                writeInteger(UInt16(max(0, min(10_000, (measurement.loss * 10_000).rounded()))))
-                writeInteger(UInt8(measurement.answering ? 1 : 0))
-            }
+            writeTable(table)
+        case .update(let table):
+            writeInteger(UInt8(3))
+            writeInteger(UInt64(0))
+            writeTable(table)
+        }
+    }
+
+    private mutating func writeTable(_ table: [String: PathMeasurement]) {
+        let entries = table.sorted { $0.key < $1.key }.filter { !$0.key.utf8.isEmpty && $0.key.utf8.count <= 255 }
+            .prefix(ProbeMessage.maximumEntries)
+        writeInteger(UInt16(entries.count))
+        for (key, measurement) in entries {
+            writeInteger(UInt8(key.utf8.count))
+            writeString(key)
+            writeInteger(Self.micros(measurement.rtt))
+            writeInteger(Self.micros(measurement.variation))
+            writeInteger(UInt16(max(0, min(10_000, (measurement.loss * 10_000).rounded()))))
+            writeInteger(UInt8(measurement.answering ? 1 : 0))
         }
     }
 
@@ -61,7 +71,7 @@ extension ByteBuffer {
             guard copy.readableBytes == 0 else { throw ProbeMessageError(description: "bytes after a probe request") }
             self = copy
             return .request(token: token)
-        case 2:
+        case 2, 3:
             guard let count = copy.readInteger(as: UInt16.self), Int(count) <= ProbeMessage.maximumEntries else {
                 throw ProbeMessageError(description: "probe reply with a bad entry count")
             }
@@ -78,7 +88,7 @@ extension ByteBuffer {
             }
             guard copy.readableBytes == 0 else { throw ProbeMessageError(description: "bytes after a probe reply") }
             self = copy
-            return .reply(token: token, table: table)
+            return type == 2 ? .reply(token: token, table: table) : .update(table: table)
         default:
             throw ProbeMessageError(description: "unknown probe message type \(type)")
         }

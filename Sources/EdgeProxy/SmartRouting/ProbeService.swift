@@ -30,8 +30,9 @@ final class ProbeService: Sendable {
             }
             .bind(to: endpoint.socketAddress).get()
         channel.withLock { $0 = bound }
-        let interval = TimeAmount.nanoseconds(configuration.interval.components.seconds * 1_000_000_000
-            + configuration.interval.components.attoseconds / 1_000_000_000)
+        let interval = TimeAmount.nanoseconds(
+            configuration.interval.components.seconds * 1_000_000_000
+                + configuration.interval.components.attoseconds / 1_000_000_000)
         let repeated = bound.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: interval) { _ in
             self.round()
         }
@@ -43,23 +44,41 @@ final class ProbeService: Sendable {
         guard let channel = channel.withLock({ $0 }) else { return }
         let now = NIODeadline.now()
         let timeout = TimeAmount.nanoseconds(
-            configuration.probeTimeout.components.seconds * 1_000_000_000 + configuration.probeTimeout.components.attoseconds / 1_000_000_000)
+            configuration.probeTimeout.components.seconds * 1_000_000_000 + configuration.probeTimeout.components.attoseconds
+                / 1_000_000_000)
         let expired = pending.withLock { pending in
             let old = pending.filter { now - $0.value.sent >= timeout }
             for token in old.keys { pending[token] = nil }
             return old.values.map(\.peer)
         }
-        for peer in expired { router.measured(peer, rtt: nil) }
-        for (peer, address) in configuration.peers.sorted(by: { $0.key < $1.key }) {
-            let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
-            var buffer = channel.allocator.buffer(capacity: 16)
-            buffer.writeProbeMessage(.request(token: token))
-            pending.withLock { $0[token] = (peer, .now()) }
-            router.probeSent(bytes: buffer.readableBytes)
-            let envelope = AddressedEnvelope(remoteAddress: Endpoint(address, configuration.port).socketAddress, data: buffer)
-            channel.writeAndFlush(envelope, promise: nil)
-        }
+        for peer in expired { follow(router.measured(peer, rtt: nil)) {} }
+        for peer in configuration.peers.keys.sorted() { probe(peer: peer, on: channel) }
         for origin in configuration.origins { probe(origin, on: channel.eventLoop) }
+    }
+
+    private func probe(peer: String, on channel: any Channel) {
+        guard let address = configuration.peers[peer] else { return }
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        var buffer = channel.allocator.buffer(capacity: 16)
+        buffer.writeProbeMessage(.request(token: token))
+        pending.withLock { $0[token] = (peer, .now()) }
+        router.probeSent(bytes: buffer.readableBytes)
+        let envelope = AddressedEnvelope(remoteAddress: Endpoint(address, configuration.port).socketAddress, data: buffer)
+        channel.writeAndFlush(envelope, promise: nil)
+    }
+
+    /// Acts on what a result asks: a sample out of the ordinary is checked at once by another
+    /// probe, and a real change is sent to every peer unasked.
+    private func follow(_ followup: SmartRouter.Followup, target: () -> Void) {
+        if followup.probeAgain { target() }
+        guard followup.tellPeers, let channel = channel.withLock({ $0 }) else { return }
+        var update = channel.allocator.buffer(capacity: 512)
+        update.writeProbeMessage(.update(table: router.table()))
+        for address in configuration.peers.values {
+            router.count { $0.probeBytes += update.readableBytes }
+            channel.writeAndFlush(
+                AddressedEnvelope(remoteAddress: Endpoint(address, configuration.port).socketAddress, data: update), promise: nil)
+        }
     }
 
     private func probe(_ origin: Endpoint, on loop: any EventLoop) {
@@ -73,9 +92,9 @@ final class ProbeService: Sendable {
             case .success(let channel):
                 let elapsed = NIODeadline.now() - started
                 channel.close(promise: nil)
-                router.measured(key, rtt: .nanoseconds(elapsed.nanoseconds))
+                self.follow(router.measured(key, rtt: .nanoseconds(elapsed.nanoseconds))) { self.probe(origin, on: loop) }
             case .failure:
-                router.measured(key, rtt: nil)
+                self.follow(router.measured(key, rtt: nil)) {}
             }
         }
     }
@@ -95,7 +114,13 @@ final class ProbeService: Sendable {
             guard let sent = pending.withLock({ $0.removeValue(forKey: token) }) else { return }
             let elapsed = NIODeadline.now() - sent.sent
             router.received(table, from: sent.peer, bytes: size)
-            router.measured(sent.peer, rtt: .nanoseconds(elapsed.nanoseconds))
+            let channel = context.channel
+            follow(router.measured(sent.peer, rtt: .nanoseconds(elapsed.nanoseconds))) { self.probe(peer: sent.peer, on: channel) }
+        case .update(let table):
+            guard let from = Endpoint(envelope.remoteAddress)?.address.unmapped,
+                let peer = configuration.peers.first(where: { $0.value == from })?.key
+            else { return }
+            router.received(table, from: peer, bytes: size)
         }
     }
 

@@ -90,28 +90,53 @@ public final class SmartRouter: Sendable {
 
     func count(_ body: (inout Counters) -> Void) { state.withLock { body(&$0.counters) } }
 
+    /// What a probe result asks of the prober.
+    struct Followup: Equatable {
+        /// The sample was out of the ordinary: probe the target again now to confirm it.
+        var probeAgain = false
+        /// What this node measures changed for real: tell the peers now, not when they next ask.
+        var tellPeers = false
+    }
+
     /// A probe to `target` (a peer's name, or an origin's address) was answered after `rtt`, or
     /// lost when `rtt` is nil.
-    func measured(_ target: String, rtt: Duration?) {
-        let warm: [String] = state.withLock { state in
+    @discardableResult
+    func measured(_ target: String, rtt: Duration?) -> Followup {
+        let (warm, followup): ([String], Followup) = state.withLock { state in
+            var estimator = state.estimators[target] ?? RTTEstimator()
+            let before = estimator.measurement
             if let rtt {
-                state.estimators[target, default: RTTEstimator()].answered(after: rtt)
+                estimator.answered(after: rtt)
                 state.counters.probesAnswered += 1
             } else {
-                state.estimators[target, default: RTTEstimator()].lost()
+                estimator.lost()
                 state.counters.probesLost += 1
             }
+            state.estimators[target] = estimator
+            let after = estimator.measurement
+            let shifted =
+                before != nil && (before?.answering != after?.answering || (before.map { Self.moved($0.rtt, after?.rtt) } ?? false))
+            return (rechoose(&state), Followup(probeAgain: estimator.isUnconfirmed, tellPeers: shifted))
+        }
+        for peer in warm { pool.warm(peer) }
+        return followup
+    }
+
+    /// A change worth telling peers at once: more than 3% and 1 ms.
+    private static func moved(_ before: Duration, _ after: Duration?) -> Bool {
+        guard let after else { return true }
+        let change = before > after ? before - after : after - before
+        return change > .milliseconds(1) && change > before * 3 / 100
+    }
+
+    /// A peer's table arrived, with a reply or as an update.
+    func received(_ table: [String: PathMeasurement], from peer: String, bytes: Int) {
+        let warm: [String] = state.withLock { state in
+            state.peerTables[peer] = (table, clock())
+            state.counters.probeBytes += bytes
             return rechoose(&state)
         }
         for peer in warm { pool.warm(peer) }
-    }
-
-    /// A peer's table arrived with its reply.
-    func received(_ table: [String: PathMeasurement], from peer: String, bytes: Int) {
-        state.withLock { state in
-            state.peerTables[peer] = (table, clock())
-            state.counters.probeBytes += bytes
-        }
     }
 
     /// Chooses again for every origin; returns the first relays of the chosen paths, whose

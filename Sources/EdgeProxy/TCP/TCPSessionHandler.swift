@@ -85,23 +85,25 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
             RelayHandler(onRead: { record.addOut($0) }, onError: { record.failed($0, onOriginSide: true) }), eventLoop: context.eventLoop)
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
         let clientChannel = context.channel
-        connector.connect(OriginRequest(service: service, client: client, edge: edge, origin: origin), relay: originRelay, on: context.eventLoop)
-            .whenComplete { result in
-                let handler = this.value
-                switch result {
-                case .failure(let error):
-                    handler.perform(handler.machine.connectFailed(.init(status: StatusCode(connectError: error), message: "\(error)")))
-                case .success(let originChannel):
-                    switch handler.machine.connected() {
-                    case .join(let origin):
-                        handler.record.connected(origin: origin, rtt: NIODeadline.now() - handler.started, via: handler.connector.via)
-                        clientChannel.closeFuture.whenComplete { _ in originChannel.close(promise: nil) }
-                        RelayHandler.join(handler.relay, originRelay.value)
-                    default:
-                        originChannel.close(promise: nil)
-                    }
+        connector.connect(
+            OriginRequest(service: service, client: client, edge: edge, origin: origin), relay: originRelay, on: context.eventLoop
+        )
+        .whenComplete { result in
+            let handler = this.value
+            switch result {
+            case .failure(let error):
+                handler.perform(handler.machine.connectFailed(.init(status: StatusCode(connectError: error), message: "\(error)")))
+            case .success(let originChannel):
+                switch handler.machine.connected() {
+                case .join(let origin):
+                    handler.record.connected(origin: origin, rtt: NIODeadline.now() - handler.started, via: handler.connector.via)
+                    clientChannel.closeFuture.whenComplete { _ in originChannel.close(promise: nil) }
+                    RelayHandler.join(handler.relay, originRelay.value)
+                default:
+                    originChannel.close(promise: nil)
                 }
             }
+        }
     }
 }
 

@@ -12,6 +12,37 @@ public struct ExpectationChecker: Sendable {
         self.observed = observed
     }
 
+    func firstByteTime(_ scope: TrafficScope, percentile: Double, bound: TimeBound) -> RunReport.Check {
+        let label = percentile == 1 ? "max" : "p\(Int(percentile * 100))"
+        let name = "first_byte_time \(label) \(describe(scope))"
+        func value(_ scope: TrafficScope) -> (Double?, Int) {
+            let times = traffic(scope).filter(\.ok).compactMap(\.firstByteMs).sorted()
+            return (Self.percentile(times, percentile), times.count)
+        }
+        let (measured, count) = value(scope)
+        switch bound {
+        case .below(let limit):
+            let limit = limit.seconds * 1000
+            guard let measured else {
+                return RunReport.Check(name: name, passed: false, measured: "no first byte", expected: "under \(RunReport.ms(limit)) ms")
+            }
+            return RunReport.Check(
+                name: name, passed: measured < limit, measured: "\(RunReport.ms(measured)) ms over \(count) connections",
+                expected: "under \(RunReport.ms(limit)) ms")
+        case .lowerThan(let other):
+            let (theirs, _) = value(TrafficScope(application: other, clients: scope.clients))
+            let expected = "lower than \(other)'s\(theirs.map { " \(RunReport.ms($0)) ms" } ?? " (no first byte)")"
+            guard let measured, let theirs else {
+                return RunReport.Check(
+                    name: name, passed: false, measured: measured.map { "\(RunReport.ms($0)) ms" } ?? "no first byte", expected: expected)
+            }
+            let gain = theirs > 0 ? " (\(Int(((theirs - measured) / theirs * 100).rounded()))% lower)" : ""
+            return RunReport.Check(
+                name: name, passed: measured < theirs, measured: "\(RunReport.ms(measured)) ms\(measured < theirs ? gain : "")",
+                expected: expected)
+        }
+    }
+
     public func checks() -> [RunReport.Check] {
         scenario.expectations.map(check)
     }
@@ -40,6 +71,8 @@ public struct ExpectationChecker: Sendable {
             return RunReport.Check(
                 name: "connect_time \(label) \(describe(scope))", passed: value < bound,
                 measured: "\(RunReport.ms(value)) ms over \(times.count) connections", expected: "under \(RunReport.ms(bound)) ms")
+        case .firstByteTime(let scope, let percentile, let bound):
+            return firstByteTime(scope, percentile: percentile, bound: bound)
         case .clientAddressSeen(let scope):
             return clientAddressSeen(scope)
         case .blocked(let scope):
