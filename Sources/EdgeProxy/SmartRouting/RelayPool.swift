@@ -13,6 +13,8 @@ final class RelayPool: Sendable {
     }
 
     let port: UInt16
+    /// Connections leave from the node's own address: peers accept relays from edges only.
+    let source: IPAddress
     let peers: [String: IPAddress]
     let size: Int
     private let group: any EventLoopGroup
@@ -20,8 +22,9 @@ final class RelayPool: Sendable {
     private let opening = Mutex<[Key: Int]>([:])
     private let closed = Mutex(false)
 
-    init(port: UInt16, peers: [String: IPAddress], group: any EventLoopGroup, size: Int) {
+    init(port: UInt16, source: IPAddress, peers: [String: IPAddress], group: any EventLoopGroup, size: Int) {
         self.port = port
+        self.source = source
         self.peers = peers
         self.group = group
         self.size = size
@@ -72,6 +75,7 @@ final class RelayPool: Sendable {
             return loop.makeFailedFuture(RelayHeaderError(description: "\(peer) is not a known edge node"))
         }
         return ClientBootstrap(group: loop)
+            .bind(to: Endpoint(source, 0).socketAddress)
             .connectTimeout(.seconds(5))
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)

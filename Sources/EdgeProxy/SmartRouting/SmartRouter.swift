@@ -64,7 +64,9 @@ public final class SmartRouter: Sendable {
     ) {
         self.configuration = configuration
         self.clock = clock
-        pool = RelayPool(port: configuration.port, peers: configuration.peers, group: group, size: configuration.warmConnections)
+        pool = RelayPool(
+            port: configuration.port, source: configuration.address, peers: configuration.peers, group: group,
+            size: configuration.warmConnections)
         state = Mutex(State(chooser: PathChooser(entry: configuration.node, settings: configuration.choice)))
     }
 

@@ -1,0 +1,100 @@
+import EdgeModel
+import EdgeRouting
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import EdgeProxy
+
+/// A connection relayed by real sockets: client → entry edge → relay edge → origin, with the
+/// PROXY header naming the true client. The path choice is given measurements directly; the
+/// network that makes relaying pay is tested in netns mode (FleetRuns).
+@Suite struct SmartRelayTests {
+    static func waitFor(_ what: String, within limit: Duration = .seconds(10), _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + limit
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    @Test func aRelayedConnectionReachesTheOriginWithTheClientsAddress() async throws {
+        let origin = TCPOrigin(expecting: .v1)
+        let originEndpoint = try await origin.start(address: Loopback.address())[0]
+        var app = application("argo", "tcp/7", origins: ["tcp://\(originEndpoint)"], proxy: .v1)
+        app.smartRouting = true
+        let (entryAddress, relayAddress) = (Loopback.address(), Loopback.address())
+        func configuration(_ name: String, _ address: IPAddress, peer: String, _ peerAddress: IPAddress) -> SmartRoutingConfiguration {
+            var configuration = SmartRoutingConfiguration(
+                node: name, address: address, peers: [peer: peerAddress], origins: [originEndpoint])
+            configuration.interval = .seconds(3600)  // one round at start, then only what the test says
+            return configuration
+        }
+        let entry = EdgeNode(
+            applications: [app], listen: [entryAddress], configuration: named("entry"),
+            smartRouting: configuration("entry", entryAddress, peer: "relay", relayAddress))
+        let relay = EdgeNode(
+            applications: [app], listen: [relayAddress], configuration: named("relay"),
+            smartRouting: configuration("relay", relayAddress, peer: "entry", entryAddress))
+        _ = try await relay.start()
+        _ = try await entry.start()
+        let router = try #require(entry.smartRouter)
+        let key = originEndpoint.address.description
+        try await Self.waitFor("the first probe round") { router.table()["relay"] != nil && router.table()[key] != nil }
+        #expect(router.route(to: originEndpoint.address) == [], "on loopback nothing beats the direct path")
+        // The direct path stops answering; the relay says it reaches the origin.
+        router.received([key: PathMeasurement(rtt: .milliseconds(1))], from: "relay", bytes: 0)
+        router.measured(key, rtt: nil)
+        #expect(router.route(to: originEndpoint.address) == ["relay"])
+
+        let result = try await TCPTestClient.exchange(with: Endpoint(entryAddress, 7), sending: Array("hello through the relay".utf8))
+        _ = await entry.events.first { $0.event == .disconnect }
+        await entry.stop()
+        await relay.stop()
+        await origin.stop()
+        #expect(String(decoding: result.received, as: UTF8.self) == "hello through the relay")
+        let seen = try #require(origin.connections.first)
+        #expect(seen.header?.source == result.local, "the origin sees the client, not an edge")
+        #expect(seen.header?.destination == Endpoint(entryAddress, 7), "and the address the client reached")
+        #expect(relay.smartRouter?.report().counters.relayedIn == 1)
+        let connect = await entry.events.first { $0.event == .connect }
+        #expect(connect?.via == ["relay"])
+    }
+
+    /// Only fleet edges may relay, only to an application's own origins.
+    @Test func aRelayRequestFromAStrangerOrToAnotherHostIsRefused() async throws {
+        let origin = TCPOrigin(expecting: .v1)
+        let originEndpoint = try await origin.start(address: Loopback.address())[0]
+        var app = application("argo", "tcp/7", origins: ["tcp://\(originEndpoint)"], proxy: .v1)
+        app.smartRouting = true
+        let relayAddress = Loopback.address()
+        let peerAddress = Loopback.address()
+        var configuration = SmartRoutingConfiguration(
+            node: "relay", address: relayAddress, peers: ["entry": peerAddress], origins: [originEndpoint])
+        configuration.interval = .seconds(3600)
+        let relay = EdgeNode(applications: [app], listen: [relayAddress], smartRouting: configuration)
+        _ = try await relay.start()
+        func ask(from source: IPAddress, to target: Endpoint) async throws -> [UInt8] {
+            var header = ByteBuffer()
+            header.writeRelayHeader(
+                RelayHeader(
+                    app: "argo", client: Endpoint(IPAddress("198.18.0.1")!, 1), edge: Endpoint(relayAddress, 7), origin: target, via: []))
+            return try await TCPTestClient.exchange(
+                with: Endpoint(relayAddress, configuration.port), from: source, sending: Array(header.readableBytesView) + Array("x".utf8)
+            ).received
+        }
+        #expect(try await ask(from: Loopback.address(), to: originEndpoint) == [], "a stranger is closed")
+        #expect(try await ask(from: peerAddress, to: Endpoint(Loopback.address(), 7)) == [], "not an origin of the app")
+        #expect(try await ask(from: peerAddress, to: originEndpoint) == Array("x".utf8), "a peer to the app's origin is relayed")
+        await relay.stop()
+        await origin.stop()
+        #expect(relay.smartRouter?.report().counters.relayRefused == 2)
+    }
+}
+
+private func named(_ name: String) -> ProxyConfiguration {
+    var configuration = ProxyConfiguration()
+    configuration.nodeName = name
+    return configuration
+}
