@@ -45,6 +45,11 @@ public struct PathTable: Sendable {
         paths(from: source, stoppingAt: [destination])[destination]
     }
 
+    /// The internet's path from `source` to every host it can reach.
+    public func routes(from source: String) -> [String: Path] {
+        paths(from: source, stoppingAt: [])
+    }
+
     /// Live edge nodes that `client` can reach, nearest first: the order anycast picks them in.
     /// A path ends at the first edge node it meets, since that node holds the address too.
     public func nearestEdges(from client: String) -> [(node: String, path: Path)] {

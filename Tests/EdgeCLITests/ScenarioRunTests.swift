@@ -7,8 +7,12 @@ extension FleetRuns {
     @Suite struct ScenarioRunTests {
         static let scenarios = ["lab-echo", "smtp-client-address", "rotation", "global-failover", "world-21"]
 
+        /// Scenarios that need netns mode (smart routing measures paths between namespaces).
+        static let netnsOnly = ["argo-lab"]
+
         static var cases: [(String, String)] {
             scenarios.flatMap { scenario in EdgesimProcess.modes.map { (scenario, $0) } }
+                + (EdgesimProcess.isRoot ? netnsOnly.map { ($0, "netns") } : [])
         }
 
         @Test(arguments: cases)

@@ -103,28 +103,44 @@ public struct PathBenchmark: Sendable {
         options.say("probes settle for \(options.settle) (every \(interval))")
         try await Task.sleep(for: options.settle)
         var table = PathTable(topology: topology)
-        var pairs: [PathBenchmarkReport.Pair] = []
         let origin = Dictionary(uniqueKeysWithValues: origins.map { (plan.hostAddresses[$0.name]!.description, $0.name) })
+        // Every edge's choice as it stands now, read before any measuring traffic.
+        var chosen: [(edge: String, origin: OriginSpec, via: [String])] = []
         for edge in plan.edgeNodes {
             guard let routes = await fleet.nodes[edge]?.smartRouting() else {
                 throw Failure(description: "edge node \(edge) did not report its smart routing")
             }
             for route in routes.routes {
                 guard let name = origin[route.destination], let spec = topology.origin(named: name) else { continue }
-                let chosen = [edge] + route.via + [name]
-                guard let direct = table.path(from: edge, to: name)?.roundTrip, let best = table.bestOverlayPath(from: edge, to: name),
-                    let chosenRTT = table.roundTrip(through: chosen)
-                else { continue }
-                let probe = try? await EchoProbe.run(
-                    fleet: fleet, from: edge, to: appEndpoint(fleet, spec), exchanges: options.exchanges)
-                pairs.append(
-                    PathBenchmarkReport.Pair(
-                        edge: edge, origin: name, directMs: direct.ms, chosenMs: chosenRTT.ms, bestMs: best.roundTrip.ms,
-                        measuredMs: probe?.exchangeMs, firstByteMs: probe?.firstByteMs, chosenPath: chosen, bestPath: best.hops,
-                        optimal: Self.isOptimal(chosenRTT, best: best.roundTrip)))
+                chosen.append((edge, spec, route.via))
             }
-            options.say("measured \(edge): \(pairs.filter { $0.edge == edge }.count) origins")
         }
+        // Then each chosen path measured for real, all pairs at once.
+        let exchanges = options.exchanges
+        let measured = await withTaskGroup(of: (Int, EchoProbe.Result?).self) { group in
+            for (index, pair) in chosen.enumerated() {
+                let target = appEndpoint(fleet, pair.origin)
+                group.addTask { (index, try? await EchoProbe.run(fleet: fleet, from: pair.edge, to: target, exchanges: exchanges)) }
+            }
+            var results: [Int: EchoProbe.Result] = [:]
+            for await (index, result) in group { results[index] = result }
+            return results
+        }
+        var pairs: [PathBenchmarkReport.Pair] = []
+        let overlay = table.overlay()
+        for (index, pair) in chosen.enumerated() {
+            let name = pair.origin.name
+            let hops = [pair.edge] + pair.via + [name]
+            guard let direct = overlay.roundTrip(pair.edge, name), let best = overlay.best(from: pair.edge, to: name),
+                let chosenRTT = overlay.roundTrip(through: hops)
+            else { continue }
+            pairs.append(
+                PathBenchmarkReport.Pair(
+                    edge: pair.edge, origin: name, directMs: direct.ms, chosenMs: chosenRTT.ms, bestMs: best.roundTrip.ms,
+                    measuredMs: measured[index]?.exchangeMs, firstByteMs: measured[index]?.firstByteMs, chosenPath: hops,
+                    bestPath: best.hops, optimal: Self.isOptimal(chosenRTT, best: best.roundTrip)))
+        }
+        options.say("measured \(pairs.count) (edge, origin) pairs")
         var reroutes: [PathBenchmarkReport.Reroute] = []
         for cut in 0..<options.cuts {
             guard let reroute = try await cutAndTime(fleet: fleet, plan: plan, table: &table, pairs: pairs, origins: origins, index: cut)
@@ -157,16 +173,19 @@ public struct PathBenchmark: Sendable {
         let candidates = pairs.filter { $0.chosenPath.count > 2 } + pairs.filter { $0.chosenPath.count == 2 }
         var found: [(pair: PathBenchmarkReport.Pair, a: String, b: String, best: Duration)] = []
         var links: Set<[String]> = []
-        for pair in candidates {
+        search: for pair in candidates {
             for (a, b) in zip(pair.chosenPath, pair.chosenPath.dropFirst()) {
+                try Task.checkCancellation()
                 // Each cut on a link of its own, so one cut's recovery does not colour the next.
                 guard plan.scenario.topology.link(between: a, b) != nil, !links.contains([a, b].sorted()) else { continue }
                 var after = table
                 after.cut(a, b)
-                guard let best = after.bestOverlayPath(from: pair.edge, to: pair.origin)?.roundTrip else { continue }
-                if let old = after.roundTrip(through: pair.chosenPath), Self.isOptimal(old, best: best) { continue }
+                let overlay = after.overlay()
+                guard let best = overlay.best(from: pair.edge, to: pair.origin)?.roundTrip else { continue }
+                if let old = overlay.roundTrip(through: pair.chosenPath), Self.isOptimal(old, best: best) { continue }
                 found.append((pair, a, b, best))
                 links.insert([a, b].sorted())
+                if found.count > index { break search }
                 break
             }
         }

@@ -89,6 +89,12 @@ public final class ScenarioRunner: Sendable {
                 "loopback mode: the fabric answers TCP handshakes itself, so connect times do not include link latency; first-byte times do"
             )
             note("loopback mode: IPv4 only (the machine has one IPv6 loopback address)")
+            let argo = plan.applications.filter(\.smartRouting).map(\.id)
+            if !argo.isEmpty {
+                note(
+                    "loopback mode: smart routing measures real paths between edge namespaces, so here \(argo.joined(separator: ", ")) go straight to their origins; use netns mode"
+                )
+            }
         }
         do {
             options.say("starting \(plan.edgeNodes.count) edge nodes, \(scenario.topology.origins.count) origins and the DNS responder")
