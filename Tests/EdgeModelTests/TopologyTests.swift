@@ -147,3 +147,31 @@ import Testing
         #expect(error?.location.line == 19)
     }
 }
+
+@Suite struct SmartRoutingSettingsTests {
+    let scratch = Scratch()
+
+    @Test func defaultsAndGivenValues() throws {
+        let plain = try ConfigLoader().loadTopology(scratch.write("t.yaml", smallTopology)).value
+        #expect(plain.smartRouting == SmartRoutingSettings())
+        #expect(plain.smartRouting.probeInterval == .seconds(1))
+        let given = try ConfigLoader().loadTopology(
+            scratch.write("s.yaml", smallTopology + "\nsmart_routing: {probe_interval: 250ms, port: 7400, max_relays: 1}\n")
+        ).value
+        #expect(given.smartRouting.probeInterval == .milliseconds(250))
+        #expect(given.smartRouting.port == 7400)
+        #expect(given.smartRouting.maximumRelays == 1)
+    }
+
+    @Test(arguments: [
+        ("smart_routing: {probe_interval: 10ms}", "probe_interval must be from 100ms to 60s"),
+        ("smart_routing: {max_relays: 3}", "max_relays"),
+        ("smart_routing: {probe: 1s}", "probe"),
+    ])
+    func badSettingsAreNamed(_ line: String, _ expected: String) {
+        let result = scratch.validate(smallTopology + "\n" + line + "\n", as: .topology)
+        #expect(result.errors.count == 1, "\(result.issues)")
+        #expect(result.errors.first?.description.contains(expected) == true, "\(result.issues)")
+        #expect(result.errors.first?.description.contains("smart_routing") == true, "\(result.issues)")
+    }
+}

@@ -47,6 +47,32 @@ import Testing
         #expect(checks[1].detail == "1× refused")
     }
 
+    /// First-byte time under a bound, or lower than another application's from the same clients.
+    @Test func firstByteTimeComparesWithABoundOrAnotherApplication() throws {
+        func timed(_ app: String, _ client: String, _ ms: Double) -> ConnectionResult {
+            var result = Self.result(client, ok: true)
+            result.app = app
+            result.firstByteMs = ms
+            return result
+        }
+        let results =
+            (1...10).map { timed("echo-tcp", "paris", Double(100 + $0)) } + (1...10).map { timed("echo-range", "paris", Double(300 + $0)) }
+            + [timed("echo-range", "madrid", 50)]
+        let fast = TrafficScope(application: "echo-tcp", clients: ["paris"])
+        let slow = TrafficScope(application: "echo-range", clients: ["paris"])
+        let checks = ExpectationChecker(
+            scenario: try Self.scenario([
+                .firstByteTime(scope: fast, percentile: 0.5, bound: .lowerThan(application: "echo-range")),
+                .firstByteTime(scope: slow, percentile: 0.5, bound: .lowerThan(application: "echo-tcp")),
+                .firstByteTime(scope: fast, percentile: 1, bound: .below(.milliseconds(111))),
+                .firstByteTime(scope: fast, percentile: 1, bound: .below(.milliseconds(110))),
+            ]), observed: observed(results)
+        ).checks()
+        #expect(checks.map(\.passed) == [true, false, true, false])
+        #expect(checks[0].measured == "105.0 ms (66% lower)", "\(checks[0])")
+        #expect(checks[0].expected == "lower than echo-range's 305.0 ms", "madrid's fast first byte is not compared")
+    }
+
     @Test func noTrafficNeverPasses() throws {
         let checks = ExpectationChecker(
             scenario: try Self.scenario([.successRate(scope: TrafficScope(application: "echo-tcp"), atLeast: 0)]), observed: observed([])

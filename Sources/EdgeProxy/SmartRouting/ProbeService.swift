@@ -111,17 +111,24 @@ final class ProbeService: Sendable {
             router.count { $0.probeBytes += reply.readableBytes }
             context.writeAndFlush(NIOAny(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
         case .reply(let token, let table):
-            guard let sent = pending.withLock({ $0.removeValue(forKey: token) }) else { return }
+            // A late reply is no measurement, but its table is still the peer's news.
+            let sent = pending.withLock { $0.removeValue(forKey: token) }
+            guard let peer = sent?.peer ?? peer(at: envelope.remoteAddress) else { return }
+            router.received(table, from: peer, bytes: size)
+            guard let sent else { return }
             let elapsed = NIODeadline.now() - sent.sent
-            router.received(table, from: sent.peer, bytes: size)
             let channel = context.channel
-            follow(router.measured(sent.peer, rtt: .nanoseconds(elapsed.nanoseconds))) { self.probe(peer: sent.peer, on: channel) }
+            follow(router.measured(peer, rtt: .nanoseconds(elapsed.nanoseconds))) { self.probe(peer: peer, on: channel) }
         case .update(let table):
-            guard let from = Endpoint(envelope.remoteAddress)?.address.unmapped,
-                let peer = configuration.peers.first(where: { $0.value == from })?.key
-            else { return }
+            guard let peer = peer(at: envelope.remoteAddress) else { return }
             router.received(table, from: peer, bytes: size)
         }
+    }
+
+    /// The peer a datagram came from; nil for anyone else.
+    private func peer(at address: SocketAddress) -> String? {
+        guard let from = Endpoint(address)?.address.unmapped else { return nil }
+        return configuration.peers.first { $0.value == from }?.key
     }
 
     func stop() async {
