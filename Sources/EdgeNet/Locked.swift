@@ -9,4 +9,6 @@ public final class Locked<Value: Sendable>: Sendable {
     public var value: Value { mutex.withLock { $0 } }
 
     public func set(_ value: Value) { mutex.withLock { $0 = value } }
+
+    public func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
 }

@@ -14,4 +14,13 @@ int cedgenet_enter_netns(const char *netns_path);
 /// `netns_path` (per-namespace sysctls such as net.ipv4.ip_forward). Returns 0 or -errno.
 int cedgenet_sysctl_in(const char *netns_path, const char *proc_path, const char *value);
 
+#include <sys/types.h>
+
+/// Starts `path` with `argv` and `envp` (NULL-terminated) in its own process group, standard
+/// input, output and error taken from the given descriptors (-1: /dev/null), in `directory`
+/// when not NULL. Every other descriptor is closed in the child, whatever its flags. Returns
+/// 0 and sets `pid`, or an errno value.
+int cedgenet_spawn(const char *path, char *const argv[], char *const envp[], const char *directory, int in_fd, int out_fd,
+    int err_fd, pid_t *pid);
+
 #endif

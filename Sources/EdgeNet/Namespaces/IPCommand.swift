@@ -16,25 +16,29 @@ public enum IPCommand {
 
     @discardableResult
     public static func run(_ arguments: [String], input: String? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        let feed = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = input == nil ? FileHandle.nullDevice : feed
-        try process.run()
-        if let input {
-            feed.fileHandleForWriting.write(Data(input.utf8))
-            try? feed.fileHandleForWriting.close()
+        let process = try ChildProcess([executable] + arguments, input: input == nil ? .null : .pipe, output: .pipe, errors: .pipe)
+        if let input, let feed = process.input {
+            feed.write(Data(input.utf8))
+            try? feed.close()
         }
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        let complaint = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: complaint, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Errors are read on another thread, so neither pipe can fill while the other is read.
+        let complaint = Locked(Data())
+        let errorsRead = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            complaint.set(process.errors?.readDataToEndOfFile() ?? Data())
+            errorsRead.signal()
+        }
+        let printed = process.output?.readDataToEndOfFile() ?? Data()
+        errorsRead.wait()
+        let status = Locked<Int32>(0)
+        let exited = DispatchSemaphore(value: 0)
+        process.onExit {
+            status.set($0)
+            exited.signal()
+        }
+        exited.wait()
+        guard status.value == 0 else {
+            let message = String(decoding: complaint.value, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw Failure(description: "ip \(arguments.prefix(3).joined(separator: " ")): \(message)")
         }
         return String(decoding: printed, as: UTF8.self)

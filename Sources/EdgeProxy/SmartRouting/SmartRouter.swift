@@ -51,6 +51,10 @@ public final class SmartRouter: Sendable {
         var peerTables: [String: (table: [String: PathMeasurement], at: ContinuousClock.Instant)] = [:]
         var chooser: PathChooser
         var counters = Counters()
+        /// When the paths were last chosen, and whether anything changed since.
+        var chosenAt: ContinuousClock.Instant?
+        var stale = true
+        var toldPeersAt: ContinuousClock.Instant?
     }
 
     public let configuration: SmartRoutingConfiguration
@@ -116,9 +120,14 @@ public final class SmartRouter: Sendable {
             }
             state.estimators[target] = estimator
             let after = estimator.measurement
-            let shifted =
-                before != nil && (before?.answering != after?.answering || (before.map { Self.moved($0.rtt, after?.rtt) } ?? false))
-            return (rechoose(&state), Followup(probeAgain: estimator.isUnconfirmed, tellPeers: shifted))
+            let answering = before?.answering != after?.answering
+            let shifted = before != nil && (answering || (before.map { Self.moved($0.rtt, after?.rtt) } ?? false))
+            state.stale = true
+            let now = clock()
+            // Peers hear of a change at once, but not more than twice an interval.
+            let tell = shifted && (state.toldPeersAt.map { now - $0 >= configuration.interval / 2 } ?? true)
+            if tell { state.toldPeersAt = now }
+            return (rechoose(&state, urgent: answering), Followup(probeAgain: estimator.isUnconfirmed, tellPeers: tell))
         }
         for peer in warm { pool.warm(peer) }
         return followup
@@ -134,17 +143,25 @@ public final class SmartRouter: Sendable {
     /// A peer's table arrived, with a reply or as an update.
     func received(_ table: [String: PathMeasurement], from peer: String, bytes: Int) {
         let warm: [String] = state.withLock { state in
+            let lostSegment = state.peerTables[peer].map { old in
+                old.table.contains { key, measurement in measurement.answering && table[key]?.answering == false }
+            } ?? false
             state.peerTables[peer] = (table, clock())
             state.counters.probeBytes += bytes
-            return rechoose(&state)
+            state.stale = true
+            return rechoose(&state, urgent: lostSegment)
         }
         for peer in warm { pool.warm(peer) }
     }
 
-    /// Chooses again for every origin; returns the first relays of the chosen paths, whose
-    /// warm connections should be kept.
-    private func rechoose(_ state: inout State) -> [String] {
+    /// Chooses again for every origin when something changed and the last choice is a tenth of
+    /// an interval old (at once when a segment stopped answering); returns the first relays of
+    /// the chosen paths, whose warm connections should be kept.
+    private func rechoose(_ state: inout State, urgent: Bool) -> [String] {
         let now = clock()
+        guard state.stale, urgent || state.chosenAt.map({ now - $0 >= configuration.interval / 10 }) ?? true else { return [] }
+        state.stale = false
+        state.chosenAt = now
         let fresh = state.peerTables.filter { now - $0.value.at <= configuration.interval * 3 }.mapValues(\.table)
         let local = state.estimators.compactMapValues(\.measurement)
         var firstHops: Set<String> = []

@@ -106,10 +106,12 @@ public struct PathBenchmark: Sendable {
         let origin = Dictionary(uniqueKeysWithValues: origins.map { (plan.hostAddresses[$0.name]!.description, $0.name) })
         // Every edge's choice as it stands now, read before any measuring traffic.
         var chosen: [(edge: String, origin: OriginSpec, via: [String])] = []
+        var reports: [SmartRoutingReport] = []
         for edge in plan.edgeNodes {
             guard let routes = await fleet.nodes[edge]?.smartRouting() else {
                 throw Failure(description: "edge node \(edge) did not report its smart routing")
             }
+            reports.append(routes)
             for route in routes.routes {
                 guard let name = origin[route.destination], let spec = topology.origin(named: name) else { continue }
                 chosen.append((edge, spec, route.via))
@@ -150,7 +152,8 @@ public struct PathBenchmark: Sendable {
             }
             reroutes.append(reroute)
         }
-        return PathBenchmarkReport(topology: topology.name, probeIntervalSeconds: interval.seconds, pairs: pairs, reroutes: reroutes)
+        return PathBenchmarkReport(
+            topology: topology.name, probeIntervalSeconds: interval.seconds, pairs: pairs, reroutes: reroutes, edges: reports)
     }
 
     private func appEndpoint(_ fleet: Fleet, _ origin: OriginSpec) -> Endpoint? {
@@ -161,7 +164,7 @@ public struct PathBenchmark: Sendable {
     }
 
     /// Within max(1 ms, 2%) of the best: the benchmark's test of a choice.
-    static func isOptimal(_ rtt: Duration, best: Duration) -> Bool { rtt.ms <= best.ms + max(1, best.ms * 0.02) }
+    static func isOptimal(_ rtt: Duration, best: Duration) -> Bool { rtt.ms <= best.ms + max(1, best.ms * 0.02) + 1e-9 }
 
     /// Cuts a link on a chosen path such that the path is no longer optimal (the internet routes
     /// around the cut, so the old path still works, only slower), then times how long until the

@@ -1,3 +1,4 @@
+import EdgeProxy
 import Foundation
 
 /// What `edgesim bench paths` found, as JSON, a terminal table and an SVG chart.
@@ -77,9 +78,12 @@ public struct PathBenchmarkReport: Sendable, Codable {
     public var pairs: [Pair]
     public var reroutes: [Reroute]
     public var summary: Summary
+    /// What every edge measured and chose when the pairs were read.
+    public var edges: [SmartRoutingReport]
 
-    public init(topology: String, probeIntervalSeconds: Double, pairs: [Pair], reroutes: [Reroute]) {
+    public init(topology: String, probeIntervalSeconds: Double, pairs: [Pair], reroutes: [Reroute], edges: [SmartRoutingReport] = []) {
         self.topology = topology
+        self.edges = edges
         self.pairs = pairs
         self.reroutes = reroutes
         let improvements = pairs.map { $0.directMs > 0 ? ($0.directMs - $0.chosenMs) / $0.directMs * 100 : 0 }.sorted()

@@ -1,4 +1,5 @@
 import EdgeModel
+import EdgeNet
 import EdgeProxy
 import Foundation
 import Synchronization
@@ -20,7 +21,7 @@ public final class NodeProcess: AddressServing {
     private let state = Mutex(State())
 
     private struct State {
-        var process: Process?
+        var process: ChildProcess?
         var input: FileHandle?
         var nextID = 1
         var replies: [Int: CheckedContinuation<NodeControl.Output, Never>] = [:]
@@ -41,35 +42,23 @@ public final class NodeProcess: AddressServing {
         self.onExit = onExit
     }
 
-    public var pid: Int32? { state.withLock { $0.process?.processIdentifier } }
+    public var pid: Int32? { state.withLock { $0.process?.pid } }
     public var isRunning: Bool { state.withLock { $0.process?.isRunning ?? false } }
 
     /// Starts the process and waits until it says it is ready (or exits, or `timeout` passes).
     public func start(timeout: Duration = .seconds(30)) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
         // A node needs no working directory (its scenario path is absolute); "/" is one it can always enter.
-        process.currentDirectoryURL = URL(fileURLWithPath: "/")
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        process.terminationHandler = { [self] finished in exited(finished.terminationStatus) }
+        let process = try ChildProcess(command, directory: "/", input: .pipe, output: .pipe, errors: .pipe)
         state.withLock {
             $0.process = process
-            $0.input = input.fileHandleForWriting
+            $0.input = process.input
             $0.stopping = false
         }
-        try process.run()
-        try? output.fileHandleForWriting.close()
-        try? errors.fileHandleForWriting.close()
-        try? input.fileHandleForReading.close()
+        process.onExit { [self] status in exited(status) }
+        guard let output = process.output, let errors = process.errors else { throw Failure(description: "node \(name): no pipes") }
         Task { [self] in
             let decoder = JSONDecoder()
-            for await line in LineStream.lines(of: output.fileHandleForReading) {
+            for await line in LineStream.lines(of: output) {
                 guard let message = try? decoder.decode(NodeControl.Output.self, from: Data(line.utf8)) else {
                     onLog(name, line)
                     continue
@@ -78,7 +67,7 @@ public final class NodeProcess: AddressServing {
             }
         }
         Task { [self] in
-            for await line in LineStream.lines(of: errors.fileHandleForReading) { onLog(name, line) }
+            for await line in LineStream.lines(of: errors) { onLog(name, line) }
         }
         let timer = Task { [self] in
             try await Task.sleep(for: timeout)
@@ -118,7 +107,7 @@ public final class NodeProcess: AddressServing {
     public func kill() {
         let pid = state.withLock { state -> Int32? in
             state.stopping = true
-            return state.process?.isRunning == true ? state.process?.processIdentifier : nil
+            return state.process?.isRunning == true ? state.process?.pid : nil
         }
         if let pid { Foundation.kill(pid, SIGKILL) }
     }

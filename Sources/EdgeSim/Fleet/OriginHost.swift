@@ -80,15 +80,9 @@ final class CommandOrigin: Sendable {
             }
             guard !words.isEmpty else { return }
             let line = wrap(["/bin/sh", "-c", Self.guardian, "sh"] + words)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: line[0])
-            process.arguments = Array(line.dropFirst())
-            let pipe = Pipe()
-            process.standardInput = pipe
-            try process.run()
-            try? pipe.fileHandleForReading.close()
+            let process = try ChildProcess(line, input: .pipe)
             processes.add(process)
-            inputs.set(inputs.value + [pipe.fileHandleForWriting])
+            if let input = process.input { inputs.set(inputs.value + [input]) }
         }
     }
 
