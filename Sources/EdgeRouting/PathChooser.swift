@@ -26,9 +26,9 @@ public struct PathChooser: Sendable {
     public struct Settings: Sendable, Hashable {
         /// Most edge nodes a relayed path goes through. Default 2.
         public var maximumRelays = 2
-        /// A new path must be better than the current by more than both of these. Defaults 1 ms, 2%.
+        /// A new path must be better than the current by more than both of these. Defaults 1 ms, 1%.
         public var hysteresis: Duration = .milliseconds(1)
-        public var hysteresisFraction = 0.02
+        public var hysteresisFraction = 0.01
         /// What a lost packet costs: a lost SYN waits 1 s before it is sent again. Default 1 s.
         public var lossPenalty: Duration = .seconds(1)
 

@@ -26,6 +26,7 @@ public struct RTTEstimator: Sendable, Hashable {
     public let window: Int
     private var outcomes: [Bool] = []
     private var previousOutlier: Duration?
+    private var answeredOnce = false
 
     /// The last sample fell outside the usual band and waits for the next to confirm it: probe
     /// again now rather than at the next interval.
@@ -38,8 +39,9 @@ public struct RTTEstimator: Sendable, Hashable {
     /// A probe answered after `sample`.
     public mutating func answered(after sample: Duration) {
         remember(lost: false)
-        guard var current = measurement else {
-            measurement = PathMeasurement(rtt: sample, variation: sample / 2, loss: loss)
+        guard answeredOnce, var current = measurement else {
+            answeredOnce = true
+            measurement = PathMeasurement(rtt: sample, variation: .zero, loss: loss)
             return
         }
         let band = max(current.variation * 4, .milliseconds(1), current.rtt * 3 / 100)
@@ -71,10 +73,11 @@ public struct RTTEstimator: Sendable, Hashable {
         measurement = current
     }
 
-    /// A probe went unanswered: the path is taken as not answering until the next reply.
+    /// A probe went unanswered: the path is taken as not answering until the next reply. Before
+    /// the first answer the far end may simply not be up yet, so that counts as no loss.
     public mutating func lost() {
-        remember(lost: true)
-        var current = measurement ?? PathMeasurement(rtt: .zero)
+        if answeredOnce { remember(lost: true) }
+        var current = measurement ?? PathMeasurement(rtt: .zero, answering: false)
         current.loss = loss
         current.answering = false
         measurement = current

@@ -15,7 +15,8 @@ extension FleetRuns {
             let topology = EdgesimProcess.repository.appendingPathComponent("topologies/argo-lab.yaml").path
             let run = try EdgesimProcess.run(["bench", "paths", topology, "--settle", "4s", "--cuts", "2", "--json", json, "--svg", svg])
             #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(3000))")
-            let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+            let report = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
             let pairs = report["pairs"] as? [[String: Any]] ?? []
             #expect(pairs.count == 5, "every edge to the one origin")
             for pair in pairs {

@@ -70,6 +70,9 @@ import Testing
 
     @Test func theEstimatorSmoothsNoiseAndFollowsALevelShiftInTwoProbes() {
         var estimator = RTTEstimator()
+        estimator.lost()
+        #expect(estimator.measurement?.answering == false)
+        #expect(estimator.measurement?.loss == 0, "no answer yet is not loss: the far end may not be up")
         for sample in [50.0, 50.5, 49.5, 50, 50.6, 49.4, 50] { estimator.answered(after: .microseconds(Int64(sample * 1000))) }
         let steady = estimator.measurement!.rtt
         #expect(abs(steady.milliseconds - 50) < 1)

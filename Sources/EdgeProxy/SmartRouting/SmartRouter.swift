@@ -143,9 +143,10 @@ public final class SmartRouter: Sendable {
     /// A peer's table arrived, with a reply or as an update.
     func received(_ table: [String: PathMeasurement], from peer: String, bytes: Int) {
         let warm: [String] = state.withLock { state in
-            let lostSegment = state.peerTables[peer].map { old in
-                old.table.contains { key, measurement in measurement.answering && table[key]?.answering == false }
-            } ?? false
+            let lostSegment =
+                state.peerTables[peer].map { old in
+                    old.table.contains { key, measurement in measurement.answering && table[key]?.answering == false }
+                } ?? false
             state.peerTables[peer] = (table, clock())
             state.counters.probeBytes += bytes
             state.stale = true
