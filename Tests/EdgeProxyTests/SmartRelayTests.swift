@@ -62,6 +62,49 @@ import Testing
         #expect(connect?.via == ["relay"])
     }
 
+    /// A smart-routed UDP flow: every datagram wrapped for the relay, SPP from the entry edge
+    /// reaching the origin unchanged, replies back the same way.
+    @Test func aRelayedUDPFlowReachesTheOriginWithTheClientsAddress() async throws {
+        let origin = UDPEchoOrigin(expecting: .simple)
+        let originEndpoint = try await origin.start(at: Endpoint(Loopback.address(), 0))
+        var app = application("argo-udp", "udp/53", origins: ["udp://\(originEndpoint)"], proxy: .simple)
+        app.smartRouting = true
+        let (entryAddress, relayAddress) = (Loopback.address(), Loopback.address())
+        func configuration(_ name: String, _ address: IPAddress, peer: String, _ peerAddress: IPAddress) -> SmartRoutingConfiguration {
+            var configuration = SmartRoutingConfiguration(node: name, address: address, peers: [peer: peerAddress], origins: [])
+            configuration.udpOrigins = [UDPProbeTarget(endpoint: originEndpoint, proxyProtocol: .simple)]
+            configuration.interval = .seconds(3600)
+            return configuration
+        }
+        let entry = EdgeNode(
+            applications: [app], listen: [entryAddress], configuration: named("entry"),
+            smartRouting: configuration("entry", entryAddress, peer: "relay", relayAddress))
+        let relay = EdgeNode(
+            applications: [app], listen: [relayAddress], configuration: named("relay"),
+            smartRouting: configuration("relay", relayAddress, peer: "entry", entryAddress))
+        _ = try await relay.start()
+        _ = try await entry.start()
+        let router = try #require(entry.smartRouter)
+        let key = originEndpoint.address.description
+        try await Self.waitFor("the first probe round") { router.table()["relay"] != nil && router.table()[key]?.answering == true }
+        router.received([key: PathMeasurement(rtt: .milliseconds(1))], from: "relay", bytes: 0)
+        router.measured(key, rtt: nil)
+        #expect(router.route(to: originEndpoint.address) == ["relay"])
+
+        let client = try await UDPTestClient()
+        let replies = try await client.roundTrips([Array("one".utf8), Array("two".utf8)], to: Endpoint(entryAddress, 53))
+        #expect(replies == [Array("one".utf8), Array("two".utf8)], "SPP stripped from the replies at the entry edge")
+        let seen = origin.datagrams.filter { $0.payload != Array("edgesim probe".utf8) }
+        #expect(seen.map(\.payload) == [Array("one".utf8), Array("two".utf8)])
+        #expect(seen.allSatisfy { $0.client == client.local }, "the origin sees the client, not an edge")
+        #expect(relay.smartRouter?.report().counters.relayedIn == 1, "one relayed flow for both datagrams")
+        let connect = await entry.events.first { $0.event == .connect }
+        #expect(connect?.via == ["relay"])
+        await entry.stop()
+        await relay.stop()
+        await origin.stop()
+    }
+
     /// Only fleet edges may relay, only to an application's own origins.
     @Test func aRelayRequestFromAStrangerOrToAnotherHostIsRefused() async throws {
         let origin = TCPOrigin(expecting: .v1)

@@ -58,7 +58,9 @@ import Testing
             "nrt": PathMeasurement(rtt: .microseconds(103_000), variation: .microseconds(400), loss: 0.05, answering: true),
             "198.18.0.9": PathMeasurement(rtt: .microseconds(33_300), answering: false),
         ]
-        for message in [ProbeMessage.request(token: 42), .reply(token: 7, table: table), .update(table: table)] {
+        let relayed = RelayDatagram(
+            app: "game", origin: Endpoint(IPAddress("2001:db8::9")!, 5353), via: ["sin"], payload: ByteBuffer(string: "payload"))
+        for message in [ProbeMessage.request(token: 42), .reply(token: 7, table: table), .update(table: table), .relay(relayed)] {
             var buffer = ByteBuffer()
             buffer.writeProbeMessage(message)
             #expect(try buffer.readProbeMessage() == message)

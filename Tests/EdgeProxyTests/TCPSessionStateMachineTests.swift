@@ -33,6 +33,16 @@ import Testing
         #expect(machine.state == .closed)
     }
 
+    /// A relay that fails costs nothing but a second attempt straight to the same origin.
+    @Test func aFailedRelayIsRetriedStraightOnce() {
+        var machine = TCPSessionStateMachine()
+        _ = machine.accepted(allowed: true, rule: nil)
+        _ = machine.resolved([a, b])
+        #expect(machine.connectFailed(refused, relayed: true) == .connectDirect(a))
+        #expect(machine.connectFailed(refused, relayed: true) == .connect(b), "straight failed too: the next origin")
+        #expect(machine.connected() == .join(origin: b))
+    }
+
     @Test func noCandidateAndAFailedResolutionClose() {
         var none = TCPSessionStateMachine()
         _ = none.accepted(allowed: true, rule: nil)

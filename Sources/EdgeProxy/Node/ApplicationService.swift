@@ -69,6 +69,17 @@ public final class ApplicationService: Sendable {
         return EdgeRelayConnector(via: via, router: smartRouting)
     }
 
+    /// Whether another edge may relay this application's traffic to `origin`: one of its own
+    /// origins (any address for `origin_dns`, which only resolves at run time).
+    func permitsRelay(to origin: Endpoint) -> Bool {
+        switch app.origin {
+        case .direct(let origins):
+            return origins.contains { if case .ip(let address) = $0.host { address == origin.address } else { false } }
+        case .dns:
+            return true
+        }
+    }
+
     /// The PROXY header to send ahead of a TCP connection's bytes, if the app asks for one.
     func proxyHeader(client: Endpoint, edge: Endpoint, allocator: ByteBufferAllocator) -> ByteBuffer? {
         let header = ProxyHeader.proxied(transport: .stream, source: client, destination: edge)

@@ -104,12 +104,12 @@ public final class EdgeNode: Sendable {
     private func startSmartRouting() async throws {
         guard let router = smartRouter, let probes else { return }
         let endpoint = Endpoint(router.configuration.address, router.configuration.port)
+        let services = Dictionary(self.services.map { ($0.app.id, $0) }, uniquingKeysWith: { first, _ in first })
         do {
-            try await probes.start()
+            try await probes.start(services: services)
         } catch {
             throw BindError(endpoint: endpoint, transport: .udp, what: "smart routing probes", underlying: error)
         }
-        let services = Dictionary(self.services.map { ($0.app.id, $0) }, uniquingKeysWith: { first, _ in first })
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)

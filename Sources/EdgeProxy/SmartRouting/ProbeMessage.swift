@@ -1,3 +1,4 @@
+import EdgeModel
 import EdgeRouting
 import NIOCore
 
@@ -11,11 +12,28 @@ public enum ProbeMessage: Sendable, Hashable {
     case reply(token: UInt64, table: [String: PathMeasurement])
     /// Sent unasked when what a node measures changed, so peers need not wait for their next probe.
     case update(table: [String: PathMeasurement])
+    /// A smart-routed UDP datagram on its way through this edge: the bytes for the origin (already
+    /// framed with SPP or PROXY v2 by the entry edge), where they go, and the relays still to come.
+    case relay(RelayDatagram)
 
     static let magic: [UInt8] = [0x45, 0x53, 0x50, 0x01]
     /// Most entries a reply may carry: a fleet of 1,000 nodes fits, and a hostile count does not
     /// make the reader allocate.
     public static let maximumEntries = 4096
+}
+
+public struct RelayDatagram: Sendable, Hashable {
+    public var app: String
+    public var origin: Endpoint
+    public var via: [String]
+    public var payload: ByteBuffer
+
+    public init(app: String, origin: Endpoint, via: [String], payload: ByteBuffer) {
+        self.app = app
+        self.origin = origin
+        self.via = via
+        self.payload = payload
+    }
 }
 
 public struct ProbeMessageError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -37,7 +55,30 @@ extension ByteBuffer {
             writeInteger(UInt8(3))
             writeInteger(UInt64(0))
             writeTable(table)
+        case .relay(let datagram):
+            writeInteger(UInt8(4))
+            writeInteger(UInt64(0))
+            writeShortString(datagram.app)
+            switch datagram.origin.address {
+            case .v4(let value):
+                writeInteger(UInt8(4))
+                writeInteger(value)
+            case .v6(let value):
+                writeInteger(UInt8(6))
+                writeInteger(UInt64(truncatingIfNeeded: value >> 64))
+                writeInteger(UInt64(truncatingIfNeeded: value))
+            }
+            writeInteger(datagram.origin.port)
+            writeInteger(UInt8(min(datagram.via.count, 8)))
+            for name in datagram.via.prefix(8) { writeShortString(name) }
+            writeImmutableBuffer(datagram.payload)
         }
+    }
+
+    private mutating func writeShortString(_ text: String) {
+        let bytes = Array(text.utf8.prefix(255))
+        writeInteger(UInt8(bytes.count))
+        writeBytes(bytes)
     }
 
     private mutating func writeTable(_ table: [String: PathMeasurement]) {
@@ -89,6 +130,35 @@ extension ByteBuffer {
             guard copy.readableBytes == 0 else { throw ProbeMessageError(description: "bytes after a probe reply") }
             self = copy
             return type == 2 ? .reply(token: token, table: table) : .update(table: table)
+        case 4:
+            func shortString() throws(ProbeMessageError) -> String {
+                guard let length = copy.readInteger(as: UInt8.self), length > 0, let text = copy.readString(length: Int(length)) else {
+                    throw ProbeMessageError(description: "relay datagram with a cut or empty name")
+                }
+                return text
+            }
+            let app = try shortString()
+            let address: IPAddress
+            switch copy.readInteger(as: UInt8.self) {
+            case 4:
+                guard let value = copy.readInteger(as: UInt32.self) else { throw ProbeMessageError(description: "relay datagram cut short") }
+                address = .v4(value)
+            case 6:
+                guard let high = copy.readInteger(as: UInt64.self), let low = copy.readInteger(as: UInt64.self) else {
+                    throw ProbeMessageError(description: "relay datagram cut short")
+                }
+                address = .v6(UInt128(high) << 64 | UInt128(low))
+            default:
+                throw ProbeMessageError(description: "relay datagram with an unknown address family")
+            }
+            guard let port = copy.readInteger(as: UInt16.self), let count = copy.readInteger(as: UInt8.self), count <= 8 else {
+                throw ProbeMessageError(description: "relay datagram cut short or with too many relays")
+            }
+            var via: [String] = []
+            for _ in 0..<count { via.append(try shortString()) }
+            let payload = copy.readSlice(length: copy.readableBytes)!
+            self = copy
+            return .relay(RelayDatagram(app: app, origin: Endpoint(address, port), via: via, payload: payload))
         default:
             throw ProbeMessageError(description: "unknown probe message type \(type)")
         }

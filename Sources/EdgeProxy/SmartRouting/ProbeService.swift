@@ -21,12 +21,18 @@ final class ProbeService: Sendable {
 
     private var configuration: SmartRoutingConfiguration { router.configuration }
 
-    func start() async throws {
+    /// Binds the probe socket; it also carries the smart-routed UDP flows other edges relay
+    /// through this one, for `services`.
+    func start(services: [String: ApplicationService]) async throws {
         let endpoint = Endpoint(configuration.address, configuration.port)
+        let router = self.router
         let bound = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ProbeHandler(service: self)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProbeHandler(service: self, relays: UDPRelayTable(services: services, router: router)))
+                }
             }
             .bind(to: endpoint.socketAddress).get()
         channel.withLock { $0 = bound }
@@ -54,6 +60,53 @@ final class ProbeService: Sendable {
         for peer in expired { follow(router.measured(peer, rtt: nil)) {} }
         for peer in configuration.peers.keys.sorted() { probe(peer: peer, on: channel) }
         for origin in configuration.origins { probe(origin, on: channel.eventLoop) }
+        for origin in configuration.udpOrigins { probe(udp: origin, on: channel.eventLoop) }
+    }
+
+    /// A datagram to a UDP origin, framed as its applications frame theirs, timed to the first
+    /// reply on a socket of its own.
+    private func probe(udp origin: UDPProbeTarget, on loop: any EventLoop) {
+        let router = self.router
+        let started = NIODeadline.now()
+        let timeout = TimeAmount.nanoseconds(configuration.probeTimeout.components.seconds * 1_000_000_000)
+        let key = SmartRouter.key(origin.endpoint.address)
+        let answered = loop.makePromise(of: Void.self)
+        router.probeSent(bytes: 0)
+        DatagramBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RelayReplyHandler { _ in answered.succeed() })
+                }
+            }
+            .bind(to: Endpoint(configuration.address, 0).socketAddress)
+            .flatMap { channel in channel.connect(to: origin.endpoint.socketAddress).map { channel } }
+            .whenComplete { result in
+                guard case .success(let channel) = result else {
+                    answered.fail(ChannelError.connectTimeout(timeout))
+                    return
+                }
+                let me = channel.localAddress.flatMap(Endpoint.init) ?? Endpoint(origin.endpoint.address, 0)
+                var datagram = channel.allocator.buffer(capacity: 80)
+                switch origin.proxyProtocol {
+                case .simple: datagram.writeSimpleProxyHeader(SimpleProxyHeader(client: me, proxy: me))
+                case .v2: datagram.writeProxyV2(ProxyHeader.proxied(transport: .datagram, source: me, destination: origin.endpoint))
+                case .off, .v1: break
+                }
+                datagram.writeString("edgesim probe")
+                channel.writeAndFlush(datagram, promise: nil)
+                let timer = loop.scheduleTask(in: timeout) { answered.fail(ChannelError.connectTimeout(timeout)) }
+                answered.futureResult.whenComplete { outcome in
+                    timer.cancel()
+                    channel.close(promise: nil)
+                    switch outcome {
+                    case .success:
+                        let elapsed = NIODeadline.now() - started
+                        self.follow(router.measured(key, rtt: .nanoseconds(elapsed.nanoseconds))) { self.probe(udp: origin, on: loop) }
+                    case .failure:
+                        self.follow(router.measured(key, rtt: nil)) {}
+                    }
+                }
+            }
     }
 
     private func probe(peer: String, on channel: any Channel) {
@@ -100,11 +153,10 @@ final class ProbeService: Sendable {
     }
 
     /// A datagram arrived: a peer's probe is answered with our table; a reply to ours is measured.
-    fileprivate func received(_ envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
-        var data = envelope.data
-        let size = data.readableBytes
-        guard let message = try? data.readProbeMessage() else { return }
+    fileprivate func received(_ message: ProbeMessage, size: Int, from envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
         switch message {
+        case .relay:
+            break
         case .request(let token):
             var reply = context.channel.allocator.buffer(capacity: 512)
             reply.writeProbeMessage(.reply(token: token, table: router.table()))
@@ -141,18 +193,42 @@ final class ProbeService: Sendable {
     }
 }
 
-/// Hands every datagram on the probe port to the service.
+/// Reads every datagram on the probe port: relayed UDP goes to the relay table, the rest to the
+/// service. Anything that is not a probe message is dropped.
 private final class ProbeHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
     private let service: ProbeService
+    private let relays: UDPRelayTable
+    private var sweep: RepeatedTask?
 
-    init(service: ProbeService) {
+    init(service: ProbeService, relays: UDPRelayTable) {
         self.service = service
+        self.relays = relays
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let relays = NIOLoopBound(self.relays, eventLoop: context.eventLoop)
+        sweep = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in relays.value.expireIdle() }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        sweep?.cancel()
+        relays.closeAll()
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        service.received(unwrapInboundIn(data), context: context)
+        let envelope = unwrapInboundIn(data)
+        var bytes = envelope.data
+        let size = bytes.readableBytes
+        guard let message = try? bytes.readProbeMessage() else { return }
+        if case .relay(let datagram) = message, let sender = Endpoint(envelope.remoteAddress) {
+            relays.forward(datagram, from: sender, on: context.channel)
+        } else {
+            service.received(message, size: size, from: envelope, context: context)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -74,12 +74,7 @@ final class RelayHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let peer = context.channel.remoteAddress.flatMap(Endpoint.init)?.address.unmapped,
             router.configuration.peers.values.contains(peer)
         else { return false }
-        switch service.app.origin {
-        case .direct(let origins):
-            return origins.contains { if case .ip(let address) = $0.host { address == header.origin.address } else { false } }
-        case .dns:
-            return true
-        }
+        return service.permitsRelay(to: header.origin)
     }
 
     private func refuse(_ context: ChannelHandlerContext) {

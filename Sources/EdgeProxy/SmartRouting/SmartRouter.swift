@@ -16,6 +16,9 @@ public struct SmartRoutingConfiguration: Sendable {
     public var peers: [String: IPAddress]
     /// TCP origins of smart-routed applications; each is probed by connecting to it.
     public var origins: [Endpoint]
+    /// UDP origins of smart-routed applications; each is probed with a datagram, framed as its
+    /// applications frame theirs, and timed to the first reply.
+    public var udpOrigins: [UDPProbeTarget] = []
     /// How often every peer and origin is probed. Default 1 s.
     public var interval: Duration = .seconds(1)
     /// Idle connections kept open to each peer a chosen path starts with, per event loop, so a
@@ -30,8 +33,25 @@ public struct SmartRoutingConfiguration: Sendable {
         self.origins = origins
     }
 
+    /// Every destination paths are chosen for: the origins' addresses.
+    var destinations: [IPAddress] {
+        var seen: Set<IPAddress> = []
+        return (origins.map(\.address) + udpOrigins.map(\.endpoint.address)).filter { seen.insert($0).inserted }
+    }
+
     /// A probe with no answer after this long counts as lost: one interval, at least 1 s.
     var probeTimeout: Duration { max(interval, .seconds(1)) }
+}
+
+/// A UDP origin to probe, and the header its applications put in front of every datagram.
+public struct UDPProbeTarget: Sendable, Hashable {
+    public var endpoint: Endpoint
+    public var proxyProtocol: ProxyProtocolMode
+
+    public init(endpoint: Endpoint, proxyProtocol: ProxyProtocolMode) {
+        self.endpoint = endpoint
+        self.proxyProtocol = proxyProtocol
+    }
 }
 
 /// A node's smart routing: what it measured, what its peers told it, the path chosen towards
@@ -75,6 +95,11 @@ public final class SmartRouter: Sendable {
     }
 
     static func key(_ address: IPAddress) -> String { address.description }
+
+    /// Where a peer takes probes and relayed traffic.
+    func endpoint(of peer: String) -> Endpoint? {
+        configuration.peers[peer].map { Endpoint($0, configuration.port) }
+    }
 
     /// The relays a connection to `address` goes through now (empty: straight); nil when
     /// `address` is not a measured origin.
@@ -133,6 +158,12 @@ public final class SmartRouter: Sendable {
         return followup
     }
 
+    /// A relayed connection could not be opened through `peer`: it counts as a lost probe, so
+    /// paths through it are dropped at once.
+    func relayFailed(_ peer: String) {
+        measured(peer, rtt: nil)
+    }
+
     /// A change worth telling peers at once: more than 3% and 1 ms.
     private static func moved(_ before: Duration, _ after: Duration?) -> Bool {
         guard let after else { return true }
@@ -166,8 +197,8 @@ public final class SmartRouter: Sendable {
         let fresh = state.peerTables.filter { now - $0.value.at <= configuration.interval * 3 }.mapValues(\.table)
         let local = state.estimators.compactMapValues(\.measurement)
         var firstHops: Set<String> = []
-        for origin in configuration.origins {
-            if let choice = state.chooser.choose(Self.key(origin.address), local: local, peers: fresh), let first = choice.via.first {
+        for destination in configuration.destinations {
+            if let choice = state.chooser.choose(Self.key(destination), local: local, peers: fresh), let first = choice.via.first {
                 firstHops.insert(first)
             }
         }

@@ -65,7 +65,9 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         case .connect(let origin):
-            connect(to: origin, context: context)
+            connect(to: origin, through: service.connector(towards: origin), context: context)
+        case .connectDirect(let origin):
+            connect(to: origin, through: DirectConnector(), context: context)
         case .close(let outcome):
             switch outcome {
             case .filtered(let rule): record.filtered(rule: rule)
@@ -77,9 +79,9 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func connect(to origin: Endpoint, context: ChannelHandlerContext) {
+    private func connect(to origin: Endpoint, through connector: any OriginConnector, context: ChannelHandlerContext) {
         started = .now()
-        connector = service.connector(towards: origin)
+        self.connector = connector
         let record = self.record
         let originRelay = NIOLoopBound(
             RelayHandler(onRead: { record.addOut($0) }, onError: { record.failed($0, onOriginSide: true) }), eventLoop: context.eventLoop)

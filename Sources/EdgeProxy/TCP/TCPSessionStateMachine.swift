@@ -8,7 +8,7 @@ struct TCPSessionStateMachine {
     enum State: Equatable {
         case accepted
         case resolving
-        case connecting(remaining: ArraySlice<Endpoint>, lastFailure: Failure?)
+        case connecting(remaining: ArraySlice<Endpoint>, lastFailure: Failure?, direct: Bool)
         case relaying(origin: Endpoint)
         case closed
     }
@@ -27,8 +27,11 @@ struct TCPSessionStateMachine {
     enum Action: Equatable {
         /// Ask the origin pool for candidates.
         case resolve
-        /// Open the origin leg to this endpoint.
+        /// Open the origin leg to this endpoint, the way the application's routing says.
         case connect(Endpoint)
+        /// Open the origin leg to this endpoint straight, whatever the routing says (a relayed
+        /// attempt failed).
+        case connectDirect(Endpoint)
         /// The origin leg is ready: join the two sides.
         case join(origin: Endpoint)
         /// Close the client with this outcome recorded.
@@ -62,15 +65,21 @@ struct TCPSessionStateMachine {
         return .close(.resolveFailed(failure))
     }
 
-    /// The attempt at the first remaining candidate failed: the next one, or give up.
-    mutating func connectFailed(_ failure: Failure) -> Action {
-        guard case .connecting(let remaining, _) = state else { return .none }
+    /// The attempt at the first remaining candidate failed: the next one, or give up. An attempt
+    /// through other edges is tried once more straight before moving on: a relay that died must
+    /// not cost the connection.
+    mutating func connectFailed(_ failure: Failure, relayed: Bool = false) -> Action {
+        guard case .connecting(let remaining, _, let direct) = state else { return .none }
+        if relayed, !direct, let origin = remaining.first {
+            state = .connecting(remaining: remaining, lastFailure: failure, direct: true)
+            return .connectDirect(origin)
+        }
         return next(remaining.dropFirst(), lastFailure: failure)
     }
 
     mutating func connected() -> Action {
         switch state {
-        case .connecting(let remaining, _):
+        case .connecting(let remaining, _, _):
             guard let origin = remaining.first else { return .none }
             state = .relaying(origin: origin)
             return .join(origin: origin)
@@ -90,7 +99,7 @@ struct TCPSessionStateMachine {
             state = .closed
             return .close(.originFailed(lastFailure ?? Failure(status: .originRefused, message: "no origin")))
         }
-        state = .connecting(remaining: remaining, lastFailure: lastFailure)
+        state = .connecting(remaining: remaining, lastFailure: lastFailure, direct: false)
         return .connect(origin)
     }
 }

@@ -7,6 +7,8 @@ final class UDPFlow {
     let client: Endpoint
     let edge: Endpoint
     var origin: Endpoint?
+    /// Edge nodes the flow goes through to its origin (smart routing); empty for direct.
+    var via: [String] = []
     var originChannel: (any Channel)?
     /// Datagrams that arrived while the origin socket was opening.
     var pending: [ByteBuffer] = []

@@ -100,10 +100,26 @@ final class UDPListenerHandler: ChannelInboundHandler {
                 return loop.makeFailedFuture(OriginResolutionError(status: .resolveNoAddress, message: "no origin for port \(edge.port)"))
             }
             let originHandler = NIOLoopBound(UDPOriginHandler(listener: this.value, flow: boundFlow.value), eventLoop: loop)
+            // Smart routing: the flow's socket talks to the first relay, every datagram wrapped.
+            let router = this.value.service.smartRouting
+            let via = router?.route(to: origin.address) ?? []
+            boundFlow.value.via = via
+            let app = this.value.service.app.id
             let bootstrap = DatagramBootstrap(group: loop)
                 .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(originHandler.value) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(originHandler.value)
+                        if !via.isEmpty {
+                            try channel.pipeline.syncOperations.addHandler(
+                                RelayDatagramFramer(app: app, origin: origin, via: Array(via.dropFirst())))
+                        }
+                    }
                 }
+            if let router, let first = via.first, let relay = router.endpoint(of: first) {
+                return bootstrap.bind(to: Endpoint(router.configuration.address, 0).socketAddress).flatMap { channel in
+                    channel.connect(to: relay.socketAddress).map { (channel, origin) }
+                }
+            }
             guard let source = configuration.sourceAddress(towards: origin) else {
                 return bootstrap.connect(to: origin.socketAddress).map { ($0, origin) }
             }
@@ -121,7 +137,7 @@ final class UDPListenerHandler: ChannelInboundHandler {
                     return
                 }
                 flow.originChannel = channel
-                this.value.service.event(.connect, client: flow.client, edge: flow.edge, origin: origin, status: .ok)
+                this.value.service.event(.connect, client: flow.client, edge: flow.edge, origin: origin, status: .ok, via: flow.via)
                 for datagram in flow.pending { channel.write(datagram, promise: nil) }
                 flow.pending.removeAll()
                 channel.flush()
@@ -161,7 +177,8 @@ final class UDPListenerHandler: ChannelInboundHandler {
         guard flow.origin != nil else { return }
         service.event(
             .disconnect, client: flow.client, edge: flow.edge, origin: flow.origin, bytesIn: flow.bytesIn, bytesOut: flow.bytesOut,
-            duration: flow.lastActivity - flow.started, originRTT: flow.firstReply.map { $0 - flow.started }, status: status)
+            duration: flow.lastActivity - flow.started, originRTT: flow.firstReply.map { $0 - flow.started }, status: status,
+            via: flow.via)
     }
 }
 

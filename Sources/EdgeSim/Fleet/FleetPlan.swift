@@ -109,18 +109,26 @@ public struct FleetPlan: Sendable {
     public func smartRouting(for node: String) -> SmartRoutingConfiguration? {
         guard mode == .netns, let address = hostAddresses[node] else { return nil }
         var origins: [Endpoint] = []
-        for app in applications where app.smartRouting && app.edge.transport == .tcp {
+        var udpOrigins: [UDPProbeTarget] = []
+        for app in applications where app.smartRouting {
             guard case .direct(let addresses) = app.origin else { continue }
             for origin in addresses {
-                guard case .ip(let ip) = origin.host, !origins.contains(where: { $0.address == ip }) else { continue }
-                origins.append(Endpoint(ip, origin.ports.first))
+                guard case .ip(let ip) = origin.host else { continue }
+                let endpoint = Endpoint(ip, origin.ports.first)
+                switch app.edge.transport {
+                case .tcp where !origins.contains(where: { $0.address == ip }): origins.append(endpoint)
+                case .udp where !udpOrigins.contains(where: { $0.endpoint.address == ip }):
+                    udpOrigins.append(UDPProbeTarget(endpoint: endpoint, proxyProtocol: app.proxyProtocol))
+                default: break
+                }
             }
         }
-        guard !origins.isEmpty else { return nil }
+        guard !origins.isEmpty || !udpOrigins.isEmpty else { return nil }
         let settings = scenario.topology.smartRouting
         var peers: [String: IPAddress] = [:]
         for other in edgeNodes where other != node { peers[other] = hostAddresses[other] }
         var configuration = SmartRoutingConfiguration(node: node, address: address, peers: peers, origins: origins)
+        configuration.udpOrigins = udpOrigins
         configuration.interval = settings.probeInterval
         configuration.port = settings.port
         configuration.choice.maximumRelays = settings.maximumRelays
