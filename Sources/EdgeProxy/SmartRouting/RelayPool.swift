@@ -34,7 +34,11 @@ final class RelayPool: Sendable {
     func take(_ peer: String, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
         let key = Key(loop: ObjectIdentifier(loop), peer: peer)
         while let channel = idle.withLock({ $0[key]?.popLast() }) {
-            guard channel.isActive else { continue }
+            // A warm connection the peer closed (it stopped, or was killed) is never handed out.
+            guard channel.isActive, (try? channel.pipeline.syncOperations.removeHandler(name: IdleRelayWatcher.name)) != nil else {
+                channel.close(promise: nil)
+                continue
+            }
             fill(key, on: loop)
             return loop.makeSucceededFuture(channel)
         }
@@ -58,7 +62,7 @@ final class RelayPool: Sendable {
             }
         }
         for _ in 0..<missing {
-            open(key.peer, on: loop).whenComplete { result in
+            open(key.peer, on: loop, watched: true).whenComplete { result in
                 self.opening.withLock { $0[key, default: 1] -= 1 }
                 guard case .success(let channel) = result else { return }
                 if self.closed.withLock({ $0 }) {
@@ -70,11 +74,16 @@ final class RelayPool: Sendable {
         }
     }
 
-    private func open(_ peer: String, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+    private func open(_ peer: String, on loop: any EventLoop, watched: Bool = false) -> EventLoopFuture<any Channel> {
         guard let address = peers[peer] else {
             return loop.makeFailedFuture(RelayHeaderError(description: "\(peer) is not a known edge node"))
         }
         return ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if watched { try channel.pipeline.syncOperations.addHandler(IdleRelayWatcher(), name: IdleRelayWatcher.name) }
+                }
+            }
             .bind(to: Endpoint(source, 0).socketAddress)
             .connectTimeout(.seconds(5))
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -89,5 +98,25 @@ final class RelayPool: Sendable {
             return idle.values.flatMap { $0 }
         }
         for channel in all { try? await channel.close() }
+    }
+}
+
+/// Sits on a warm connection while it waits in the pool: nothing may arrive on it, so any byte,
+/// end of input or error means the peer is gone, and the connection is closed before it can be
+/// handed out.
+final class IdleRelayWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    static let name = "edgesim.idle-relay"
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }

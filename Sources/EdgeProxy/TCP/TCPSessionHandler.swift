@@ -94,7 +94,10 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
             let handler = this.value
             switch result {
             case .failure(let error):
-                handler.perform(handler.machine.connectFailed(.init(status: StatusCode(connectError: error), message: "\(error)")))
+                let relays = handler.connector.via
+                if let first = relays.first { handler.service.smartRouting?.relayFailed(first) }
+                let failure = TCPSessionStateMachine.Failure(status: StatusCode(connectError: error), message: "\(error)")
+                handler.perform(handler.machine.connectFailed(failure, relayed: !relays.isEmpty))
             case .success(let originChannel):
                 switch handler.machine.connected() {
                 case .join(let origin):
