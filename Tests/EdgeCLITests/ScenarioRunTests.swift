@@ -26,6 +26,11 @@ extension FleetRuns {
             let run = try EdgesimProcess.run(["run", path, "--mode", mode, "--report", report, "--junit", junit])
             #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(3000))")
             #expect(run.output.contains("scenario \(scenario) (\(mode) mode): PASSED"), "\(run.output)")
+            if scenario == "argo-lab" {
+                // Chennai's smart-routed connections and flows went through Tokyo, and the report says so.
+                #expect(run.output.contains("client-maa → echo-argo: relayed by smart routing: maa→nrt 20"), "\(run.output)")
+                #expect(run.output.contains("client-maa → udp-argo: relayed by smart routing: maa→nrt 20"), "\(run.output)")
+            }
 
             let json = try EdgesimProcess.report(at: report)
             #expect(json["outcome"] as? String == "passed")

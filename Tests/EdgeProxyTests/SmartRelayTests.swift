@@ -19,34 +19,46 @@ import Testing
         }
     }
 
+    /// An entry and a relay edge serving `app`, probing once, then told that the direct path to
+    /// `origin` stopped answering and the relay reaches it: the entry routes through the relay.
+    static func relayedPair(
+        _ app: Application, origin: Endpoint, targets: (inout SmartRoutingConfiguration) -> Void
+    ) async throws -> (entry: EdgeNode, relay: EdgeNode) {
+        let (entryAddress, relayAddress) = (Loopback.address(), Loopback.address())
+        func configuration(_ name: String, _ address: IPAddress, peer: String, _ peerAddress: IPAddress) -> SmartRoutingConfiguration {
+            var configuration = SmartRoutingConfiguration(node: name, address: address, peers: [peer: peerAddress], origins: [])
+            targets(&configuration)
+            configuration.interval = .seconds(3600)  // one round at start, then only what the test says
+            return configuration
+        }
+        var entryNode = ProxyConfiguration()
+        entryNode.nodeName = "entry"
+        var relayNode = ProxyConfiguration()
+        relayNode.nodeName = "relay"
+        let entry = EdgeNode(
+            applications: [app], listen: [entryAddress], configuration: entryNode,
+            smartRouting: configuration("entry", entryAddress, peer: "relay", relayAddress))
+        let relay = EdgeNode(
+            applications: [app], listen: [relayAddress], configuration: relayNode,
+            smartRouting: configuration("relay", relayAddress, peer: "entry", entryAddress))
+        _ = try await relay.start()
+        _ = try await entry.start()
+        let router = try #require(entry.smartRouter)
+        let key = origin.address.description
+        try await waitFor("the first probe round") { router.table()["relay"] != nil && router.table()[key]?.answering == true }
+        router.received([key: PathMeasurement(rtt: .milliseconds(1))], from: "relay", bytes: 0)
+        router.measured(key, rtt: nil)
+        #expect(router.route(to: origin.address) == ["relay"])
+        return (entry, relay)
+    }
+
     @Test func aRelayedConnectionReachesTheOriginWithTheClientsAddress() async throws {
         let origin = TCPOrigin(expecting: .v1)
         let originEndpoint = try await origin.start(address: Loopback.address())[0]
         var app = application("argo", "tcp/7", origins: ["tcp://\(originEndpoint)"], proxy: .v1)
         app.smartRouting = true
-        let (entryAddress, relayAddress) = (Loopback.address(), Loopback.address())
-        func configuration(_ name: String, _ address: IPAddress, peer: String, _ peerAddress: IPAddress) -> SmartRoutingConfiguration {
-            var configuration = SmartRoutingConfiguration(
-                node: name, address: address, peers: [peer: peerAddress], origins: [originEndpoint])
-            configuration.interval = .seconds(3600)  // one round at start, then only what the test says
-            return configuration
-        }
-        let entry = EdgeNode(
-            applications: [app], listen: [entryAddress], configuration: named("entry"),
-            smartRouting: configuration("entry", entryAddress, peer: "relay", relayAddress))
-        let relay = EdgeNode(
-            applications: [app], listen: [relayAddress], configuration: named("relay"),
-            smartRouting: configuration("relay", relayAddress, peer: "entry", entryAddress))
-        _ = try await relay.start()
-        _ = try await entry.start()
-        let router = try #require(entry.smartRouter)
-        let key = originEndpoint.address.description
-        try await Self.waitFor("the first probe round") { router.table()["relay"] != nil && router.table()[key] != nil }
-        #expect(router.route(to: originEndpoint.address) == [], "on loopback nothing beats the direct path")
-        // The direct path stops answering; the relay says it reaches the origin.
-        router.received([key: PathMeasurement(rtt: .milliseconds(1))], from: "relay", bytes: 0)
-        router.measured(key, rtt: nil)
-        #expect(router.route(to: originEndpoint.address) == ["relay"])
+        let (entry, relay) = try await Self.relayedPair(app, origin: originEndpoint) { $0.origins = [originEndpoint] }
+        let entryAddress = try #require(entry.smartRouter?.configuration.address)
 
         let result = try await TCPTestClient.exchange(with: Endpoint(entryAddress, 7), sending: Array("hello through the relay".utf8))
         _ = await entry.events.first { $0.event == .disconnect }
@@ -69,27 +81,10 @@ import Testing
         let originEndpoint = try await origin.start(at: Endpoint(Loopback.address(), 0))
         var app = application("argo-udp", "udp/53", origins: ["udp://\(originEndpoint)"], proxy: .simple)
         app.smartRouting = true
-        let (entryAddress, relayAddress) = (Loopback.address(), Loopback.address())
-        func configuration(_ name: String, _ address: IPAddress, peer: String, _ peerAddress: IPAddress) -> SmartRoutingConfiguration {
-            var configuration = SmartRoutingConfiguration(node: name, address: address, peers: [peer: peerAddress], origins: [])
-            configuration.udpOrigins = [UDPProbeTarget(endpoint: originEndpoint, proxyProtocol: .simple)]
-            configuration.interval = .seconds(3600)
-            return configuration
+        let (entry, relay) = try await Self.relayedPair(app, origin: originEndpoint) {
+            $0.udpOrigins = [UDPProbeTarget(endpoint: originEndpoint, proxyProtocol: .simple)]
         }
-        let entry = EdgeNode(
-            applications: [app], listen: [entryAddress], configuration: named("entry"),
-            smartRouting: configuration("entry", entryAddress, peer: "relay", relayAddress))
-        let relay = EdgeNode(
-            applications: [app], listen: [relayAddress], configuration: named("relay"),
-            smartRouting: configuration("relay", relayAddress, peer: "entry", entryAddress))
-        _ = try await relay.start()
-        _ = try await entry.start()
-        let router = try #require(entry.smartRouter)
-        let key = originEndpoint.address.description
-        try await Self.waitFor("the first probe round") { router.table()["relay"] != nil && router.table()[key]?.answering == true }
-        router.received([key: PathMeasurement(rtt: .milliseconds(1))], from: "relay", bytes: 0)
-        router.measured(key, rtt: nil)
-        #expect(router.route(to: originEndpoint.address) == ["relay"])
+        let entryAddress = try #require(entry.smartRouter?.configuration.address)
 
         let client = try await UDPTestClient()
         let replies = try await client.roundTrips([Array("one".utf8), Array("two".utf8)], to: Endpoint(entryAddress, 53))
@@ -134,10 +129,4 @@ import Testing
         await origin.stop()
         #expect(relay.smartRouter?.report().counters.relayRefused == 2)
     }
-}
-
-private func named(_ name: String) -> ProxyConfiguration {
-    var configuration = ProxyConfiguration()
-    configuration.nodeName = name
-    return configuration
 }

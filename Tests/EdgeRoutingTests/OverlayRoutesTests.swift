@@ -18,10 +18,7 @@ import Testing
               - {between: [b, o], rtt: 250ms}
               - {between: [c, o], rtt: 20ms}
             """
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-overlay-\(UUID().uuidString).yaml").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return try ConfigLoader().loadTopology(path).value
+        return try EdgeRoutingTests.topology(text)
     }
 
     @Test func theBestOverlayPathUsesAsManyRelaysAsPay() throws {

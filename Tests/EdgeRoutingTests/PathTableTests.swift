@@ -20,10 +20,7 @@ import Testing
               - {between: [e2, e3], latency: 2ms}
               - {between: [e3, o], latency: 10ms, bandwidth: 10mbit}
             """
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-paths-\(UUID().uuidString).yaml").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return try ConfigLoader().loadTopology(path).value
+        return try EdgeRoutingTests.topology(text)
     }
 
     @Test func theNearestLiveEdgeComesFirstAndPathsStopAtTheFirstEdge() throws {

@@ -141,7 +141,9 @@ extension ByteBuffer {
             let address: IPAddress
             switch copy.readInteger(as: UInt8.self) {
             case 4:
-                guard let value = copy.readInteger(as: UInt32.self) else { throw ProbeMessageError(description: "relay datagram cut short") }
+                guard let value = copy.readInteger(as: UInt32.self) else {
+                    throw ProbeMessageError(description: "relay datagram cut short")
+                }
                 address = .v4(value)
             case 6:
                 guard let high = copy.readInteger(as: UInt64.self), let low = copy.readInteger(as: UInt64.self) else {

@@ -67,7 +67,6 @@ final class ProbeService: Sendable {
     /// reply on a socket of its own.
     private func probe(udp origin: UDPProbeTarget, on loop: any EventLoop) {
         let router = self.router
-        let started = NIODeadline.now()
         let timeout = TimeAmount.nanoseconds(configuration.probeTimeout.components.seconds * 1_000_000_000)
         let key = SmartRouter.key(origin.endpoint.address)
         let answered = loop.makePromise(of: Void.self)
@@ -93,6 +92,8 @@ final class ProbeService: Sendable {
                 case .off, .v1: break
                 }
                 datagram.writeString("edgesim probe")
+                // Timed from the write: making the socket is no part of the path.
+                let started = NIODeadline.now()
                 channel.writeAndFlush(datagram, promise: nil)
                 let timer = loop.scheduleTask(in: timeout) { answered.fail(ChannelError.connectTimeout(timeout)) }
                 answered.futureResult.whenComplete { outcome in
@@ -153,7 +154,9 @@ final class ProbeService: Sendable {
     }
 
     /// A datagram arrived: a peer's probe is answered with our table; a reply to ours is measured.
-    fileprivate func received(_ message: ProbeMessage, size: Int, from envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
+    fileprivate func received(
+        _ message: ProbeMessage, size: Int, from envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext
+    ) {
         switch message {
         case .relay:
             break

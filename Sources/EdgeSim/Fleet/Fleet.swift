@@ -39,14 +39,17 @@ public final class Fleet: AddressServing {
         public var client: IPAddress
         public var status: Int
         public var time: Double
+        /// Edge nodes the connection or flow went through (smart routing); empty for direct.
+        public var via: [String]
 
-        public init(kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double) {
+        public init(kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double, via: [String] = []) {
             self.kind = kind
             self.app = app
             self.node = node
             self.client = client
             self.status = status
             self.time = time
+            self.via = via
         }
     }
 
@@ -104,7 +107,8 @@ public final class Fleet: AddressServing {
                         return
                     }
                     let event = NodeEvent(
-                        kind: kind, app: app, node: node, client: client, status: output.status ?? 0, time: output.time ?? 0)
+                        kind: kind, app: app, node: node, client: client, status: output.status ?? 0, time: output.time ?? 0,
+                        via: output.via ?? [])
                     recorded.append(event)
                 },
                 onLog: { node, line in

@@ -41,6 +41,8 @@ public enum NodeControl {
         public var node: String?
         public var clientIP: String?
         public var status: Int?
+        /// Edge nodes a smart-routed connection or flow went through.
+        public var via: [String]?
 
         public init(reply: Int, error: String?) {
             self.reply = reply

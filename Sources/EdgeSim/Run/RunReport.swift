@@ -44,6 +44,8 @@ public struct RunReport: Sendable, Codable {
         public var errors: [String: Int]
         /// Which node served this client's connections, with counts.
         public var servedBy: [String: Int]
+        /// Smart-routed connections by the path they took ("maa→nrt": entered at maa, relayed by nrt).
+        public var relayed: [String: Int] = [:]
     }
 
     public struct Rotation: Sendable, Codable, Hashable {
@@ -133,6 +135,10 @@ public struct RunReport: Sendable, Codable {
                 ])
             }
             lines += Self.table(rows)
+            for row in traffic where !row.relayed.isEmpty {
+                let paths = row.relayed.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                lines.append("  \(row.client) → \(row.app): relayed by smart routing: \(paths)")
+            }
             for row in traffic where !row.errors.isEmpty {
                 for (error, count) in row.errors.sorted(by: { $0.value > $1.value }).prefix(3) {
                     lines.append("  \(row.client) → \(row.app): \(count)× \(error)")

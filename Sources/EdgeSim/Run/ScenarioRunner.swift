@@ -348,7 +348,9 @@ public final class ScenarioRunner: Sendable {
                 connectP99Ms: ExpectationChecker.percentile(connect, 0.99), firstByteP50Ms: ExpectationChecker.percentile(firstByte, 0.5),
                 firstByteP99Ms: ExpectationChecker.percentile(firstByte, 0.99),
                 errors: Dictionary(grouping: results.compactMap(\.error), by: { $0 }).mapValues(\.count),
-                servedBy: Dictionary(grouping: served, by: \.node).mapValues(\.count))
+                servedBy: Dictionary(grouping: served, by: \.node).mapValues(\.count),
+                relayed: Dictionary(grouping: served.filter { !$0.via.isEmpty }, by: { ([$0.node] + $0.via).joined(separator: "→") })
+                    .mapValues(\.count))
         }.sorted { ($0.app, $0.client) < ($1.app, $1.client) }
     }
 
