@@ -1,8 +1,8 @@
 import EdgeModel
 import NIOCore
 
-/// One client's UDP flow through an edge listener: its own connected socket towards the origin.
-/// Used only on the listener's event loop.
+/// One client's UDP flow through an edge listener: its own connected socket towards the origin,
+/// what it carried, and its `UDPFlowStateMachine`. Used only on the listener's event loop.
 final class UDPFlow {
     let client: Endpoint
     let edge: Endpoint
@@ -18,11 +18,13 @@ final class UDPFlow {
     var firstReply: NIODeadline?
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
-    var closed = false
+    /// What happens next is decided here; the listener carries it out.
+    var machine: UDPFlowStateMachine
 
-    init(client: Endpoint, edge: Endpoint) {
+    init(client: Endpoint, edge: Endpoint, pendingLimit: Int) {
         self.client = client
         self.edge = edge
+        machine = UDPFlowStateMachine(pendingLimit: pendingLimit)
     }
 
     /// The bytes to send for one client payload: SPP on every datagram, PROXY v2 on the first.

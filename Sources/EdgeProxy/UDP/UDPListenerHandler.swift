@@ -37,7 +37,7 @@ final class UDPListenerHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         sweep?.cancel()
-        for flow in flows.values { close(flow, status: .ok) }
+        for flow in flows.values { finish(flow, flow.machine.listenerClosed()) }
         flows.removeAll()
         context.fireChannelInactive()
     }
@@ -69,12 +69,10 @@ final class UDPListenerHandler: ChannelInboundHandler {
         flow.lastActivity = .now()
         flow.bytesIn += UInt64(envelope.data.readableBytes)
         let framed = flow.frame(envelope.data, mode: service.app.proxyProtocol, allocator: context.channel.allocator)
-        if let channel = flow.originChannel {
-            channel.writeAndFlush(framed, promise: nil)
-        } else if flow.pending.count < configuration.udpPendingLimit {
-            flow.pending.append(framed)
-        } else {
-            counters.add(.udpDroppedPending)
+        switch flow.machine.clientDatagram() {
+        case .forward: flow.originChannel?.writeAndFlush(framed, promise: nil)
+        case .queue: flow.pending.append(framed)
+        default: counters.add(.udpDroppedPending)
         }
     }
 
@@ -86,9 +84,9 @@ final class UDPListenerHandler: ChannelInboundHandler {
     private func openFlow(client: Endpoint, edge: Endpoint, context: ChannelHandlerContext) -> UDPFlow {
         if flows.count >= configuration.udpMaxFlows, let oldest = flows.values.min(by: { $0.lastActivity < $1.lastActivity }) {
             counters.add(.udpFlowsEvicted)
-            close(oldest, status: .flowEvicted)
+            finish(oldest, oldest.machine.evicted())
         }
-        let flow = UDPFlow(client: client, edge: edge)
+        let flow = UDPFlow(client: client, edge: edge, pendingLimit: configuration.udpPendingLimit)
         flows[client] = flow
         counters.add(.udpFlowsOpened)
         let loop = context.eventLoop
@@ -131,11 +129,11 @@ final class UDPListenerHandler: ChannelInboundHandler {
             let flow = boundFlow.value
             switch result {
             case .success(let (channel, origin)):
-                flow.origin = origin
-                guard !flow.closed else {
+                guard flow.machine.originOpened() == .flush else {
                     channel.close(promise: nil)
                     return
                 }
+                flow.origin = origin
                 flow.originChannel = channel
                 this.value.service.event(.connect, client: flow.client, edge: flow.edge, origin: origin, status: .ok, via: flow.via)
                 for datagram in flow.pending { channel.write(datagram, promise: nil) }
@@ -144,8 +142,7 @@ final class UDPListenerHandler: ChannelInboundHandler {
             case .failure(let error):
                 let status = (error as? OriginResolutionError)?.status ?? StatusCode(connectError: error)
                 this.value.service.event(.originError, client: flow.client, edge: flow.edge, status: status, message: "\(error)")
-                this.value.flows[flow.client] = nil
-                flow.closed = true
+                this.value.finish(flow, flow.machine.originFailed())
             }
         }
         return flow
@@ -153,7 +150,7 @@ final class UDPListenerHandler: ChannelInboundHandler {
 
     /// A reply from the origin, already stripped of any SPP header, goes back to the client.
     func reply(_ payload: ByteBuffer, for flow: UDPFlow) {
-        guard let context, !flow.closed else { return }
+        guard let context, flow.machine.originReply() == .deliver else { return }
         flow.lastActivity = .now()
         if flow.firstReply == nil { flow.firstReply = .now() }
         flow.bytesOut += UInt64(payload.readableBytes)
@@ -165,16 +162,17 @@ final class UDPListenerHandler: ChannelInboundHandler {
         let cutoff = NIODeadline.now() - configuration.udpIdleTimeout
         for flow in flows.values where flow.lastActivity < cutoff {
             counters.add(.udpFlowsExpired)
-            close(flow, status: flow.firstReply == nil ? .originNoResponse : .ok)
+            finish(flow, flow.machine.expired())
         }
     }
 
-    private func close(_ flow: UDPFlow, status: StatusCode) {
-        guard !flow.closed else { return }
-        flow.closed = true
-        flows[flow.client] = nil
+    /// Carries out a flow's end: its socket closed, its place in the table freed (unless a new
+    /// flow of the same client has it already), and a disconnect event when it had reached its origin.
+    private func finish(_ flow: UDPFlow, _ action: UDPFlowStateMachine.Action) {
+        guard case .close(let status) = action else { return }
+        if flows[flow.client] === flow { flows[flow.client] = nil }
         flow.originChannel?.close(promise: nil)
-        guard flow.origin != nil else { return }
+        guard let status, flow.origin != nil else { return }
         service.event(
             .disconnect, client: flow.client, edge: flow.edge, origin: flow.origin, bytesIn: flow.bytesIn, bytesOut: flow.bytesOut,
             duration: flow.lastActivity - flow.started, originRTT: flow.firstReply.map { $0 - flow.started }, status: status,
