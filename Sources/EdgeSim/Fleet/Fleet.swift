@@ -258,6 +258,23 @@ public final class Fleet: AddressServing {
         try await network.setOrigin(name, down: false)
     }
 
+    /// One line for the report on what smart routing cost and carried, from every running node;
+    /// nil when no node does smart routing.
+    public func smartRoutingSummary() async -> String? {
+        var reports: [SmartRoutingReport] = []
+        for (name, node) in nodes.sorted(by: { $0.key < $1.key }) where node.isRunning && plan.smartRouting(for: name) != nil {
+            if let report = await node.smartRouting() { reports.append(report) }
+        }
+        guard let interval = reports.first?.probeIntervalSeconds else { return nil }
+        let sent = reports.map(\.counters.probesSent).reduce(0, +)
+        let lost = reports.map(\.counters.probesLost).reduce(0, +)
+        let bytes = reports.map(\.counters.probeBytes).reduce(0, +)
+        let relayed = reports.map(\.counters.relayedIn).reduce(0, +)
+        let refused = reports.map(\.counters.relayRefused).reduce(0, +)
+        return
+            "smart routing: \(reports.count) edges probed every \(interval) s: \(sent) probes (\(bytes / 1024) KiB with the tables they carried), \(lost) unanswered; relays took \(relayed) connections and flows from other edges, refused \(refused)"
+    }
+
     /// Stops everything it started.
     public func stop() async {
         tearingDown.set(true)

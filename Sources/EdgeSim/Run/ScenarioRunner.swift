@@ -121,6 +121,7 @@ public final class ScenarioRunner: Sendable {
         }
         await fleet.rotatorIfStarted?.waitForRetirements()
         let observed = observations(fleet)
+        if let smartRouting = await fleet.smartRoutingSummary() { note(smartRouting) }
         await fleet.stop()
 
         report.durationSeconds = (clock.now - start).seconds
