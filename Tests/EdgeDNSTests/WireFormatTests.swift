@@ -65,6 +65,8 @@ import Testing
             (header(questions: 1, answers: 1) + [0, 0, 1, 0, 1] + [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 3, 1, 2, 3], "must be 4 bytes"),
             (header(questions: 1) + [0, 0, 1, 0, 1, 0xFF], "follow the last record"),
             (header(questions: 0xFFFF), "claim more records"),
+            // Answer, authority and additional counts of 0xFFFF each: their sum must not overflow.
+            ([0x12, 0x34, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], "claim more records"),
         ] as [([UInt8], String)])
     func malformedMessagesAreRefused(bytes: [UInt8], reason: String) {
         #expect {

@@ -90,7 +90,7 @@ struct DNSParser {
             truncated: flags & 0x0200 != 0, recursionDesired: flags & 0x0100 != 0, recursionAvailable: flags & 0x0080 != 0,
             responseCode: DNSResponseCode(rawValue: UInt8(flags & 0xF)) ?? .serverFailure)
         // Each record takes at least 11 bytes and each question 5: counts beyond that are lies.
-        guard Int(counts[0]) * 5 + Int(counts[1] + counts[2] + counts[3]) * 11 <= bytes.count else {
+        guard Int(counts[0]) * 5 + (Int(counts[1]) + Int(counts[2]) + Int(counts[3])) * 11 <= bytes.count else {
             throw fail("section counts claim more records than the message holds")
         }
         for _ in 0..<counts[0] {
