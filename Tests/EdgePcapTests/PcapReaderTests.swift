@@ -2,12 +2,16 @@ import EdgePcap
 import Foundation
 import Testing
 
-@Suite struct PcapReaderTests {
+@Suite final class PcapReaderTests {
     let folder: URL = {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-pcap-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }()
+
+    deinit {
+        try? FileManager.default.removeItem(at: folder)
+    }
 
     func write(_ name: String, _ bytes: [UInt8]) -> String {
         let url = folder.appendingPathComponent(name)

@@ -4,12 +4,16 @@ import EdgeSim
 import Foundation
 import Testing
 
-@Suite struct FileValidatorTests {
+@Suite final class FileValidatorTests {
     let folder: URL = {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-validator-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }()
+
+    deinit {
+        try? FileManager.default.removeItem(at: folder)
+    }
 
     static let topology = """
         name: tiny

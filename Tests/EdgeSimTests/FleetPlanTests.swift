@@ -57,3 +57,22 @@ import Testing
         #expect(plan.applications.allSatisfy { $0.edgeIPs == .dynamic(.ipv4) })
     }
 }
+
+/// What `edgesim clean` finds of commands that died: their scratch folders, not those of
+/// commands still running.
+@Suite struct LeftoverFolderTests {
+    @Test func scratchFoldersOfDeadCommandsAreFoundAndLiveOnesKept() throws {
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+        let temporary = FileManager.default.temporaryDirectory
+        let dead = temporary.appendingPathComponent("edgesim-bench-paths-\(finished.processIdentifier)")
+        let alive = temporary.appendingPathComponent("edgesim-up-\(getpid())")
+        for folder in [dead, alive] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        defer { for folder in [dead, alive] { try? FileManager.default.removeItem(at: folder) } }
+        let found = Leftovers.findFolders()
+        #expect(found.contains(dead.path))
+        #expect(!found.contains(alive.path), "this test process is still running")
+    }
+}

@@ -44,6 +44,21 @@ public enum Leftovers {
         return found
     }
 
+    /// Scratch folders commands keep while they run (`edgesim-up-<pid>`, `edgesim-bench-paths-<pid>`,
+    /// each with the scenario its node processes read) whose command no longer runs.
+    public static func findFolders() -> [String] {
+        let temporary = FileManager.default.temporaryDirectory
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+        return names.filter { name in
+            guard let prefix = scratchPrefixes.first(where: { name.hasPrefix($0) }), let pid = Int32(name.dropFirst(prefix.count)) else {
+                return false
+            }
+            return !isEdgesim(pid)
+        }.map { temporary.appendingPathComponent($0).path }
+    }
+
+    static let scratchPrefixes = ["edgesim-up-", "edgesim-bench-paths-"]
+
     /// Kills what `find` reports; returns what it removed.
     @discardableResult
     public static func clean() -> [Found] {
@@ -51,7 +66,10 @@ public enum Leftovers {
         for item in found { kill(item.pid, SIGKILL) }
         let namespaces = findNamespaces()
         NetworkNamespace.delete(namespaces.map(NetworkNamespace.init))
+        let folders = findFolders()
+        for folder in folders { try? FileManager.default.removeItem(atPath: folder) }
         return found + namespaces.map { Found(pid: 0, command: "network namespace \($0)") }
+            + folders.map { Found(pid: 0, command: "scratch folder \($0)") }
     }
 
     static func commandLine(_ pid: Int32) -> [String]? {
