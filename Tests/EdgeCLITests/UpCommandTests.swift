@@ -71,6 +71,17 @@ extension FleetRuns {
             let echoed = try tool([socat, "-t", "3", "-", "TCP:\(first):8000"], in: namespace)
             #expect(echoed == "hello through the edge\n")
 
+            // Reverse DNS: a client's address names it and the name points back (forward-confirmed);
+            // application addresses have no PTR.
+            let paris =
+                try tool([dig] + server + ["+short", "+time=2", "+tries=1", "paris.hosts.edgesim.test", "A"], in: namespace)
+                .split(separator: "\n").last.map(String.init) ?? ""
+            #expect(paris.hasPrefix(mode == "netns" ? "198.18." : "127.18."), "dig answered '\(paris)'")
+            let ptr = try tool([dig] + server + ["+short", "+time=2", "+tries=1", "-x", paris], in: namespace)
+            #expect(ptr.contains("paris.hosts.edgesim.test."), "dig -x \(paris) answered '\(ptr)'")
+            let none = try tool([dig] + server + ["+time=2", "+tries=1", "-x", first], in: namespace)
+            #expect(none.contains("status: NXDOMAIN") && none.contains("flags: qr aa"), "dig -x \(first) answered '\(none)'")
+
             if mode == "netns" {
                 // IPv6 end to end: the AAAA record, then TCP over IPv6 through the nearest edge.
                 let v6 =

@@ -52,6 +52,9 @@ public struct EdgeNodeSpec: Sendable, Hashable {
 public struct ClientSpec: Sendable, Hashable {
     public var name: String
     public var city: String?
+    /// The name its address has in reverse DNS (PTR), with a forward A/AAAA to match; nil is
+    /// `<name>.hosts.<fleet domain>`.
+    public var ptr: String?
     /// Fixed addresses; assigned from the host pools when absent.
     public var ipv4: IPAddress?
     public var ipv6: IPAddress?
@@ -87,6 +90,8 @@ public struct OriginSpec: Sendable, Hashable {
     public var proxyProtocol: ProxyProtocolMode
     public var banner: String?
     public var city: String?
+    /// The name its address has in reverse DNS (PTR); nil is `<name>.hosts.<fleet domain>`.
+    public var ptr: String?
     public var ipv4: IPAddress?
     public var ipv6: IPAddress?
 

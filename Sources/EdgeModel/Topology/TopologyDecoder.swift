@@ -48,7 +48,7 @@ enum TopologyDecoder {
             guard let name = client.value("name", required: true, hostLikeName) else { return nil }
             register(name, item.path + ".name", client.location(of: "name"))
             return ClientSpec(
-                name: name, city: client.string("city"),
+                name: name, city: client.string("city"), ptr: client.value("ptr", HostName.normalize),
                 ipv4: fixedAddress(client, "ipv4", host: name, v4: true), ipv6: fixedAddress(client, "ipv6", host: name, v4: false))
         }
         let origins = (fields.list("origins") ?? []).compactMap { item -> OriginSpec? in
@@ -156,6 +156,7 @@ enum TopologyDecoder {
         let origin = OriginSpec(
             name: name ?? "", kind: kind ?? .tcpEcho, transport: declaredTransport ?? .tcp, ports: ports ?? [],
             command: command, proxyProtocol: proxyProtocol, banner: banner, city: fields.string("city"),
+            ptr: fields.value("ptr", HostName.normalize),
             ipv4: fixedAddress(fields, "ipv4", name, true), ipv6: fixedAddress(fields, "ipv6", name, false))
         guard let kind else { return nil }
         var result = origin

@@ -1,20 +1,47 @@
 import EdgeDNS
 import EdgeModel
 
+/// A host that has reverse DNS: its name and the addresses that point back to it.
+public struct NamedHost: Sendable, Hashable {
+    public var name: DNSName
+    public var addresses: [IPAddress]
+
+    public init(name: DNSName, addresses: [IPAddress]) {
+        self.name = name
+        self.addresses = addresses
+    }
+}
+
 /// The DNS zones that publish where applications are: their names (A/AAAA for ADDRESS, a CNAME
 /// to a generated host for CNAME), the generated hosts, and reverse zones for the application
-/// pools that answer NXDOMAIN (application addresses have no PTR records).
+/// pools that answer NXDOMAIN (application addresses have no PTR records). Hosts with reverse
+/// DNS (clients and origins in a fleet) get a PTR in the reverse zone of the hosts pools and a
+/// matching A/AAAA, so a forward lookup confirms it; other addresses there (edge nodes) answer
+/// NXDOMAIN.
 public struct EdgeZones: Sendable {
     /// Generated hosts live under `<app id>.apps.<fleetDomain>`.
     public var fleetDomain: DNSName
     /// TTL of address and CNAME records. Default 30 s.
     public var ttl: UInt32
     public var pools: (ipv4: IPPrefix, ipv6: IPPrefix)
+    /// Hosts with PTR records, and the pools their addresses come from (each gets a reverse zone).
+    public var hosts: [NamedHost]
+    public var hostPools: [IPPrefix]
 
-    public init(fleetDomain: DNSName = DNSName("edgesim.test")!, ttl: UInt32 = 30, pools: (ipv4: IPPrefix, ipv6: IPPrefix)) {
+    public init(
+        fleetDomain: DNSName = DNSName("edgesim.test")!, ttl: UInt32 = 30, pools: (ipv4: IPPrefix, ipv6: IPPrefix),
+        hosts: [NamedHost] = [], hostPools: [IPPrefix] = []
+    ) {
         self.fleetDomain = fleetDomain
         self.ttl = ttl
         self.pools = pools
+        self.hosts = hosts
+        self.hostPools = hostPools
+    }
+
+    /// Where a host without a `ptr:` name of its own is found: `<host>.hosts.<fleet domain>`.
+    public func defaultHostName(_ host: String) -> DNSName {
+        DNSName(labels: [host.lowercased(), "hosts"] + fleetDomain.labels)
     }
 
     public var nameServer: DNSName { DNSName(labels: ["ns1"] + fleetDomain.labels) }
@@ -26,8 +53,7 @@ public struct EdgeZones: Sendable {
     /// Every zone, built from the addresses the book holds now.
     public func build(_ apps: [Application], book: AddressBook) -> [Zone] {
         var apexes: [DNSName] = [fleetDomain]
-        for app in apps {
-            let name = DNSName(app.dns.name) ?? .root
+        for name in apps.map({ DNSName($0.dns.name) ?? .root }) + hosts.map(\.name) {
             let apex = name.labels.count > 1 ? name.parent! : name
             if !apexes.contains(where: { apex.isSubdomain(of: $0) }) {
                 apexes.removeAll { $0.isSubdomain(of: apex) }
@@ -54,7 +80,21 @@ public struct EdgeZones: Sendable {
                 addresses.forEach { add(DNSRecord(name: host, ttl: $0.ttl, data: $0.data)) }
             }
         }
-        return zones + [reverseZone(pools.ipv4), reverseZone(pools.ipv6)]
+        zones += [reverseZone(pools.ipv4), reverseZone(pools.ipv6)] + hostPools.map(reverseZone)
+        for host in hosts {
+            for address in host.addresses {
+                add(DNSRecord(name: host.name, ttl: ttl, data: address.isIPv4 ? .a(address) : .aaaa(address)))
+                add(DNSRecord(name: Self.reverseName(address), ttl: ttl, data: .ptr(host.name)))
+            }
+        }
+        return zones
+    }
+
+    /// `d.c.b.a.in-addr.arpa`, or the 32 nibbles of an IPv6 address under `ip6.arpa`.
+    public static func reverseName(_ address: IPAddress) -> DNSName {
+        if address.isIPv4 { return DNSName(labels: address.bytes.reversed().map(String.init) + ["in-addr", "arpa"]) }
+        let nibbles = address.bytes.flatMap { [String($0 >> 4, radix: 16), String($0 & 0xF, radix: 16)] }
+        return DNSName(labels: nibbles.reversed() + ["ip6", "arpa"])
     }
 
     /// An empty zone covering the pool's reverse names, at the nearest octet (IPv4) or nibble

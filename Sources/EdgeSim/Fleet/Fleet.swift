@@ -89,7 +89,9 @@ public final class Fleet: AddressServing {
         self.options = options
         self.network = network
         book = AddressBook(ipv4: plan.applicationPoolIPv4, ipv6: plan.applicationPoolIPv6)
-        zones = EdgeZones(ttl: ttl, pools: (plan.applicationPoolIPv4, plan.applicationPoolIPv6))
+        var zones = EdgeZones(ttl: ttl, pools: (plan.applicationPoolIPv4, plan.applicationPoolIPv6), hostPools: plan.hostPools)
+        zones.hosts = plan.namedHosts(in: zones)
+        self.zones = zones
         let recorded = self.recorded
         let exits = self.exits
         let tearingDown = self.tearingDown

@@ -1,3 +1,4 @@
+import EdgeDNS
 import EdgeModel
 import EdgeProxy
 import EdgeRouting
@@ -133,6 +134,24 @@ public struct FleetPlan: Sendable {
         configuration.port = settings.port
         configuration.choice.maximumRelays = settings.maximumRelays
         return configuration
+    }
+
+    /// Client and origin hosts with their reverse-DNS names (`ptr:`, or `<host>.hosts.<domain>`)
+    /// and addresses as this mode has them; edge nodes have none, as application addresses.
+    public func namedHosts(in zones: EdgeZones) -> [NamedHost] {
+        let topology = scenario.topology
+        let named = topology.clients.map { ($0.name, $0.ptr) } + topology.origins.map { ($0.name, $0.ptr) }
+        return named.compactMap { host, ptr in
+            let name = ptr.flatMap { DNSName($0) } ?? zones.defaultHostName(host)
+            let addresses = [hostAddresses[host], hostAddressesV6[host]].compactMap { $0 }
+            return addresses.isEmpty ? nil : NamedHost(name: name, addresses: addresses)
+        }
+    }
+
+    /// The hosts pools as this mode has them, for their reverse zones.
+    public var hostPools: [IPPrefix] {
+        let pools = scenario.topology.pools
+        return [Self.translate(pools.hostsIPv4, mode)] + (mode == .netns ? [pools.hostsIPv6] : [])
     }
 
     /// Where an origin's built-in server listens. In loopback mode the host address belongs to
