@@ -52,8 +52,9 @@ public struct PathTable: Sendable {
 
     /// Live edge nodes that `client` can reach, nearest first: the order anycast picks them in.
     /// A path ends at the first edge node it meets, since that node holds the address too.
+    /// Edge nodes that do not announce (`anycast:` exclusions) are never chosen, but may be crossed.
     public func nearestEdges(from client: String) -> [(node: String, path: Path)] {
-        let edges = Set(topology.edgeNodes.map(\.name)).subtracting(down)
+        let edges = Set(topology.edgeNodes.map(\.name).filter(topology.announces)).subtracting(down)
         return paths(from: client, stoppingAt: edges)
             .filter { edges.contains($0.key) }
             .sorted { ($0.value.shape.latency, $0.key) < ($1.value.shape.latency, $1.key) }

@@ -5,7 +5,7 @@ import Testing
 /// root) in netns mode, and writes a JSON report and JUnit XML that agree with it.
 extension FleetRuns {
     @Suite struct ScenarioRunTests {
-        static let scenarios = ["lab-echo", "smtp-client-address", "rotation", "global-failover", "world-21"]
+        static let scenarios = ["lab-echo", "smtp-client-address", "rotation", "global-failover", "world-21", "excluded-region"]
 
         /// Scenarios that need netns mode (smart routing measures paths between namespaces).
         static let netnsOnly = ["argo-lab"]

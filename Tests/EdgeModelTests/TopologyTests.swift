@@ -175,3 +175,35 @@ import Testing
         #expect(result.errors.first?.description.contains("smart_routing") == true, "\(result.issues)")
     }
 }
+
+@Suite struct AnycastSettingsTests {
+    let scratch = Scratch()
+
+    static let text = """
+        name: t
+        edge_nodes: [{name: a, region: in}, {name: b, region: in}, {name: c, region: ap}]
+        clients: [{name: x}]
+        links:
+          - {between: [x, a], rtt: 2ms}
+          - {between: [x, c], rtt: 30ms}
+          - {between: [a, c], rtt: 20ms}
+        """
+
+    @Test func excludedRegionsAndNodesDoNotAnnounce() throws {
+        let topology = try ConfigLoader().loadTopology(scratch.write("t.yaml", Self.text + "\nanycast: {exclude_regions: [in]}\n")).value
+        #expect(topology.edgeNodes.map(\.name).filter(topology.announces) == ["c"])
+        let nodes = try ConfigLoader().loadTopology(scratch.write("n.yaml", Self.text + "\nanycast: {exclude_nodes: [b]}\n")).value
+        #expect(nodes.edgeNodes.map(\.name).filter(nodes.announces) == ["a", "c"])
+    }
+
+    @Test(arguments: [
+        ("anycast: {exclude_regions: [eu]}", "'eu' is no edge node's region (regions: ap, in)"),
+        ("anycast: {exclude_nodes: [z]}", "'z' is not an edge node"),
+        ("anycast: {exclude_regions: [in, ap]}", "every edge node is excluded"),
+    ])
+    func badExclusionsAreNamed(_ line: String, _ expected: String) {
+        let result = scratch.validate(Self.text + "\n" + line + "\n", as: .topology)
+        #expect(result.errors.count == 1, "\(result.issues)")
+        #expect(result.errors.first?.description.contains(expected) == true, "\(result.issues)")
+    }
+}

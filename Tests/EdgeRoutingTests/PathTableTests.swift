@@ -61,6 +61,17 @@ import Testing
         #expect(try #require(table.path(from: "c1", to: "o")).shape.latency == .milliseconds(13))
     }
 
+    /// An edge that does not announce is never a client's anycast choice, but its links still carry.
+    @Test func edgesThatDoNotAnnounceAreSkippedByAnycast() throws {
+        var topology = try Self.topology()
+        topology.anycast.excludedNodes = ["e1"]
+        var table = PathTable(topology: topology)
+        #expect(table.nearestEdges(from: "c1").map(\.node) == ["e2"])
+        table.cut("c1", "e2")
+        #expect(table.nearestEdges(from: "c1").map(\.node) == ["e2"], "reached across e1, which does not hold the addresses")
+        #expect(table.nearestEdges(from: "c1").first?.path.hosts == ["c1", "e1", "e2"])
+    }
+
     @Test func clientsAndOriginsNeverCarryOthersTraffic() throws {
         var table = PathTable(topology: try Self.topology())
         table.cut("e1", "e2")

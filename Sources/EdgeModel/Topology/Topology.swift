@@ -11,6 +11,8 @@ public struct Topology: Sendable, Hashable {
     public var prefixes: [PrefixInfo]
     /// How edge nodes measure paths for applications with smart routing.
     public var smartRouting = SmartRoutingSettings()
+    /// Regions and nodes that do not announce the application addresses.
+    public var anycast = AnycastSettings()
     public var location: SourceLocation
 
     /// Every host name, of any kind.
@@ -19,6 +21,14 @@ public struct Topology: Sendable, Hashable {
     public func origin(named name: String) -> OriginSpec? { origins.first { $0.name == name } }
     public func client(named name: String) -> ClientSpec? { clients.first { $0.name == name } }
     public func edgeNode(named name: String) -> EdgeNodeSpec? { edgeNodes.first { $0.name == name } }
+
+    /// Whether an edge node announces the application addresses: not when its region, or the
+    /// node itself, is excluded (`anycast:`). It still runs, relays and answers probes.
+    public func announces(_ node: String) -> Bool {
+        guard let spec = edgeNode(named: node) else { return false }
+        if anycast.excludedNodes.contains(node) { return false }
+        return spec.region.map { !anycast.excludedRegions.contains($0) } ?? true
+    }
 
     public func link(between a: String, _ b: String) -> LinkSpec? {
         links.first { ($0.a == a && $0.b == b) || ($0.a == b && $0.b == a) }
@@ -33,6 +43,16 @@ public struct SmartRoutingSettings: Sendable, Hashable {
     public var port: UInt16 = 7301
     /// Most edge nodes a relayed path goes through. Default 2.
     public var maximumRelays = 2
+
+    public init() {}
+}
+
+/// `anycast:` in a topology: where application addresses are not announced, as a provider
+/// leaves out the data centers of one region. Clients near them land on the nearest node that
+/// announces.
+public struct AnycastSettings: Sendable, Hashable {
+    public var excludedRegions: [String] = []
+    public var excludedNodes: [String] = []
 
     public init() {}
 }

@@ -74,10 +74,11 @@ enum TopologyDecoder {
             links, known: names, edgeNodes: Set(edgeNodes.map(\.name)), clients: clients.map(\.name), origins: origins.map(\.name),
             diagnostics)
         let smartRouting = decodeSmartRouting(fields)
+        let anycast = decodeAnycast(fields, edgeNodes: edgeNodes)
         guard diagnostics.errorCount == errorsBefore else { return nil }
         return Topology(
             name: name, description: description, edgeNodes: edgeNodes, clients: clients, origins: origins,
-            links: links, pools: pools, prefixes: prefixes, smartRouting: smartRouting, location: root.location)
+            links: links, pools: pools, prefixes: prefixes, smartRouting: smartRouting, anycast: anycast, location: root.location)
     }
 
     /// Host and topology names: 1-40 letters, digits, '-' or '_', starting with a letter or digit.
@@ -95,6 +96,34 @@ enum TopologyDecoder {
             return .failure(ValueError("'\(text)' is not an \(v4 ? "IPv4" : "IPv6") address"))
         }
         return .success(address)
+    }
+
+    private static func decodeAnycast(_ topology: FieldReader, edgeNodes: [EdgeNodeSpec]) -> AnycastSettings {
+        var settings = AnycastSettings()
+        guard let value = topology.node("anycast"),
+            let fields = FieldReader(
+                value, path: topology.fieldPath("anycast"), topology.diagnostics, what: "{exclude_regions, exclude_nodes}")
+        else { return settings }
+        defer { fields.finish() }
+        let regions = Set(edgeNodes.compactMap(\.region))
+        let names = edgeNodes.map(\.name)
+        settings.excludedRegions =
+            fields.scalars("exclude_regions") { text in
+                regions.contains(text)
+                    ? .success(text)
+                    : .failure(ValueError("'\(text)' is no edge node's region (regions: \(regions.sorted().joined(separator: ", ")))"))
+            } ?? []
+        settings.excludedNodes =
+            fields.scalars("exclude_nodes") { text in
+                names.contains(text) ? .success(text) : .failure(ValueError("'\(text)' is not an edge node of this topology"))
+            } ?? []
+        let announcing = edgeNodes.filter { node in
+            !settings.excludedNodes.contains(node.name) && !(node.region.map(settings.excludedRegions.contains) ?? false)
+        }
+        if announcing.isEmpty, !edgeNodes.isEmpty {
+            fields.error("every edge node is excluded: at least one must announce the application addresses", field: "exclude_regions")
+        }
+        return settings
     }
 
     private static func decodeSmartRouting(_ topology: FieldReader) -> SmartRoutingSettings {

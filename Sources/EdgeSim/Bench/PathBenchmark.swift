@@ -107,7 +107,8 @@ public struct PathBenchmark: Sendable {
         // Every edge's choice as it stands now, read before any measuring traffic.
         var chosen: [(edge: String, origin: OriginSpec, via: [String])] = []
         var reports: [SmartRoutingReport] = []
-        for edge in plan.edgeNodes {
+        // Edges that do not announce (anycast exclusions) take no clients, so they have no pairs.
+        for edge in plan.edgeNodes where topology.announces(edge) {
             guard let routes = await fleet.nodes[edge]?.smartRouting() else {
                 throw Failure(description: "edge node \(edge) did not report its smart routing")
             }

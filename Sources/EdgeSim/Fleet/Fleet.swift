@@ -204,7 +204,7 @@ public final class Fleet: AddressServing {
     public func startServing(_ appID: String, on addresses: [IPAddress]) async throws {
         guard let app = plan.applications.first(where: { $0.id == appID }) else { return }
         serving.withLock { $0[appID, default: []].formUnion(addresses) }
-        for (name, node) in nodes where !router.isDown(name) {
+        for (name, node) in nodes where !router.isDown(name) && plan.scenario.topology.announces(name) {
             try await node.startServing(appID, on: addresses.map { plan.nodeAddress(of: $0, on: name) })
         }
         for address in addresses {
@@ -217,7 +217,7 @@ public final class Fleet: AddressServing {
     public func stopServing(_ appID: String, address: IPAddress) async {
         await network.closePublic(address)
         serving.withLock { _ = $0[appID]?.remove(address) }
-        for (name, node) in nodes where !router.isDown(name) {
+        for (name, node) in nodes where !router.isDown(name) && plan.scenario.topology.announces(name) {
             await node.stopServing(appID, address: plan.nodeAddress(of: address, on: name))
         }
     }
@@ -239,7 +239,7 @@ public final class Fleet: AddressServing {
     public func startNode(_ name: String) async throws {
         guard let node = nodes[name], !node.isRunning else { return }
         try await node.start()
-        for (app, addresses) in serving.withLock({ $0 }) {
+        for (app, addresses) in serving.withLock({ $0 }) where plan.scenario.topology.announces(name) {
             try await node.startServing(app, on: addresses.map { plan.nodeAddress(of: $0, on: name) })
         }
         await network.setNode(name, down: false)

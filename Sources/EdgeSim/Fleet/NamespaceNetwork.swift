@@ -58,9 +58,11 @@ public final class NamespaceNetwork: FleetNetwork {
                 lines.append("link set l\(index) up")
             }
             if edges.contains(host) {
-                // Every edge holds every application address, and the DNS anycast address.
-                lines.append("route add local \(self.plan.applicationPoolIPv4) dev lo")
-                lines.append("route add local \(self.plan.applicationPoolIPv6) dev lo")
+                // Every edge that announces holds every application address; every edge the DNS anycast address.
+                if topology.announces(host) {
+                    lines.append("route add local \(self.plan.applicationPoolIPv4) dev lo")
+                    lines.append("route add local \(self.plan.applicationPoolIPv6) dev lo")
+                }
                 lines.append("addr add \(FleetPlan.anycastDNS)/32 dev lo")
                 try ns.sysctl("net/ipv4/ip_forward", "1")
                 try ns.sysctl("net/ipv6/conf/all/forwarding", "1")
@@ -110,8 +112,9 @@ public final class NamespaceNetwork: FleetNetwork {
         applied.withLock { applied in for (host, lines) in changed { applied[host] = lines } }
     }
 
-    /// One host's routes: to every other host along its shortest path, and for clients the
-    /// application and DNS addresses towards the nearest live edge node.
+    /// One host's routes: to every other host along the internet's path, and for clients (and
+    /// edges that do not announce) the application and DNS addresses towards the nearest live
+    /// edge node that announces.
     func routes(for host: String) -> [String] {
         var lines: [String] = []
         let v4 = plan.hostAddresses[host]!
@@ -128,7 +131,8 @@ public final class NamespaceNetwork: FleetNetwork {
                         ?? "route replace unreachable \(destination6)/128")
             }
         }
-        guard !plan.edgeNodes.contains(host) else { return lines }
+        // Edges that announce hold the application addresses; everyone else routes them to the nearest that does.
+        guard !plan.scenario.topology.announces(host) else { return lines }
         let nearest = router.nearestEdges(from: host).first
         let device = nearest.flatMap { self.device(host, $0.path.hosts[1]) }
         for prefix in ["\(plan.applicationPoolIPv4)", "\(FleetPlan.anycastDNS)/32"] {
