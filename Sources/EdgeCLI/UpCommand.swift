@@ -39,6 +39,14 @@ struct UpCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let wrong = wrongKind(topology, expected: .topology) {
+            printError(wrong)
+            throw ExitCode(2)
+        }
+        if let apps, let wrong = wrongKind(apps, expected: .applications) {
+            printError(wrong.replacingOccurrences(of: "this command takes a applications", with: "--apps takes applications"))
+            throw ExitCode(2)
+        }
         // The fleet is described to its node processes as a scenario with an empty timeline.
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-up-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -93,6 +101,9 @@ struct UpCommand: AsyncParsableCommand {
         say(
             "DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME\(mode == .netns ? " (from inside a client's namespace)" : "")"
         )
+        if plan.applications.isEmpty {
+            say("no applications: give some with --apps FILE (a JSON or YAML list of Spectrum application objects)")
+        }
         say("kill -USR1 \(getpid()) rotates the addresses now; Ctrl-C stops")
         if let readyFile { FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
 

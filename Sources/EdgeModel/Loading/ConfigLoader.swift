@@ -118,6 +118,16 @@ public struct ConfigLoader: Sendable {
         return ValidationResult(file: path, kind: kind, issues: diagnostics.issues, summary: summary)
     }
 
+    /// What a file clearly is, for telling a user who gave the wrong kind of file what to run
+    /// instead: a topology (`edge_nodes`), a scenario (`topology` or `timeline`), or applications
+    /// (a list, a saved API response, or one object with `protocol`); nil when unreadable or unclear.
+    public func evidentKind(of path: String) -> ConfigKind? {
+        guard let root = readDocument(path, Diagnostics()) else { return nil }
+        if root.sequence != nil || root["result"] != nil || root["protocol"] != nil { return .applications }
+        let kind = Self.detectKind(root)
+        return kind == .applications ? nil : kind
+    }
+
     /// A mapping with `edge_nodes` is a topology, one with `topology` a scenario; anything
     /// else is read as applications.
     public static func detectKind(_ root: ConfigNode) -> ConfigKind {
