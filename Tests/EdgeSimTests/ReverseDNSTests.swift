@@ -23,23 +23,23 @@ import Testing
         zones.hosts = plan.namedHosts(in: zones)
         let built = zones.build([], book: AddressBook(ipv4: plan.applicationPoolIPv4, ipv6: plan.applicationPoolIPv6))
         let paris = try #require(plan.hostAddresses["paris"])
-        let reverse = EdgeZones.reverseName(paris)
+        let reverse = DNSName.reverse(of: paris)
         #expect(reverse.description.hasSuffix("in-addr.arpa") || reverse.description.hasSuffix("in-addr.arpa."))
         let ptr = answer(reverse.description, .ptr, zones: built)
         #expect(ptr.answers.map(\.data) == [.ptr(DNSName("paris.hosts.edgesim.test")!)])
         let forward = answer("paris.hosts.edgesim.test", .a, zones: built)
         #expect(forward.answers.map(\.data) == [.a(paris)], "the PTR name points back to the same address")
         let parisV6 = try #require(plan.hostAddressesV6["paris"])
-        #expect(answer(EdgeZones.reverseName(parisV6).description, .ptr, zones: built).answers.count == 1)
+        #expect(answer(DNSName.reverse(of: parisV6).description, .ptr, zones: built).answers.count == 1)
         let origin = try #require(plan.hostAddresses["echo"])
         #expect(
-            answer(EdgeZones.reverseName(origin).description, .ptr, zones: built).answers.map(\.data) == [
+            answer(DNSName.reverse(of: origin).description, .ptr, zones: built).answers.map(\.data) == [
                 .ptr(DNSName("echo.hosts.edgesim.test")!)
             ])
         let edge = try #require(plan.hostAddresses["lhr"])
-        let none = answer(EdgeZones.reverseName(edge).description, .ptr, zones: built)
+        let none = answer(DNSName.reverse(of: edge).description, .ptr, zones: built)
         #expect(none.responseCode == .nameError && none.answers.isEmpty, "edge nodes have no PTR")
-        let app = answer(EdgeZones.reverseName(IPAddress("198.19.0.7")!).description, .ptr, zones: built)
+        let app = answer(DNSName.reverse(of: IPAddress("198.19.0.7")!).description, .ptr, zones: built)
         #expect(app.responseCode == .nameError, "application addresses have no PTR")
     }
 
@@ -60,7 +60,7 @@ import Testing
         let madrid = try #require(plan.hostAddresses["madrid"])
         #expect(madrid.description.hasPrefix("127.18."), "loopback mode: the address this machine has")
         #expect(
-            answer(EdgeZones.reverseName(madrid).description, .ptr, zones: built).answers.map(\.data) == [
+            answer(DNSName.reverse(of: madrid).description, .ptr, zones: built).answers.map(\.data) == [
                 .ptr(DNSName("mail.madrid.example")!)
             ])
         #expect(answer("mail.madrid.example", .a, zones: built).answers.map(\.data) == [.a(madrid)])

@@ -1,3 +1,4 @@
+import EdgeModel
 import NIOCore
 
 /// A domain name as its labels. Compared and hashed without regard to ASCII case, byte by byte,
@@ -54,6 +55,14 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
     func suffix(from index: Int, equals other: DNSName, from otherIndex: Int) -> Bool {
         labels.count - index == other.labels.count - otherIndex
             && zip(labels[index...], other.labels[otherIndex...]).allSatisfy { Self.sameLabel($0, $1) }
+    }
+
+    /// Where an address's PTR record lives: `d.c.b.a.in-addr.arpa`, or the 32 nibbles of an
+    /// IPv6 address under `ip6.arpa`.
+    public static func reverse(of address: IPAddress) -> DNSName {
+        if address.isIPv4 { return DNSName(labels: address.bytes.reversed().map(String.init) + ["in-addr", "arpa"]) }
+        let nibbles = address.bytes.flatMap { [String($0 >> 4, radix: 16), String($0 & 0xF, radix: 16)] }
+        return DNSName(labels: nibbles.reversed() + ["ip6", "arpa"])
     }
 
     /// The name with its first label removed.

@@ -74,6 +74,15 @@ struct ExpectationDecoder {
             let atLeast = fields.int("at_least", in: 0...1_000_000, required: true)
             guard let app, let atLeast else { return nil }
             return .rotations(application: app, atLeast: atLeast)
+        case "client_rejected", "client_accepted":
+            let scope = self.scope(fields, appRequired: true, clientsRequired: true)
+            let reason = entry.key == "client_rejected" ? fields.string("reason") : nil
+            guard let scope, let id = scope.application else { return nil }
+            if !context.isMailApplication(id) {
+                fields.error("application \(id) does not lead to an smtp or postfix origin, so nothing takes or refuses mail", field: "app")
+                return nil
+            }
+            return entry.key == "client_rejected" ? .clientRejected(scope: scope, reason: reason) : .clientAccepted(scope: scope)
         case "old_address_refused":
             return context.application(fields, "app").map(Expectation.oldAddressRefused)
         default:

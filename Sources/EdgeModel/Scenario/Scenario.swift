@@ -145,10 +145,15 @@ public enum Expectation: Sendable, Hashable {
     case oldAddressRefused(application: String)
     /// Connections open before a rotation were still open and working after it.
     case connectionsSurvived(application: String)
+    /// Every message these clients sent was refused by the mail origin with a 4xx/5xx reply
+    /// (whose text contains `reason`, when given).
+    case clientRejected(scope: TrafficScope, reason: String?)
+    /// Every message these clients sent was taken by the mail origin.
+    case clientAccepted(scope: TrafficScope)
 
     public static let kinds = [
         "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",
-        "old_address_refused", "connections_survived",
+        "old_address_refused", "connections_survived", "client_rejected", "client_accepted",
     ]
 }
 

@@ -89,6 +89,14 @@ struct ReferenceContext {
         }
     }
 
+    /// Whether the application's first origin is a topology mail server (smtp or postfix).
+    func isMailApplication(_ id: String) -> Bool {
+        guard case .direct(let origins) = applications.first(where: { $0.id == id })?.origin, let first = origins.first,
+            case .topologyHost(let host) = first.host, let kind = topology.origin(named: host)?.kind
+        else { return false }
+        return kind == .smtp || kind == .postfix
+    }
+
     func dynamicApplications(_ fields: FieldReader, _ key: String) -> [String] {
         fields.scalars(key) { reference in
             guard let app = applications.first(where: { $0.id == reference || $0.dns.name == reference.lowercased() }) else {

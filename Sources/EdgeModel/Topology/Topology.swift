@@ -75,6 +75,9 @@ public struct ClientSpec: Sendable, Hashable {
     /// The name its address has in reverse DNS (PTR), with a forward A/AAAA to match; nil is
     /// `<name>.hosts.<fleet domain>`.
     public var ptr: String?
+    /// False: the PTR name has no address record pointing back, so forward-confirmed reverse
+    /// DNS fails for this client (as for many generic ISP names). Default true.
+    public var ptrConfirmed: Bool = true
     /// Fixed addresses; assigned from the host pools when absent.
     public var ipv4: IPAddress?
     public var ipv6: IPAddress?
@@ -85,8 +88,11 @@ public struct OriginSpec: Sendable, Hashable {
         case tcpEcho = "tcp-echo"
         case udpEcho = "udp-echo"
         case http
-        /// Sends an SMTP greeting and logs the client address it was told.
+        /// A small SMTP server: takes one message per transaction, optionally checking the
+        /// connecting address's reverse DNS first (`checks:`).
         case smtp
+        /// Debian's Postfix, configured and started by the fleet in the origin's namespace.
+        case postfix
         /// A user's own program.
         case command
 
@@ -94,7 +100,7 @@ public struct OriginSpec: Sendable, Hashable {
             switch self {
             case .tcpEcho, .udpEcho: return [PortRange(port: 7)]
             case .http: return [PortRange(port: 80)]
-            case .smtp: return [PortRange(port: 25)]
+            case .smtp, .postfix: return [PortRange(port: 25)]
             case .command: return []
             }
         }
@@ -109,6 +115,9 @@ public struct OriginSpec: Sendable, Hashable {
     /// What the origin expects in front of each connection or datagram.
     public var proxyProtocol: ProxyProtocolMode
     public var banner: String?
+    /// For `smtp` and `postfix`: what the mail server checks about the connecting address
+    /// before it takes a message. `postfix` defaults to `[fcrdns]`, `smtp` to none.
+    public var checks: [MailCheck] = []
     public var city: String?
     /// The name its address has in reverse DNS (PTR); nil is `<name>.hosts.<fleet domain>`.
     public var ptr: String?
@@ -118,6 +127,18 @@ public struct OriginSpec: Sendable, Hashable {
     public func listens(on ports: PortRange) -> Bool {
         self.ports.contains { $0.first <= ports.first && ports.last <= $0.last }
     }
+}
+
+/// A reverse-DNS check a mail server makes on the address a connection comes from (the one
+/// the PROXY header names when the server expects one, else the peer's).
+public enum MailCheck: String, Sendable, Hashable, CaseIterable {
+    /// The address has a PTR record.
+    case ptr
+    /// The HELO/EHLO name is the address's PTR name (built-in); Postfix: the HELO name has an
+    /// address or MX record (`reject_unknown_helo_hostname`).
+    case helo
+    /// Forward-confirmed reverse DNS: the PTR name has an address record pointing back.
+    case fcrdns
 }
 
 /// A link's behaviour in each direction.

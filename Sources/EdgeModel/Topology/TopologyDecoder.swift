@@ -49,6 +49,7 @@ enum TopologyDecoder {
             register(name, item.path + ".name", client.location(of: "name"))
             return ClientSpec(
                 name: name, city: client.string("city"), ptr: client.value("ptr", HostName.normalize),
+                ptrConfirmed: client.bool("ptr_confirmed") ?? true,
                 ipv4: fixedAddress(client, "ipv4", host: name, v4: true), ipv6: fixedAddress(client, "ipv6", host: name, v4: false))
         }
         let origins = (fields.list("origins") ?? []).compactMap { item -> OriginSpec? in
@@ -182,9 +183,14 @@ enum TopologyDecoder {
         let proxyProtocol =
             fields.choice("proxy_protocol", ["off": ProxyProtocolMode.off, "v1": .v1, "v2": .v2, "simple": .simple]) ?? .off
         let banner = fields.string("banner")
+        let checks = fields.scalars("checks") { text in
+            MailCheck(rawValue: text).map { .success($0) }
+                ?? .failure(ValueError("'\(text)' is not one of: \(MailCheck.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
         let origin = OriginSpec(
             name: name ?? "", kind: kind ?? .tcpEcho, transport: declaredTransport ?? .tcp, ports: ports ?? [],
-            command: command, proxyProtocol: proxyProtocol, banner: banner, city: fields.string("city"),
+            command: command, proxyProtocol: proxyProtocol, banner: banner, checks: checks ?? (kind == .postfix ? [.fcrdns] : []),
+            city: fields.string("city"),
             ptr: fields.value("ptr", HostName.normalize),
             ipv4: fixedAddress(fields, "ipv4", name, true), ipv6: fixedAddress(fields, "ipv6", name, false))
         guard let kind else { return nil }
@@ -203,7 +209,9 @@ enum TopologyDecoder {
             result.transport = implied
             if ports == nil { result.ports = kind.defaultPorts }
         }
-        if banner != nil, kind != .smtp { fields.error("banner is only for kind smtp", field: "banner") }
+        if banner != nil, kind != .smtp, kind != .postfix { fields.error("banner is only for kinds smtp and postfix", field: "banner") }
+        if checks != nil, kind != .smtp, kind != .postfix { fields.error("checks are only for kinds smtp and postfix", field: "checks") }
+        if kind == .postfix, proxyProtocol == .simple { fields.error("postfix takes proxy_protocol off, v1 or v2", field: "proxy_protocol") }
         if result.transport == .udp, proxyProtocol == .v1 { fields.error("proxy_protocol v1 is TCP only", field: "proxy_protocol") }
         if result.transport == .tcp, proxyProtocol == .simple { fields.error("proxy_protocol simple is UDP only", field: "proxy_protocol") }
         return diagnostics.errorCount == errorsBefore ? result : nil

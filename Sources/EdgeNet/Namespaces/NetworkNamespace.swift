@@ -1,4 +1,5 @@
 import CEdgeNet
+import EdgeModel
 import Foundation
 import NIOCore
 import NIOPosix
@@ -35,6 +36,29 @@ public struct NetworkNamespace: Sendable, Hashable {
     /// Names of every namespace `ip netns` knows.
     public static func list() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).sorted()
+    }
+
+    /// Where `ip netns exec` finds the files it mounts over /etc for this namespace.
+    public var etcFolder: String { "/etc/netns/\(name)" }
+
+    /// Makes programs started with `ip netns exec` resolve names through `server`.
+    public func setResolver(_ server: IPAddress) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: etcFolder, withIntermediateDirectories: true)
+            try "nameserver \(server)\noptions timeout:1 attempts:2\n".write(
+                toFile: etcFolder + "/resolv.conf", atomically: true, encoding: .utf8)
+        } catch {
+            throw Failure(description: "cannot write \(etcFolder)/resolv.conf: \(error)")
+        }
+    }
+
+    public func removeResolver() {
+        try? FileManager.default.removeItem(atPath: etcFolder)
+    }
+
+    /// Names of the folders under /etc/netns.
+    public static func listEtcFolders() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []).sorted()
     }
 
     /// A TUN device made inside this namespace; its descriptor is non-blocking.

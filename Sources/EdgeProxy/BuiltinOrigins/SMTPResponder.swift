@@ -1,47 +1,66 @@
+import EdgeModel
 import NIOCore
 
-/// Just enough of an SMTP server to test through the edge: a `220` greeting, `250` to every
-/// command line, `221` and close on `QUIT`.
+/// Carries out `SMTPServerStateMachine` on a connection: splits lines, writes replies, runs the
+/// reverse lookup the checks need and reports each transaction's outcome.
 final class SMTPResponder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    private var machine: SMTPServerStateMachine
     private let banner: String
+    private let lookup: ReverseDNSLookup?
+    private let onOutcome: @Sendable (MailOutcome) -> Void
+    /// Behind a PROXY header receiver: greet once the header names the client.
+    private let awaitsHeader: Bool
     private var line: [UInt8] = []
+    private var lineTooLong = false
+    private var started = false
 
-    init(banner: String) {
+    init(
+        banner: String, hostname: String, checks: [MailCheck], lookup: ReverseDNSLookup?, awaitsHeader: Bool,
+        onOutcome: @escaping @Sendable (MailOutcome) -> Void
+    ) {
+        machine = SMTPServerStateMachine(hostname: hostname, policy: MailCheckPolicy(checks: checks))
         self.banner = banner
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        reply("220 \(banner)", context: context)
-        context.flush()
-        context.fireChannelActive()
+        self.lookup = lookup
+        self.awaitsHeader = awaitsHeader
+        self.onOutcome = onOutcome
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive {
-            reply("220 \(banner)", context: context)
-            context.flush()
+        if context.channel.isActive, !awaitsHeader {
+            start(client: context.channel.remoteAddress.flatMap(Endpoint.init)?.address, context: context)
         }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if !awaitsHeader { start(client: context.channel.remoteAddress.flatMap(Endpoint.init)?.address, context: context) }
+        context.fireChannelActive()
+    }
+
+    private func start(client: IPAddress?, context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        perform(machine.connected(client: client?.unmapped, banner: banner), context: context)
+        context.flush()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        // Nothing before the greeting counts (a receiver passes bytes only after the header).
+        guard started else { return }
         while let byte = buffer.readInteger(as: UInt8.self) {
             guard byte == UInt8(ascii: "\n") else {
-                if line.count < 4096 { line.append(byte) }
+                if line.count < SMTPServerStateMachine.maxLine { line.append(byte) } else { lineTooLong = true }
                 continue
             }
-            let command = String(decoding: line, as: UTF8.self).trimmingSuffix("\r").uppercased()
+            if line.last == UInt8(ascii: "\r") { line.removeLast() }
+            let text = String(decoding: line, as: UTF8.self)
+            let tooLong = lineTooLong
             line = []
-            if command.hasPrefix("QUIT") {
-                reply("221 2.0.0 closing", context: context)
-                context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: nil)
-                context.close(mode: .output, promise: nil)
-                return
-            }
-            reply(command.hasPrefix("HELO") || command.hasPrefix("EHLO") ? "250 hello" : "250 2.0.0 ok", context: context)
+            lineTooLong = false
+            perform(machine.line(text, tooLong: tooLong), context: context)
         }
     }
 
@@ -50,6 +69,11 @@ final class SMTPResponder: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let received = event as? ProxyHeaderReceived {
+            // A LOCAL header (no addresses) leaves the edge as the client.
+            let peer = context.channel.remoteAddress.flatMap(Endpoint.init)?.address
+            start(client: received.header.source?.address ?? peer, context: context)
+        }
         if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
         context.fireUserInboundEventTriggered(event)
     }
@@ -58,13 +82,31 @@ final class SMTPResponder: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    private func reply(_ text: String, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(ByteBuffer(string: text + "\r\n")), promise: nil)
-    }
-}
-
-extension String {
-    func trimmingSuffix(_ suffix: String) -> String {
-        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    private func perform(_ actions: [SMTPServerStateMachine.Action], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .reply(let text):
+                context.write(wrapOutboundOut(ByteBuffer(string: text + "\r\n")), promise: nil)
+            case .outcome(let outcome):
+                onOutcome(outcome)
+            case .close:
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: nil)
+                context.close(mode: .output, promise: nil)
+            case .lookUp(let address):
+                guard let lookup else {
+                    perform(machine.reverseLookupFinished(.failed("no resolver configured")), context: context)
+                    continue
+                }
+                let promise = context.eventLoop.makePromise(of: ReverseDNS.self)
+                promise.completeWithTask { await lookup.lookUp(address) }
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                promise.futureResult.whenSuccess { answer in
+                    let context = bound.value
+                    handler.value.perform(handler.value.machine.reverseLookupFinished(answer), context: context)
+                    context.flush()
+                }
+            }
+        }
     }
 }

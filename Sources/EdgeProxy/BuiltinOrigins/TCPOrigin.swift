@@ -10,8 +10,8 @@ import Synchronization
 public final class TCPOrigin: Sendable {
     public enum Responder: Sendable, Hashable {
         case echo
-        /// `220 banner`, `250` to each line, `221` to QUIT.
-        case smtp(banner: String)
+        /// A mail server taking one message per transaction, checking clients first.
+        case smtp(MailServerSettings)
         /// One `200 OK` response naming the client, then close.
         case http
     }
@@ -29,6 +29,7 @@ public final class TCPOrigin: Sendable {
     private let expect: ProxyProtocolMode
     private let responder: Responder
     private let seen = Recorder<Seen>()
+    private let mail = Recorder<MailOutcome>()
     private let channels = OpenChannels()
     private let group: any EventLoopGroup
 
@@ -44,29 +45,33 @@ public final class TCPOrigin: Sendable {
     /// Connections seen so far, in the order their headers (or first bytes) arrived.
     public var connections: [Seen] { seen.all }
 
+    /// How each mail transaction ended (smtp only), in order.
+    public var mailOutcomes: [MailOutcome] { mail.all }
+
     /// Listens on `address` at each port (0 for any free port); returns the bound endpoints.
     @discardableResult
     public func start(address: IPAddress, ports: [UInt16] = [0]) async throws -> [Endpoint] {
         var bound: [Endpoint] = []
         for port in ports {
-            let channel = try await group.onLoop { [expect, seen, responder] loop in
+            let channel = try await group.onLoop { [expect, seen, responder, mail, group] loop in
                 ServerBootstrap(group: loop)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelOption(.allowRemoteHalfClosure, value: true)
-                    .childChannelInitializer { [expect, seen, responder] channel in
+                    .childChannelInitializer { [expect, seen, responder, mail, group] channel in
                         channel.eventLoop.makeCompletedFuture {
                             let peer = channel.remoteAddress.flatMap(Endpoint.init) ?? Endpoint(.v4(0), 0)
                             let localPort = UInt16(channel.localAddress?.port ?? 0)
+                            let handler = Self.handler(responder, awaitsHeader: expect == .v1 || expect == .v2, group: group, mail: mail)
                             let handlers: [any ChannelHandler]
                             switch expect {
                             case .v1, .v2:
                                 let receiver = ProxyHeaderReceiver(version: expect == .v1 ? .v1 : .v2) { header in
                                     seen.append(Seen(peer: peer, localPort: localPort, header: header))
                                 }
-                                handlers = [receiver, Self.handler(responder)]
+                                handlers = [receiver, handler]
                             default:
                                 seen.append(Seen(peer: peer, localPort: localPort, header: nil))
-                                handlers = [Self.handler(responder)]
+                                handlers = [handler]
                             }
                             try channel.pipeline.syncOperations.addHandlers(handlers)
                         }
@@ -83,12 +88,36 @@ public final class TCPOrigin: Sendable {
         await channels.closeAll()
     }
 
-    private static func handler(_ responder: Responder) -> any ChannelHandler {
+    private static func handler(_ responder: Responder, awaitsHeader: Bool, group: any EventLoopGroup, mail: Recorder<MailOutcome>)
+        -> any ChannelHandler
+    {
         switch responder {
         case .echo: return EchoHandler()
-        case .smtp(let banner): return SMTPResponder(banner: banner)
+        case .smtp(let settings):
+            let lookup = settings.resolver.map { ReverseDNSLookup(client: DNSClient(server: $0, timeout: .seconds(1), group: group)) }
+            return SMTPResponder(
+                banner: settings.banner, hostname: settings.hostname, checks: settings.checks, lookup: lookup,
+                awaitsHeader: awaitsHeader, onOutcome: { mail.append($0) })
         case .http: return HTTPResponder()
         }
+    }
+}
+
+/// The built-in mail origin's settings.
+public struct MailServerSettings: Sendable, Hashable {
+    /// The text after `220` in the greeting.
+    public var banner: String
+    /// The name it gives in replies to HELO/EHLO.
+    public var hostname: String
+    public var checks: [MailCheck]
+    /// The DNS server its reverse lookups go to (the fleet's); needed when there are checks.
+    public var resolver: Endpoint?
+
+    public init(banner: String, hostname: String, checks: [MailCheck] = [], resolver: Endpoint? = nil) {
+        self.banner = banner
+        self.hostname = hostname
+        self.checks = checks
+        self.resolver = resolver
     }
 }
 

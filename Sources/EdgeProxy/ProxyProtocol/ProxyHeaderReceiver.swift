@@ -38,6 +38,7 @@ final class ProxyHeaderReceiver: ChannelInboundHandler, RemovableChannelHandler 
             }
             buffered = nil
             onHeader(header)
+            context.fireUserInboundEventTriggered(ProxyHeaderReceived(header: header))
             if incoming.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(incoming)) }
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } catch {
@@ -45,4 +46,9 @@ final class ProxyHeaderReceiver: ChannelInboundHandler, RemovableChannelHandler 
             context.close(promise: nil)
         }
     }
+}
+
+/// Sent up the pipeline once the PROXY header is read, before the bytes after it.
+struct ProxyHeaderReceived {
+    var header: ProxyHeader
 }

@@ -5,10 +5,13 @@ import EdgeModel
 public struct NamedHost: Sendable, Hashable {
     public var name: DNSName
     public var addresses: [IPAddress]
+    /// False: the name has no A/AAAA pointing back, so forward-confirmed reverse DNS fails.
+    public var confirmed: Bool
 
-    public init(name: DNSName, addresses: [IPAddress]) {
+    public init(name: DNSName, addresses: [IPAddress], confirmed: Bool = true) {
         self.name = name
         self.addresses = addresses
+        self.confirmed = confirmed
     }
 }
 
@@ -83,19 +86,13 @@ public struct EdgeZones: Sendable {
         zones += [reverseZone(pools.ipv4), reverseZone(pools.ipv6)] + hostPools.map(reverseZone)
         for host in hosts {
             for address in host.addresses {
-                add(DNSRecord(name: host.name, ttl: ttl, data: address.isIPv4 ? .a(address) : .aaaa(address)))
-                add(DNSRecord(name: Self.reverseName(address), ttl: ttl, data: .ptr(host.name)))
+                if host.confirmed { add(DNSRecord(name: host.name, ttl: ttl, data: address.isIPv4 ? .a(address) : .aaaa(address))) }
+                add(DNSRecord(name: DNSName.reverse(of: address), ttl: ttl, data: .ptr(host.name)))
             }
         }
         return zones
     }
 
-    /// `d.c.b.a.in-addr.arpa`, or the 32 nibbles of an IPv6 address under `ip6.arpa`.
-    public static func reverseName(_ address: IPAddress) -> DNSName {
-        if address.isIPv4 { return DNSName(labels: address.bytes.reversed().map(String.init) + ["in-addr", "arpa"]) }
-        let nibbles = address.bytes.flatMap { [String($0 >> 4, radix: 16), String($0 & 0xF, radix: 16)] }
-        return DNSName(labels: nibbles.reversed() + ["ip6", "arpa"])
-    }
 
     /// An empty zone covering the pool's reverse names, at the nearest octet (IPv4) or nibble
     /// (IPv6) boundary, so PTR queries for application addresses get an authoritative NXDOMAIN.

@@ -48,6 +48,12 @@ public struct FleetPlan: Sendable {
                     "loopback mode holds at most \(Self.loopbackNodeLimit) edge nodes; \(topology.name) has \(edgeNodes.count) (use netns mode)"
             )
         }
+        if mode == .loopback, let postfix = topology.origins.first(where: { $0.kind == .postfix }) {
+            throw PlanError(
+                description:
+                    "origin \(postfix.name) (kind postfix) runs in netns mode only: Postfix asks DNS through the system resolver, which the fleet points at its own DNS inside each namespace"
+            )
+        }
         applicationPoolIPv4 = Self.translate(topology.pools.applicationsIPv4, mode)
         applicationPoolIPv6 = topology.pools.applicationsIPv6
 
@@ -140,12 +146,18 @@ public struct FleetPlan: Sendable {
     /// and addresses as this mode has them; edge nodes have none, as application addresses.
     public func namedHosts(in zones: EdgeZones) -> [NamedHost] {
         let topology = scenario.topology
-        let named = topology.clients.map { ($0.name, $0.ptr) } + topology.origins.map { ($0.name, $0.ptr) }
-        return named.compactMap { host, ptr in
-            let name = ptr.flatMap { DNSName($0) } ?? zones.defaultHostName(host)
+        let named = topology.clients.map { ($0.name, $0.ptrConfirmed) } + topology.origins.map { ($0.name, true) }
+        return named.compactMap { host, confirmed in
             let addresses = [hostAddresses[host], hostAddressesV6[host]].compactMap { $0 }
-            return addresses.isEmpty ? nil : NamedHost(name: name, addresses: addresses)
+            return addresses.isEmpty ? nil : NamedHost(name: hostName(host, in: zones), addresses: addresses, confirmed: confirmed)
         }
+    }
+
+    /// A client's or origin's name in reverse DNS: its `ptr:`, else `<host>.hosts.<domain>`.
+    public func hostName(_ host: String, in zones: EdgeZones) -> DNSName {
+        let topology = scenario.topology
+        let ptr = topology.clients.first { $0.name == host }?.ptr ?? topology.origins.first { $0.name == host }?.ptr
+        return ptr.flatMap { DNSName($0) } ?? zones.defaultHostName(host)
     }
 
     /// The hosts pools as this mode has them, for their reverse zones.

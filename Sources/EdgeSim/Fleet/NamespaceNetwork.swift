@@ -43,6 +43,8 @@ public final class NamespaceNetwork: FleetNetwork {
     public func start() async throws {
         let started = ContinuousClock.now
         try NetworkNamespace.create(hosts.map(namespace))
+        // Programs run in a host (`ip netns exec`, command and postfix origins) resolve through the fleet's DNS.
+        for host in hosts { try namespace(host).setResolver(FleetPlan.anycastDNS) }
         let topology = plan.scenario.topology
         for (index, link) in topology.links.enumerated() {
             let made = try TunLink.create(
@@ -197,5 +199,6 @@ public final class NamespaceNetwork: FleetNetwork {
         for link in links.withLock({ Array($0.values) }) { await link.close() }
         for group in groups.withLock({ Array($0.values) }) { try? await group.shutdownGracefully() }
         NetworkNamespace.delete(hosts.map(namespace))
+        for host in hosts { namespace(host).removeResolver() }
     }
 }

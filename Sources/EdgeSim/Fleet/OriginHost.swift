@@ -12,21 +12,28 @@ public final class OriginHost: Sendable {
     private let tcp: TCPOrigin?
     private let udp: [UDPEchoOrigin]
     private let command: CommandOrigin
+    private let postfix: PostfixOrigin?
 
-    /// `wrap` turns a command line into one that runs on the origin's host (`ip netns exec NS`).
-    public init(spec: OriginSpec, address: IPAddress, group: any EventLoopGroup, wrap: @escaping @Sendable ([String]) -> [String] = { $0 })
-    {
+    /// `wrap` turns a command line into one that runs on the origin's host (`ip netns exec NS`);
+    /// `hostname` is its name in reverse DNS; mail checks ask `dns`.
+    public init(
+        spec: OriginSpec, address: IPAddress, group: any EventLoopGroup, hostname: String? = nil, dns: Endpoint? = nil,
+        wrap: @escaping @Sendable ([String]) -> [String] = { $0 }
+    ) {
         command = CommandOrigin(wrap: wrap)
         self.spec = spec
         self.address = address
+        let hostname = hostname ?? "\(spec.name).example"
         switch spec.kind {
         case .tcpEcho: tcp = TCPOrigin(expecting: spec.proxyProtocol, group: group)
         case .smtp:
-            tcp = TCPOrigin(
-                expecting: spec.proxyProtocol, responder: .smtp(banner: spec.banner ?? "\(spec.name) ESMTP edgesim"), group: group)
+            let settings = MailServerSettings(
+                banner: spec.banner ?? "\(hostname) ESMTP edgesim", hostname: hostname, checks: spec.checks, resolver: dns)
+            tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .smtp(settings), group: group)
         case .http: tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .http, group: group)
-        case .udpEcho, .command: tcp = nil
+        case .udpEcho, .command, .postfix: tcp = nil
         }
+        postfix = spec.kind == .postfix ? PostfixOrigin(spec: spec, address: address, hostname: hostname, wrap: wrap) : nil
         udp =
             spec.kind == .udpEcho
             ? spec.ports.flatMap { range in
@@ -40,9 +47,11 @@ public final class OriginHost: Sendable {
         if let tcp { try await tcp.start(address: address, ports: ports) }
         for (origin, port) in zip(udp, ports) { _ = try await origin.start(at: Endpoint(address, port)) }
         if spec.kind == .command { try command.start(spec, address: address, ports: ports) }
+        try await postfix?.start()
     }
 
     public func stop() async {
+        await postfix?.stop()
         await tcp?.stop()
         for origin in udp { await origin.stop() }
         await command.stop()
@@ -55,8 +64,12 @@ public final class OriginHost: Sendable {
         let viaUDP = zip(udp, ports).flatMap { origin, port in
             origin.datagrams.compactMap { seen in seen.client.map { (port, $0.address.unmapped) } }
         }
-        return viaTCP + viaUDP
+        let viaPostfix = (postfix?.clientsSeen ?? []).map { (ports.first ?? 25, $0.unmapped) }
+        return viaTCP + viaUDP + viaPostfix
     }
+
+    /// How each mail transaction ended (smtp and postfix origins).
+    public var mailOutcomes: [MailOutcome] { postfix?.outcomes ?? tcp?.mailOutcomes ?? [] }
 }
 
 /// A user's program as an origin, started once per port with `{address}` and `{port}` filled in.

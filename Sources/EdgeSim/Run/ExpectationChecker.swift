@@ -75,6 +75,10 @@ public struct ExpectationChecker: Sendable {
             return firstByteTime(scope, percentile: percentile, bound: bound)
         case .clientAddressSeen(let scope):
             return clientAddressSeen(scope)
+        case .clientRejected(let scope, let reason):
+            return mail(scope, rejected: true, reason: reason)
+        case .clientAccepted(let scope):
+            return mail(scope, rejected: false, reason: nil)
         case .blocked(let scope):
             let events = nodeEvents(scope)
             let results = traffic(scope)
@@ -119,6 +123,25 @@ public struct ExpectationChecker: Sendable {
                     : "\(survived) of \(held.count) held connections survived; \(spanning.count) spanned a rotation",
                 expected: "every held connection open across a rotation and still working", detail: failures.isEmpty ? nil : failures)
         }
+    }
+
+    /// Every message from the scope's clients refused (with `reason` in the reply), or every
+    /// one taken; the replies that decided are shown.
+    private func mail(_ scope: TrafficScope, rejected: Bool, reason: String?) -> RunReport.Check {
+        let results = traffic(scope)
+        let matching = results.filter { result in
+            rejected ? result.refusal.map { reply in reason.map { reply.contains($0) } ?? true } ?? false : result.ok
+        }
+        let outcomes = Dictionary(grouping: results, by: { $0.refusal ?? ($0.ok ? "accepted" : $0.error ?? "failed") })
+            .mapValues(\.count).sorted { $0.value > $1.value }.prefix(3).map { "\($0.value)× \($0.key)" }.joined(separator: "; ")
+        let expected =
+            rejected
+            ? "every message refused by the origin\(reason.map { " with '\($0)'" } ?? "")" : "every message accepted by the origin"
+        return RunReport.Check(
+            name: "\(rejected ? "client_rejected" : "client_accepted") \(describe(scope))",
+            passed: !results.isEmpty && matching.count == results.count,
+            measured: results.isEmpty ? "no traffic" : "\(matching.count) of \(results.count) messages", expected: expected,
+            detail: outcomes.isEmpty ? nil : outcomes)
     }
 
     private func clientAddressSeen(_ scope: TrafficScope) -> RunReport.Check {

@@ -14,12 +14,45 @@ public enum Leftovers {
 
     /// Namespaces named `edgesim-<pid>-<host>` whose runner process no longer exists.
     public static func findNamespaces() -> [String] {
-        NetworkNamespace.list().filter { name in
-            guard name.hasPrefix(NamespaceNetwork.namePrefix) else { return false }
-            let rest = name.dropFirst(NamespaceNetwork.namePrefix.count)
-            guard let pid = rest.split(separator: "-").first.flatMap({ Int32($0) }) else { return false }
-            return !isEdgesim(pid)
+        NetworkNamespace.list().filter(isOrphaned)
+    }
+
+    /// Resolver files of such namespaces (`/etc/netns/edgesim-<pid>-<host>`).
+    public static func findEtcFolders() -> [String] {
+        NetworkNamespace.listEtcFolders().filter(isOrphaned).map { NetworkNamespace($0).etcFolder }
+    }
+
+    /// `edgesim-<pid>-...` whose runner is gone.
+    static func isOrphaned(_ name: String) -> Bool {
+        guard name.hasPrefix(NamespaceNetwork.namePrefix) else { return false }
+        let rest = name.dropFirst(NamespaceNetwork.namePrefix.count)
+        guard let pid = rest.split(separator: "-").first.flatMap({ Int32($0) }) else { return false }
+        return !isEdgesim(pid)
+    }
+
+    /// Postfix master processes of `postfix` origins whose runner is gone (found by the
+    /// configuration folder in their environment).
+    public static func findMailServers() -> [Found] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var found: [Found] = []
+        for entry in entries {
+            guard let pid = Int32(entry), let arguments = commandLine(pid), arguments.first?.hasSuffix("postfix/sbin/master") == true,
+                let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
+            else { continue }
+            let environment = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard let folder = environment.first(where: { $0.hasPrefix("MAIL_CONFIG=") })?.dropFirst(12),
+                let name = folder.split(separator: "/").last, let runner = runnerPID(String(name), prefix: PostfixOrigin.folderPrefix),
+                !isEdgesim(runner)
+            else { continue }
+            found.append(Found(pid: pid, command: "postfix master for \(folder)"))
         }
+        return found
+    }
+
+    /// The pid in `<prefix><pid>` or `<prefix><pid>-<rest>`.
+    static func runnerPID(_ name: String, prefix: String) -> Int32? {
+        guard name.hasPrefix(prefix) else { return nil }
+        return Int32(name.dropFirst(prefix.count).prefix { $0.isNumber })
     }
 
     static func isEdgesim(_ pid: Int32) -> Bool {
@@ -50,26 +83,30 @@ public enum Leftovers {
         let temporary = FileManager.default.temporaryDirectory
         let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
         return names.filter { name in
-            guard let prefix = scratchPrefixes.first(where: { name.hasPrefix($0) }), let pid = Int32(name.dropFirst(prefix.count)) else {
+            guard let prefix = scratchPrefixes.first(where: { name.hasPrefix($0) }), let pid = runnerPID(name, prefix: prefix) else {
                 return false
             }
             return !isEdgesim(pid)
         }.map { temporary.appendingPathComponent($0).path }
     }
 
-    static let scratchPrefixes = ["edgesim-up-", "edgesim-bench-paths-"]
+    static let scratchPrefixes = ["edgesim-up-", "edgesim-bench-paths-", PostfixOrigin.folderPrefix]
 
     /// Kills what `find` reports; returns what it removed.
     @discardableResult
     public static func clean() -> [Found] {
         let found = find()
         for item in found { kill(item.pid, SIGKILL) }
+        // A master leads its own process group: its daemons go with it.
+        let mailServers = findMailServers()
+        for item in mailServers { kill(-item.pid, SIGKILL) }
         let namespaces = findNamespaces()
         NetworkNamespace.delete(namespaces.map(NetworkNamespace.init))
+        let etc = findEtcFolders()
         let folders = findFolders()
-        for folder in folders { try? FileManager.default.removeItem(atPath: folder) }
-        return found + namespaces.map { Found(pid: 0, command: "network namespace \($0)") }
-            + folders.map { Found(pid: 0, command: "scratch folder \($0)") }
+        for folder in folders + etc { try? FileManager.default.removeItem(atPath: folder) }
+        return found + mailServers + namespaces.map { Found(pid: 0, command: "network namespace \($0)") }
+            + folders.map { Found(pid: 0, command: "scratch folder \($0)") } + etc.map { Found(pid: 0, command: "resolver folder \($0)") }
     }
 
     static func commandLine(_ pid: Int32) -> [String]? {

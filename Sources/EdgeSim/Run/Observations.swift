@@ -1,4 +1,5 @@
 import EdgeModel
+import EdgeProxy
 
 /// What a run saw, gathered for the checks: generated connections, the nodes' events, the
 /// rotations, the probes of retired addresses and the client addresses the origins were told.
@@ -24,6 +25,8 @@ public struct Observations: Sendable {
     public var probes: [Probe] = []
     /// Per origin host: the port and client address of each header it read.
     public var clientsSeen: [String: [(port: UInt16, client: IPAddress)]] = [:]
+    /// Per mail origin: how each transaction ended, as the origin saw it.
+    public var mail: [String: [MailOutcome]] = [:]
     /// Each host's address as the network saw it.
     public var hostAddresses: [String: IPAddress] = [:]
 

@@ -57,6 +57,15 @@ public struct RunReport: Sendable, Codable {
         public var retiredAt: Double?
     }
 
+    public struct MailRow: Sendable, Codable, Hashable {
+        public var origin: String
+        /// The address the origin checked (the client's when PROXY told it, else the edge's).
+        public var from: String
+        /// `accepted`, or the refusal reply.
+        public var reply: String
+        public var count: Int
+    }
+
     public struct NodeExit: Sendable, Codable, Hashable {
         public var node: String
         public var status: Int32
@@ -74,6 +83,8 @@ public struct RunReport: Sendable, Codable {
     public var traffic: [Traffic] = []
     public var rotations: [Rotation] = []
     public var nodeExits: [NodeExit] = []
+    /// What mail origins did with the messages, by connecting address as they saw it.
+    public var mail: [MailRow] = []
     /// Things the reader should know: where the DNS answered, limits of the mode, errors.
     public var notes: [String] = []
 
@@ -144,6 +155,11 @@ public struct RunReport: Sendable, Codable {
                     lines.append("  \(row.client) → \(row.app): \(count)× \(error)")
                 }
             }
+        }
+        if !mail.isEmpty {
+            lines.append("")
+            lines.append("mail, as the origins saw it:")
+            for row in mail { lines.append("  \(row.origin) from \(row.from): \(row.count)× \(row.reply)") }
         }
         if !rotations.isEmpty {
             lines.append("")

@@ -1,5 +1,6 @@
 import EdgeDNS
 import EdgeModel
+import EdgeProxy
 import EdgeNet
 import Foundation
 import NIOCore
@@ -129,6 +130,7 @@ public final class ScenarioRunner: Sendable {
         if report.outcome == .passed, report.checks.contains(where: { !$0.passed }) { report.outcome = .failed }
         if Task.isCancelled, report.outcome != .error { report.outcome = .interrupted }
         report.traffic = summarize(observed)
+        report.mail = summarizeMail(observed)
         report.rotations = observed.rotations.map {
             RunReport.Rotation(
                 app: $0.app, old: $0.old, new: $0.new, publishedAt: $0.publishedAt - began, retiredAt: $0.retiredAt.map { $0 - began })
@@ -209,10 +211,10 @@ public final class ScenarioRunner: Sendable {
             options.say(
                 "\(at)  traffic: \(step.clients.joined(separator: ", ")) → \(app.id), \(step.connections) \(app.edge.transport == .tcp ? "connections" : "flows") each"
             )
-            let kind = exchange(for: app)
             await withTaskGroup(of: Void.self) { group in
                 for client in step.clients {
                     guard let source = plan.hostAddresses[client], let names = names[client] else { continue }
+                    let kind = exchange(for: app, from: client, zones: fleet.zones)
                     let request = TrafficGenerator.Request(
                         clientHost: client, source: source, app: app, step: step, exchange: kind, names: names, deadline: deadline)
                     let generator = TrafficGenerator(group: fleet.group(for: client))
@@ -288,13 +290,16 @@ public final class ScenarioRunner: Sendable {
         return plan.applications.filter { if case .dynamic = $0.edgeIPs { return true } else { return false } }.map(\.id)
     }
 
-    private func exchange(for app: Application) -> ExchangeKind {
+    private func exchange(for app: Application, from client: String, zones: EdgeZones) -> ExchangeKind {
         guard case .direct(let origins) = scenario.application(app.id)?.origin, let first = origins.first,
             case .topologyHost(let host) = first.host, let spec = scenario.topology.origin(named: host)
         else { return app.edge.transport == .udp ? .echo : .anyReply }
         switch spec.kind {
         case .tcpEcho, .udpEcho: return .echo
-        case .smtp: return .smtp
+        case .smtp, .postfix:
+            // As a real MTA: EHLO with its own reverse-DNS name, mail to the application's name.
+            let name = plan.hostName(client, in: zones).labels.joined(separator: ".")
+            return .mail(MailEnvelope(helo: name, from: "edgesim@\(name)", to: "postmaster@\(app.dns.name)"))
         case .http: return .http
         case .command: return app.edge.transport == .udp ? .echo : .anyReply
         }
@@ -329,7 +334,10 @@ public final class ScenarioRunner: Sendable {
         observed.rotations = fleet.rotatorIfStarted?.rotations ?? []
         observed.probes = probes.withLock { $0 }
         observed.hostAddresses = plan.hostAddresses
-        for (name, origin) in fleet.origins { observed.clientsSeen[name] = origin.clientsSeen }
+        for (name, origin) in fleet.origins {
+            observed.clientsSeen[name] = origin.clientsSeen
+            if origin.spec.kind == .smtp || origin.spec.kind == .postfix { observed.mail[name] = origin.mailOutcomes }
+        }
         return observed
     }
 
@@ -353,6 +361,25 @@ public final class ScenarioRunner: Sendable {
                 relayed: Dictionary(grouping: served.filter { !$0.via.isEmpty }, by: { ([$0.node] + $0.via).joined(separator: "→") })
                     .mapValues(\.count))
         }.sorted { ($0.app, $0.client) < ($1.app, $1.client) }
+    }
+
+    /// Per mail origin and connecting address: how many messages were taken, and each refusal.
+    private func summarizeMail(_ observed: Observations) -> [RunReport.MailRow] {
+        var names: [IPAddress: String] = [:]
+        for (host, address) in observed.hostAddresses { names[address] = host }
+        var rows: [RunReport.MailRow] = []
+        for (origin, outcomes) in observed.mail {
+            let kind = scenario.topology.origin(named: origin)?.kind.rawValue ?? ""
+            let groups = Dictionary(grouping: outcomes) { outcome in
+                let from = outcome.client.map { address in names[address].map { "\($0) [\(address)]" } ?? "[\(address)]" } ?? "unknown"
+                return "\(from)\u{0}\(outcome.accepted ? "accepted" : outcome.reply)"
+            }
+            for (key, group) in groups {
+                let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+                rows.append(RunReport.MailRow(origin: "\(origin) (\(kind))", from: parts[0], reply: parts[1], count: group.count))
+            }
+        }
+        return rows.sorted { ($0.origin, $0.from, $0.reply) < ($1.origin, $1.from, $1.reply) }
     }
 
     private func note(_ text: String) {

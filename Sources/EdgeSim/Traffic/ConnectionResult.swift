@@ -18,10 +18,12 @@ public struct ConnectionResult: Sendable, Hashable, Codable {
     public var firstByteMs: Double?
     /// Kept open on purpose (`hold`), for the long-lived connection checks.
     public var held: Bool
+    /// The reply with which a mail origin refused the message (4xx/5xx), when it did.
+    public var refusal: String?
 
     public init(
         client: String, app: String, transport: String, address: String, ok: Bool, error: String?, started: Double, ended: Double,
-        connectMs: Double?, firstByteMs: Double?, held: Bool
+        connectMs: Double?, firstByteMs: Double?, held: Bool, refusal: String? = nil
     ) {
         self.client = client
         self.app = app
@@ -34,17 +36,32 @@ public struct ConnectionResult: Sendable, Hashable, Codable {
         self.connectMs = connectMs
         self.firstByteMs = firstByteMs
         self.held = held
+        self.refusal = refusal
     }
 }
 
 /// What the generator expects the origin to do, by the origin's kind.
-public enum ExchangeKind: String, Sendable, Hashable {
+public enum ExchangeKind: Sendable, Hashable {
     /// Send the bytes, get the same bytes back.
     case echo
-    /// Read the `220` greeting, send commands, `QUIT`, read `221`.
-    case smtp
+    /// One mail transaction in lock step: greeting, EHLO, MAIL, RCPT, DATA, the message, QUIT.
+    case mail(MailEnvelope)
     /// Send a GET, read a `200` status line.
     case http
     /// Send the bytes, get at least one byte back (a user's own origin).
     case anyReply
+}
+
+/// Who a generated message claims to be from and to.
+public struct MailEnvelope: Sendable, Hashable {
+    /// The client's name in EHLO (its reverse-DNS name, as a real MTA gives its own).
+    public var helo: String
+    public var from: String
+    public var to: String
+
+    public init(helo: String, from: String, to: String) {
+        self.helo = helo
+        self.from = from
+        self.to = to
+    }
 }

@@ -10,8 +10,15 @@ final class ExchangeHandler: ChannelInboundHandler {
         var description: String
     }
 
+    /// The mail origin refused the message with this reply.
+    struct Refused: Error, CustomStringConvertible {
+        var reply: String
+        var description: String { "the origin refused the message: \(reply)" }
+    }
+
     private enum Stage {
-        case waitingGreeting
+        /// Waiting for the reply to mail step `index` (0 is the greeting).
+        case mail(index: Int)
         case echoing(expected: Int)
         case holding
         case pinging(expected: Int)
@@ -44,8 +51,8 @@ final class ExchangeHandler: ChannelInboundHandler {
         case .echo:
             stage = .echoing(expected: payload.readableBytes)
             context.writeAndFlush(wrapOutboundOut(payload), promise: nil)
-        case .smtp:
-            stage = .waitingGreeting
+        case .mail:
+            stage = .mail(index: 0)
         case .http:
             stage = .waitingReply(prefix: "HTTP/1.1 200")
             let request = "GET / HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: edgesim\r\nConnection: close\r\n\r\n"
@@ -69,25 +76,25 @@ final class ExchangeHandler: ChannelInboundHandler {
             received = []
             if case .pinging = stage { return finish(context: context) }
             afterExchange(context: context)
-        case .waitingGreeting:
-            guard let line = firstLine() else { return }
-            guard line.hasPrefix("220") else { return fail("greeting was '\(line)', not 220", context: context) }
+        case .mail(let index):
+            guard case .mail(let envelope) = kind, let reply = completeReply() else { return }
             received = []
-            var commands = "HELO edgesim.test\r\n"
-            while commands.utf8.count + 6 < payload.readableBytes { commands += "NOOP\r\n" }
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: commands + "QUIT\r\n")), promise: nil)
-            stage = .waitingReply(prefix: "221")
-        case .waitingReply(let prefix):
-            let text = String(decoding: received, as: UTF8.self)
-            if prefix == "221" {
-                // Every command gets its line; the last is the answer to QUIT.
-                guard let last = text.split(separator: "\r\n").last, text.hasSuffix("\r\n") else { return }
-                if last.hasPrefix("221") {
-                    finish(context: context)
-                } else if !last.hasPrefix("250") {
-                    fail("server said '\(last)'", context: context)
+            let steps = mailSteps(envelope)
+            let (expected, _) = steps[index]
+            guard reply.hasPrefix(expected) else {
+                if index == 0 { return fail("greeting was '\(reply)', not \(expected)", context: context) }
+                // A refusal ends the transaction politely; the reply is the result.
+                if reply.hasPrefix("4") || reply.hasPrefix("5"), index >= 2 {
+                    context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "QUIT\r\n")), promise: nil)
+                    return refuse(reply, context: context)
                 }
-            } else if let line = firstLine() {
+                return fail("server said '\(reply)' (expected \(expected))", context: context)
+            }
+            guard index + 1 < steps.count else { return finish(context: context) }
+            stage = .mail(index: index + 1)
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: steps[index + 1].send)), promise: nil)
+        case .waitingReply(let prefix):
+            if let line = firstLine() {
                 line.hasPrefix(prefix) ? finish(context: context) : fail("response was '\(line)'", context: context)
             }
         case .holding, .done:
@@ -108,7 +115,7 @@ final class ExchangeHandler: ChannelInboundHandler {
         case .echoing(let expected), .pinging(let expected):
             fail("connection closed after \(received.count) of \(expected) bytes came back", context: context)
         case .holding: fail("connection closed while held open", context: context)
-        case .waitingGreeting, .waitingReply: fail("connection closed before the origin answered", context: context)
+        case .mail, .waitingReply: fail("connection closed before the origin answered", context: context)
         }
         context.fireChannelInactive()
     }
@@ -131,6 +138,33 @@ final class ExchangeHandler: ChannelInboundHandler {
         }
     }
 
+    /// Each step's expected reply code and what is sent after it (the greeting's reply is
+    /// awaited first, so step 0 sends nothing).
+    private func mailSteps(_ envelope: MailEnvelope) -> [(expect: String, send: String)] {
+        var body = "From: <\(envelope.from)>\r\nTo: <\(envelope.to)>\r\nSubject: edgesim test\r\n\r\n"
+        let line = "edgesim test message line, sent through the edge to see who the origin thinks sent it\r\n"
+        while body.utf8.count + line.utf8.count <= payload.readableBytes { body += line }
+        return [
+            ("220", ""),
+            ("250", "EHLO \(envelope.helo)\r\n"),
+            ("250", "MAIL FROM:<\(envelope.from)>\r\n"),
+            ("250", "RCPT TO:<\(envelope.to)>\r\n"),
+            ("354", "DATA\r\n"),
+            ("250", body + ".\r\n"),
+            ("221", "QUIT\r\n"),
+        ]
+    }
+
+    /// A whole reply: its last line has a space (or nothing) after the code.
+    private func completeReply() -> String? {
+        // Bytes, not Characters: "\r\n" is one Character in Swift.
+        guard received.last == UInt8(ascii: "\n") else { return nil }
+        var last = received.dropLast().split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).last ?? []
+        if last.last == UInt8(ascii: "\r") { last = last.dropLast() }
+        guard last.count == 3 || (last.count > 3 && last[last.startIndex + 3] == UInt8(ascii: " ")) else { return nil }
+        return String(decoding: last, as: UTF8.self)
+    }
+
     private func firstLine() -> String? {
         guard let end = received.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
         return String(decoding: received[..<end], as: UTF8.self).trimmingCharacters(in: ["\r"])
@@ -140,6 +174,15 @@ final class ExchangeHandler: ChannelInboundHandler {
         stage = .done
         promise.succeed(firstByte)
         context.close(promise: nil)
+    }
+
+    private func refuse(_ reply: String, context: ChannelHandlerContext) {
+        guard case .done = stage else {
+            stage = .done
+            promise.fail(Refused(reply: reply))
+            context.close(promise: nil)
+            return
+        }
     }
 
     private func fail(_ message: String, context: ChannelHandlerContext) {

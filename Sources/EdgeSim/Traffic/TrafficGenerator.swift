@@ -104,6 +104,9 @@ public struct TrafficGenerator: Sendable {
                 result.firstByteMs = try await udp(to: Endpoint(address, port), bytes: bytes, request: request)
             }
             result.ok = true
+        } catch let refused as ExchangeHandler.Refused {
+            result.refusal = refused.reply
+            result.error = refused.description
         } catch {
             result.error = "\(error)"
         }
