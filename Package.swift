@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "EdgeSimTests",
             dependencies: [
-                "EdgeSim", "EdgeModel", "EdgePcap", "EdgeDNS", "EdgeProxy",
+                "EdgeSim", "EdgeModel", "EdgePcap", "EdgeDNS", "EdgeProxy", "EdgeNet",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

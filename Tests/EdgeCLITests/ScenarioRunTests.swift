@@ -5,7 +5,9 @@ import Testing
 /// root) in netns mode, and writes a JSON report and JUnit XML that agree with it.
 extension FleetRuns {
     @Suite struct ScenarioRunTests {
-        static let scenarios = ["lab-echo", "smtp-client-address", "rotation", "global-failover", "world-21", "excluded-region"]
+        static let scenarios = [
+            "lab-echo", "smtp-client-address", "rotation", "global-failover", "world-21", "excluded-region", "mail-checks",
+        ]
 
         /// Scenarios that need netns mode (smart routing measures paths between namespaces).
         static let netnsOnly = ["argo-lab"]
@@ -26,6 +28,12 @@ extension FleetRuns {
             let run = try EdgesimProcess.run(["run", path, "--mode", mode, "--report", report, "--junit", junit])
             #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(3000))")
             #expect(run.output.contains("scenario \(scenario) (\(mode) mode): PASSED"), "\(run.output)")
+            if scenario == "mail-checks" {
+                // The origins' own view: without PROXY they checked the edge, with it each sender.
+                #expect(run.output.contains("mx-plain (smtp) from london ["), "\(run.output)")
+                #expect(run.output.contains("mx-v1 (smtp) from paris-mta [") && run.output.contains("10× accepted"), "\(run.output)")
+                #expect(run.output.contains("mx-v2 (smtp) from madrid-dsl ["), "\(run.output)")
+            }
             if scenario == "argo-lab" {
                 // Chennai's smart-routed connections and flows went through Tokyo, and the report says so.
                 #expect(run.output.contains("client-maa → echo-argo: relayed by smart routing: maa→nrt 20"), "\(run.output)")
@@ -43,6 +51,38 @@ extension FleetRuns {
             #expect(xml.contains("failures=\"0\""))
             // Nothing of the run is left behind.
             #expect(leftoverNamespaces().isEmpty)
+        }
+
+        /// Debian's Postfix behind the edge (netns mode): rejects the edge's address without
+        /// PROXY protocol, logs each sender's own address with it. CI installs Postfix; elsewhere
+        /// the test is skipped when it is missing.
+        @Test(
+            .enabled(if: EdgesimProcess.isRoot, "netns mode needs root"),
+            .enabled(
+                if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/postfix") || ProcessInfo.processInfo.environment["CI"] == "true",
+                "postfix is not installed (scripts/setup installs it)"))
+        func postfixBehindTheEdge() throws {
+            let path = EdgesimProcess.repository.appendingPathComponent("scenarios/mail-postfix.yaml").path
+            let run = try EdgesimProcess.run(["run", path, "--mode", "netns"])
+            #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(3000))")
+            #expect(run.output.contains("scenario mail-postfix (netns mode): PASSED"), "\(run.output)")
+            // Postfix's own log, read back: the edge refused, each sender's address as PROXY told it.
+            #expect(run.output.contains("postfix-plain (postfix) from london ["), "\(run.output)")
+            #expect(run.output.contains("450 4.7.25 Client host rejected: cannot find your hostname"), "\(run.output)")
+            #expect(run.output.contains("postfix-proxy (postfix) from paris-mta ["), "\(run.output)")
+            #expect(run.output.contains("10× accepted"), "\(run.output)")
+            #expect(leftoverNamespaces().isEmpty)
+            let scratch = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
+            #expect(!scratch.contains { $0.hasPrefix("edgesim-postfix-") }, "\(scratch)")
+            #expect(leftoverNamespaces(in: "/etc/netns").isEmpty)
+        }
+
+        @Test func aPostfixOriginInLoopbackModeIsRefusedBeforeAnythingStarts() throws {
+            let path = EdgesimProcess.repository.appendingPathComponent("scenarios/mail-postfix.yaml").path
+            let run = try EdgesimProcess.run(["run", path, "--mode", "loopback", "--dns-port", "5300"])
+            #expect(run.status != 0)
+            #expect(run.errors.contains("origin postfix-plain (kind postfix) runs in netns mode only"), "\(run.errors)")
+            #expect(!run.output.contains("started"), "\(run.output)")
         }
 
         /// Loopback mode is what users without root get: run world-21 (ports above 1024) as the
@@ -98,9 +138,9 @@ extension FleetRuns {
     }
 }
 
-/// Namespaces of this project that belong to no running process.
-func leftoverNamespaces() -> [String] {
-    ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter { name in
+/// Namespaces of this project (or their /etc/netns folders) that belong to no running process.
+func leftoverNamespaces(in folder: String = "/var/run/netns") -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { name in
         guard name.hasPrefix("edgesim-"), let pid = name.dropFirst(8).split(separator: "-").first.flatMap({ Int32($0) }) else {
             return false
         }

@@ -86,7 +86,7 @@ import Testing
             ),
             (
                 "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: ftp}", "origins[0].kind",
-                "'ftp' is not one of: tcp-echo, udp-echo, http, smtp, command"
+                "'ftp' is not one of: tcp-echo, udp-echo, http, smtp, postfix, command"
             ),
             (
                 "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: command, transport: tcp, ports: [7]}",
@@ -103,6 +103,22 @@ import Testing
             (
                 "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, proxy_protocol: simple}",
                 "origins[0].proxy_protocol", "simple is UDP only"
+            ),
+            (
+                "  - {name: mx, kind: smtp, proxy_protocol: v1}", "  - {name: mx, kind: smtp, proxy_protocol: v1, checks: [ptr, dkim]}",
+                "origins[1].checks[1]", "'dkim' is not one of: ptr, helo, fcrdns"
+            ),
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}", "  - {name: echo, kind: tcp-echo, checks: [ptr]}",
+                "origins[0].checks", "checks are only for kinds smtp and postfix"
+            ),
+            (
+                "  - {name: mx, kind: smtp, proxy_protocol: v1}", "  - {name: mx, kind: postfix, proxy_protocol: simple}",
+                "origins[1].proxy_protocol", "simple is UDP only"
+            ),
+            (
+                "  - {name: client-1, ipv4: 198.18.1.1}", "  - {name: client-1, ipv4: 198.18.1.1, ptr_confirmed: maybe}",
+                "clients[0].ptr_confirmed", "true or false"
             ),
             (
                 "  - {name: edge-a, city: Paris}", "  - {name: edge-a, city: Paris, coordinates: {lat: 95, lon: 2}}",

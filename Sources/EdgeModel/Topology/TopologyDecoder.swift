@@ -211,7 +211,6 @@ enum TopologyDecoder {
         }
         if banner != nil, kind != .smtp, kind != .postfix { fields.error("banner is only for kinds smtp and postfix", field: "banner") }
         if checks != nil, kind != .smtp, kind != .postfix { fields.error("checks are only for kinds smtp and postfix", field: "checks") }
-        if kind == .postfix, proxyProtocol == .simple { fields.error("postfix takes proxy_protocol off, v1 or v2", field: "proxy_protocol") }
         if result.transport == .udp, proxyProtocol == .v1 { fields.error("proxy_protocol v1 is TCP only", field: "proxy_protocol") }
         if result.transport == .tcp, proxyProtocol == .simple { fields.error("proxy_protocol simple is UDP only", field: "proxy_protocol") }
         return diagnostics.errorCount == errorsBefore ? result : nil

@@ -55,7 +55,7 @@ final class PostfixOrigin: Sendable {
 
     func start() async throws {
         guard Self.isInstalled else {
-            throw Failure(description: "kind postfix needs Debian's postfix package (scripts/setup --mail installs it)")
+            throw Failure(description: "kind postfix needs Debian's postfix package (scripts/setup installs it)")
         }
         let count = starts.withLock { value -> Int in
             value += 1
