@@ -166,5 +166,26 @@ import Testing
         #expect(wrongName.last?.hasPrefix("550 5.7.1 <someone.else.test>: Helo command rejected") == true)
         #expect(origin.mailOutcomes.map(\.client) == [IPAddress("198.18.9.9")!, Self.client])
         #expect(origin.mailOutcomes.map(\.refusedBy) == [.fcrdns, .helo])
+
+        // Everything at once, then the sender stops writing: every command is still answered.
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(to: bound[0].socketAddress) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                }
+            }
+        let answered = try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(
+                ByteBuffer(
+                    string: "PROXY TCP4 198.18.7.7 \(address) 40000 25\r\nEHLO good.mail.test\r\nMAIL FROM:<a@good.mail.test>\r\n"
+                        + "RCPT TO:<x@mx.test>\r\nQUIT\r\n"))
+            outbound.finish()
+            var text = ""
+            for try await chunk in inbound { text += String(buffer: chunk) }
+            return text
+        }
+        #expect(answered.hasSuffix("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n221 2.0.0 Bye\r\n"), "\(answered)")
     }
 }

@@ -16,6 +16,8 @@ final class SMTPResponder: ChannelInboundHandler {
     private var line: [UInt8] = []
     private var lineTooLong = false
     private var started = false
+    /// The sender finished writing while a reply waited for the lookup.
+    private var closeWhenAnswered = false
 
     init(
         banner: String, hostname: String, checks: [MailCheck], lookup: ReverseDNSLookup?, awaitsHeader: Bool,
@@ -74,7 +76,10 @@ final class SMTPResponder: ChannelInboundHandler {
             let peer = context.channel.remoteAddress.flatMap(Endpoint.init)?.address
             start(client: received.header.source?.address ?? peer, context: context)
         }
-        if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
+        if case ChannelEvent.inputClosed = event {
+            // Commands sent before the sender stopped writing still get their replies.
+            if machine.isWaiting { closeWhenAnswered = true } else { context.close(promise: nil) }
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -105,6 +110,7 @@ final class SMTPResponder: ChannelInboundHandler {
                     let context = bound.value
                     handler.value.perform(handler.value.machine.reverseLookupFinished(answer), context: context)
                     context.flush()
+                    if handler.value.closeWhenAnswered, !handler.value.machine.isWaiting { context.close(promise: nil) }
                 }
             }
         }

@@ -57,6 +57,8 @@ struct SMTPServerStateMachine {
     /// Lines that arrived while a RCPT waited for the lookup.
     private var held: [String] = []
     private var waiting = false
+    /// A reply waits for the reverse lookup.
+    var isWaiting: Bool { waiting }
     private var queued = 0
 
     init(hostname: String, policy: MailCheckPolicy) {
