@@ -143,14 +143,25 @@ extension FleetRuns {
             let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
                 $0.hasPrefix("edgesim-\(runnerPID)-")
             }
-            if mode == "netns" { #expect(left.count == 7, "lab-3 has 7 hosts: \(left)") }
+            let resolvers = ((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []).filter {
+                $0.hasPrefix("edgesim-\(runnerPID)-")
+            }
+            if mode == "netns" {
+                #expect(left.count == 7, "lab-3 has 7 hosts: \(left)")
+                #expect(resolvers.count == 7, "each host's resolver folder: \(resolvers)")
+            }
             let clean = try EdgesimProcess.run(["clean"])
             #expect(clean.status == 0)
             for name in left { #expect(clean.output.contains(name), "\(clean.output)") }
+            for name in resolvers { #expect(clean.output.contains("resolver folder /etc/netns/\(name)"), "\(clean.output)") }
             let after = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
                 $0.hasPrefix("edgesim-\(runnerPID)-")
             }
             #expect(after.isEmpty)
+            #expect(
+                !((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []).contains {
+                    $0.hasPrefix("edgesim-\(runnerPID)-")
+                })
             #expect(try EdgesimProcess.run(["clean"]).output.contains("nothing to clean"))
         }
 
@@ -197,6 +208,49 @@ extension FleetRuns {
                 ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
                     $0.hasPrefix("edgesim-\(runner.processIdentifier)-")
                 }.isEmpty)
+        }
+
+        /// Postfix origins are daemons of their own: killed with their runner and everything it
+        /// started (as when a whole machine's processes are killed), `edgesim clean` still finds
+        /// their masters by the configuration folder and ends them.
+        @Test(
+            .enabled(if: EdgesimProcess.isRoot, "netns mode needs root"),
+            .enabled(
+                if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/postfix")
+                    || ProcessInfo.processInfo.environment["CI"] == "true",
+                "postfix is not installed (scripts/setup installs it)"))
+        func aKilledRunnerLeavesNoMailServerBehind() throws {
+            let path = EdgesimProcess.repository.appendingPathComponent("scenarios/mail-postfix.yaml").path
+            let (runner, _) = try start(["run", path, "--mode", "netns"])
+            let runnerPID = runner.processIdentifier
+            let masters = mailMasters(of: runnerPID)
+            #expect(masters.count == 2, "one Postfix master per postfix origin: \(masters)")
+            // The supervising shells (and the nodes) first, so nothing stops Postfix in order.
+            for child in children(of: runnerPID) { kill(child, SIGKILL) }
+            kill(runnerPID, SIGKILL)
+            runner.waitUntilExit()
+            #expect(masters.allSatisfy(isAlive), "the masters outlive their supervisors")
+            let clean = try EdgesimProcess.run(["clean"])
+            #expect(clean.status == 0)
+            #expect(clean.output.components(separatedBy: "postfix master for").count - 1 == 2, "\(clean.output)")
+            #expect(EdgesimProcess.waitUntil { masters.allSatisfy { !isAlive($0) } }, "masters still running")
+            let scratch = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
+            #expect(!scratch.contains { $0.hasPrefix("edgesim-postfix-\(runnerPID)-") }, "\(scratch)")
+            #expect(
+                !((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []).contains {
+                    $0.hasPrefix("edgesim-\(runnerPID)-")
+                })
+            #expect(leftoverNamespaces().isEmpty)
+        }
+
+        /// Postfix master processes whose configuration folder belongs to this runner.
+        func mailMasters(of runner: Int32) -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+                guard commandLine(pid).hasPrefix("/usr/lib/postfix/sbin/master"),
+                    let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
+                else { return false }
+                return String(decoding: environment, as: UTF8.self).contains("MAIL_CONFIG=/tmp/edgesim-postfix-\(runner)-")
+            }
         }
 
         /// Starts a run and returns once its traffic has started.

@@ -59,7 +59,8 @@ extension FleetRuns {
         @Test(
             .enabled(if: EdgesimProcess.isRoot, "netns mode needs root"),
             .enabled(
-                if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/postfix") || ProcessInfo.processInfo.environment["CI"] == "true",
+                if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/postfix")
+                    || ProcessInfo.processInfo.environment["CI"] == "true",
                 "postfix is not installed (scripts/setup installs it)"))
         func postfixBehindTheEdge() throws {
             let path = EdgesimProcess.repository.appendingPathComponent("scenarios/mail-postfix.yaml").path

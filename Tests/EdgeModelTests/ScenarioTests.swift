@@ -57,18 +57,22 @@ import Testing
     @Test func mailExpectationsAndChecksAreRead() throws {
         let text = Self.scenario.replacingOccurrences(
             of: "  - connections_survived: {app: echo}",
-            with: "  - client_rejected: {app: mail, from: client-1, reason: no PTR}\n  - client_accepted: {app: mail.example, from: [client-2]}")
+            with:
+                "  - client_rejected: {app: mail, from: client-1, reason: no PTR}\n  - client_accepted: {app: mail.example, from: [client-2]}"
+        )
         scratch.write(
             "topo/small.yaml",
             smallTopology.replacingOccurrences(
                 of: "{name: mx, kind: smtp, proxy_protocol: v1}", with: "{name: mx, kind: smtp, proxy_protocol: v1, checks: [ptr, fcrdns]}"
-            ).replacingOccurrences(of: "{name: client-1, ipv4: 198.18.1.1}", with: "{name: client-1, ipv4: 198.18.1.1, ptr_confirmed: false}"))
+            ).replacingOccurrences(
+                of: "{name: client-1, ipv4: 198.18.1.1}", with: "{name: client-1, ipv4: 198.18.1.1, ptr_confirmed: false}"))
         let path = scratch.write("scenarios/run.yaml", text.replacingOccurrences(of: "topology: topo/", with: "topology: ../topo/"))
         let scenario = try ConfigLoader().loadScenario(path).value
-        #expect(scenario.expectations.suffix(2) == [
-            .clientRejected(scope: TrafficScope(application: "mail", clients: ["client-1"]), reason: "no PTR"),
-            .clientAccepted(scope: TrafficScope(application: "mail", clients: ["client-2"])),
-        ])
+        #expect(
+            scenario.expectations.suffix(2) == [
+                .clientRejected(scope: TrafficScope(application: "mail", clients: ["client-1"]), reason: "no PTR"),
+                .clientAccepted(scope: TrafficScope(application: "mail", clients: ["client-2"])),
+            ])
         #expect(scenario.topology.origin(named: "mx")?.checks == [.ptr, .fcrdns])
         #expect(scenario.topology.clients.map(\.ptrConfirmed) == [false, true])
     }
@@ -181,7 +185,8 @@ import Testing
                 "must be 0-1000000"
             ),
             (
-                "  - rotations: {app: echo, at_least: 1}", "  - client_rejected: {app: echo, from: client-1}", "expect[5].client_rejected.app",
+                "  - rotations: {app: echo, at_least: 1}", "  - client_rejected: {app: echo, from: client-1}",
+                "expect[5].client_rejected.app",
                 "application echo does not lead to an smtp or postfix origin"
             ),
             (

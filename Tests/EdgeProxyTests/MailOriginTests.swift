@@ -71,22 +71,23 @@ import Testing
         #expect(machine.line("HELO x").isEmpty)
     }
 
-    @Test(arguments: [
-        ([MailCheck.ptr], ReverseDNS.none, "helo.test", "550 5.7.25 Client host rejected: no PTR record for [198.18.7.7]"),
-        ([.ptr], .found(names: ["x.test"], confirmed: false), "helo.test", nil),
-        ([.fcrdns], .none, "helo.test", "550 5.7.25 Client host rejected: no PTR record for [198.18.7.7]"),
-        ([.fcrdns], .found(names: ["x.test"], confirmed: true), "helo.test", nil),
-        ([.helo], .found(names: ["x.test"], confirmed: true), "X.TEST.", nil),
-        (
-            [.helo], .found(names: ["x.test"], confirmed: true), "other.test",
-            "550 5.7.1 <other.test>: Helo command rejected: not the name of [198.18.7.7] (its PTR name is x.test)"
-        ),
-        (
-            [.ptr], .failed("timeout"), "helo.test",
-            "450 4.7.25 Client host rejected: reverse lookup of [198.18.7.7] failed (timeout)"
-        ),
-        ([], .none, "anything", nil),
-    ] as [([MailCheck], ReverseDNS, String, String?)])
+    @Test(
+        arguments: [
+            ([MailCheck.ptr], ReverseDNS.none, "helo.test", "550 5.7.25 Client host rejected: no PTR record for [198.18.7.7]"),
+            ([.ptr], .found(names: ["x.test"], confirmed: false), "helo.test", nil),
+            ([.fcrdns], .none, "helo.test", "550 5.7.25 Client host rejected: no PTR record for [198.18.7.7]"),
+            ([.fcrdns], .found(names: ["x.test"], confirmed: true), "helo.test", nil),
+            ([.helo], .found(names: ["x.test"], confirmed: true), "X.TEST.", nil),
+            (
+                [.helo], .found(names: ["x.test"], confirmed: true), "other.test",
+                "550 5.7.1 <other.test>: Helo command rejected: not the name of [198.18.7.7] (its PTR name is x.test)"
+            ),
+            (
+                [.ptr], .failed("timeout"), "helo.test",
+                "450 4.7.25 Client host rejected: reverse lookup of [198.18.7.7] failed (timeout)"
+            ),
+            ([], .none, "anything", nil),
+        ] as [([MailCheck], ReverseDNS, String, String?)])
     func checksRefuseAsMTAsDo(checks: [MailCheck], reverse: ReverseDNS, helo: String, reply: String?) {
         let refusal = MailCheckPolicy(checks: checks).refusal(client: Self.client, reverse: reverse, helo: helo)
         #expect(refusal?.reply == reply)
@@ -143,7 +144,9 @@ import Testing
                             var line = pending[..<end]
                             pending.removeSubrange(...end)
                             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-                            if line.count < 4 || line[line.startIndex + 3] == UInt8(ascii: " ") { return String(decoding: line, as: UTF8.self) }
+                            if line.count < 4 || line[line.startIndex + 3] == UInt8(ascii: " ") {
+                                return String(decoding: line, as: UTF8.self)
+                            }
                         }
                         guard let chunk = try await chunks.next() else { return "(closed)" }
                         pending += chunk.readableBytesView

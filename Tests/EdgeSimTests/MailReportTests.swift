@@ -1,6 +1,6 @@
 import EdgeDNS
-import EdgeNet
 import EdgeModel
+import EdgeNet
 import EdgeProxy
 import Foundation
 import Testing
@@ -36,7 +36,8 @@ import Testing
         let scope = TrafficScope(application: "mail-v1", clients: ["madrid-dsl"])
         scenario.expectations = [
             .clientRejected(scope: scope, reason: "does not resolve back"), .clientRejected(scope: scope, reason: "no PTR"),
-            .clientAccepted(scope: scope), .clientRejected(scope: TrafficScope(application: "mail-v2", clients: ["madrid-dsl"]), reason: nil),
+            .clientAccepted(scope: scope),
+            .clientRejected(scope: TrafficScope(application: "mail-v2", clients: ["madrid-dsl"]), reason: nil),
         ]
         func result(_ refusal: String?) -> ConnectionResult {
             ConnectionResult(

@@ -93,7 +93,6 @@ public struct EdgeZones: Sendable {
         return zones
     }
 
-
     /// An empty zone covering the pool's reverse names, at the nearest octet (IPv4) or nibble
     /// (IPv6) boundary, so PTR queries for application addresses get an authoritative NXDOMAIN.
     func reverseZone(_ prefix: IPPrefix) -> Zone {

@@ -80,7 +80,12 @@ final class PostfixOrigin: Sendable {
     }
 
     func stop() async {
-        guard let (process, folder) = running.withLock({ value in defer { value = nil }; return value }) else { return }
+        guard
+            let (process, folder) = running.withLock({ value in
+                defer { value = nil }
+                return value
+            })
+        else { return }
         let lines = Self.readLog(folder)
         earlierLog.withLock { $0 += lines }
         try? process.input?.close()

@@ -1,7 +1,7 @@
 import EdgeDNS
 import EdgeModel
-import EdgeProxy
 import EdgeNet
+import EdgeProxy
 import Foundation
 import NIOCore
 import NIOPosix
