@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "EdgePcap", targets: ["EdgePcap"]),
         .library(name: "EdgeProxyLibrary", targets: ["EdgeProxy"]),
         .library(name: "EdgeDNSLibrary", targets: ["EdgeDNS"]),
+        .library(name: "EdgeFuzzTargets", targets: ["EdgeFuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -77,6 +78,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What each fuzzer checks of a parser fed arbitrary bytes (Fuzz/ runs them under libFuzzer).
+        .target(
+            name: "EdgeFuzzTargets",
+            dependencies: [
+                "EdgeModel", "EdgePcap", "EdgeProxy", "EdgeDNS", "EdgeSim",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Argument parsing and command wiring; the work itself lives in the library modules.
         .target(
             name: "EdgeCLI",
@@ -113,6 +122,10 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "EdgeFuzzTargetsTests",
+            dependencies: ["EdgeFuzzTargets"]
         ),
         .testTarget(
             name: "EdgeSimTests",

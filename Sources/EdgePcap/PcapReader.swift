@@ -1,5 +1,9 @@
 import CPcap
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One captured packet: when it was seen and the bytes captured (possibly fewer than were sent).
 public struct CapturedPacket: Sendable, Hashable {
     /// Seconds since the epoch, with nanosecond precision.
@@ -24,24 +28,57 @@ public final class PcapReader {
         pcap_datalink_val_to_name(linkType).map { String(cString: $0) } ?? "DLT \(linkType)"
     }
 
+    /// The largest packet a record may hold (the capture's snap length).
+    public let snapLength: Int
     private let handle: OpaquePointer
+    /// For a capture read from memory: the bytes libpcap reads through `fmemopen`.
+    private let memory: UnsafeMutableRawBufferPointer?
+    private var records = 0
 
-    public init(file: String) throws(PcapError) {
-        self.file = file
+    public convenience init(file: String) throws(PcapError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
-        guard let handle = pcap_open_offline_with_tstamp_precision(file, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
+        let handle = pcap_open_offline_with_tstamp_precision(file, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
+        try self.init(handle: handle, memory: nil, name: file, errorBuffer: errorBuffer)
+    }
+
+    /// A capture held in memory (pcap or pcapng), read through libpcap as a file would be.
+    public convenience init(bytes: [UInt8], name: String) throws(PcapError) {
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
+        memory.copyBytes(from: bytes)
+        guard let stream = fmemopen(memory.baseAddress, bytes.count, "rb") else {
+            memory.deallocate()
+            throw PcapError(file: name, message: "cannot read the capture from memory")
+        }
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        let handle = pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
+        if handle == nil { fclose(stream) }
+        try self.init(handle: handle, memory: memory, name: name, errorBuffer: errorBuffer)
+    }
+
+    private init(handle: OpaquePointer?, memory: UnsafeMutableRawBufferPointer?, name: String, errorBuffer: [CChar]) throws(PcapError) {
+        file = name
+        guard let handle else {
+            memory?.deallocate()
             throw PcapError(
-                file: file,
+                file: name,
                 message:
                     "not a readable pcap or pcapng capture: \(String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))"
             )
         }
-        self.handle = handle
         linkType = pcap_datalink(handle)
+        snapLength = Int(pcap_snapshot(handle))
+        guard pcap_datalink_val_to_name(linkType) != nil else {
+            pcap_close(handle)
+            memory?.deallocate()
+            throw PcapError(file: name, message: "unknown link type \(linkType): not a capture edgesim can decode")
+        }
+        self.handle = handle
+        self.memory = memory
     }
 
     deinit {
         pcap_close(handle)
+        memory?.deallocate()
     }
 
     /// The next packet, or nil at the end of the file. A truncated or corrupt record throws.
@@ -51,7 +88,16 @@ public final class PcapReader {
         switch pcap_next_ex(handle, &header, &data) {
         case 1:
             guard let header, let data else { return nil }
+            records += 1
             let captured = Int(header.pointee.caplen)
+            let original = Int(header.pointee.len)
+            // Each record against its header: never more captured than was on the wire, nor than the snap length.
+            guard captured <= original else {
+                throw PcapError(file: file, message: "record \(records): \(captured) bytes captured of a \(original)-byte packet")
+            }
+            guard snapLength <= 0 || captured <= snapLength else {
+                throw PcapError(file: file, message: "record \(records): \(captured) bytes captured, over the snap length \(snapLength)")
+            }
             let time = header.pointee.ts
             return CapturedPacket(
                 timestamp: Double(time.tv_sec) + Double(time.tv_usec) / 1e9,
@@ -60,8 +106,15 @@ public final class PcapReader {
         case PCAP_ERROR_BREAK:
             return nil
         default:
-            throw PcapError(file: file, message: "corrupt capture: \(String(cString: pcap_geterr(handle)))")
+            throw PcapError(file: file, message: "record \(records + 1): corrupt capture: \(String(cString: pcap_geterr(handle)))")
         }
+    }
+
+    /// Reads every record to the end; returns how many there were, or throws at the first bad one.
+    public func verify() throws(PcapError) -> Int {
+        var count = 0
+        while try next() != nil { count += 1 }
+        return count
     }
 
     /// Reads up to `limit` packets.

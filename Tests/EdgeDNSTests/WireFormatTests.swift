@@ -37,6 +37,26 @@ import Testing
         #expect(try bytes(message).readDNSMessage() == message)
     }
 
+    /// Any byte may be in a label: a name is read, compared and written as its bytes, so a
+    /// reply echoes a question that is not UTF-8 exactly, and labels never grow past 63 bytes.
+    @Test func namesAreBytesNotText() throws {
+        let label: [UInt8] = [0x61, 0xD8, 0xFF, 0x2E, 0x41] + [UInt8](repeating: 0xFE, count: 58)
+        let name = DNSName(wireLabels: [label, Array("edgesim".utf8), Array("test".utf8)])
+        var buffer = ByteBuffer()
+        buffer.writeDNSMessage(DNSMessage.query(id: 7, name: name, type: .a))
+        let written = Array(buffer.readableBytesView)
+        #expect(written[12] == 63)
+        #expect(Array(written[13..<76]) == label)
+        let read = try buffer.readDNSMessage()
+        #expect(read.questions.first?.name.wireLabels.first == label)
+        #expect(read.questions.first?.name == name)
+        // Case folds for ASCII letters only.
+        #expect(DNSName(wireLabels: [[0x41, 0xD8]]) == DNSName(wireLabels: [[0x61, 0xD8]]))
+        #expect(DNSName(wireLabels: [[0xC4]]) != DNSName(wireLabels: [[0xE4]]))
+        // For people: escaped as in zone files.
+        #expect(DNSName(wireLabels: [[0x61, 0x2E, 0x07, 0xFF], Array("test".utf8)]).description == "a\\.\\007\\255.test.")
+    }
+
     @Test func namesAreCompressedWhenWritten() {
         let records = (0..<5).map { DNSRecord(name: DNSName("host\($0).example.net")!, ttl: 1, data: .a(.v4(UInt32($0)))) }
         let message = DNSMessage(

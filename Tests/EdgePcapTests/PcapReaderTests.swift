@@ -48,6 +48,43 @@ import Testing
         #expect(abs(read[1].timestamp - read[0].timestamp - 1.25) < 1e-6)
     }
 
+    /// Classic pcap bytes: a header with `linkType` and `snap`, then records (captured, original, bytes).
+    func capture(linkType: UInt32 = 101, snap: UInt32 = 65535, _ records: [(captured: UInt32, original: UInt32, bytes: [UInt8])]) -> [UInt8]
+    {
+        func le(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8((value >> (8 * $0)) & 0xff) } }
+        var bytes = le(0xa1b2_c3d4) + [2, 0, 4, 0] + le(0) + le(0) + le(snap) + le(linkType)
+        for record in records { bytes += le(1_700_000_000) + le(0) + le(record.captured) + le(record.original) + record.bytes }
+        return bytes
+    }
+
+    /// Three captures that are broken in ways libpcap alone lets through or reports late: each
+    /// is refused when read to the end, naming the record.
+    @Test func everyRecordIsCheckedAgainstItsHeader() throws {
+        let packet = udpPacket(Array("hello".utf8))
+        let count = UInt32(packet.count)
+        let good = capture([(count, count, packet), (count, count, packet)])
+        #expect(try PcapReader(bytes: good, name: "good.pcap").verify() == 2)
+        #expect(try PcapReader(file: write("good.pcap", good)).readAll().map(\.data) == [packet, packet])
+
+        let longer = capture([(count, count, packet), (count, count - 5, packet)])
+        #expect {
+            try PcapReader(bytes: longer, name: "longer.pcap").verify()
+        } throws: { error in
+            (error as? PcapError)?.message == "record 2: 33 bytes captured of a 28-byte packet"
+        }
+        let truncated = Array(capture([(count, count, packet), (count, count, packet)]).dropLast(7))
+        #expect {
+            try PcapReader(bytes: truncated, name: "truncated.pcap").verify()
+        } throws: { error in
+            (error as? PcapError)?.message.hasPrefix("record 2: corrupt capture: truncated") == true
+        }
+        #expect {
+            try PcapReader(bytes: capture(linkType: 4242, [(count, count, packet)]), name: "odd.pcap")
+        } throws: { error in
+            (error as? PcapError)?.message.contains("unknown link type") == true
+        }
+    }
+
     @Test func garbageIsRefusedWithTheReason() {
         let path = write("junk.pcap", Array("this is not a capture at all, just text".utf8))
         #expect {

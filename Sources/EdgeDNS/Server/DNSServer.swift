@@ -79,7 +79,7 @@ public final class DNSServer: Sendable {
     }
 
     /// The bytes to send back for one query, or nil to drop it.
-    func respond(to bytes: ByteBuffer, maxSize: (DNSMessage) -> Int, allocator: ByteBufferAllocator) -> ByteBuffer? {
+    public func respond(to bytes: ByteBuffer, maxSize: (DNSMessage) -> Int, allocator: ByteBufferAllocator) -> ByteBuffer? {
         tally.withLock { $0.queries += 1 }
         let response: DNSMessage
         let limit: Int

@@ -48,7 +48,7 @@ struct DNSParser {
     }
 
     mutating func readName() throws(DNSWireError) -> DNSName {
-        var labels: [String] = []
+        var labels: [[UInt8]] = []
         var position = offset
         var jumped = false
         var hops = 0
@@ -70,12 +70,12 @@ struct DNSParser {
             guard size & 0xC0 == 0 else { throw fail("label type 0x\(String(size, radix: 16)) is not supported") }
             if size == 0 {
                 if !jumped { offset = position + 1 }
-                return DNSName(labels: labels)
+                return DNSName(wireLabels: labels)
             }
             length += size + 1
             guard length <= 255 else { throw fail("name is longer than 255 bytes") }
             guard position + 1 + size <= bytes.count else { throw fail("label runs past the end of the message") }
-            labels.append(String(decoding: bytes[(position + 1)..<(position + 1 + size)], as: UTF8.self))
+            labels.append(Array(bytes[(position + 1)..<(position + 1 + size)]))
             position += 1 + size
         }
     }

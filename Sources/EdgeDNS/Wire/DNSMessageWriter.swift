@@ -64,14 +64,14 @@ struct DNSWriter {
     mutating func name(_ name: DNSName, into buffer: inout ByteBuffer) {
         var offsets: [Int] = []
         defer { if !offsets.isEmpty { written.append((name, offsets)) } }
-        for index in name.labels.indices {
+        for index in name.wireLabels.indices {
             if let offset = earlier(name, from: index) {
                 buffer.writeInteger(UInt16(0xC000) | UInt16(offset))
                 return
             }
             let here = buffer.writerIndex - start
             if here < 0x3FFF { offsets.append(here) }
-            let label = name.labels[index].utf8
+            let label = name.wireLabels[index]
             buffer.writeInteger(UInt8(label.count))
             buffer.writeBytes(label)
         }
@@ -81,7 +81,7 @@ struct DNSWriter {
     /// Where the labels of `name` from `index` on were already written, if anywhere.
     private func earlier(_ name: DNSName, from index: Int) -> Int? {
         for (previous, offsets) in written {
-            let start = previous.labels.count - (name.labels.count - index)
+            let start = previous.wireLabels.count - (name.wireLabels.count - index)
             guard start >= 0, start < offsets.count, name.suffix(from: index, equals: previous, from: start) else { continue }
             return offsets[start]
         }
@@ -107,9 +107,9 @@ struct DNSWriter {
             buffer.writeInteger(weight)
             buffer.writeInteger(port)
             // RFC 2782: the target is not compressed.
-            for label in target.labels {
-                buffer.writeInteger(UInt8(label.utf8.count))
-                buffer.writeString(label)
+            for label in target.wireLabels {
+                buffer.writeInteger(UInt8(label.count))
+                buffer.writeBytes(label)
             }
             buffer.writeInteger(UInt8(0))
         case .other(let bytes): buffer.writeBytes(bytes)

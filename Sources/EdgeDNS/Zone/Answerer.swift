@@ -24,7 +24,7 @@ public enum Answerer {
         func bestZone(for name: DNSName) -> Zone? {
             var best: Zone?
             for zone in zones where name.isSubdomain(of: zone.apex) {
-                if best.map({ $0.apex.labels.count < zone.apex.labels.count }) ?? true { best = zone }
+                if best.map({ $0.apex.wireLabels.count < zone.apex.wireLabels.count }) ?? true { best = zone }
             }
             return best
         }

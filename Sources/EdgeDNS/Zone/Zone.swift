@@ -14,8 +14,8 @@ public struct Zone: Sendable {
         self.apex = apex
         self.ttl = ttl
         soa = SOAData(
-            primary: nameServers.first ?? DNSName(labels: ["ns"] + apex.labels),
-            mailbox: DNSName(labels: ["hostmaster"] + apex.labels), serial: serial, minimum: negativeTTL)
+            primary: nameServers.first ?? DNSName(wireLabels: [Array("ns".utf8)] + apex.wireLabels),
+            mailbox: DNSName(wireLabels: [Array("hostmaster".utf8)] + apex.wireLabels), serial: serial, minimum: negativeTTL)
         for server in nameServers { add(DNSRecord(name: apex, ttl: ttl, data: .ns(server))) }
     }
 

@@ -118,6 +118,30 @@ public struct ConfigLoader: Sendable {
         return ValidationResult(file: path, kind: kind, issues: diagnostics.issues, summary: summary)
     }
 
+    /// Decodes a document already read, as `kind`, without touching files: a scenario's
+    /// referenced files come from `documents` (by path). Returns the issues found. The same
+    /// decoders as loading by path; this is how they are fuzzed by bytes.
+    public func decode(_ root: ConfigNode, as kind: ConfigKind, documents: @escaping (String) -> ConfigNode? = { _ in nil })
+        -> [ConfigIssue]
+    {
+        let diagnostics = Diagnostics()
+        switch kind {
+        case .applications:
+            _ = ApplicationDecoder.decodeFile(root, path: "", diagnostics)
+            if let items = root.sequence ?? root["result"]?.sequence {
+                _ = AccessRuleDecoder.decodeList(items.enumerated().map { ($0.element, "[\($0.offset)]") }, diagnostics)
+                _ = items.enumerated().compactMap { TopologyDecoder.decodePrefix($0.element, path: "[\($0.offset)]", diagnostics) }
+            }
+        case .topology:
+            _ = TopologyDecoder.decode(root, diagnostics)
+        case .scenario:
+            let decoder = ScenarioDecoder(
+                diagnostics: diagnostics, loadDocument: documents, resolvePath: { $0 }, fileExists: { documents($0) != nil })
+            _ = decoder.decode(root)
+        }
+        return diagnostics.issues
+    }
+
     /// What a file clearly is, for telling a user who gave the wrong kind of file what to run
     /// instead: a topology (`edge_nodes`), a scenario (`topology` or `timeline`), or applications
     /// (a list, a saved API response, or one object with `protocol`); nil when unreadable or unclear.

@@ -32,7 +32,7 @@ public struct ReverseDNSLookup: Sendable {
                     }
                 }
             }
-            return .found(names: names.map { $0.labels.joined(separator: ".") }, confirmed: confirmed)
+            return .found(names: names.map { $0.text }, confirmed: confirmed)
         } catch {
             return .failed("\(error)")
         }

@@ -99,6 +99,8 @@ extension ByteBuffer {
             offset += 3 + Int(tlvLength)
         }
         moveReaderIndex(to: end)
-        return ProxyHeader(command: command, transport: transport, source: source, destination: destination, tlvs: tlvs)
+        // Without addresses the transport says nothing (as a sender writes it: UNSPEC).
+        return ProxyHeader(
+            command: command, transport: source == nil ? .unspecified : transport, source: source, destination: destination, tlvs: tlvs)
     }
 }

@@ -44,20 +44,20 @@ public struct EdgeZones: Sendable {
 
     /// Where a host without a `ptr:` name of its own is found: `<host>.hosts.<fleet domain>`.
     public func defaultHostName(_ host: String) -> DNSName {
-        DNSName(labels: [host.lowercased(), "hosts"] + fleetDomain.labels)
+        DNSName(wireLabels: [Array(host.lowercased().utf8), Array("hosts".utf8)] + fleetDomain.wireLabels)
     }
 
-    public var nameServer: DNSName { DNSName(labels: ["ns1"] + fleetDomain.labels) }
+    public var nameServer: DNSName { DNSName(wireLabels: [Array("ns1".utf8)] + fleetDomain.wireLabels) }
 
     public func generatedHost(_ app: Application) -> DNSName {
-        DNSName(labels: [app.id.lowercased(), "apps"] + fleetDomain.labels)
+        DNSName(wireLabels: [Array(app.id.lowercased().utf8), Array("apps".utf8)] + fleetDomain.wireLabels)
     }
 
     /// Every zone, built from the addresses the book holds now.
     public func build(_ apps: [Application], book: AddressBook) -> [Zone] {
         var apexes: [DNSName] = [fleetDomain]
         for name in apps.map({ DNSName($0.dns.name) ?? .root }) + hosts.map(\.name) {
-            let apex = name.labels.count > 1 ? name.parent! : name
+            let apex = name.wireLabels.count > 1 ? name.parent! : name
             if !apexes.contains(where: { apex.isSubdomain(of: $0) }) {
                 apexes.removeAll { $0.isSubdomain(of: apex) }
                 apexes.append(apex)
@@ -67,7 +67,7 @@ public struct EdgeZones: Sendable {
         func add(_ record: DNSRecord) {
             guard
                 let index = zones.indices.filter({ record.name.isSubdomain(of: zones[$0].apex) })
-                    .max(by: { zones[$0].apex.labels.count < zones[$1].apex.labels.count })
+                    .max(by: { zones[$0].apex.wireLabels.count < zones[$1].apex.wireLabels.count })
             else { return }
             zones[index].add(record)
         }

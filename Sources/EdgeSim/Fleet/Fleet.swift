@@ -162,7 +162,7 @@ public final class Fleet: AddressServing {
         for spec in plan.scenario.topology.origins {
             let origin = OriginHost(
                 spec: spec, address: plan.originListenAddress(spec.name)!, group: network.group(for: spec.name),
-                hostname: plan.hostName(spec.name, in: zones).labels.joined(separator: "."), dns: network.dnsEndpoint,
+                hostname: plan.hostName(spec.name, in: zones).text, dns: network.dnsEndpoint,
                 wrap: { [network] in network.processCommand(for: spec.name, $0) })
             originHosts.withLock { $0[spec.name] = origin }
         }

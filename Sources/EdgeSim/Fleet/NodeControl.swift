@@ -5,7 +5,7 @@ import Foundation
 /// The messages between the runner and a node process, one JSON object a line: requests on the
 /// node's standard input; replies, events and readiness on its standard output.
 public enum NodeControl {
-    public struct Request: Codable, Sendable {
+    public struct Request: Codable, Sendable, Equatable {
         public enum Operation: String, Codable, Sendable {
             case serve
             case retire
@@ -51,6 +51,16 @@ public enum NodeControl {
         }
 
         public init(ready: Bool) { self.ready = ready }
+    }
+
+    /// A request line as a node reads it; nil when it is not one.
+    public static func request(from line: some Collection<UInt8>) -> Request? {
+        try? JSONDecoder().decode(Request.self, from: Data(line))
+    }
+
+    /// A line a node wrote, as the runner reads it; nil when it is not a control message.
+    public static func output(from line: some Collection<UInt8>) -> Output? {
+        try? JSONDecoder().decode(Output.self, from: Data(line))
     }
 
     public static func encode(_ value: some Encodable) -> Data {

@@ -18,9 +18,8 @@ public final class NodeControlService: Service {
     }
 
     public func run() async throws {
-        let decoder = JSONDecoder()
         for await line in LineStream.lines(of: input) where !line.isEmpty {
-            guard let request = try? decoder.decode(NodeControl.Request.self, from: Data(line.utf8)) else {
+            guard let request = NodeControl.request(from: Array(line.utf8)) else {
                 output.write(NodeControl.encode(NodeControl.Output(reply: -1, error: "not a control request: \(line.prefix(80))")))
                 continue
             }

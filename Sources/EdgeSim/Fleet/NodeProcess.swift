@@ -57,9 +57,8 @@ public final class NodeProcess: AddressServing {
         process.onExit { [self] status in exited(status) }
         guard let output = process.output, let errors = process.errors else { throw Failure(description: "node \(name): no pipes") }
         Task { [self] in
-            let decoder = JSONDecoder()
             for await line in LineStream.lines(of: output) {
-                guard let message = try? decoder.decode(NodeControl.Output.self, from: Data(line.utf8)) else {
+                guard let message = NodeControl.output(from: Array(line.utf8)) else {
                     onLog(name, line)
                     continue
                 }

@@ -298,7 +298,7 @@ public final class ScenarioRunner: Sendable {
         case .tcpEcho, .udpEcho: return .echo
         case .smtp, .postfix:
             // As a real MTA: EHLO with its own reverse-DNS name, mail to the application's name.
-            let name = plan.hostName(client, in: zones).labels.joined(separator: ".")
+            let name = plan.hostName(client, in: zones).text
             return .mail(MailEnvelope(helo: name, from: "edgesim@\(name)", to: "postmaster@\(app.dns.name)"))
         case .http: return .http
         case .command: return app.edge.transport == .udp ? .echo : .anyReply

@@ -19,7 +19,7 @@ public struct FileValidator: Sendable {
             guard case .replay(let replay) = timed.step else { continue }
             do {
                 let reader = try PcapReader(file: replay.capture)
-                guard try reader.next() != nil else {
+                guard try reader.verify() > 0 else {
                     result.issues.append(
                         ConfigIssue("capture \(replay.capture) holds no packets", field: "timeline.replay.pcap", at: timed.location))
                     continue
