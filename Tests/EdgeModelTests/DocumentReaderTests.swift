@@ -74,6 +74,20 @@ import Testing
         #expect(found?.message == "file is 2000 bytes; the limit is 1000 bytes")
     }
 
+    /// The largest documents the limits allow are read whole: every item of a 199,999-value
+    /// list in order, and a duplicate key at the end of a 60,000-key mapping found with the
+    /// line of its first use. (How fast: Benchmarks, "Document read".)
+    @Test func theLargestDocumentsAreReadWhole() throws {
+        let list = try read("[" + (0..<199_999).map(String.init).joined(separator: ",") + "]")
+        #expect(list.sequence?.count == 199_999)
+        #expect(list.sequence?.last?.scalar == "199998")
+        let keys = (0..<60_000).map { "k\($0): \($0)" }
+        #expect(try read(keys.joined(separator: "\n")).entries?.count == 60_000)
+        let repeated = issue((keys + ["k7: again"]).joined(separator: "\n"))
+        #expect(repeated?.message == "key 'k7' appears twice in one mapping (first at line 8)")
+        #expect(repeated?.location.line == 60_001)
+    }
+
     @Test func manyValuesAreRefused() {
         let text = "[" + Array(repeating: "1", count: 1000).joined(separator: ",") + "]"
         #expect(issue(text, limits: DocumentLimits(maxNodes: 500))?.message.contains("more than 500 values") == true)

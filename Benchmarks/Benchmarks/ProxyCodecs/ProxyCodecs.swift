@@ -70,6 +70,24 @@ let benchmarks: @Sendable () -> Void = {
     var query = ByteBuffer()
     query.writeDNSMessage(DNSMessage.query(id: 1, name: DNSName("app500.edge.example")!, type: .a))
 
+    // Reading is linear in a document's size: the largest list the limits allow, and a file of
+    // 10,000 applications decoded (their conflicts found by hash, not pairwise).
+    let bigList = Array(("[" + (0..<199_999).map(String.init).joined(separator: ",") + "]").utf8)
+    Benchmark("Document read: a list of 199,999 values", configuration: .init(maxDuration: .seconds(5), maxIterations: 5)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try DocumentReader.read(bigList, file: "list.json")) }
+    }
+    let applications = Array(
+        ("["
+            + (0..<10_000).map {
+                "{\"id\": \"app\($0)\", \"protocol\": \"tcp/\(1000 + $0)\", \"dns\": {\"type\": \"CNAME\", \"name\": \"a\($0).example\"}, \"origin_direct\": [\"tcp://198.51.100.1:80\"]}"
+            }.joined(separator: ",") + "]").utf8)
+    Benchmark("Applications decode: 10,000 in one file", configuration: .init(maxDuration: .seconds(5), maxIterations: 5)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let node = try DocumentReader.read(applications, file: "apps.json")
+            blackHole(ConfigLoader().decode(node, as: .applications))
+        }
+    }
+
     Benchmark("DNS query read + answer + write") { benchmark in
         var reply = ByteBuffer()
         for _ in benchmark.scaledIterations {

@@ -183,9 +183,21 @@ enum ApplicationDecoder {
     }
 
     /// Two apps may not claim the same name or static address on overlapping ports, nor one id.
+    /// Two applications conflict only if they share a name, a static address or an id, so each
+    /// is compared with the earlier ones that share one (found by hash), not with all of them.
     private static func checkConflicts(_ apps: [(app: Application, path: String)], _ diagnostics: Diagnostics) {
+        var byName: [String: [Int]] = [:]
+        var byAddress: [IPAddress: [Int]] = [:]
+        var byID: [String: [Int]] = [:]
         for (index, (app, path)) in apps.enumerated() {
-            for (other, _) in apps[..<index] {
+            var candidates = Set(byName[app.dns.name] ?? []).union(byID[app.id] ?? [])
+            let addresses: [IPAddress]
+            if case .static(let mine) = app.edgeIPs { addresses = mine } else { addresses = [] }
+            for address in addresses { candidates.formUnion(byAddress[address] ?? []) }
+            byName[app.dns.name, default: []].append(index)
+            byID[app.id, default: []].append(index)
+            for address in Set(addresses) { byAddress[address, default: []].append(index) }
+            for other in candidates.sorted().map({ apps[$0].app }) {
                 let line = other.location.line
                 let overlapping = other.edge.transport == app.edge.transport && other.edge.ports.overlaps(app.edge.ports)
                 if overlapping, other.dns.name == app.dns.name {

@@ -66,13 +66,20 @@ public enum DocumentReader {
 }
 
 /// Builds the tree from parser events with an explicit stack: no recursion, so depth is only
-/// what the limits allow.
+/// what the limits allow. Each open collection grows in place on the stack and mapping keys
+/// are checked for duplicates by hash, so reading takes time linear in the document's size.
 private struct TreeBuilder {
-    private enum Frame {
-        case sequence(items: [ConfigNode], size: Int, location: SourceLocation, anchor: String?)
-        case mapping(
-            entries: [ConfigNode.Entry], pendingKey: ConfigNode?, size: Int,
-            location: SourceLocation, anchor: String?)
+    private struct Frame {
+        let isMapping: Bool
+        let location: SourceLocation
+        let anchor: String?
+        var items: [ConfigNode] = []
+        var entries: [ConfigNode.Entry] = []
+        /// Keys seen in this mapping, with the line of each.
+        var keys: [String: Int] = [:]
+        var pendingKey: ConfigNode?
+        /// Values inside, itself included (an alias to it counts them all again).
+        var size = 1
     }
 
     let file: String
@@ -131,19 +138,13 @@ private struct TreeBuilder {
             try count(target.size, at: here)
             try add(target.node, size: target.size, anchor: nil)
         case YAML_SEQUENCE_START_EVENT:
-            try push(.sequence(items: [], size: 1, location: here, anchor: string(event.data.sequence_start.anchor)))
+            try push(Frame(isMapping: false, location: here, anchor: string(event.data.sequence_start.anchor)))
         case YAML_MAPPING_START_EVENT:
-            try push(
-                .mapping(
-                    entries: [], pendingKey: nil, size: 1, location: here,
-                    anchor: string(event.data.mapping_start.anchor)))
+            try push(Frame(isMapping: true, location: here, anchor: string(event.data.mapping_start.anchor)))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-            switch stack.removeLast() {
-            case .sequence(let items, let size, let location, let anchor):
-                try add(ConfigNode(.sequence(items), at: location), size: size, anchor: anchor)
-            case .mapping(let entries, _, let size, let location, let anchor):
-                try add(ConfigNode(.mapping(entries), at: location), size: size, anchor: anchor)
-            }
+            let frame = stack.removeLast()
+            let node = ConfigNode(frame.isMapping ? .mapping(frame.entries) : .sequence(frame.items), at: frame.location)
+            try add(node, size: frame.size, anchor: frame.anchor)
         default:
             return nil
         }
@@ -151,43 +152,38 @@ private struct TreeBuilder {
     }
 
     private mutating func push(_ frame: Frame) throws(ConfigIssue) {
-        let here: SourceLocation
-        switch frame {
-        case .sequence(_, _, let location, _), .mapping(_, _, _, let location, _): here = location
-        }
-        try count(1, at: here)
+        try count(1, at: frame.location)
         guard stack.count < limits.maxDepth else {
-            throw ConfigIssue("nesting is deeper than \(limits.maxDepth) levels", at: here)
+            throw ConfigIssue("nesting is deeper than \(limits.maxDepth) levels", at: frame.location)
         }
         stack.append(frame)
     }
 
     private mutating func add(_ node: ConfigNode, size: Int, anchor: String?) throws(ConfigIssue) {
         if let anchor { anchors[anchor] = (node, size) }
-        guard let top = stack.popLast() else {
+        guard !stack.isEmpty else {
             root = node
             return
         }
-        switch top {
-        case .sequence(var items, let total, let location, let anchor):
-            items.append(node)
-            stack.append(.sequence(items: items, size: total + size, location: location, anchor: anchor))
-        case .mapping(var entries, let pendingKey, let total, let location, let anchor):
-            if let key = pendingKey {
-                entries.append(ConfigNode.Entry(key: key.scalar ?? "", keyLocation: key.location, value: node))
-                stack.append(.mapping(entries: entries, pendingKey: nil, size: total + size, location: location, anchor: anchor))
-            } else {
-                guard case .scalar(let text, _) = node.value else {
-                    throw ConfigIssue("a mapping key must be a plain string, not \(node.kindDescription)", at: node.location)
-                }
-                if let first = entries.first(where: { $0.key == text }) {
-                    throw ConfigIssue(
-                        "key '\(text)' appears twice in one mapping (first at line \(first.keyLocation.line))",
-                        at: node.location)
-                }
-                stack.append(.mapping(entries: entries, pendingKey: node, size: total + size, location: location, anchor: anchor))
-            }
+        let top = stack.count - 1
+        stack[top].size += size
+        guard stack[top].isMapping else {
+            stack[top].items.append(node)
+            return
         }
+        if let key = stack[top].pendingKey {
+            stack[top].entries.append(ConfigNode.Entry(key: key.scalar ?? "", keyLocation: key.location, value: node))
+            stack[top].pendingKey = nil
+            return
+        }
+        guard case .scalar(let text, _) = node.value else {
+            throw ConfigIssue("a mapping key must be a plain string, not \(node.kindDescription)", at: node.location)
+        }
+        if let line = stack[top].keys[text] {
+            throw ConfigIssue("key '\(text)' appears twice in one mapping (first at line \(line))", at: node.location)
+        }
+        stack[top].keys[text] = node.location.line
+        stack[top].pendingKey = node
     }
 
     /// Counts values as they arrive; an alias counts every value it repeats.
