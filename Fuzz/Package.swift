@@ -5,7 +5,7 @@ import PackageDescription
 // checks lives in the project's EdgeFuzzTargets module, which the test suite also runs over
 // the committed corpora. scripts/fuzz builds this package with the whole project instrumented.
 let targets: [(name: String, target: String)] = [
-    ("FuzzDNS", "dns"), ("FuzzProxy", "proxy"), ("FuzzDocument", "document"), ("FuzzCapture", "capture"), ("FuzzControl", "control"),
+    ("FuzzDNS", "dns"), ("FuzzProxy", "proxy"), ("FuzzDocument", "document"), ("FuzzCapture", "capture"), ("FuzzControl", "control"), ("FuzzRelay", "relay"),
 ]
 
 let package = Package(

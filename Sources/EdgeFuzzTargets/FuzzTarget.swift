@@ -13,6 +13,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case capture
     /// Lines of the fleet's control channel, both directions.
     case control
+    /// Smart routing between edges: probe datagrams and relay headers.
+    case relay
 
     public func check(_ bytes: [UInt8]) throws(FuzzFinding) {
         switch self {
@@ -21,6 +23,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .document: try DocumentFuzzCheck.check(bytes)
         case .capture: try CaptureFuzzCheck.check(bytes)
         case .control: try ControlFuzzCheck.check(bytes)
+        case .relay: try RelayFuzzCheck.check(bytes)
         }
     }
 }

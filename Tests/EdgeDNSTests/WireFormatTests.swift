@@ -57,6 +57,20 @@ import Testing
         #expect(DNSName(wireLabels: [[0x61, 0x2E, 0x07, 0xFF], Array("test".utf8)]).description == "a\\.\\007\\255.test.")
     }
 
+    /// However many questions a message carries, what is written fits the size asked for.
+    @Test func aReplyNeverExceedsItsSize() throws {
+        var message = DNSMessage(id: 9, isResponse: true, responseCode: .notImplemented)
+        message.questions = (0..<13).map { index in
+            DNSQuestion(name: DNSName(wireLabels: (0..<4).map { [UInt8](repeating: 0x61 + UInt8(index), count: 60 + $0) }), type: .a)
+        }
+        var buffer = ByteBuffer()
+        let truncated = buffer.writeDNSMessage(message, maxSize: 512)
+        #expect(truncated)
+        #expect(buffer.readableBytes == 12)
+        let read = try buffer.readDNSMessage()
+        #expect(read.truncated && read.questions.isEmpty && read.id == 9 && read.responseCode == .notImplemented)
+    }
+
     @Test func namesAreCompressedWhenWritten() {
         let records = (0..<5).map { DNSRecord(name: DNSName("host\($0).example.net")!, ttl: 1, data: .a(.v4(UInt32($0)))) }
         let message = DNSMessage(

@@ -3,7 +3,9 @@ import NIOCore
 
 extension ByteBuffer {
     /// Writes `message` with name compression. When it would exceed `maxSize`, writes the header
-    /// and question only, with TC set, so the client retries over TCP. Returns whether it truncated.
+    /// and question only, with TC set, so the client retries over TCP; when even those do not fit
+    /// (many or long questions), the header alone. Never more than `maxSize` bytes (at least 12).
+    /// Returns whether it truncated.
     @discardableResult
     public mutating func writeDNSMessage(_ message: DNSMessage, maxSize: Int = 65535) -> Bool {
         var writer = DNSWriter(start: writerIndex)
@@ -17,6 +19,12 @@ extension ByteBuffer {
         cut.additionals = []
         var again = DNSWriter(start: writerIndex)
         again.write(cut, into: &self)
+        guard writerIndex - again.start > maxSize else { return true }
+        moveWriterIndex(to: again.start)
+        cut.questions = []
+        cut.edns = nil
+        var header = DNSWriter(start: writerIndex)
+        header.write(cut, into: &self)
         return true
     }
 }
