@@ -7,6 +7,8 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
         case progress
         case disconnect
         case clientFiltered
+        /// Refused as accepted: the node or the application was at its connection limit.
+        case clientLimited
         case tlsError
         case resolveOrigin
         case originError
@@ -110,8 +112,13 @@ public enum StatusCode: Int, Sendable, Codable, Hashable {
     case originNoResponse = 445
     /// A datagram from the origin could not be read (e.g. a missing Simple Proxy Protocol header).
     case originBadReply = 446
+    /// Closed by the node: nothing moved for the idle or half-closed timeout, or a header did
+    /// not arrive in time.
+    case idleTimeout = 498
     /// The client reset the connection.
     case clientReset = 499
+    /// Refused: the node or application was at its connection limit.
+    case connectionLimit = 495
     /// A client datagram too large to have arrived unfragmented was dropped.
     case clientFragmented = 496
     /// The flow table was full and this flow was evicted.

@@ -21,6 +21,18 @@ public struct ProxyConfiguration: Sendable {
     public var udpMaxPayloadIPv6: Int = 1452
     /// Datagrams queued for a flow while its origin socket opens. Default 64.
     public var udpPendingLimit: Int = 64
+    /// Most TCP connections open at once on the node; more are refused as accepted. Default 10,000.
+    public var maxTCPConnections: Int = 10_000
+    /// Most TCP connections open at once for one application on the node. Default 5,000.
+    public var maxTCPConnectionsPerApplication: Int = 5_000
+    /// A TCP connection with no byte either way for this long is closed. Default 300 s.
+    public var tcpIdleTimeout: TimeAmount = .seconds(300)
+    /// Once either side of a TCP connection has half-closed, nothing moving for this long closes
+    /// it (the other side stopped reading or answering). Default 30 s.
+    public var tcpHalfClosedTimeout: TimeAmount = .seconds(30)
+    /// A header a peer must send first (smart routing's relay header) must be complete within
+    /// this long. Default 10 s.
+    public var headerTimeout: TimeAmount = .seconds(10)
     /// The address connections and flows to IPv4 origins come from; nil lets the kernel choose.
     /// A fleet on loopback sets the node's own address so the links to origins know the node.
     public var originSourceIPv4: IPAddress?
@@ -41,15 +53,20 @@ public final class ApplicationService: Sendable {
     public let configuration: ProxyConfiguration
     public let events: EventLog
     public let counters: NodeCounters
+    /// The node's TCP connection limits, shared by its applications.
+    let gate: ConnectionGate
     private let matcher: AccessRuleMatcher?
     /// Set for applications with smart routing on a node that measures paths.
     let smartRouting: SmartRouter?
 
     public init(
         app: Application, configuration: ProxyConfiguration, events: EventLog, counters: NodeCounters, matcher: AccessRuleMatcher,
-        resolver: (any OriginResolving)? = nil, smartRouting: SmartRouter? = nil
+        resolver: (any OriginResolving)? = nil, smartRouting: SmartRouter? = nil, gate: ConnectionGate? = nil
     ) {
         self.app = app
+        self.gate =
+            gate
+            ?? ConnectionGate(nodeLimit: configuration.maxTCPConnections, applicationLimit: configuration.maxTCPConnectionsPerApplication)
         self.smartRouting = app.smartRouting ? smartRouting : nil
         self.configuration = configuration
         self.events = events

@@ -20,6 +20,8 @@ public final class EdgeNode: Sendable {
     public let services: [ApplicationService]
     public let events: EventLog
     public let counters: NodeCounters
+    /// Open TCP connections against the node's limits.
+    public let gate: ConnectionGate
     /// Path measurement and relaying for smart-routed applications, when the node does it.
     public let smartRouter: SmartRouter?
     private let probes: ProbeService?
@@ -46,10 +48,13 @@ public final class EdgeNode: Sendable {
         let router = smartRouting.map { SmartRouter(configuration: $0, group: group) }
         self.smartRouter = router
         self.probes = router.map { ProbeService(router: $0, group: group) }
+        let gate = ConnectionGate(
+            nodeLimit: configuration.maxTCPConnections, applicationLimit: configuration.maxTCPConnectionsPerApplication)
+        self.gate = gate
         self.services = applications.map {
             ApplicationService(
                 app: $0, configuration: configuration, events: events, counters: counters, matcher: matcher, resolver: resolver,
-                smartRouting: router)
+                smartRouting: router, gate: gate)
         }
         self.events = events
         self.counters = counters
@@ -187,11 +192,22 @@ public final class EdgeNode: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         service.counters.add(.tcpAccepted)
                         let record = ConnectionRecord(service: service)
+                        if let limit = service.gate.enter(service.app.id) {
+                            // Over a limit: reset at once, and say so once the addresses are known.
+                            service.counters.add(.tcpRefusedLimit)
+                            try channel.pipeline.syncOperations.addHandler(LimitRefusal(record: record, reason: limit))
+                            return
+                        }
                         let relay = RelayHandler(onRead: { record.addIn($0) }, onError: { record.failed($0, onOriginSide: false) })
+                        let watcher = IdleWatcher(idle: configuration.tcpIdleTimeout, halfClosed: configuration.tcpHalfClosedTimeout) {
+                            record.timedOut($0)
+                        }
                         try channel.pipeline.syncOperations.addHandlers(
-                            relay, TCPSessionHandler(service: service, relay: relay, record: record))
+                            watcher, relay, TCPSessionHandler(service: service, relay: relay, record: record))
                         let bound = NIOLoopBound(record, eventLoop: channel.eventLoop)
                         channel.closeFuture.whenComplete { _ in
+                            // The place is free before the event says so.
+                            service.gate.leave(service.app.id)
                             bound.value.closed()
                             service.counters.add(.tcpClosed)
                         }

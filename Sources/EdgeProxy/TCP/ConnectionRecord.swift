@@ -58,6 +58,24 @@ final class ConnectionRecord {
         service.event(.connect, client: client, edge: edge, origin: origin, originRTT: rtt, status: .ok, via: via)
     }
 
+    /// Refused at a connection limit, as it was accepted.
+    func limited(_ reason: String, client: Endpoint, edge: Endpoint) {
+        finished = true
+        service.event(.clientLimited, client: client, edge: edge, status: .connectionLimit, message: reason)
+    }
+
+    /// The node closes it: nothing moved for too long. Decides the status over a later reset.
+    func timedOut(_ reason: String) {
+        service.counters.add(.tcpTimedOut)
+        status = .idleTimeout
+        message = reason
+        if origin == nil, !finished {
+            // Still waiting for the origin leg: no disconnect would be written, so say it now.
+            finished = true
+            service.event(.originError, client: client, edge: edge, duration: .now() - started, status: .idleTimeout, message: reason)
+        }
+    }
+
     /// An error on one side decides the status, unless one was already set.
     func failed(_ error: any Error, onOriginSide: Bool) {
         guard status == .ok else { return }
