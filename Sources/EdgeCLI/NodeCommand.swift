@@ -64,6 +64,21 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Most UDP flows per listener before the least recently used is evicted.")
     var udpMaxFlows = 10_000
 
+    @Option(help: "Most TCP connections open at once on the node; more are refused.")
+    var tcpMaxConnections = 10_000
+
+    @Option(help: "Most TCP connections open at once for one application.")
+    var tcpMaxConnectionsPerApp = 5_000
+
+    @Option(help: "Close a TCP connection after this long with no byte either way (e.g. 300s).")
+    var tcpIdle = "300s"
+
+    @Option(help: "Close a half-closed TCP connection after this long with nothing moving (e.g. 30s).")
+    var tcpHalfClosed = "30s"
+
+    @Option(help: "How long another edge may take to send a relay header (e.g. 10s).")
+    var headerTimeout = "10s"
+
     func validate() throws {
         guard (apps == nil) != (scenario == nil) else { throw ValidationError("give either --apps or --scenario (with --as)") }
         if scenario != nil, nodeName == nil { throw ValidationError("--scenario needs --as NODE") }
@@ -71,13 +86,44 @@ struct NodeCommand: AsyncParsableCommand {
         for address in listenAddresses where IPAddress(address) == nil {
             throw ValidationError("--listen \(address) is not an IP address")
         }
-        for (flag, text) in [("--udp-idle", udpIdle), ("--connect-timeout", connectTimeout)] {
-            if case .failure(let problem) = Quantity.duration(text) { throw ValidationError("\(flag): \(problem.message)") }
+        for (flag, text) in flagDurations {
+            switch Quantity.duration(text) {
+            case .failure(let problem): throw ValidationError("\(flag): \(problem.message)")
+            case .success(let value) where value <= .zero: throw ValidationError("\(flag) must be above zero, not \(text)")
+            case .success: continue
+            }
         }
-        guard udpMaxFlows > 0 else { throw ValidationError("--udp-max-flows must be at least 1") }
+        for (flag, value) in [
+            ("--udp-max-flows", udpMaxFlows), ("--tcp-max-connections", tcpMaxConnections),
+            ("--tcp-max-connections-per-app", tcpMaxConnectionsPerApp),
+        ] where value < 1 {
+            throw ValidationError("\(flag) must be at least 1")
+        }
         if let resolver, Endpoint(resolver) == nil {
             throw ValidationError("--resolver \(resolver) is not address:port (e.g. 127.0.0.1:53 or [::1]:5300)")
         }
+    }
+
+    private var flagDurations: [(String, String)] {
+        [
+            ("--udp-idle", udpIdle), ("--connect-timeout", connectTimeout), ("--tcp-idle", tcpIdle), ("--tcp-half-closed", tcpHalfClosed),
+            ("--header-timeout", headerTimeout),
+        ]
+    }
+
+    /// The limits the flags give (a node on its own; in a fleet the scenario's `limits:`).
+    private var flagLimits: NodeLimits {
+        var limits = NodeLimits()
+        func duration(_ text: String) -> Duration { (try? Quantity.duration(text).get()) ?? .seconds(1) }
+        limits.udpIdleTimeout = duration(udpIdle)
+        limits.connectTimeout = duration(connectTimeout)
+        limits.udpFlows = udpMaxFlows
+        limits.tcpConnections = tcpMaxConnections
+        limits.tcpConnectionsPerApplication = tcpMaxConnectionsPerApp
+        limits.tcpIdleTimeout = duration(tcpIdle)
+        limits.tcpHalfClosedTimeout = duration(tcpHalfClosed)
+        limits.headerTimeout = duration(headerTimeout)
+        return limits
     }
 
     func run() async throws {
@@ -89,6 +135,7 @@ struct NodeCommand: AsyncParsableCommand {
         var listen = listenAddresses.compactMap { IPAddress($0) }
         var originSource: IPAddress?
         var smartRouting: SmartRoutingConfiguration?
+        var limits = flagLimits
         do {
             if let scenario, let nodeName {
                 let loaded = try loader.loadScenario(scenario)
@@ -112,6 +159,7 @@ struct NodeCommand: AsyncParsableCommand {
                 // fabric knows which edge-to-origin link they cross.
                 if plan.mode == .loopback { originSource = plan.hostAddresses[nodeName] }
                 smartRouting = plan.smartRouting(for: nodeName)
+                limits = loaded.value.limits
             } else {
                 applications = try loader.loadApplications(apps!)
                 rules = try accessRules.map { try loader.loadAccessRules($0).value } ?? []
@@ -128,11 +176,8 @@ struct NodeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
-        var configuration = ProxyConfiguration()
+        var configuration = ProxyConfiguration(limits: limits)
         configuration.nodeName = name
-        configuration.udpIdleTimeout = try Quantity.duration(udpIdle).get().timeAmount
-        configuration.connectTimeout = try Quantity.duration(connectTimeout).get().timeAmount
-        configuration.udpMaxFlows = udpMaxFlows
         configuration.originSourceIPv4 = originSource
         let output: FileHandle?
         switch control ? "-" : events {
@@ -178,8 +223,4 @@ struct NodeCommand: AsyncParsableCommand {
         if control { return }
         printError(summary.groups.isEmpty ? "node \(name): no traffic" : summary.table)
     }
-}
-
-extension Duration {
-    var timeAmount: TimeAmount { .nanoseconds(Int64(seconds * 1e9)) }
 }

@@ -77,6 +77,18 @@ import Testing
         #expect(scenario.topology.clients.map(\.ptrConfirmed) == [false, true])
     }
 
+    @Test func limitsAreReadWithTheirDefaults() throws {
+        #expect(try ConfigLoader().loadScenario(write()).value.limits == NodeLimits())
+        let path = write(
+            Self.scenario.replacingOccurrences(
+                of: "timeout: 60s", with: "timeout: 60s\nlimits: {tcp_connections: 50, tcp_idle_timeout: 2s, udp_flows: 7}"))
+        let limits = try ConfigLoader().loadScenario(path).value.limits
+        #expect(limits.tcpConnections == 50)
+        #expect(limits.tcpIdleTimeout == .seconds(2))
+        #expect(limits.udpFlows == 7)
+        #expect(limits.tcpHalfClosedTimeout == .seconds(30))
+    }
+
     @Test func fullScenarioIsRead() throws {
         let scenario = try ConfigLoader().loadScenario(write()).value
         #expect(scenario.topology.name == "small")
@@ -184,6 +196,9 @@ import Testing
                 "  - rotations: {app: echo, at_least: 1}", "  - rotations: {app: mail, at_least: -1}", "expect[5].rotations.at_least",
                 "must be 0-1000000"
             ),
+            ("timeout: 60s", "timeout: 60s\nlimits: {tcp_idle_timeout: 0s}", "limits.tcp_idle_timeout", "must be above zero"),
+            ("timeout: 60s", "timeout: 60s\nlimits: {tcp_connections: 0}", "limits.tcp_connections", "must be 1-10000000"),
+            ("timeout: 60s", "timeout: 60s\nlimits: {tcp_conections: 5}", "limits.tcp_conections", "did you mean 'tcp_connections'"),
             (
                 "  - rotations: {app: echo, at_least: 1}", "  - client_rejected: {app: echo, from: client-1}",
                 "expect[5].client_rejected.app",

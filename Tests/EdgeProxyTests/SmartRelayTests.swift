@@ -129,4 +129,40 @@ import Testing
         await origin.stop()
         #expect(relay.smartRouter?.report().counters.relayRefused == 2)
     }
+
+    /// A peer's warm connection may wait for its first byte; once a header starts it must end
+    /// within the header timeout. A stranger is closed before it sends anything.
+    @Test func aHeaderThatStopsHalfwayIsCutOffAndStrangersAtOnce() async throws {
+        var app = application("argo", "tcp/7", origins: ["tcp://198.51.100.7:7"], proxy: .v1)
+        app.smartRouting = true
+        let relayAddress = Loopback.address()
+        let peerAddress = Loopback.address()
+        var configuration = SmartRoutingConfiguration(node: "relay", address: relayAddress, peers: ["entry": peerAddress], origins: [])
+        configuration.interval = .seconds(3600)
+        var limits = ProxyConfiguration()
+        limits.headerTimeout = .milliseconds(300)
+        let relay = EdgeNode(applications: [app], listen: [relayAddress], configuration: limits, smartRouting: configuration)
+        _ = try await relay.start()
+        func ends(from source: IPAddress, sending bytes: [UInt8]) async throws -> Bool {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(to: Endpoint(source, 0).socketAddress)
+                .connect(to: Endpoint(relayAddress, configuration.port).socketAddress) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            return try await channel.executeThenClose { inbound, outbound in
+                if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
+                do {
+                    for try await _ in inbound { return false }
+                } catch {}
+                return true
+            }
+        }
+        #expect(try await ends(from: Loopback.address(), sending: []), "a stranger is closed before it sends")
+        #expect(try await ends(from: peerAddress, sending: Array("EDGESIM-RELAY/1 argo 198.18.".utf8)))
+        await relay.stop()
+        #expect(relay.smartRouter?.report().counters.relayHeaderTimeouts == 1)
+        #expect(relay.smartRouter?.report().counters.relayRefused == 2)
+    }
 }

@@ -14,6 +14,8 @@ public struct Scenario: Sendable, Hashable {
     public var rotation: RotationSchedule?
     public var timeline: [TimedStep]
     public var expectations: [Expectation]
+    /// What every edge node holds at most and how long it waits (`limits:`).
+    public var limits = NodeLimits()
     public var location: SourceLocation
 
     /// An application by id or DNS name.

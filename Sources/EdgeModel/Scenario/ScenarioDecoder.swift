@@ -31,7 +31,7 @@ struct ScenarioDecoder {
 
         guard let topology else {
             // Without a topology nothing below can be checked; do not call it unknown either.
-            fields.ignore("rotation", "timeline", "expect")
+            fields.ignore("rotation", "timeline", "expect", "limits")
             return nil
         }
         let context = ReferenceContext(scenario: fields, topology: topology, applications: apps, diagnostics: diagnostics)
@@ -51,12 +51,21 @@ struct ScenarioDecoder {
         let expectations = (fields.list("expect") ?? []).compactMap {
             ExpectationDecoder(context: context).decode($0.node, path: $0.path)
         }
+        var limits = NodeLimits()
+        if let node = fields.node("limits"),
+            let limitFields = FieldReader(node, path: "limits", diagnostics, what: "{tcp_connections, ...}")
+        {
+            limits = NodeLimits.decode(limitFields)
+            limitFields.finish()
+        }
         guard diagnostics.errorCount == errorsBefore, let topologyPath else { return nil }
-        return Scenario(
+        var scenario = Scenario(
             name: name, description: description, topologyPath: topologyPath, topology: topology, applications: apps,
             accessRules: rules, mode: mode, timeout: timeout, rotation: rotation,
             timeline: timeline.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element),
             expectations: expectations, location: root.location)
+        scenario.limits = limits
+        return scenario
     }
 
     private func decodeRotation(_ node: ConfigNode, _ context: ReferenceContext) -> RotationSchedule? {

@@ -39,6 +39,18 @@ public struct ProxyConfiguration: Sendable {
 
     public init() {}
 
+    /// The configuration a scenario's `limits:` asks for.
+    public init(limits: NodeLimits) {
+        maxTCPConnections = limits.tcpConnections
+        maxTCPConnectionsPerApplication = limits.tcpConnectionsPerApplication
+        tcpIdleTimeout = limits.tcpIdleTimeout.timeAmount
+        tcpHalfClosedTimeout = limits.tcpHalfClosedTimeout.timeAmount
+        headerTimeout = limits.headerTimeout.timeAmount
+        connectTimeout = limits.connectTimeout.timeAmount
+        udpMaxFlows = limits.udpFlows
+        udpIdleTimeout = limits.udpIdleTimeout.timeAmount
+    }
+
     /// Where an origin socket binds before connecting, if anywhere.
     func sourceAddress(towards origin: Endpoint) -> SocketAddress? {
         guard let source = originSourceIPv4, origin.address.isIPv4 else { return nil }
@@ -118,5 +130,13 @@ public final class ApplicationService: Sendable {
                 event: kind, time: Date().timeIntervalSince1970, app: app, node: configuration.nodeName, client: client, edge: edge,
                 origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, durationMs: duration.map { Double($0.nanoseconds) / 1e6 },
                 originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message, via: via))
+    }
+}
+
+extension Duration {
+    /// The same span as NIO counts it.
+    public var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

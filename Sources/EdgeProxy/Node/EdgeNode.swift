@@ -97,7 +97,12 @@ public final class EdgeNode: Sendable {
         for address in addresses {
             for port in service.app.edge.ports.first...service.app.edge.ports.last {
                 let endpoint = Endpoint(address, port)
-                let channel = try await bind(service, at: endpoint)
+                let channel: any Channel
+                do {
+                    channel = try await bind(service, at: endpoint)
+                } catch {
+                    throw BindError(endpoint: endpoint, transport: service.app.edge.transport, what: service.app.id, underlying: error)
+                }
                 channels.withLock { $0[ListenerKey(app: service.app.id, address: address), default: []].append(channel) }
                 listeners.append(Listener(app: service.app.id, transport: service.app.edge.transport, endpoint: endpoint))
             }
@@ -110,6 +115,7 @@ public final class EdgeNode: Sendable {
         guard let router = smartRouter, let probes else { return }
         let endpoint = Endpoint(router.configuration.address, router.configuration.port)
         let services = Dictionary(self.services.map { ($0.app.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let headerTimeout = self.services.first?.configuration.headerTimeout ?? .seconds(10)
         do {
             try await probes.start(services: services)
         } catch {
@@ -123,7 +129,8 @@ public final class EdgeNode: Sendable {
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(RelayHeaderHandler(services: services, router: router))
+                        try channel.pipeline.syncOperations.addHandler(
+                            RelayHeaderHandler(services: services, router: router, headerTimeout: headerTimeout))
                     }
                 }
                 .bind(to: endpoint.socketAddress).get()

@@ -10,17 +10,37 @@ final class RelayHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let services: [String: ApplicationService]
     private let router: SmartRouter
+    /// How long a header may take once its first byte came (a warm connection waits for its
+    /// first byte as long as it likes: only peers may hold one).
+    private let headerTimeout: TimeAmount
     private var buffer: ByteBuffer?
+    private var timer: Scheduled<Void>?
 
-    init(services: [String: ApplicationService], router: SmartRouter) {
+    init(services: [String: ApplicationService], router: SmartRouter, headerTimeout: TimeAmount = .seconds(10)) {
         self.services = services
         self.router = router
+        self.headerTimeout = headerTimeout
+    }
+
+    /// Only the fleet's edges may connect here at all.
+    func channelActive(context: ChannelHandlerContext) {
+        guard let peer = context.channel.remoteAddress.flatMap(Endpoint.init)?.address.unmapped,
+            router.configuration.peers.values.contains(peer)
+        else { return refuse(context) }
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         if buffer == nil {
             buffer = incoming
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            timer = context.eventLoop.scheduleTask(in: headerTimeout) {
+                let (handler, context) = bound.value
+                guard handler.buffer != nil else { return }
+                handler.router.count { $0.relayHeaderTimeouts += 1 }
+                handler.refuse(context)
+            }
         } else {
             buffer!.writeBuffer(&incoming)
         }
@@ -32,6 +52,7 @@ final class RelayHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard let header else { return }
+        timer?.cancel()
         guard let service = services[header.app], let router = service.smartRouting, permits(header, service: service, context: context)
         else {
             refuse(context)
@@ -80,11 +101,13 @@ final class RelayHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func refuse(_ context: ChannelHandlerContext) {
         router.count { $0.relayRefused += 1 }
         buffer = nil
+        timer?.cancel()
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         buffer = nil
+        timer?.cancel()
         context.fireChannelInactive()
     }
 

@@ -64,6 +64,8 @@ public final class SmartRouter: Sendable {
         public var probeBytes = 0
         public var relayedIn = 0
         public var relayRefused = 0
+        /// Relay connections whose header did not complete in time.
+        public var relayHeaderTimeouts = 0
     }
 
     private struct State {

@@ -1,0 +1,49 @@
+/// What every edge node of a run holds at most, and how long it waits: `limits:` in a
+/// scenario. Each has a default; a limit that is hit is an event and a count in the report.
+public struct NodeLimits: Sendable, Hashable {
+    /// TCP connections open at once on a node. Default 10,000.
+    public var tcpConnections = 10_000
+    /// TCP connections open at once for one application on a node. Default 5,000.
+    public var tcpConnectionsPerApplication = 5_000
+    /// A TCP connection with no byte either way for this long is closed. Default 300 s.
+    public var tcpIdleTimeout: Duration = .seconds(300)
+    /// Once half-closed, a TCP connection on which nothing moves for this long is closed. Default 30 s.
+    public var tcpHalfClosedTimeout: Duration = .seconds(30)
+    /// A header another edge sends first (smart routing) must be complete within this. Default 10 s.
+    public var headerTimeout: Duration = .seconds(10)
+    /// Connecting to an origin gives up after this. Default 5 s.
+    public var connectTimeout: Duration = .seconds(5)
+    /// UDP flows per listener; the least recently used goes. Default 10,000.
+    public var udpFlows = 10_000
+    /// A UDP flow with no datagram either way for this long is closed. Default 30 s.
+    public var udpIdleTimeout: Duration = .seconds(30)
+
+    public init() {}
+
+    static let keys = [
+        "tcp_connections", "tcp_connections_per_app", "tcp_idle_timeout", "tcp_half_closed_timeout", "header_timeout",
+        "connect_timeout", "udp_flows", "udp_idle_timeout",
+    ]
+
+    /// Reads `limits:`; every duration must be above zero.
+    static func decode(_ fields: FieldReader) -> NodeLimits {
+        var limits = NodeLimits()
+        if let value = fields.int("tcp_connections", in: 1...10_000_000) { limits.tcpConnections = value }
+        if let value = fields.int("tcp_connections_per_app", in: 1...10_000_000) { limits.tcpConnectionsPerApplication = value }
+        if let value = fields.int("udp_flows", in: 1...10_000_000) { limits.udpFlows = value }
+        func positive(_ key: String) -> Duration? {
+            guard let value = fields.duration(key) else { return nil }
+            guard value > .zero else {
+                fields.error("must be above zero", field: key)
+                return nil
+            }
+            return value
+        }
+        if let value = positive("tcp_idle_timeout") { limits.tcpIdleTimeout = value }
+        if let value = positive("tcp_half_closed_timeout") { limits.tcpHalfClosedTimeout = value }
+        if let value = positive("header_timeout") { limits.headerTimeout = value }
+        if let value = positive("connect_timeout") { limits.connectTimeout = value }
+        if let value = positive("udp_idle_timeout") { limits.udpIdleTimeout = value }
+        return limits
+    }
+}
