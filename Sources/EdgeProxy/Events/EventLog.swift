@@ -8,18 +8,22 @@ public final class EventLog: Sendable {
     private let output: FileHandle?
 
     private struct State {
-        var events: [ProxyEvent] = []
+        /// The most recent events, at most `retained`, oldest first once full (a ring).
+        var recent: [ProxyEvent] = []
+        var next = 0
+        var summary = EventSummary.Accumulator()
         var counts: [ProxyEvent.Kind: Int] = [:]
+        var ordered: [ProxyEvent] { Array(recent[next...] + recent[..<next]) }
         var waiters: [(id: Int, matches: @Sendable (ProxyEvent) -> Bool, continuation: CheckedContinuation<ProxyEvent?, Never>)] = []
         var nextWaiter = 0
         /// Waiters whose time ran out before they were registered.
         var expired: Set<Int> = []
     }
 
-    /// How many events are kept for the summary; counts are kept for all.
+    /// How many recent events are kept for lookups; counts and the summary take in every event.
     public let retained: Int
 
-    public init(output: FileHandle? = nil, retained: Int = 1_000_000) {
+    public init(output: FileHandle? = nil, retained: Int = 10_000) {
         self.output = output
         self.retained = retained
         state = Mutex(State())
@@ -36,7 +40,13 @@ public final class EventLog: Sendable {
         }
         let woken = state.withLock { state in
             state.counts[event.event, default: 0] += 1
-            if state.events.count < retained { state.events.append(event) }
+            state.summary.add(event)
+            if state.recent.count < retained {
+                state.recent.append(event)
+            } else if retained > 0 {
+                state.recent[state.next] = event
+                state.next = (state.next + 1) % retained
+            }
             if let line { output?.write(line) }
             let matching = state.waiters.filter { $0.matches(event) }
             state.waiters.removeAll { $0.matches(event) }
@@ -68,7 +78,7 @@ public final class EventLog: Sendable {
         defer { timer.cancel() }
         return await withCheckedContinuation { continuation in
             let (found, expired) = state.withLock { state -> (ProxyEvent?, Bool) in
-                if let event = state.events.first(where: matches) { return (event, false) }
+                if let event = state.ordered.first(where: matches) { return (event, false) }
                 if state.expired.remove(id) != nil { return (nil, true) }
                 state.waiters.append((id, matches, continuation))
                 return (nil, false)
@@ -77,9 +87,11 @@ public final class EventLog: Sendable {
         }
     }
 
-    public var events: [ProxyEvent] { state.withLock { $0.events } }
+    /// The most recent events (up to `retained`), oldest first.
+    public var events: [ProxyEvent] { state.withLock { $0.ordered } }
 
     public func count(_ kind: ProxyEvent.Kind) -> Int { state.withLock { $0.counts[kind] ?? 0 } }
 
-    public func summary() -> EventSummary { EventSummary(events) }
+    /// Figures over every event recorded, however many.
+    public func summary() -> EventSummary { state.withLock { $0.summary.summary } }
 }

@@ -31,20 +31,49 @@ public struct EventSummary: Sendable, Hashable {
     }
 
     public init(_ events: [ProxyEvent]) {
-        var buckets: [Group: [ProxyEvent]] = [:]
-        for event in events {
-            buckets[Group(app: event.app, node: event.node, event: event.event, ipVersion: event.ipVersion), default: []].append(event)
+        var accumulator = Accumulator()
+        for event in events { accumulator.add(event) }
+        self = accumulator.summary
+    }
+
+    /// Running figures, event by event, in memory bounded by the number of groups: right
+    /// however long a node runs.
+    public struct Accumulator: Sendable {
+        private struct Running: Sendable {
+            var count = 0
+            var bytesIn: UInt64 = 0
+            var bytesOut: UInt64 = 0
+            var durations = DurationSketch()
         }
-        groups = buckets.map { group, events in
-            let durations = events.compactMap(\.durationMs).sorted()
-            return (
-                group,
-                Figures(
-                    count: events.count, bytesIn: events.reduce(0) { $0 + $1.bytesIn }, bytesOut: events.reduce(0) { $0 + $1.bytesOut },
-                    durationMedian: Self.percentile(durations, 0.5), durationP90: Self.percentile(durations, 0.9),
-                    durationP99: Self.percentile(durations, 0.99))
-            )
-        }.sorted {
+
+        private var running: [Group: Running] = [:]
+
+        public init() {}
+
+        public mutating func add(_ event: ProxyEvent) {
+            let group = Group(app: event.app, node: event.node, event: event.event, ipVersion: event.ipVersion)
+            running[group, default: Running()].count += 1
+            running[group]!.bytesIn &+= event.bytesIn
+            running[group]!.bytesOut &+= event.bytesOut
+            if let duration = event.durationMs { running[group]!.durations.add(duration) }
+        }
+
+        public var summary: EventSummary {
+            EventSummary(
+                groups: running.map { group, figures in
+                    (
+                        group,
+                        Figures(
+                            count: figures.count, bytesIn: figures.bytesIn, bytesOut: figures.bytesOut,
+                            durationMedian: figures.durations.percentile(0.5), durationP90: figures.durations.percentile(0.9),
+                            durationP99: figures.durations.percentile(0.99))
+                    )
+                })
+        }
+    }
+
+    init(groups: [(group: Group, figures: Figures)]) {
+        self.groups = groups.sorted {
             ($0.group.app, $0.group.node, $0.group.event.rawValue, $0.group.ipVersion) < (
                 $1.group.app, $1.group.node, $1.group.event.rawValue, $1.group.ipVersion
             )
