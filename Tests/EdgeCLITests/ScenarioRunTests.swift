@@ -7,6 +7,7 @@ extension FleetRuns {
     @Suite struct ScenarioRunTests {
         static let scenarios = [
             "lab-echo", "smtp-client-address", "rotation", "global-failover", "world-21", "excluded-region", "mail-checks",
+            "frozen-node",
         ]
 
         /// Scenarios that need netns mode (smart routing measures paths between namespaces).
@@ -42,6 +43,15 @@ extension FleetRuns {
 
             let json = try EdgesimProcess.report(at: report)
             #expect(json["outcome"] as? String == "passed")
+            if scenario == "frozen-node" {
+                // While London was frozen and withdrawn, Paris's new connections went to Amsterdam.
+                let traffic = json["traffic"] as? [[String: Any]] ?? []
+                let served = traffic.first?["servedBy"] as? [String: Int] ?? [:]
+                #expect(served["ams", default: 0] > 0, "\(served)")
+                let downs = json["nodeDowns"] as? [[String: Any]] ?? []
+                #expect(downs.first?["node"] as? String == "lhr")
+                #expect(downs.first?["backAt"] != nil, "it answered again after the thaw")
+            }
             #expect(json["mode"] as? String == mode)
             let checks = json["checks"] as? [[String: Any]] ?? []
             #expect(!checks.isEmpty)

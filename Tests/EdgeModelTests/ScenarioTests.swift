@@ -167,6 +167,10 @@ import Testing
                 "not one of: stop, start, restart, kill"
             ),
             (
+                "origin: {name: mx, action: stop}", "origin: {name: mx, action: freeze}", "timeline[3].origin.action",
+                "'freeze' is not one of: stop, start, restart, kill"
+            ),
+            (
                 "origin: {name: mx, action: stop}", "origin: {name: edge-a, action: stop}", "timeline[3].origin.name",
                 "not an origin of the topology"
             ),

@@ -83,6 +83,9 @@ struct ExpectationDecoder {
                 return nil
             }
             return entry.key == "client_rejected" ? .clientRejected(scope: scope, reason: reason) : .clientAccepted(scope: scope)
+        case "node_reported_down":
+            return context.hosts(fields, "node", among: context.topology.edgeNodes.map(\.name), kind: "an edge node")?.first
+                .map(Expectation.nodeReportedDown)
         case "old_address_refused":
             return context.application(fields, "app").map(Expectation.oldAddressRefused)
         default:

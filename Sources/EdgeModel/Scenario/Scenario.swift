@@ -113,6 +113,10 @@ public struct HostStep: Sendable, Hashable {
         case restart
         /// Killed with SIGKILL, as a crash.
         case kill
+        /// Suspended (SIGSTOP), as a stalled machine: nodes only.
+        case freeze
+        /// Resumed after a freeze (SIGCONT): nodes only.
+        case thaw
     }
 
     public var name: String
@@ -152,10 +156,12 @@ public enum Expectation: Sendable, Hashable {
     case clientRejected(scope: TrafficScope, reason: String?)
     /// Every message these clients sent was taken by the mail origin.
     case clientAccepted(scope: TrafficScope)
+    /// The fleet noticed the node stopped answering (frozen) and reported it down.
+    case nodeReportedDown(node: String)
 
     public static let kinds = [
         "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",
-        "old_address_refused", "connections_survived", "client_rejected", "client_accepted",
+        "old_address_refused", "connections_survived", "client_rejected", "client_accepted", "node_reported_down",
     ]
 }
 

@@ -109,9 +109,11 @@ struct StepDecoder {
 
     private func host(_ fields: FieldReader, among names: [String], kind: String) -> HostStep? {
         let name = context.hosts(fields, "name", among: names, kind: kind)?.first
+        // Freezing is for node processes; an origin runs inside the runner.
+        let actions = HostStep.Action.allCases.filter { kind == "an edge node" || ($0 != .freeze && $0 != .thaw) }
         let action = fields.value("action", required: true) { text in
-            HostStep.Action(rawValue: text).map { .success($0) }
-                ?? .failure(ValueError("'\(text)' is not one of: \(HostStep.Action.allCases.map(\.rawValue).joined(separator: ", "))"))
+            HostStep.Action(rawValue: text).flatMap { actions.contains($0) ? $0 : nil }.map { .success($0) }
+                ?? .failure(ValueError("'\(text)' is not one of: \(actions.map(\.rawValue).joined(separator: ", "))"))
         }
         guard let name, let action else { return nil }
         return HostStep(name: name, action: action)

@@ -84,17 +84,25 @@ public final class EdgeNode: Sendable {
     /// its range on each. On failure nothing new stays bound.
     public func serve(_ appID: String, on addresses: [IPAddress]) async throws -> [Listener] {
         guard let service = services.first(where: { $0.app.id == appID }) else { return [] }
+        let already = Set(servedAddresses(appID))
         do {
             return try await serve(service, on: addresses)
         } catch {
-            for address in addresses { await retire(appID, address: address) }
+            for address in addresses where !already.contains(address) { await retire(appID, address: address) }
             throw error
         }
     }
 
+    /// Addresses the node serves `appID` on now.
+    public func servedAddresses(_ appID: String) -> [IPAddress] {
+        channels.withLock { $0.keys.filter { $0.app == appID }.map(\.address) }
+    }
+
+    /// Addresses already served are left as they are, so asking twice is harmless.
     private func serve(_ service: ApplicationService, on addresses: [IPAddress]) async throws -> [Listener] {
         var listeners: [Listener] = []
-        for address in addresses {
+        let already = Set(servedAddresses(service.app.id))
+        for address in addresses where !already.contains(address) {
             for port in service.app.edge.ports.first...service.app.edge.ports.last {
                 let endpoint = Endpoint(address, port)
                 let channel: any Channel

@@ -18,6 +18,10 @@ public final class Fleet: AddressServing {
         public var startConcurrency: Int
         public var say: @Sendable (String) -> Void
         public var nodeLog: @Sendable (String, String) -> Void
+        /// How often each node is pinged over its control channel. Default 1 s.
+        public var livenessInterval: Duration = .seconds(1)
+        /// A node that does not answer a ping within this is reported down. Default 3 s.
+        public var livenessTimeout: Duration = .seconds(3)
 
         public init(
             executable: String, scenarioPath: String, startConcurrency: Int = 8,
@@ -57,6 +61,14 @@ public final class Fleet: AddressServing {
         public var description: String
     }
 
+    /// A node that stopped answering its control channel (frozen, stalled), and when it came back.
+    public struct NodeDown: Sendable, Hashable {
+        public var node: String
+        /// Seconds since the epoch.
+        public var time: Double
+        public var back: Double?
+    }
+
     public struct NodeExit: Sendable, Hashable {
         public var node: String
         public var status: Int32
@@ -83,6 +95,7 @@ public final class Fleet: AddressServing {
     private let lastLines = LastLines()
     private let recorded = Recorder<NodeEvent>()
     private let exits = Recorder<NodeExit>()
+    private let downs = Mutex<[NodeDown]>([])
 
     public init(plan: FleetPlan, network: any FleetNetwork, options: Options, ttl: UInt32) {
         self.plan = plan
@@ -154,6 +167,49 @@ public final class Fleet: AddressServing {
 
     public var events: [NodeEvent] { recorded.all }
     public var nodeExits: [NodeExit] { exits.all }
+    public var nodeDowns: [NodeDown] { downs.withLock { $0 } }
+
+    /// Pings a started node; one that stops answering is reported down and withdrawn from
+    /// anycast, and when it answers again it catches up with the addresses it should serve
+    /// before it takes clients back.
+    private func watch(_ name: String) {
+        nodes[name]?.watchLiveness(interval: options.livenessInterval, timeout: options.livenessTimeout) { [self] responsive in
+            Task { await self.liveness(name, responsive: responsive) }
+        }
+    }
+
+    private func liveness(_ name: String, responsive: Bool) async {
+        guard !tearingDown.value, let node = nodes[name] else { return }
+        let now = Date().timeIntervalSince1970
+        guard responsive else {
+            downs.withLock { $0.append(NodeDown(node: name, time: now)) }
+            options.say(
+                "node \(name) stopped answering (no reply within \(options.livenessTimeout)): reported down, withdrawn from anycast")
+            await network.setNode(name, down: true)
+            return
+        }
+        options.say("node \(name) answers again: catching up with the addresses it serves, then back in anycast")
+        let current = serving.withLock { $0 }
+        if plan.scenario.topology.announces(name) {
+            for app in plan.applications {
+                let addresses = (current[app.id] ?? []).map { plan.nodeAddress(of: $0, on: name) }
+                do {
+                    try await node.reconcile(app.id, to: addresses)
+                } catch {
+                    options.say("node \(name): \(error)")
+                }
+            }
+        }
+        downs.withLock { downs in
+            if let index = downs.lastIndex(where: { $0.node == name && $0.back == nil }) { downs[index].back = now }
+        }
+        await network.setNode(name, down: false)
+    }
+
+    /// Suspends or resumes a node's process, as a machine that stalls.
+    public func freezeNode(_ name: String, _ frozen: Bool) {
+        nodes[name]?.freeze(frozen)
+    }
 
     /// Brings everything up: origins, DNS, node processes (a few at a time), then the
     /// applications' first addresses on every node and the fabric, then publishes the zones.
@@ -189,7 +245,12 @@ public final class Fleet: AddressServing {
         while index < names.count {
             let batch = names[index..<min(index + options.startConcurrency, names.count)]
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for name in batch { group.addTask { try await self.nodes[name]!.start() } }
+                for name in batch {
+                    group.addTask {
+                        try await self.nodes[name]!.start()
+                        self.watch(name)
+                    }
+                }
                 try await group.waitForAll()
             }
             index += batch.count
@@ -206,7 +267,12 @@ public final class Fleet: AddressServing {
         guard let app = plan.applications.first(where: { $0.id == appID }) else { return }
         serving.withLock { $0[appID, default: []].formUnion(addresses) }
         for (name, node) in nodes where !router.isDown(name) && plan.scenario.topology.announces(name) {
-            try await node.startServing(appID, on: addresses.map { plan.nodeAddress(of: $0, on: name) })
+            do {
+                try await node.startServing(appID, on: addresses.map { plan.nodeAddress(of: $0, on: name) })
+            } catch  where "\(error)".contains("no answer within") {
+                // Frozen before liveness noticed: it catches up when it answers again.
+                options.say("node \(name) did not answer while the fleet served \(appID): it catches up when it answers again")
+            }
         }
         for address in addresses {
             for port in app.edge.ports.first...app.edge.ports.last {
@@ -240,6 +306,7 @@ public final class Fleet: AddressServing {
     public func startNode(_ name: String) async throws {
         guard let node = nodes[name], !node.isRunning else { return }
         try await node.start()
+        watch(name)
         for (app, addresses) in serving.withLock({ $0 }) where plan.scenario.topology.announces(name) {
             try await node.startServing(app, on: addresses.map { plan.nodeAddress(of: $0, on: name) })
         }

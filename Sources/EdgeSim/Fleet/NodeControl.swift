@@ -11,6 +11,11 @@ public enum NodeControl {
             case retire
             /// What smart routing measures and chose (`app` and `addresses` unused).
             case routes
+            /// Are you there? Answered at once (liveness).
+            case ping
+            /// Serve exactly these addresses for the app: open the missing, retire the others
+            /// (a node that was unreachable catching up).
+            case reconcile
         }
 
         public var id: Int

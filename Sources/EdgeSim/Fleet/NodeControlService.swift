@@ -24,6 +24,10 @@ public final class NodeControlService: Service {
                 continue
             }
             let addresses = request.addresses.compactMap { IPAddress($0) }
+            if request.op == .ping {
+                output.write(NodeControl.encode(NodeControl.Output(reply: request.id, error: nil)))
+                continue
+            }
             if request.op == .routes {
                 var reply = NodeControl.Output(reply: request.id, error: node.smartRouter == nil ? "no smart routing on this node" : nil)
                 reply.routes = node.smartRouter?.report()
@@ -38,13 +42,24 @@ public final class NodeControlService: Service {
                 case .serve:
                     do {
                         let listeners = try await node.serve(request.app, on: addresses)
-                        if listeners.isEmpty { problem = "no application \(request.app) to serve on \(request.addresses)" }
+                        if listeners.isEmpty, !node.services.contains(where: { $0.app.id == request.app }) {
+                            problem = "no application \(request.app) to serve on \(request.addresses)"
+                        }
                     } catch {
                         problem = "cannot serve \(request.app) on \(request.addresses): \(error)"
                     }
                 case .retire:
                     for address in addresses { await node.retire(request.app, address: address) }
-                case .routes:
+                case .reconcile:
+                    for address in node.servedAddresses(request.app) where !addresses.contains(address) {
+                        await node.retire(request.app, address: address)
+                    }
+                    do {
+                        _ = try await node.serve(request.app, on: addresses)
+                    } catch {
+                        problem = "cannot serve \(request.app) on \(request.addresses): \(error)"
+                    }
+                case .routes, .ping:
                     break
                 }
             }

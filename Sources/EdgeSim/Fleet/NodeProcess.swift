@@ -26,6 +26,7 @@ public final class NodeProcess: AddressServing {
         var nextID = 1
         var replies: [Int: CheckedContinuation<NodeControl.Output, Never>] = [:]
         var ready: CheckedContinuation<Bool, Never>?
+        var watcher: Task<Void, Never>?
         /// The runner asked it to stop (or killed it on purpose).
         var stopping = false
     }
@@ -97,6 +98,44 @@ public final class NodeProcess: AddressServing {
         _ = await send(.retire, app: appID, addresses: [address])
     }
 
+    /// Serve exactly `addresses` for the app (after the node was unreachable for a while).
+    public func reconcile(_ appID: String, to addresses: [IPAddress]) async throws {
+        if let problem = await send(.reconcile, app: appID, addresses: addresses).error {
+            throw Failure(description: "node \(name): \(problem)")
+        }
+    }
+
+    /// Pings the node every `interval` over its control channel; a ping unanswered within
+    /// `timeout` reports it unresponsive, the next answer responsive again. Runs until the
+    /// process ends or is stopped.
+    public func watchLiveness(
+        interval: Duration = .seconds(1), timeout: Duration = .seconds(3), onChange: @escaping @Sendable (_ responsive: Bool) -> Void
+    ) {
+        let task = Task { [self] in
+            var responsive = true
+            while !Task.isCancelled {
+                let watched = state.withLock { !$0.stopping && $0.process?.isRunning == true }
+                guard watched else { return }
+                let answered = await send(.ping, app: "", addresses: [], timeout: timeout).error == nil
+                let still = state.withLock { !$0.stopping && $0.process?.isRunning == true }
+                guard still else { return }
+                if answered != responsive {
+                    responsive = answered
+                    onChange(answered)
+                }
+                // The heartbeat's period, not a wait for something to happen.
+                try? await Task.sleep(for: interval)
+            }
+        }
+        state.withLock { $0.watcher = task }
+    }
+
+    /// Suspends (SIGSTOP) or resumes (SIGCONT) the process, as a stalled machine would be.
+    public func freeze(_ frozen: Bool) {
+        let pid = state.withLock { $0.process?.isRunning == true ? $0.process?.pid : nil }
+        if let pid { Foundation.kill(pid, frozen ? SIGSTOP : SIGCONT) }
+    }
+
     /// What the node's smart routing measures and chose; nil when it does none or did not answer.
     public func smartRouting() async -> SmartRoutingReport? {
         await send(.routes, app: "", addresses: []).routes
@@ -115,20 +154,34 @@ public final class NodeProcess: AddressServing {
     public func stop(grace: Duration = .seconds(5)) async {
         let (process, input) = state.withLock { state in
             state.stopping = true
+            state.watcher?.cancel()
             defer { state.input = nil }
             return (state.process, state.input)
         }
+        // A frozen process could not see its input close.
+        if let pid = process?.pid, process?.isRunning == true { Foundation.kill(pid, SIGCONT) }
         try? input?.close()
         await process?.end(within: grace)
     }
 
-    /// Sends one request; the node's reply (its `error` set when it failed).
-    private func send(_ op: NodeControl.Request.Operation, app: String, addresses: [IPAddress]) async -> NodeControl.Output {
-        await withCheckedContinuation { continuation in
+    /// Sends one request; the node's reply (its `error` set when it failed or did not answer
+    /// within `timeout`: a frozen node must not hold up the fleet).
+    private func send(
+        _ op: NodeControl.Request.Operation, app: String, addresses: [IPAddress], timeout: Duration = .seconds(10)
+    ) async -> NodeControl.Output {
+        let id = state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        let timer = Task { [self] in
+            try await Task.sleep(for: timeout)
+            state.withLock { $0.replies.removeValue(forKey: id) }?.resume(
+                returning: NodeControl.Output(reply: id, error: "no answer within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
             let problem = state.withLock { state -> String? in
                 guard let input = state.input, state.process?.isRunning == true else { return "not running" }
-                let id = state.nextID
-                state.nextID += 1
                 state.replies[id] = continuation
                 do {
                     try input.write(contentsOf: NodeControl.encode(NodeControl.Request(id: id, op: op, app: app, addresses: addresses)))

@@ -79,6 +79,15 @@ public struct ExpectationChecker: Sendable {
             return mail(scope, rejected: true, reason: reason)
         case .clientAccepted(let scope):
             return mail(scope, rejected: false, reason: nil)
+        case .nodeReportedDown(let node):
+            let times = observed.nodeDowns.filter { $0.node == node }.map { down in
+                String(format: "down at %.1f s", down.time - observed.began)
+                    + (down.back.map { String(format: ", back at %.1f s", $0 - observed.began) } ?? ", not back")
+            }
+            return RunReport.Check(
+                name: "node_reported_down \(node)", passed: !times.isEmpty,
+                measured: times.isEmpty ? "never reported down" : times.joined(separator: "; "),
+                expected: "the fleet notices the node stopped answering")
         case .blocked(let scope):
             let events = nodeEvents(scope)
             let results = traffic(scope)

@@ -27,6 +27,10 @@ public struct Observations: Sendable {
     public var clientsSeen: [String: [(port: UInt16, client: IPAddress)]] = [:]
     /// Per mail origin: how each transaction ended, as the origin saw it.
     public var mail: [String: [MailOutcome]] = [:]
+    /// Nodes that stopped answering, and when they came back.
+    public var nodeDowns: [Fleet.NodeDown] = []
+    /// When the run began (seconds since the epoch), to show times from the start.
+    public var began: Double = 0
     /// Each host's address as the network saw it.
     public var hostAddresses: [String: IPAddress] = [:]
 

@@ -66,6 +66,12 @@ public struct RunReport: Sendable, Codable {
         public var count: Int
     }
 
+    public struct NodeDown: Sendable, Codable, Hashable {
+        public var node: String
+        public var at: Double
+        public var backAt: Double?
+    }
+
     public struct NodeExit: Sendable, Codable, Hashable {
         public var node: String
         public var status: Int32
@@ -83,6 +89,8 @@ public struct RunReport: Sendable, Codable {
     public var traffic: [Traffic] = []
     public var rotations: [Rotation] = []
     public var nodeExits: [NodeExit] = []
+    /// Nodes that stopped answering their control channel while running.
+    public var nodeDowns: [NodeDown] = []
     /// What mail origins did with the messages, by connecting address as they saw it.
     public var mail: [MailRow] = []
     /// Things the reader should know: where the DNS answered, limits of the mode, errors.
@@ -169,6 +177,14 @@ public struct RunReport: Sendable, Codable {
                 lines.append(
                     "  \(String(format: "%6.1f s", rotation.publishedAt))  \(rotation.app): \(rotation.old.joined(separator: ", ")) → \(rotation.new.joined(separator: ", ")), old \(retired)"
                 )
+            }
+        }
+        if !nodeDowns.isEmpty {
+            lines.append("")
+            lines.append("nodes that stopped answering:")
+            for down in nodeDowns {
+                let back = down.backAt.map { String(format: "answered again at %.1f s", $0) } ?? "did not answer again"
+                lines.append("  \(String(format: "%6.1f s", down.at))  \(down.node) reported down; \(back)")
             }
         }
         if !nodeExits.isEmpty {

@@ -121,7 +121,7 @@ public final class ScenarioRunner: Sendable {
             note("error: \(error)")
         }
         await fleet.rotatorIfStarted?.waitForRetirements()
-        let observed = observations(fleet)
+        let observed = observations(fleet, began: began)
         if let smartRouting = await fleet.smartRoutingSummary() { note(smartRouting) }
         await fleet.stop()
 
@@ -134,6 +134,9 @@ public final class ScenarioRunner: Sendable {
         report.rotations = observed.rotations.map {
             RunReport.Rotation(
                 app: $0.app, old: $0.old, new: $0.new, publishedAt: $0.publishedAt - began, retiredAt: $0.retiredAt.map { $0 - began })
+        }
+        report.nodeDowns = fleet.nodeDowns.map {
+            RunReport.NodeDown(node: $0.node, at: $0.time - began, backAt: $0.back.map { $0 - began })
         }
         report.nodeExits = fleet.nodeExits.map {
             RunReport.NodeExit(node: $0.node, status: $0.status, expected: $0.expected, at: $0.time - began)
@@ -235,12 +238,14 @@ public final class ScenarioRunner: Sendable {
             case .restart:
                 await fleet.stopNode(step.name, kill: false)
                 try await fleet.startNode(step.name)
+            case .freeze: fleet.freezeNode(step.name, true)
+            case .thaw: fleet.freezeNode(step.name, false)
             }
         case .origin(let step):
             options.say("\(at)  origin \(step.name): \(step.action.rawValue)")
             switch step.action {
-            case .kill, .stop: await fleet.stopOrigin(step.name)
-            case .start: try await fleet.startOrigin(step.name)
+            case .kill, .stop, .freeze: await fleet.stopOrigin(step.name)
+            case .start, .thaw: try await fleet.startOrigin(step.name)
             case .restart:
                 await fleet.stopOrigin(step.name)
                 try await fleet.startOrigin(step.name)
@@ -327,13 +332,15 @@ public final class ScenarioRunner: Sendable {
             ok, done.count - ok, up, plan.edgeNodes.count, rotations)
     }
 
-    private func observations(_ fleet: Fleet) -> Observations {
+    private func observations(_ fleet: Fleet, began: Double) -> Observations {
         var observed = Observations()
         observed.results = results.withLock { $0 }
         observed.events = fleet.events
         observed.rotations = fleet.rotatorIfStarted?.rotations ?? []
         observed.probes = probes.withLock { $0 }
         observed.hostAddresses = plan.hostAddresses
+        observed.nodeDowns = fleet.nodeDowns
+        observed.began = began
         for (name, origin) in fleet.origins {
             observed.clientsSeen[name] = origin.clientsSeen
             if origin.spec.kind == .smtp || origin.spec.kind == .postfix { observed.mail[name] = origin.mailOutcomes }
