@@ -52,7 +52,7 @@ enum DNSBenchmark {
         try nsdConfig.write(to: nsdConfigFile, atomically: true, encoding: .utf8)
 
         let edgesimDNS = try PeerLauncher.run(
-            binary, ["dns", "--apps", appsFile.path, "--listen", "127.0.0.5:5300", "--pool-ipv4", "198.19.0.0/16"])
+            binary, ["dns", "--apps", appsFile.path, "--listen", "127.0.0.5:5300", "--pool-ipv4", "198.19.0.0/16", "--rate-limit", "0"])
         let nsdProcess = try PeerLauncher.run(nsd, ["-d", "-c", nsdConfigFile.path])
         defer { PeerLauncher.stop([edgesimDNS, nsdProcess]) }
         try await PeerLauncher.ready([edgesimDNS, nsdProcess]) {

@@ -41,6 +41,12 @@ struct DNSCommand: AsyncParsableCommand {
     @Option(help: "Rotate every dynamic application's addresses this often (e.g. 30s).")
     var rotateEvery: String?
 
+    @Option(
+        help:
+            "UDP answers a second per client prefix (/24, /56); over it every second query is answered truncated, the rest dropped. 0 turns it off."
+    )
+    var rateLimit = 200
+
     func validate() throws {
         guard Endpoint(listen) != nil else { throw ValidationError("--listen \(listen) is not address:port") }
         for (flag, text) in [("--pool-ipv4", poolIPv4), ("--pool-ipv6", poolIPv6)] {
@@ -48,6 +54,7 @@ struct DNSCommand: AsyncParsableCommand {
         }
         guard DNSName(fleetDomain) != nil else { throw ValidationError("--fleet-domain \(fleetDomain) is not a domain name") }
         guard (0...86400).contains(ttl) else { throw ValidationError("--ttl must be 0-86400 seconds") }
+        guard rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 (off) or more") }
         if let rotateEvery {
             guard case .success(let every) = Quantity.duration(rotateEvery), every >= .seconds(1) else {
                 throw ValidationError("--rotate-every \(rotateEvery) must be a duration of at least 1s")
@@ -74,7 +81,7 @@ struct DNSCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        let server = DNSServer(zones: store)
+        let server = DNSServer(zones: store, rateLimit: .init(rate: rateLimit))
         let address = Endpoint(listen)!
         let apps = loaded.value
         let logger = Logger(label: "edgesim.dns")

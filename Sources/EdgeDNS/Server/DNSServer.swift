@@ -11,6 +11,9 @@ public final class DNSServer: Sendable {
         public var formatErrors = 0
         public var dropped = 0
         public var truncated = 0
+        /// UDP queries over the rate limit: dropped, and answered truncated (slipped).
+        public var rateLimited = 0
+        public var slipped = 0
     }
 
     public let zones: ZoneStore
@@ -21,15 +24,32 @@ public final class DNSServer: Sendable {
     public let tcpIdleTimeout: TimeAmount
     /// UDP sockets sharing the address. Default: one per core.
     public let udpSockets: Int
+    private let limiter: Mutex<ResponseRateLimiter>
 
     public init(
         zones: ZoneStore, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, tcpIdleTimeout: TimeAmount = .seconds(10),
-        udpSockets: Int = System.coreCount
+        udpSockets: Int = System.coreCount, rateLimit: ResponseRateLimiter.Settings = .init()
     ) {
         self.zones = zones
         self.group = group
         self.tcpIdleTimeout = tcpIdleTimeout
         self.udpSockets = udpSockets
+        limiter = Mutex(ResponseRateLimiter(settings: rateLimit))
+    }
+
+    /// What to do with a UDP query from `client` under the rate limit.
+    func rateDecision(for client: IPAddress) -> ResponseRateLimiter.Decision {
+        let decision = limiter.withLock { $0.decide(for: client, now: .now()) }
+        switch decision {
+        case .answer: break
+        case .drop: tally.withLock { $0.rateLimited += 1 }
+        case .slip:
+            tally.withLock {
+                $0.rateLimited += 1
+                $0.slipped += 1
+            }
+        }
+        return decision
     }
 
     public var counters: Counters { tally.withLock { $0 } }
@@ -122,11 +142,17 @@ final class UDPQueryHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        // RFC 6891: the requester's payload size, never below 512, capped at what we offer.
+        let client = Endpoint(envelope.remoteAddress)?.address ?? .v4(0)
+        let decision = server.rateDecision(for: client)
+        guard decision != .drop else { return }
+        // RFC 6891: the requester's payload size, never below 512, capped at what we offer. A
+        // slipped answer has room for the question only, so it goes out truncated.
         let reply = server.respond(
             to: envelope.data,
             maxSize: { query in
-                Int(min(max(query.edns?.udpPayloadSize ?? 512, 512), Answerer.udpPayloadSize))
+                decision == .slip
+                    ? 12 + (query.questions.first.map { $0.name.wireLength + 4 } ?? 0) + (query.edns == nil ? 0 : 11)
+                    : Int(min(max(query.edns?.udpPayloadSize ?? 512, 512), Answerer.udpPayloadSize))
             }, allocator: context.channel.allocator)
         guard let reply else { return }
         context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)

@@ -17,12 +17,15 @@ public struct NodeLimits: Sendable, Hashable {
     public var udpFlows = 10_000
     /// A UDP flow with no datagram either way for this long is closed. Default 30 s.
     public var udpIdleTimeout: Duration = .seconds(30)
+    /// DNS answers a second over UDP per client prefix (/24, /56) at each edge; over it, every
+    /// second query is answered truncated and the rest dropped. Default 200/s; `off` (0) is none.
+    public var dnsRate = 200
 
     public init() {}
 
     static let keys = [
         "tcp_connections", "tcp_connections_per_app", "tcp_idle_timeout", "tcp_half_closed_timeout", "header_timeout",
-        "connect_timeout", "udp_flows", "udp_idle_timeout",
+        "connect_timeout", "udp_flows", "udp_idle_timeout", "dns_rate",
     ]
 
     /// Reads `limits:`; every duration must be above zero.
@@ -31,6 +34,9 @@ public struct NodeLimits: Sendable, Hashable {
         if let value = fields.int("tcp_connections", in: 1...10_000_000) { limits.tcpConnections = value }
         if let value = fields.int("tcp_connections_per_app", in: 1...10_000_000) { limits.tcpConnectionsPerApplication = value }
         if let value = fields.int("udp_flows", in: 1...10_000_000) { limits.udpFlows = value }
+        if let value = fields.value("dns_rate", { $0 == "off" ? .success(0) : Quantity.rate($0) }) {
+            limits.dnsRate = Int(value.rounded(.up))
+        }
         func positive(_ key: String) -> Duration? {
             guard let value = fields.duration(key) else { return nil }
             guard value > .zero else {

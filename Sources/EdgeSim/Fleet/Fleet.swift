@@ -231,7 +231,8 @@ public final class Fleet: AddressServing {
         }
         for listener in network.dnsListeners {
             let group = listener.host.map { network.group(for: $0) } ?? network.group(for: "")
-            let server = DNSServer(zones: store, group: group, udpSockets: 1)
+            let server = DNSServer(
+                zones: store, group: group, udpSockets: 1, rateLimit: .init(rate: plan.scenario.limits.dnsRate))
             do {
                 _ = try await server.start(at: listener.endpoint)
             } catch {
