@@ -45,3 +45,32 @@ import Testing
         #expect(failed.clientDatagram() == .drop)
     }
 }
+
+/// The order flows were last used in, kept in O(1) per use.
+@Suite struct RecencyListTests {
+    @Test func theLeastRecentlyUsedIsAtHandThroughTouchesAndRemovals() {
+        var list = RecencyList<Int>()
+        #expect(list.oldest == nil)
+        for key in 1...4 { list.touch(key) }
+        #expect(list.oldest == 1 && list.newest == 4)
+        list.touch(1)
+        #expect(list.oldest == 2 && list.newest == 1)
+        list.remove(2)
+        #expect(list.oldest == 3)
+        list.remove(1)
+        #expect(list.newest == 4)
+        list.remove(9)
+        list.touch(4)
+        #expect(list.count == 2 && list.oldest == 3 && list.newest == 4)
+        list.remove(3)
+        list.remove(4)
+        #expect(list.oldest == nil && list.newest == nil && list.count == 0)
+        // Many keys, used in a known order: the oldest is always the right one.
+        var many = RecencyList<Int>()
+        for key in 0..<10_000 { many.touch(key) }
+        for key in stride(from: 0, to: 10_000, by: 2) { many.touch(key) }
+        #expect(many.oldest == 1)
+        many.remove(1)
+        #expect(many.oldest == 3)
+    }
+}

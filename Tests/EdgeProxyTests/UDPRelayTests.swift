@@ -57,6 +57,24 @@ import Testing
         await origin.stop()
     }
 
+    /// The first flow is used again after the second opened: the second is the one to go.
+    @Test func aFlowUsedAgainIsNotEvictedBeforeAnIdleOne() async throws {
+        let origin = UDPEchoOrigin()
+        let originEndpoint = try await origin.start(at: Endpoint(Loopback.address(), 0))
+        let edge = Loopback.address()
+        let node = try await node(application("capped", "udp/53", origins: ["udp://\(originEndpoint)"]), edge) { $0.udpMaxFlows = 2 }
+        let clients = [try await UDPTestClient(), try await UDPTestClient(), try await UDPTestClient()]
+        for (index, client) in clients.prefix(2).enumerated() {
+            #expect(try await client.roundTrips([[UInt8(index)]], to: Endpoint(edge, 53)) == [[UInt8(index)]])
+        }
+        #expect(try await clients[0].roundTrips([[9]], to: Endpoint(edge, 53)) == [[9]])
+        #expect(try await clients[2].roundTrips([[2]], to: Endpoint(edge, 53)) == [[2]])
+        let evicted = await node.events.first { $0.status == 497 }
+        #expect(evicted?.clientPort == clients[1].local.port)
+        await node.stop()
+        await origin.stop()
+    }
+
     @Test func simpleProxyProtocolOnEveryDatagramAndStrippedFromReplies() async throws {
         let origin = UDPEchoOrigin(expecting: .simple)
         let originEndpoint = try await origin.start(at: Endpoint(Loopback.address(), 0))

@@ -11,6 +11,9 @@ final class UDPListenerHandler: ChannelInboundHandler {
 
     private let service: ApplicationService
     private var flows: [Endpoint: UDPFlow] = [:]
+    /// Clients by when their flow was last used: a flood of new clients must not cost a scan of
+    /// the whole table each to find the flow to evict.
+    private var recency = RecencyList<Endpoint>()
     private var context: ChannelHandlerContext?
     private var edge: Endpoint?
     private var sweep: RepeatedTask?
@@ -39,6 +42,7 @@ final class UDPListenerHandler: ChannelInboundHandler {
         sweep?.cancel()
         for flow in flows.values { finish(flow, flow.machine.listenerClosed()) }
         flows.removeAll()
+        recency = RecencyList()
         context.fireChannelInactive()
     }
 
@@ -65,8 +69,14 @@ final class UDPListenerHandler: ChannelInboundHandler {
             }
             return
         }
-        let flow = flows[client] ?? openFlow(client: client, edge: edge, context: context)
-        flow.lastActivity = .now()
+        let flow: UDPFlow
+        if let existing = flows[client] {
+            flow = existing
+            flow.lastActivity = .now()
+            recency.touch(client)
+        } else {
+            flow = openFlow(client: client, edge: edge, context: context)
+        }
         flow.bytesIn += UInt64(envelope.data.readableBytes)
         let framed = flow.frame(envelope.data, mode: service.app.proxyProtocol, allocator: context.channel.allocator)
         switch flow.machine.clientDatagram() {
@@ -76,18 +86,25 @@ final class UDPListenerHandler: ChannelInboundHandler {
         }
     }
 
+    /// The flow with nothing either way for longest.
+    private func leastRecentlyUsed() -> UDPFlow? {
+        recency.oldest.flatMap { flows[$0] }
+    }
+
     private func reportOnce(_ client: Endpoint, _ report: () -> Void) {
         guard reported.count < 10_000, reported.insert(client).inserted else { return }
         report()
     }
 
     private func openFlow(client: Endpoint, edge: Endpoint, context: ChannelHandlerContext) -> UDPFlow {
-        if flows.count >= configuration.udpMaxFlows, let oldest = flows.values.min(by: { $0.lastActivity < $1.lastActivity }) {
+        if flows.count >= configuration.udpMaxFlows, let oldest = leastRecentlyUsed() {
             counters.add(.udpFlowsEvicted)
             finish(oldest, oldest.machine.evicted())
         }
         let flow = UDPFlow(client: client, edge: edge, pendingLimit: configuration.udpPendingLimit)
+        flow.lastActivity = .now()
         flows[client] = flow
+        recency.touch(client)
         counters.add(.udpFlowsOpened)
         let loop = context.eventLoop
         let this = NIOLoopBound(self, eventLoop: loop)
@@ -152,6 +169,7 @@ final class UDPListenerHandler: ChannelInboundHandler {
     func reply(_ payload: ByteBuffer, for flow: UDPFlow) {
         guard let context, flow.machine.originReply() == .deliver else { return }
         flow.lastActivity = .now()
+        if flows[flow.client] === flow { recency.touch(flow.client) }
         if flow.firstReply == nil { flow.firstReply = .now() }
         flow.bytesOut += UInt64(payload.readableBytes)
         counters.add(.udpDatagramsOut)
@@ -170,7 +188,10 @@ final class UDPListenerHandler: ChannelInboundHandler {
     /// flow of the same client has it already), and a disconnect event when it had reached its origin.
     private func finish(_ flow: UDPFlow, _ action: UDPFlowStateMachine.Action) {
         guard case .close(let status) = action else { return }
-        if flows[flow.client] === flow { flows[flow.client] = nil }
+        if flows[flow.client] === flow {
+            flows[flow.client] = nil
+            recency.remove(flow.client)
+        }
         flow.originChannel?.close(promise: nil)
         guard let status, flow.origin != nil else { return }
         service.event(
