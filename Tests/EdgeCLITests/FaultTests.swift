@@ -215,10 +215,7 @@ extension FleetRuns {
         /// their masters by the configuration folder and ends them.
         @Test(
             .enabled(if: EdgesimProcess.isRoot, "netns mode needs root"),
-            .enabled(
-                if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/postfix")
-                    || ProcessInfo.processInfo.environment["CI"] == "true",
-                "postfix is not installed (scripts/setup installs it)"))
+            .enabled(if: EdgesimProcess.canRunPostfix, "postfix is not installed (scripts/setup installs it)"))
         func aKilledRunnerLeavesNoMailServerBehind() throws {
             let path = EdgesimProcess.repository.appendingPathComponent("scenarios/mail-postfix.yaml").path
             let (runner, _) = try start(["run", path, "--mode", "netns"])

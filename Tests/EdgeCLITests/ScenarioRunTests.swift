@@ -68,10 +68,7 @@ extension FleetRuns {
         /// the test is skipped when it is missing.
         @Test(
             .enabled(if: EdgesimProcess.isRoot, "netns mode needs root"),
-            .enabled(
-                if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/postfix")
-                    || ProcessInfo.processInfo.environment["CI"] == "true",
-                "postfix is not installed (scripts/setup installs it)"))
+            .enabled(if: EdgesimProcess.canRunPostfix, "postfix is not installed (scripts/setup installs it)"))
         func postfixBehindTheEdge() throws {
             let path = EdgesimProcess.repository.appendingPathComponent("scenarios/mail-postfix.yaml").path
             let run = try EdgesimProcess.run(["run", path, "--mode", "netns"])

@@ -177,21 +177,18 @@ final class ExchangeHandler: ChannelInboundHandler {
     }
 
     private func refuse(_ reply: String, context: ChannelHandlerContext) {
-        guard case .done = stage else {
-            stage = .done
-            promise.fail(Refused(reply: reply))
-            context.close(promise: nil)
-            return
-        }
+        fail(with: Refused(reply: reply), context: context)
     }
 
     private func fail(_ message: String, context: ChannelHandlerContext) {
-        guard case .done = stage else {
-            stage = .done
-            promise.fail(Failure(description: message))
-            context.close(promise: nil)
-            return
-        }
+        fail(with: Failure(description: message), context: context)
+    }
+
+    private func fail(with error: any Error, context: ChannelHandlerContext) {
+        if case .done = stage { return }
+        stage = .done
+        promise.fail(error)
+        context.close(promise: nil)
     }
 }
 
