@@ -86,6 +86,14 @@ struct ExpectationDecoder {
         case "node_reported_down":
             return context.hosts(fields, "node", among: context.topology.edgeNodes.map(\.name), kind: "an edge node")?.first
                 .map(Expectation.nodeReportedDown)
+        case "no_leftovers":
+            return .noLeftovers
+        case "memory_bounded":
+            let maxRSS = fields.value("max_rss", required: true, Quantity.byteCount)
+            let maxGrowth = fields.value("max_growth", Quantity.byteCount) ?? maxRSS
+            let descriptors = fields.int("max_descriptor_growth", in: 0...1_000_000) ?? 64
+            guard let maxRSS, let maxGrowth else { return nil }
+            return .memoryBounded(maxRSS: maxRSS, maxGrowth: maxGrowth, maxDescriptorGrowth: descriptors)
         case "old_address_refused":
             return context.application(fields, "app").map(Expectation.oldAddressRefused)
         default:

@@ -158,10 +158,17 @@ public enum Expectation: Sendable, Hashable {
     case clientAccepted(scope: TrafficScope)
     /// The fleet noticed the node stopped answering (frozen) and reported it down.
     case nodeReportedDown(node: String)
+    /// Once the run is over nothing of it is left: namespaces, resolver and scratch folders,
+    /// node processes.
+    case noLeftovers
+    /// Every node process and the runner stay under `maxRSS` bytes at the end and grew by at
+    /// most `maxGrowth` bytes and `maxDescriptorGrowth` descriptors from when the fleet was up.
+    case memoryBounded(maxRSS: UInt64, maxGrowth: UInt64, maxDescriptorGrowth: Int)
 
     public static let kinds = [
         "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",
-        "old_address_refused", "connections_survived", "client_rejected", "client_accepted", "node_reported_down",
+        "old_address_refused", "connections_survived", "client_rejected", "client_accepted", "node_reported_down", "no_leftovers",
+        "memory_bounded",
     ]
 }
 

@@ -1,6 +1,7 @@
 import EdgeDNS
 import EdgeModel
 import EdgeNet
+import EdgeProxy
 import NIOCore
 import NIOPosix
 
@@ -17,7 +18,8 @@ public final class LoopbackNetwork: FleetNetwork {
     public init(plan: FleetPlan, dnsPort: UInt16) {
         self.plan = plan
         router = FleetRouter(plan: plan)
-        fabric = LoopbackFabric(router: router)
+        // The fabric's per-flow sockets last no longer than the nodes' flows they carry.
+        fabric = LoopbackFabric(router: router, udpIdleTimeout: plan.scenario.limits.udpIdleTimeout.timeAmount)
         dnsEndpoint = Endpoint(IPAddress("127.53.0.53")!, dnsPort)
     }
 

@@ -79,6 +79,13 @@ public struct ExpectationChecker: Sendable {
             return mail(scope, rejected: true, reason: reason)
         case .clientAccepted(let scope):
             return mail(scope, rejected: false, reason: nil)
+        case .noLeftovers:
+            return RunReport.Check(
+                name: "no_leftovers", passed: observed.leftovers.isEmpty,
+                measured: observed.leftovers.isEmpty ? "nothing left" : "\(observed.leftovers.count) left",
+                expected: "nothing of the run left after it", detail: observed.leftovers.prefix(5).joined(separator: "; "))
+        case .memoryBounded(let maxRSS, let maxGrowth, let maxDescriptors):
+            return memoryBounded(maxRSS: maxRSS, maxGrowth: maxGrowth, maxDescriptors: maxDescriptors)
         case .nodeReportedDown(let node):
             let times = observed.nodeDowns.filter { $0.node == node }.map { down in
                 String(format: "down at %.1f s", down.time - observed.began)
@@ -151,6 +158,29 @@ public struct ExpectationChecker: Sendable {
             passed: !results.isEmpty && matching.count == results.count,
             measured: results.isEmpty ? "no traffic" : "\(matching.count) of \(results.count) messages", expected: expected,
             detail: outcomes.isEmpty ? nil : outcomes)
+    }
+
+    private func memoryBounded(maxRSS: UInt64, maxGrowth: UInt64, maxDescriptors: Int) -> RunReport.Check {
+        func mib(_ bytes: UInt64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+        var problems: [String] = []
+        var largest: (String, UInt64) = ("", 0)
+        for (name, span) in observed.usage.sorted(by: { $0.key < $1.key }) {
+            guard let start = span.start, let end = span.end else {
+                problems.append("\(name): not measured at both ends")
+                continue
+            }
+            if end.rssBytes > largest.1 { largest = (name, end.rssBytes) }
+            if end.rssBytes > maxRSS { problems.append("\(name) ends at \(mib(end.rssBytes))") }
+            if end.rssBytes > start.rssBytes + maxGrowth { problems.append("\(name) grew by \(mib(end.rssBytes - start.rssBytes))") }
+            if end.descriptors > start.descriptors + maxDescriptors {
+                problems.append("\(name) holds \(end.descriptors - start.descriptors) more descriptors")
+            }
+        }
+        return RunReport.Check(
+            name: "memory_bounded", passed: !observed.usage.isEmpty && problems.isEmpty,
+            measured: observed.usage.isEmpty ? "nothing measured" : "largest \(largest.0) at \(mib(largest.1)); \(problems.count) over",
+            expected: "under \(mib(maxRSS)), growth under \(mib(maxGrowth)) and \(maxDescriptors) descriptors",
+            detail: problems.isEmpty ? nil : problems.prefix(5).joined(separator: "; "))
     }
 
     private func clientAddressSeen(_ scope: TrafficScope) -> RunReport.Check {

@@ -31,6 +31,11 @@ public struct Observations: Sendable {
     public var nodeDowns: [Fleet.NodeDown] = []
     /// When the run began (seconds since the epoch), to show times from the start.
     public var began: Double = 0
+    /// Memory and descriptors of each node process and of the runner ("runner"), when the fleet
+    /// was up and at the end.
+    public var usage: [String: (start: ProcessUsage?, end: ProcessUsage?)] = [:]
+    /// What the run left once it was torn down (empty when nothing).
+    public var leftovers: [String] = []
     /// Each host's address as the network saw it.
     public var hostAddresses: [String: IPAddress] = [:]
 

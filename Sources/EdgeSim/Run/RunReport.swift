@@ -66,6 +66,13 @@ public struct RunReport: Sendable, Codable {
         public var count: Int
     }
 
+    /// A node process (or the runner) when the fleet was up and at the end.
+    public struct ProcessRow: Sendable, Codable, Hashable {
+        public var name: String
+        public var start: ProcessUsage?
+        public var end: ProcessUsage?
+    }
+
     public struct NodeDown: Sendable, Codable, Hashable {
         public var node: String
         public var at: Double
@@ -89,6 +96,8 @@ public struct RunReport: Sendable, Codable {
     public var traffic: [Traffic] = []
     public var rotations: [Rotation] = []
     public var nodeExits: [NodeExit] = []
+    /// Memory and descriptors of the node processes and the runner.
+    public var processes: [ProcessRow] = []
     /// Nodes that stopped answering their control channel while running.
     public var nodeDowns: [NodeDown] = []
     /// What mail origins did with the messages, by connecting address as they saw it.
@@ -178,6 +187,14 @@ public struct RunReport: Sendable, Codable {
                     "  \(String(format: "%6.1f s", rotation.publishedAt))  \(rotation.app): \(rotation.old.joined(separator: ", ")) → \(rotation.new.joined(separator: ", ")), old \(retired)"
                 )
             }
+        }
+        if !processes.isEmpty {
+            lines.append("")
+            lines.append("processes (resident memory and descriptors, fleet up → end):")
+            func text(_ usage: ProcessUsage?) -> String {
+                usage.map { String(format: "%.1f MiB, %d fds", Double($0.rssBytes) / 1_048_576, $0.descriptors) } ?? "-"
+            }
+            for row in processes { lines.append("  \(row.name): \(text(row.start)) → \(text(row.end))") }
         }
         if !nodeDowns.isEmpty {
             lines.append("")

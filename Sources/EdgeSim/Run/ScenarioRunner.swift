@@ -43,6 +43,7 @@ public final class ScenarioRunner: Sendable {
     public let options: Options
     private let results = Mutex<[ConnectionResult]>([])
     private let probes = Mutex<[Observations.Probe]>([])
+    private let startUsage = Mutex<[String: ProcessUsage]>([:])
     private let notes = Mutex<[String]>([])
 
     public init(scenario: Scenario, options: Options) throws(FleetPlan.PlanError) {
@@ -100,6 +101,7 @@ public final class ScenarioRunner: Sendable {
         do {
             options.say("starting \(plan.edgeNodes.count) edge nodes, \(scenario.topology.origins.count) origins and the DNS responder")
             try await fleet.start(drain: drain)
+            startUsage.withLock { $0 = Self.usage(of: fleet) }
             options.say(
                 "fleet up in \(String(format: "%.1f", (clock.now - start).seconds)) s; DNS at \(fleet.dnsEndpoint) (dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME)"
             )
@@ -121,15 +123,24 @@ public final class ScenarioRunner: Sendable {
             note("error: \(error)")
         }
         await fleet.rotatorIfStarted?.waitForRetirements()
-        let observed = observations(fleet, began: began)
+        var observed = observations(fleet, began: began)
+        let endUsage = Self.usage(of: fleet)
+        let started = startUsage.withLock { $0 }
+        for name in Set(started.keys).union(endUsage.keys) { observed.usage[name] = (started[name], endUsage[name]) }
         if let smartRouting = await fleet.smartRoutingSummary() { note(smartRouting) }
+        let nodePIDs = fleet.nodePIDs
         await fleet.stop()
+        observed.leftovers = Self.leftovers(nodePIDs: nodePIDs)
 
         report.durationSeconds = (clock.now - start).seconds
         report.checks = report.outcome == .error ? [] : ExpectationChecker(scenario: scenario, observed: observed).checks()
         if report.outcome == .passed, report.checks.contains(where: { !$0.passed }) { report.outcome = .failed }
         if Task.isCancelled, report.outcome != .error { report.outcome = .interrupted }
         report.traffic = summarize(observed)
+        report.processes = observed.usage.keys.sorted().map { name in
+            let (start, end) = observed.usage[name]!
+            return RunReport.ProcessRow(name: name, start: start, end: end)
+        }
         report.mail = summarizeMail(observed)
         report.rotations = observed.rotations.map {
             RunReport.Rotation(
@@ -368,6 +379,26 @@ public final class ScenarioRunner: Sendable {
                 relayed: Dictionary(grouping: served.filter { !$0.via.isEmpty }, by: { ([$0.node] + $0.via).joined(separator: "→") })
                     .mapValues(\.count))
         }.sorted { ($0.app, $0.client) < ($1.app, $1.client) }
+    }
+
+    /// Memory and descriptors of every node process and of this runner.
+    static func usage(of fleet: Fleet) -> [String: ProcessUsage] {
+        var usage: [String: ProcessUsage] = [:]
+        for (name, node) in fleet.nodes { if let pid = node.pid, let found = ProcessUsage.of(pid) { usage[name] = found } }
+        if let runner = ProcessUsage.of(getpid()) { usage["runner"] = runner }
+        return usage
+    }
+
+    /// What this run left after its teardown: namespaces and resolver folders named for it,
+    /// Postfix scratch folders, node processes still running.
+    static func leftovers(nodePIDs: [Int32]) -> [String] {
+        let prefix = "\(NamespaceNetwork.namePrefix)\(getpid())-"
+        var found = NetworkNamespace.list().filter { $0.hasPrefix(prefix) }.map { "network namespace \($0)" }
+        found += NetworkNamespace.listEtcFolders().filter { $0.hasPrefix(prefix) }.map { "resolver folder /etc/netns/\($0)" }
+        let scratch = (try? FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)) ?? []
+        found += scratch.filter { $0.hasPrefix("\(PostfixOrigin.folderPrefix)\(getpid())-") }.map { "scratch folder \($0)" }
+        found += nodePIDs.filter { ProcessUsage.of($0) != nil }.map { "node process \($0)" }
+        return found
     }
 
     /// Per mail origin and connecting address: how many messages were taken, and each refusal.
