@@ -167,8 +167,12 @@ import Testing
                 "not one of: stop, start, restart, kill"
             ),
             (
+                "node: {name: edge-a, action: kill}", "node: {name: edge-a, action: blackhole}", "timeline[2].node.action",
+                "'blackhole' is not one of: stop, start, restart, kill, freeze, thaw"
+            ),
+            (
                 "origin: {name: mx, action: stop}", "origin: {name: mx, action: freeze}", "timeline[3].origin.action",
-                "'freeze' is not one of: stop, start, restart, kill"
+                "'freeze' is not one of: stop, start, restart, kill, blackhole, reset"
             ),
             (
                 "origin: {name: mx, action: stop}", "origin: {name: edge-a, action: stop}", "timeline[3].origin.name",

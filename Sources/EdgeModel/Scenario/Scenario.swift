@@ -117,6 +117,11 @@ public struct HostStep: Sendable, Hashable {
         case freeze
         /// Resumed after a freeze (SIGCONT): nodes only.
         case thaw
+        /// Accepts connections, then neither reads nor answers (on open ones too): built-in TCP
+        /// origins only; `start` ends it.
+        case blackhole
+        /// Resets every connection, open and new: built-in TCP origins only; `start` ends it.
+        case reset
     }
 
     public var name: String

@@ -109,13 +109,24 @@ struct StepDecoder {
 
     private func host(_ fields: FieldReader, among names: [String], kind: String) -> HostStep? {
         let name = context.hosts(fields, "name", among: names, kind: kind)?.first
-        // Freezing is for node processes; an origin runs inside the runner.
-        let actions = HostStep.Action.allCases.filter { kind == "an edge node" || ($0 != .freeze && $0 != .thaw) }
+        // Freezing is for node processes (an origin runs inside the runner); misbehaving for
+        // built-in TCP origins.
+        let nodeOnly: [HostStep.Action] = [.freeze, .thaw]
+        let originOnly: [HostStep.Action] = [.blackhole, .reset]
+        let actions = HostStep.Action.allCases.filter { kind == "an edge node" ? !originOnly.contains($0) : !nodeOnly.contains($0) }
         let action = fields.value("action", required: true) { text in
             HostStep.Action(rawValue: text).flatMap { actions.contains($0) ? $0 : nil }.map { .success($0) }
                 ?? .failure(ValueError("'\(text)' is not one of: \(actions.map(\.rawValue).joined(separator: ", "))"))
         }
         guard let name, let action else { return nil }
+        if originOnly.contains(action), let origin = context.topology.origin(named: name),
+            ![.tcpEcho, .http, .smtp].contains(origin.kind)
+        {
+            fields.error(
+                "\(action.rawValue) is for built-in TCP origins (tcp-echo, http, smtp); \(name) is \(origin.kind.rawValue)", field: "action"
+            )
+            return nil
+        }
         return HostStep(name: name, action: action)
     }
 

@@ -26,6 +26,16 @@ public final class TCPOrigin: Sendable {
         public var header: ProxyHeader?
     }
 
+    /// How the origin misbehaves on purpose (a fault step), for open and new connections alike.
+    public enum Fault: Sendable, Hashable {
+        case none
+        /// Accepts, then neither reads nor answers (a blackholed or hung server).
+        case silent
+        /// Resets every connection (SO_LINGER 0 and close).
+        case reset
+    }
+
+    private let faults = FaultState()
     private let expect: ProxyProtocolMode
     private let responder: Responder
     private let seen = Recorder<Seen>()
@@ -53,12 +63,14 @@ public final class TCPOrigin: Sendable {
     public func start(address: IPAddress, ports: [UInt16] = [0]) async throws -> [Endpoint] {
         var bound: [Endpoint] = []
         for port in ports {
-            let channel = try await group.onLoop { [expect, seen, responder, mail, group] loop in
+            let channel = try await group.onLoop { [expect, seen, responder, mail, group, faults] loop in
                 ServerBootstrap(group: loop)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelOption(.allowRemoteHalfClosure, value: true)
-                    .childChannelInitializer { [expect, seen, responder, mail, group] channel in
+                    .childChannelInitializer { [expect, seen, responder, mail, group, faults] channel in
                         channel.eventLoop.makeCompletedFuture {
+                            let fault = faults.accept(channel)
+                            if fault != .none { Self.apply(fault, to: channel) }
                             let peer = channel.remoteAddress.flatMap(Endpoint.init) ?? Endpoint(.v4(0), 0)
                             let localPort = UInt16(channel.localAddress?.port ?? 0)
                             let handler = Self.handler(responder, awaitsHeader: expect == .v1 || expect == .v2, group: group, mail: mail)
@@ -85,7 +97,23 @@ public final class TCPOrigin: Sendable {
     }
 
     public func stop() async {
+        setFault(.none)
         await channels.closeAll()
+    }
+
+    /// Starts (or ends, with `.none`) misbehaving, on every open connection and each new one.
+    public func setFault(_ new: Fault) {
+        for channel in faults.set(new) { Self.apply(new, to: channel) }
+    }
+
+    private static func apply(_ fault: Fault, to channel: any Channel) {
+        switch fault {
+        case .none: channel.setOption(.autoRead, value: true).whenSuccess { channel.read() }
+        case .silent: channel.setOption(.autoRead, value: false).whenComplete { _ in }
+        case .reset:
+            guard let options = channel as? any SocketOptionProvider else { return channel.close(promise: nil) }
+            options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+        }
     }
 
     private static func handler(_ responder: Responder, awaitsHeader: Bool, group: any EventLoopGroup, mail: Recorder<MailOutcome>)
@@ -143,5 +171,28 @@ final class EchoHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// The fault a TCP origin is in, and its open connections (to apply a new fault to).
+private final class FaultState: Sendable {
+    private let state = Mutex<(fault: TCPOrigin.Fault, open: [ObjectIdentifier: any Channel])>((.none, [:]))
+
+    /// Tracks a new connection until it closes; the fault it starts in.
+    func accept(_ channel: any Channel) -> TCPOrigin.Fault {
+        let key = ObjectIdentifier(channel)
+        channel.closeFuture.whenComplete { _ in self.state.withLock { _ = $0.open.removeValue(forKey: key) } }
+        return state.withLock { state in
+            state.open[key] = channel
+            return state.fault
+        }
+    }
+
+    /// Sets the fault; the connections open now.
+    func set(_ fault: TCPOrigin.Fault) -> [any Channel] {
+        state.withLock { state in
+            state.fault = fault
+            return Array(state.open.values)
+        }
     }
 }

@@ -329,6 +329,11 @@ public final class Fleet: AddressServing {
         try await network.setOrigin(name, down: false)
     }
 
+    /// Makes a running built-in TCP origin misbehave (or behave again).
+    public func setOriginFault(_ name: String, _ fault: TCPOrigin.Fault) {
+        origins[name]?.setFault(fault)
+    }
+
     /// One line for the report on what smart routing cost and carried, from every running node;
     /// nil when no node does smart routing.
     public func smartRoutingSummary() async -> String? {

@@ -57,6 +57,11 @@ public final class OriginHost: Sendable {
         await command.stop()
     }
 
+    /// Starts or ends misbehaving (built-in TCP origins).
+    public func setFault(_ fault: TCPOrigin.Fault) {
+        tcp?.setFault(fault)
+    }
+
     /// Client addresses the origin was told (PROXY headers and Simple Proxy Protocol), with the
     /// port each arrived on.
     public var clientsSeen: [(port: UInt16, client: IPAddress)] {

@@ -44,6 +44,8 @@ public final class ScenarioRunner: Sendable {
     private let results = Mutex<[ConnectionResult]>([])
     private let probes = Mutex<[Observations.Probe]>([])
     private let startUsage = Mutex<[String: ProcessUsage]>([:])
+    /// Origins misbehaving on purpose now.
+    private let faulted = Mutex<Set<String>>([])
     private let notes = Mutex<[String]>([])
 
     public init(scenario: Scenario, options: Options) throws(FleetPlan.PlanError) {
@@ -251,12 +253,25 @@ public final class ScenarioRunner: Sendable {
                 try await fleet.startNode(step.name)
             case .freeze: fleet.freezeNode(step.name, true)
             case .thaw: fleet.freezeNode(step.name, false)
+            case .blackhole, .reset: break  // origins only, refused by the decoder
             }
         case .origin(let step):
             options.say("\(at)  origin \(step.name): \(step.action.rawValue)")
             switch step.action {
             case .kill, .stop, .freeze: await fleet.stopOrigin(step.name)
-            case .start, .thaw: try await fleet.startOrigin(step.name)
+            case .blackhole:
+                faulted.withLock { _ = $0.insert(step.name) }
+                fleet.setOriginFault(step.name, .silent)
+            case .reset:
+                faulted.withLock { _ = $0.insert(step.name) }
+                fleet.setOriginFault(step.name, .reset)
+            case .start, .thaw:
+                // After a fault, start means behaving again; after a stop, listening again.
+                if faulted.withLock({ $0.remove(step.name) != nil }) {
+                    fleet.setOriginFault(step.name, .none)
+                } else {
+                    try await fleet.startOrigin(step.name)
+                }
             case .restart:
                 await fleet.stopOrigin(step.name)
                 try await fleet.startOrigin(step.name)
