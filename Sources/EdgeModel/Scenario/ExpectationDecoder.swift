@@ -86,6 +86,13 @@ struct ExpectationDecoder {
         case "node_reported_down":
             return context.hosts(fields, "node", among: context.topology.edgeNodes.map(\.name), kind: "an edge node")?.first
                 .map(Expectation.nodeReportedDown)
+        case "limited":
+            let scope = self.scope(fields, appRequired: true)
+            let limit = fields.choice("limit", ["connections": "connections", "idle": "idle"])
+            let atLeast = fields.int("at_least", in: 1...10_000_000) ?? 1
+            if !fields.has("limit") { fields.error("give limit: connections or idle", field: "limit") }
+            guard let scope, let limit else { return nil }
+            return .limited(scope: scope, limit: limit, atLeast: atLeast)
         case "no_leftovers":
             return .noLeftovers
         case "memory_bounded":

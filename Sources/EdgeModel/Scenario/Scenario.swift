@@ -163,6 +163,9 @@ public enum Expectation: Sendable, Hashable {
     case clientAccepted(scope: TrafficScope)
     /// The fleet noticed the node stopped answering (frozen) and reported it down.
     case nodeReportedDown(node: String)
+    /// Nodes enforced a limit on this traffic at least this many times: `connections` (refused
+    /// over tcp_connections, status 495) or `idle` (closed by an idle or half-closed timeout, 498).
+    case limited(scope: TrafficScope, limit: String, atLeast: Int)
     /// Once the run is over nothing of it is left: namespaces, resolver and scratch folders,
     /// node processes.
     case noLeftovers
@@ -173,7 +176,7 @@ public enum Expectation: Sendable, Hashable {
     public static let kinds = [
         "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",
         "old_address_refused", "connections_survived", "client_rejected", "client_accepted", "node_reported_down", "no_leftovers",
-        "memory_bounded",
+        "memory_bounded", "limited",
     ]
 }
 

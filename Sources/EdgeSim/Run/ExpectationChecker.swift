@@ -79,6 +79,13 @@ public struct ExpectationChecker: Sendable {
             return mail(scope, rejected: true, reason: reason)
         case .clientAccepted(let scope):
             return mail(scope, rejected: false, reason: nil)
+        case .limited(let scope, let limit, let atLeast):
+            let status = limit == "connections" ? 495 : 498
+            let events = nodeEvents(scope)
+            let hits = events.filter { $0.status == status }.count
+            return RunReport.Check(
+                name: "limited \(limit) \(describe(scope))", passed: hits >= atLeast,
+                measured: "\(hits) of \(events.count) node events", expected: "at least \(atLeast) (status \(status))")
         case .noLeftovers:
             return RunReport.Check(
                 name: "no_leftovers", passed: observed.leftovers.isEmpty,
