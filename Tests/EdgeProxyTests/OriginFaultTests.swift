@@ -68,4 +68,19 @@ import Testing
         #expect(echo == "back")
         await origin.stop()
     }
+
+    /// An origin expecting a PROXY header closes a sender that does not complete one in time.
+    @Test func aHeaderThatNeverCompletesIsCutOff() async throws {
+        let origin = TCPOrigin(expecting: .v1, headerTimeout: .milliseconds(200))
+        let endpoint = try await origin.start(address: Loopback.address())[0]
+        let connection = try await connect(endpoint)
+        let ended = try await connection.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "PROXY TCP4 198.18."))
+            for try await _ in inbound { return false }
+            return true
+        }
+        #expect(ended)
+        #expect(origin.connections.isEmpty, "no header, so nothing recorded")
+        await origin.stop()
+    }
 }

@@ -43,13 +43,17 @@ public final class TCPOrigin: Sendable {
     private let channels = OpenChannels()
     private let group: any EventLoopGroup
 
+    /// How long a sender may take over its PROXY header. Default 10 s.
+    private let headerTimeout: TimeAmount
+
     public init(
         expecting proxyProtocol: ProxyProtocolMode = .off, responder: Responder = .echo,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, headerTimeout: TimeAmount = .seconds(10)
     ) {
         expect = proxyProtocol
         self.responder = responder
         self.group = group
+        self.headerTimeout = headerTimeout
     }
 
     /// Connections seen so far, in the order their headers (or first bytes) arrived.
@@ -63,11 +67,11 @@ public final class TCPOrigin: Sendable {
     public func start(address: IPAddress, ports: [UInt16] = [0]) async throws -> [Endpoint] {
         var bound: [Endpoint] = []
         for port in ports {
-            let channel = try await group.onLoop { [expect, seen, responder, mail, group, faults] loop in
+            let channel = try await group.onLoop { [expect, seen, responder, mail, group, faults, headerTimeout] loop in
                 ServerBootstrap(group: loop)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelOption(.allowRemoteHalfClosure, value: true)
-                    .childChannelInitializer { [expect, seen, responder, mail, group, faults] channel in
+                    .childChannelInitializer { [expect, seen, responder, mail, group, faults, headerTimeout] channel in
                         channel.eventLoop.makeCompletedFuture {
                             let fault = faults.accept(channel)
                             if fault != .none { Self.apply(fault, to: channel) }
@@ -77,7 +81,7 @@ public final class TCPOrigin: Sendable {
                             let handlers: [any ChannelHandler]
                             switch expect {
                             case .v1, .v2:
-                                let receiver = ProxyHeaderReceiver(version: expect == .v1 ? .v1 : .v2) { header in
+                                let receiver = ProxyHeaderReceiver(version: expect == .v1 ? .v1 : .v2, timeout: headerTimeout) { header in
                                     seen.append(Seen(peer: peer, localPort: localPort, header: header))
                                 }
                                 handlers = [receiver, handler]

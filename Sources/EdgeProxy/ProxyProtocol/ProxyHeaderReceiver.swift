@@ -3,7 +3,8 @@ import NIOCore
 
 /// The receiving side of a TCP PROXY header: reads exactly one v1 or v2 header (the one it is
 /// told to expect; it never guesses), reports it, then passes every later byte on untouched.
-/// A malformed header closes the connection before anything is processed.
+/// A malformed header, or none within the timeout, closes the connection before anything is
+/// processed.
 final class ProxyHeaderReceiver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -15,11 +16,24 @@ final class ProxyHeaderReceiver: ChannelInboundHandler, RemovableChannelHandler 
 
     private let version: Version
     private let onHeader: (ProxyHeader) -> Void
+    /// A sender that has not completed its header by then is closed.
+    private let timeout: TimeAmount
     private var buffered: ByteBuffer?
+    private var timer: Scheduled<Void>?
 
-    init(version: Version, onHeader: @escaping (ProxyHeader) -> Void) {
+    init(version: Version, timeout: TimeAmount = .seconds(10), onHeader: @escaping (ProxyHeader) -> Void) {
         self.version = version
+        self.timeout = timeout
         self.onHeader = onHeader
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) { bound.value.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
