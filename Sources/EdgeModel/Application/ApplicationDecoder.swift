@@ -46,7 +46,7 @@ enum ApplicationDecoder {
         let edgeIPs = decodeEdgeIPs(fields)
         let origin = decodeOrigin(fields, edge: edge)
         let id = fields.string("id")
-        if let id, id.isEmpty || id.count > 64 || !id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) {
+        if let id, id.isEmpty || id.count > 64 || !id.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || "-_.".contains($0) }) {
             fields.error("must be 1-64 letters, digits, '-', '_' or '.'", field: "id")
         }
 

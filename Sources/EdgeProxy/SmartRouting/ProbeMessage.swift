@@ -119,7 +119,7 @@ extension ByteBuffer {
             var table: [String: PathMeasurement] = [:]
             for _ in 0..<count {
                 guard let keyLength = copy.readInteger(as: UInt8.self), keyLength > 0,
-                    let key = copy.readString(length: Int(keyLength)), let rtt = copy.readInteger(as: UInt32.self),
+                    let key = copy.readPrintableName(length: Int(keyLength)), let rtt = copy.readInteger(as: UInt32.self),
                     let variation = copy.readInteger(as: UInt32.self), let loss = copy.readInteger(as: UInt16.self), loss <= 10_000,
                     let answering = copy.readInteger(as: UInt8.self), answering <= 1
                 else { throw ProbeMessageError(description: "probe reply entry cut short or out of range") }
@@ -132,8 +132,9 @@ extension ByteBuffer {
             return type == 2 ? .reply(token: token, table: table) : .update(table: table)
         case 4:
             func shortString() throws(ProbeMessageError) -> String {
-                guard let length = copy.readInteger(as: UInt8.self), length > 0, let text = copy.readString(length: Int(length)) else {
-                    throw ProbeMessageError(description: "relay datagram with a cut or empty name")
+                guard let length = copy.readInteger(as: UInt8.self), length > 0, let text = copy.readPrintableName(length: Int(length))
+                else {
+                    throw ProbeMessageError(description: "relay datagram with a cut, empty or unprintable name")
                 }
                 return text
             }
@@ -164,5 +165,17 @@ extension ByteBuffer {
         default:
             throw ProbeMessageError(description: "unknown probe message type \(type)")
         }
+    }
+}
+
+extension ByteBuffer {
+    /// A name edges exchange (node, application, origin): printable ASCII only, so it reads and
+    /// writes back byte for byte; nil when cut short or anything else.
+    fileprivate mutating func readPrintableName(length: Int) -> String? {
+        guard let bytes = getBytes(at: readerIndex, length: length), bytes.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+            return nil
+        }
+        moveReaderIndex(forwardBy: length)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
