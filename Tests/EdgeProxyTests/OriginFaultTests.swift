@@ -46,8 +46,7 @@ import Testing
         origin.setFault(.reset)
         func ends(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async -> Bool {
             do {
-                return try await connection.executeThenClose { inbound, outbound in
-                    try? await outbound.write(ByteBuffer(string: "x"))
+                return try await connection.executeThenClose { inbound, _ in
                     var iterator = inbound.makeAsyncIterator()
                     return try await iterator.next() == nil
                 }
@@ -75,8 +74,11 @@ import Testing
         let endpoint = try await origin.start(address: Loopback.address())[0]
         let connection = try await connect(endpoint)
         let ended = try await connection.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(string: "PROXY TCP4 198.18."))
-            for try await _ in inbound { return false }
+            // Under load the timeout may already have closed it; either way it must end.
+            try? await outbound.write(ByteBuffer(string: "PROXY TCP4 198.18."))
+            do {
+                for try await _ in inbound { return false }
+            } catch {}
             return true
         }
         #expect(ended)
