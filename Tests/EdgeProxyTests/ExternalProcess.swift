@@ -1,9 +1,13 @@
 import Foundation
 import Synchronization
 
-/// A program from the system run for a test, its output collected line by line, killed at the end.
+/// A program from the system run for a test, its output collected line by line, killed at the
+/// end. It runs under a small shell holding a pipe from the test process: when the pipe closes
+/// (stopped, or the test process gone however it went) the shell ends it, so none outlives a test.
 final class ExternalProcess: Sendable {
     private let process: Process
+    private let input = Pipe()
+    static let guardian = "\"$@\" & child=$!; cat > /dev/null; kill $child 2>/dev/null; wait"
     private let lines = Mutex<[String]>([])
     private let partial = Mutex<String>("")
 
@@ -25,8 +29,9 @@ final class ExternalProcess: Sendable {
 
     init(_ executable: String, _ arguments: [String]) throws {
         process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", Self.guardian, "sh", executable] + arguments
+        process.standardInput = input
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -62,9 +67,7 @@ final class ExternalProcess: Sendable {
     }
 
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { process.waitUntilExit() }
     }
 }

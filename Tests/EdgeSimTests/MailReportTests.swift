@@ -107,6 +107,9 @@ import Testing
         let orphan = NetworkNamespace("edgesim-\(Int32.max - 7)-paris")
         #expect(Leftovers.isOrphaned(orphan.name))
         #expect(!Leftovers.isOrphaned("edgesim-\(getpid())-paris"))
+        // The tests' own namespaces, when a test process was killed.
+        #expect(Leftovers.isOrphaned("edgesim-test\(Int32.max - 7)-1234-a"))
+        #expect(!Leftovers.isOrphaned("edgesim-test\(getpid())-1234-a"))
         guard getuid() == 0 else { return }
         try orphan.setResolver(IPAddress("198.18.255.53")!)
         defer { orphan.removeResolver() }

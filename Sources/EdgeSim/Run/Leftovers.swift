@@ -22,10 +22,11 @@ public enum Leftovers {
         NetworkNamespace.listEtcFolders().filter(isOrphaned).map { NetworkNamespace($0).etcFolder }
     }
 
-    /// `edgesim-<pid>-...` whose runner is gone.
+    /// `edgesim-<pid>-...` (or `edgesim-test<pid>-...`, the tests' own) whose process is gone.
     static func isOrphaned(_ name: String) -> Bool {
         guard name.hasPrefix(NamespaceNetwork.namePrefix) else { return false }
-        let rest = name.dropFirst(NamespaceNetwork.namePrefix.count)
+        var rest = name.dropFirst(NamespaceNetwork.namePrefix.count)
+        if rest.hasPrefix("test") { rest = rest.dropFirst(4) }
         guard let pid = rest.split(separator: "-").first.flatMap({ Int32($0) }) else { return false }
         return !isEdgesim(pid)
     }
