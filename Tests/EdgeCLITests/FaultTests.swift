@@ -240,6 +240,26 @@ extension FleetRuns {
             #expect(leftoverNamespaces().isEmpty)
         }
 
+        /// The shell that supervises a Postfix origin killed on its own: the run goes on (Postfix
+        /// still runs), and when the run ends the runner stops Postfix itself.
+        @Test(
+            .enabled(if: EdgesimProcess.isRoot, "netns mode needs root"),
+            .enabled(if: EdgesimProcess.canRunPostfix, "postfix is not installed (scripts/setup installs it)"))
+        func aKilledPostfixSupervisorLeavesNoMailServer() throws {
+            let path = EdgesimProcess.repository.appendingPathComponent("scenarios/mail-postfix.yaml").path
+            let (runner, _) = try start(["run", path, "--mode", "netns"], output: true)
+            let runnerPID = runner.processIdentifier
+            let supervisors = children(of: runnerPID).filter { commandLine($0).contains("postfix -c") }
+            #expect(supervisors.count == 2, "one supervising shell per postfix origin")
+            for pid in supervisors { kill(pid, SIGKILL) }
+            let printed = String(decoding: (runner.standardOutput as! Pipe).fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            runner.waitUntilExit()
+            #expect(runner.terminationStatus == 0, "\(printed)")
+            #expect(mailMasters(of: runnerPID).isEmpty, "the runner ended the masters its supervisors could not")
+            let scratch = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
+            #expect(!scratch.contains { $0.hasPrefix("edgesim-postfix-\(runnerPID)-") }, "\(scratch)")
+        }
+
         /// Postfix master processes whose configuration folder belongs to this runner.
         func mailMasters(of runner: Int32) -> [Int32] {
             ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in

@@ -88,8 +88,17 @@ final class PostfixOrigin: Sendable {
         else { return }
         let lines = Self.readLog(folder)
         earlierLog.withLock { $0 += lines }
+        // Read before the supervisor removes the folder: if the supervisor itself is gone, the
+        // master is ended from here.
+        let master = Self.masterPID(folder)
         try? process.input?.close()
         await process.end(within: .seconds(8))
+        if let master, Self.isAlive(master) {
+            kill(-master, SIGTERM)
+            let deadline = ContinuousClock.now + .seconds(3)
+            while Self.isAlive(master), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+            kill(-master, SIGKILL)
+        }
         try? FileManager.default.removeItem(atPath: folder)
     }
 
@@ -100,6 +109,18 @@ final class PostfixOrigin: Sendable {
 
     var outcomes: [MailOutcome] { PostfixLog(lines: log).outcomes }
     var clientsSeen: [IPAddress] { PostfixLog(lines: log).connections }
+
+    /// The master's pid from Postfix's pid file in the queue directory.
+    static func masterPID(_ folder: String) -> Int32? {
+        guard let text = try? String(contentsOfFile: folder + "/queue/pid/master.pid", encoding: .utf8) else { return nil }
+        return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Running, and not a zombie nobody reaped.
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        return !status.contains("State:\tZ")
+    }
 
     static func readLog(_ folder: String) -> [String] {
         guard let text = try? String(contentsOfFile: folder + "/maillog", encoding: .utf8) else { return [] }
