@@ -205,7 +205,7 @@ struct NodeCommand: AsyncParsableCommand {
                 printError("node \(name): serving \(key):\(range)")
             }
             printError("node \(name): ready")
-            if control { FileHandle.standardOutput.write(NodeControl.encode(NodeControl.Output(ready: true))) }
+            if control { try? FileHandle.standardOutput.writeAll(NodeControl.encode(NodeControl.Output(ready: true))) }
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
         if control {

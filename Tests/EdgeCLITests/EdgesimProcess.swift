@@ -1,3 +1,4 @@
+import EdgeModel
 import Foundation
 import Testing
 
@@ -44,11 +45,11 @@ enum EdgesimProcess {
         let collected = Locked<Data>(Data())
         let done = DispatchSemaphore(value: 0)
         let reader = Thread {
-            collected.set(errors.fileHandleForReading.readDataToEndOfFile())
+            collected.set((try? errors.fileHandleForReading.readAll()) ?? Data())
             done.signal()
         }
         reader.start()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        let printed = try output.fileHandleForReading.readAll()
         process.waitUntilExit()
         done.wait()
         return Finished(

@@ -1,3 +1,4 @@
+import EdgeModel
 import Foundation
 import Testing
 
@@ -127,7 +128,7 @@ extension FleetRuns {
             try runner.run()
             var seen = ""
             while !seen.contains("traffic:") {
-                let data = errors.fileHandleForReading.availableData
+                let data = errors.fileHandleForReading.readSomeOrEnd()
                 if data.isEmpty { break }
                 seen += String(decoding: data, as: UTF8.self)
             }
@@ -176,7 +177,7 @@ extension FleetRuns {
             try #require(node != nil, "London's node process")
             kill(node!, SIGKILL)
             runner.waitUntilExit()
-            let rest = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let rest = String(decoding: try errors.fileHandleForReading.readAll(), as: UTF8.self)
             #expect(rest.contains("node lhr exited unexpectedly (status 9); its last lines:"), "\(rest)")
             let json = try EdgesimProcess.report(at: report)
             let exits = json["nodeExits"] as? [[String: Any]] ?? []
@@ -196,7 +197,7 @@ extension FleetRuns {
             // Bounded: a run that ignored SIGINT would be killed here and fail the checks below.
             let watchdog = DispatchWorkItem { kill(runner.processIdentifier, SIGKILL) }
             DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
-            let printed = String(decoding: (runner.standardOutput as! Pipe).fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let printed = String(decoding: try (runner.standardOutput as! Pipe).fileHandleForReading.readAll(), as: UTF8.self)
             runner.waitUntilExit()
             watchdog.cancel()
             _ = errors
@@ -252,7 +253,7 @@ extension FleetRuns {
             let supervisors = children(of: runnerPID).filter { commandLine($0).contains("postfix -c") }
             #expect(supervisors.count == 2, "one supervising shell per postfix origin")
             for pid in supervisors { kill(pid, SIGKILL) }
-            let printed = String(decoding: (runner.standardOutput as! Pipe).fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let printed = String(decoding: try (runner.standardOutput as! Pipe).fileHandleForReading.readAll(), as: UTF8.self)
             runner.waitUntilExit()
             #expect(runner.terminationStatus == 0, "\(printed)")
             #expect(mailMasters(of: runnerPID).isEmpty, "the runner ended the masters its supervisors could not")
@@ -281,7 +282,7 @@ extension FleetRuns {
             try runner.run()
             var seen = ""
             while !seen.contains("traffic:") {
-                let data = errors.fileHandleForReading.availableData
+                let data = errors.fileHandleForReading.readSomeOrEnd()
                 if data.isEmpty { break }
                 seen += String(decoding: data, as: UTF8.self)
             }

@@ -1,3 +1,4 @@
+import EdgeModel
 import Foundation
 import Testing
 
@@ -22,7 +23,7 @@ import Testing
     func readUntil(_ pipe: Pipe, contains text: String) -> String {
         var seen = ""
         while !seen.contains(text) {
-            let data = pipe.fileHandleForReading.availableData
+            let data = pipe.fileHandleForReading.readSomeOrEnd()
             if data.isEmpty { break }
             seen += String(decoding: data, as: UTF8.self)
         }
@@ -51,7 +52,7 @@ import Testing
         #expect(startup.contains("udp \(address):5353"), "\(startup)")
         process.terminate()
         process.waitUntilExit()
-        let rest = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let rest = String(decoding: try pipe.fileHandleForReading.readAll(), as: UTF8.self)
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
         #expect(rest.contains("node ams: no traffic"), "\(rest)")
@@ -65,7 +66,7 @@ import Testing
             to: file, atomically: true, encoding: .utf8)
         let (process, pipe) = try run(["node", "--apps", file.path])
         process.waitUntilExit()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = String(decoding: try pipe.fileHandleForReading.readAll(), as: UTF8.self)
         #expect(process.terminationStatus == 2)
         #expect(output.contains(":3:19: [0].origin_direct[0]: IPv6 origin '2001:db8::1' must be in brackets"), "\(output)")
     }

@@ -1,3 +1,4 @@
+import EdgeModel
 import Foundation
 import Testing
 
@@ -21,9 +22,9 @@ extension FleetRuns {
             process.standardOutput = output
             process.standardInput = input
             try process.run()
-            input.fileHandleForWriting.write(Data("hello through the edge\n".utf8))
+            try? input.fileHandleForWriting.writeAll(Data("hello through the edge\n".utf8))
             try input.fileHandleForWriting.close()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
+            let data = try output.fileHandleForReading.readAll()
             process.waitUntilExit()
             return String(decoding: data, as: UTF8.self)
         }
@@ -97,7 +98,7 @@ extension FleetRuns {
             kill(up.processIdentifier, SIGINT)
             up.waitUntilExit()
             #expect(up.terminationReason == .exit && up.terminationStatus == 0)
-            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let printed = String(decoding: try output.fileHandleForReading.readAll(), as: UTF8.self)
             #expect(printed.contains("rotated echo: \(first)"), "\(printed)")
             #expect(leftoverNamespaces().isEmpty)
             #expect(

@@ -1,3 +1,4 @@
+import EdgeModel
 import Foundation
 import Testing
 
@@ -46,7 +47,7 @@ extension FleetRuns {
             #expect(EdgesimProcess.waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: ready) || !up.isRunning })
             kill(up.processIdentifier, SIGINT)
             up.waitUntilExit()
-            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let printed = String(decoding: try output.fileHandleForReading.readAll(), as: UTF8.self)
             #expect(up.terminationStatus == 0)
             #expect(printed.contains("no applications: give some with --apps FILE"), "\(printed)")
         }

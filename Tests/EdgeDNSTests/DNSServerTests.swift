@@ -38,7 +38,7 @@ import Testing
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        let output = try pipe.fileHandleForReading.readAll()
         process.waitUntilExit()
         return String(decoding: output, as: UTF8.self)
     }

@@ -1,3 +1,4 @@
+import EdgeModel
 import Foundation
 import Synchronization
 
@@ -36,7 +37,7 @@ final class ExternalProcess: Sendable {
         process.standardOutput = pipe
         process.standardError = pipe
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
+            let data = handle.readSomeOrEnd()
             guard let self, !data.isEmpty else { return }
             self.partial.withLock { partial in
                 partial += String(decoding: data, as: UTF8.self)

@@ -1,3 +1,4 @@
+import EdgeModel
 import Foundation
 
 /// Runs iproute2's `ip`, feeding it a batch of commands on standard input.
@@ -18,17 +19,17 @@ public enum IPCommand {
     public static func run(_ arguments: [String], input: String? = nil) throws -> String {
         let process = try ChildProcess([executable] + arguments, input: input == nil ? .null : .pipe, output: .pipe, errors: .pipe)
         if let input, let feed = process.input {
-            feed.write(Data(input.utf8))
+            try? feed.writeAll(Data(input.utf8))
             try? feed.close()
         }
         // Errors are read on another thread, so neither pipe can fill while the other is read.
         let complaint = Locked(Data())
         let errorsRead = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
-            complaint.set(process.errors?.readDataToEndOfFile() ?? Data())
+            complaint.set((try? process.errors?.readAll()) ?? Data())
             errorsRead.signal()
         }
-        let printed = process.output?.readDataToEndOfFile() ?? Data()
+        let printed = (try? process.output?.readAll()) ?? Data()
         errorsRead.wait()
         let status = Locked<Int32>(0)
         let exited = DispatchSemaphore(value: 0)

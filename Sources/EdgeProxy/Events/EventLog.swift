@@ -47,7 +47,7 @@ public final class EventLog: Sendable {
                 state.recent[state.next] = event
                 state.next = (state.next + 1) % retained
             }
-            if let line { output?.write(line) }
+            if let line { try? output?.writeAll(line) }
             let matching = state.waiters.filter { $0.matches(event) }
             state.waiters.removeAll { $0.matches(event) }
             return matching.map(\.continuation)

@@ -1,3 +1,4 @@
+import EdgeModel
 import Foundation
 
 /// Lines read from a file descriptor on a thread of their own (reads block), as an async
@@ -8,7 +9,7 @@ public enum LineStream {
             let thread = Thread {
                 var pending = Data()
                 while true {
-                    let chunk = handle.availableData
+                    let chunk = handle.readSomeOrEnd()
                     if chunk.isEmpty { break }
                     pending.append(chunk)
                     while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {

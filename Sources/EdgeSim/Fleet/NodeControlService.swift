@@ -20,18 +20,18 @@ public final class NodeControlService: Service {
     public func run() async throws {
         for await line in LineStream.lines(of: input) where !line.isEmpty {
             guard let request = NodeControl.request(from: Array(line.utf8)) else {
-                output.write(NodeControl.encode(NodeControl.Output(reply: -1, error: "not a control request: \(line.prefix(80))")))
+                try? output.writeAll(NodeControl.encode(NodeControl.Output(reply: -1, error: "not a control request: \(line.prefix(80))")))
                 continue
             }
             let addresses = request.addresses.compactMap { IPAddress($0) }
             if request.op == .ping {
-                output.write(NodeControl.encode(NodeControl.Output(reply: request.id, error: nil)))
+                try? output.writeAll(NodeControl.encode(NodeControl.Output(reply: request.id, error: nil)))
                 continue
             }
             if request.op == .routes {
                 var reply = NodeControl.Output(reply: request.id, error: node.smartRouter == nil ? "no smart routing on this node" : nil)
                 reply.routes = node.smartRouter?.report()
-                output.write(NodeControl.encode(reply))
+                try? output.writeAll(NodeControl.encode(reply))
                 continue
             }
             var problem: String?
@@ -63,7 +63,7 @@ public final class NodeControlService: Service {
                     break
                 }
             }
-            output.write(NodeControl.encode(NodeControl.Output(reply: request.id, error: problem)))
+            try? output.writeAll(NodeControl.encode(NodeControl.Output(reply: request.id, error: problem)))
         }
     }
 }

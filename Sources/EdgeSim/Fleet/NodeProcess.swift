@@ -184,7 +184,7 @@ public final class NodeProcess: AddressServing {
                 guard let input = state.input, state.process?.isRunning == true else { return "not running" }
                 state.replies[id] = continuation
                 do {
-                    try input.write(contentsOf: NodeControl.encode(NodeControl.Request(id: id, op: op, app: app, addresses: addresses)))
+                    try input.writeAll(NodeControl.encode(NodeControl.Request(id: id, op: op, app: app, addresses: addresses)))
                 } catch {
                     state.replies[id] = nil
                     return "cannot write to it: \(error)"
