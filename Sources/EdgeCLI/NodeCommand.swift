@@ -79,6 +79,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "How long another edge may take to send a relay header (e.g. 10s).")
     var headerTimeout = "10s"
 
+    @Option(
+        help:
+            "Bytes a TCP connection may hold for a side not taking them, each way, in the node's queue and in the socket's send buffer (e.g. 256KiB; default: a 256 KiB queue and the kernel's own send buffer)."
+    )
+    var bufferedBytes: String?
+
     func validate() throws {
         guard (apps == nil) != (scenario == nil) else { throw ValidationError("give either --apps or --scenario (with --as)") }
         if scenario != nil, nodeName == nil { throw ValidationError("--scenario needs --as NODE") }
@@ -98,6 +104,12 @@ struct NodeCommand: AsyncParsableCommand {
             ("--tcp-max-connections-per-app", tcpMaxConnectionsPerApp),
         ] where value < 1 {
             throw ValidationError("\(flag) must be at least 1")
+        }
+        switch bufferedBytes.map(Quantity.byteCount) {
+        case .failure(let problem): throw ValidationError("--buffered-bytes: \(problem.message)")
+        case .success(let value) where !(4096...64 * 1024 * 1024).contains(value):
+            throw ValidationError("--buffered-bytes must be from 4KiB to 64MiB, not \(bufferedBytes ?? "")")
+        case .success, nil: break
         }
         if let resolver, Endpoint(resolver) == nil {
             throw ValidationError("--resolver \(resolver) is not address:port (e.g. 127.0.0.1:53 or [::1]:5300)")
@@ -123,6 +135,7 @@ struct NodeCommand: AsyncParsableCommand {
         limits.tcpIdleTimeout = duration(tcpIdle)
         limits.tcpHalfClosedTimeout = duration(tcpHalfClosed)
         limits.headerTimeout = duration(headerTimeout)
+        limits.bufferedBytes = bufferedBytes.flatMap { try? Quantity.byteCount($0).get() }.map(Int.init)
         return limits
     }
 

@@ -184,6 +184,42 @@ extension FleetRuns {
             #expect(exits.first?["node"] as? String == "lhr")
             #expect(exits.first?["expected"] as? Bool == false)
             #expect(servedBy(json, client: "paris")["ams", default: 0] > 0, "\(servedBy(json, client: "paris"))")
+            // The killed node's process leaves nothing: the runner removed all of the run.
+            #expect(!isAlive(node!))
+            #expect(
+                !((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).contains {
+                    $0.hasPrefix("edgesim-\(runner.processIdentifier)-")
+                })
+            #expect(try EdgesimProcess.run(["clean"]).output.contains("nothing to clean"))
+        }
+
+        /// Killed at once with SIGKILL, a node and then the runner: `edgesim clean` finds and
+        /// removes everything the run left.
+        @Test(arguments: EdgesimProcess.modes)
+        func aKilledNodeThenAKilledRunnerLeaveNothingCleanCannotRemove(mode: String) throws {
+            let (folder, path) = try EdgesimProcess.scenario(
+                Self.scenario("").replacingOccurrences(of: "connections: 100", with: "connections: 1000"))
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let (runner, _) = try start(["run", path, "--mode", mode])
+            let runnerPID = runner.processIdentifier
+            let nodes = children(of: runnerPID)
+            let london = nodes.first { commandLine($0).contains("lhr") }
+            try #require(london != nil, "London's node process")
+            kill(london!, SIGKILL)
+            kill(runnerPID, SIGKILL)
+            runner.waitUntilExit()
+            #expect(EdgesimProcess.waitUntil { nodes.allSatisfy { !isAlive($0) } }, "nodes still running: \(nodes.filter(isAlive))")
+            let clean = try EdgesimProcess.run(["clean"])
+            #expect(clean.status == 0)
+            #expect(
+                !((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).contains {
+                    $0.hasPrefix("edgesim-\(runnerPID)-")
+                })
+            #expect(
+                !((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []).contains {
+                    $0.hasPrefix("edgesim-\(runnerPID)-")
+                })
+            #expect(try EdgesimProcess.run(["clean"]).output.contains("nothing to clean"))
         }
 
         @Test(arguments: EdgesimProcess.modes)

@@ -87,6 +87,25 @@ import Testing
         #expect(limits.tcpIdleTimeout == .seconds(2))
         #expect(limits.udpFlows == 7)
         #expect(limits.tcpHalfClosedTimeout == .seconds(30))
+        #expect(limits.bufferedBytes == nil)
+        let buffered = write(Self.scenario.replacingOccurrences(of: "timeout: 60s", with: "timeout: 60s\nlimits: {buffered_bytes: 64KiB}"))
+        #expect(try ConfigLoader().loadScenario(buffered).value.limits.bufferedBytes == 65_536)
+    }
+
+    @Test func slowReadAndBoundedProcessesAreRead() throws {
+        let text = Self.scenario.replacingOccurrences(
+            of: "origin: {name: mx, action: stop}", with: "origin: {name: mx, action: slow_read, read_rate: 64KiB/s}"
+        ).replacingOccurrences(
+            of: "  - connections_survived: {app: echo}",
+            with:
+                "  - memory_bounded: {max_rss: 1GiB, max_growth: 4MiB, processes: [edge-a, runner]}\n  - limited: {app: echo, limit: buffered, at_least: 2}"
+        )
+        let scenario = try ConfigLoader().loadScenario(write(text)).value
+        #expect(scenario.timeline.map(\.step).contains(.origin(HostStep(name: "mx", action: .slowRead, readRate: 65_536))))
+        #expect(
+            scenario.expectations.contains(
+                .memoryBounded(maxRSS: 1 << 30, maxGrowth: 4 << 20, maxDescriptorGrowth: 64, processes: ["edge-a", "runner"])))
+        #expect(scenario.expectations.contains(.limited(scope: TrafficScope(application: "echo"), limit: "buffered", atLeast: 2)))
     }
 
     @Test func fullScenarioIsRead() throws {
@@ -207,6 +226,27 @@ import Testing
             ("timeout: 60s", "timeout: 60s\nlimits: {tcp_idle_timeout: 0s}", "limits.tcp_idle_timeout", "must be above zero"),
             ("timeout: 60s", "timeout: 60s\nlimits: {tcp_connections: 0}", "limits.tcp_connections", "must be 1-10000000"),
             ("timeout: 60s", "timeout: 60s\nlimits: {tcp_conections: 5}", "limits.tcp_conections", "did you mean 'tcp_connections'"),
+            ("timeout: 60s", "timeout: 60s\nlimits: {buffered_bytes: 1KiB}", "limits.buffered_bytes", "from 4KiB to 64MiB"),
+            (
+                "origin: {name: mx, action: stop}", "origin: {name: mx, action: slow_read}", "timeline[3].origin.action",
+                "slow_read needs read_rate"
+            ),
+            (
+                "origin: {name: mx, action: stop}", "origin: {name: mx, action: stop, read_rate: 1KiB/s}",
+                "timeline[3].origin.read_rate", "only for slow_read"
+            ),
+            (
+                "origin: {name: mx, action: stop}", "origin: {name: mx, action: slow_read, read_rate: 0/s}",
+                "timeline[3].origin.read_rate", "above zero"
+            ),
+            (
+                "  - connections_survived: {app: echo}", "  - memory_bounded: {max_rss: 1GiB, processes: [edge-a, runer]}",
+                "expect[7].memory_bounded.processes[1]", "'runer' is not an edge node or runner"
+            ),
+            (
+                "  - connections_survived: {app: echo}", "  - limited: {app: echo, limit: memory}", "expect[7].limited.limit",
+                "connections, idle"
+            ),
             (
                 "  - rotations: {app: echo, at_least: 1}", "  - client_rejected: {app: echo, from: client-1}",
                 "expect[5].client_rejected.app",

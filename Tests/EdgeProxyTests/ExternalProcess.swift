@@ -36,17 +36,26 @@ final class ExternalProcess: Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.readSomeOrEnd()
-            guard let self, !data.isEmpty else { return }
-            self.partial.withLock { partial in
-                partial += String(decoding: data, as: UTF8.self)
-                let complete = partial.split(separator: "\n", omittingEmptySubsequences: false)
-                partial = String(complete.last ?? "")
-                self.lines.withLock { $0 += complete.dropLast().map(String.init) }
-            }
-        }
         try process.run()
+        // Read on a thread of its own until end of file (no dispatch source on the descriptor:
+        // one left registered as the pipe closed crashed libdispatch's event loop).
+        let reading = pipe.fileHandleForReading
+        Thread { [weak self] in
+            while true {
+                let data = reading.readSomeOrEnd()
+                guard let self, !data.isEmpty else { break }
+                self.append(data)
+            }
+        }.start()
+    }
+
+    private func append(_ data: Data) {
+        partial.withLock { partial in
+            partial += String(decoding: data, as: UTF8.self)
+            let complete = partial.split(separator: "\n", omittingEmptySubsequences: false)
+            partial = String(complete.last ?? "")
+            lines.withLock { $0 += complete.dropLast().map(String.init) }
+        }
     }
 
     deinit {

@@ -19,6 +19,12 @@ import Testing
             inbound = channel.inbound.makeAsyncIterator()
         }
 
+        /// A test that ends early (a failed expectation that throws) must not leave the writer
+        /// unfinished: NIO traps on that.
+        deinit {
+            channel.outbound.finish()
+        }
+
         /// Sends a line and waits for it to come back: the connection is relayed end to end.
         func echo() async throws -> Bool {
             try await channel.outbound.write(ByteBuffer(string: "ping"))
@@ -165,5 +171,40 @@ import Testing
         #expect(closed?.status == 498)
         #expect(closed?.message == "half-closed and nothing moved for 0.3 s (tcp_half_closed_timeout)")
         await node.stop()
+    }
+
+    /// An origin that reads slowly: the node takes the client's bytes no faster than the origin
+    /// does (reads wait while `buffered_bytes` are queued), and every byte still arrives and
+    /// comes back in order.
+    @Test func aSlowReaderHoldsBackTheOtherSideAndEverythingArrives() async throws {
+        let origin = TCPOrigin()
+        let originEndpoint = try await origin.start(address: Loopback.address())[0]
+        origin.setFault(.slowRead(bytesPerSecond: 512 * 1024))
+        let edge = Loopback.address()
+        var limits = NodeLimits()
+        limits.bufferedBytes = 16 * 1024
+        let node = try await node([application("echo", "tcp/7", origins: ["tcp://\(originEndpoint)"])], edge: edge) {
+            $0 = ProxyConfiguration(limits: limits)
+        }
+        let sent = ByteBuffer(bytes: (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 % 251) })
+        let connection = try await open(Endpoint(edge, 7))
+        // Written on another task while this one reads what comes back.
+        let outbound = connection.channel.outbound
+        let writer = Task {
+            try await outbound.write(sent)
+            outbound.finish()
+        }
+        var received = ByteBuffer()
+        while var chunk = try await connection.inbound.next() { received.writeBuffer(&chunk) }
+        try await writer.value
+        #expect(received == sent, "\(received.readableBytes)")
+        let closed = await node.events.first { $0.event == .disconnect }
+        #expect((closed?.readsHeld ?? 0) > 0, "reads from the client waited for the origin")
+        #expect(node.counters[.tcpReadsHeld] == 1)
+        #expect(
+            closed?.bytesIn == UInt64(sent.readableBytes) && closed?.bytesOut == UInt64(sent.readableBytes), "\(String(describing: closed))"
+        )
+        await node.stop()
+        await origin.stop()
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -69,7 +70,31 @@ final class OutputCloseRecorder: ChannelOutboundHandler {
         #expect(originCloses.outputCloses == 1, "the client's end of input becomes the origin's end of output")
         #expect(origin.isActive)
         try client.close().wait()
-        #expect(!origin.isActive, "a full close on one side closes the other")
+        #expect(origin.isActive, "after a clean end of input, what is queued for the origin still goes")
+        _ = try? client.finish(acceptAlreadyClosed: true)
+        _ = try? origin.finish(acceptAlreadyClosed: true)
+    }
+
+    /// A side that closes without an end of input first (its output was already shut) ended
+    /// cleanly too: the other side's output shuts after what is queued, not at once.
+    @Test func aCleanCloseIsAnEndOfInputForTheOtherSide() throws {
+        let (client, origin, _, originCloses) = try pair()
+        try client.writeInbound(ByteBuffer(string: "last words"))
+        try client.close().wait()
+        #expect(try origin.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "last words"))
+        #expect(try origin.readOutbound(as: ByteBuffer.self)?.readableBytes == 0)
+        #expect(originCloses.outputCloses == 1)
+        #expect(origin.isActive)
+        _ = try? origin.finish(acceptAlreadyClosed: true)
+    }
+
+    /// A side that fails (a reset) closes the other at once.
+    @Test func aFailedSideClosesTheOtherAtOnce() throws {
+        let (client, origin, _, _) = try pair()
+        try client.writeInbound(ByteBuffer(string: "hello"))
+        client.pipeline.fireErrorCaught(IOError(errnoCode: ECONNRESET, reason: "read"))
+        #expect(!client.isActive)
+        #expect(!origin.isActive, "a reset on one side closes the other")
         _ = try? client.finish(acceptAlreadyClosed: true)
         _ = try? origin.finish(acceptAlreadyClosed: true)
     }

@@ -88,9 +88,9 @@ struct ExpectationDecoder {
                 .map(Expectation.nodeReportedDown)
         case "limited":
             let scope = self.scope(fields, appRequired: true)
-            let limit = fields.choice("limit", ["connections": "connections", "idle": "idle"])
+            let limit = fields.choice("limit", ["connections": "connections", "idle": "idle", "buffered": "buffered"])
             let atLeast = fields.int("at_least", in: 1...10_000_000) ?? 1
-            if !fields.has("limit") { fields.error("give limit: connections or idle", field: "limit") }
+            if !fields.has("limit") { fields.error("give limit: connections, idle or buffered", field: "limit") }
             guard let scope, let limit else { return nil }
             return .limited(scope: scope, limit: limit, atLeast: atLeast)
         case "no_leftovers":
@@ -99,8 +99,13 @@ struct ExpectationDecoder {
             let maxRSS = fields.value("max_rss", required: true, Quantity.byteCount)
             let maxGrowth = fields.value("max_growth", Quantity.byteCount) ?? maxRSS
             let descriptors = fields.int("max_descriptor_growth", in: 0...1_000_000) ?? 64
-            guard let maxRSS, let maxGrowth else { return nil }
-            return .memoryBounded(maxRSS: maxRSS, maxGrowth: maxGrowth, maxDescriptorGrowth: descriptors)
+            let processes =
+                fields.has("processes")
+                ? context.hosts(
+                    fields, "processes", among: context.topology.edgeNodes.map(\.name) + ["runner"], kind: "an edge node or runner")
+                : []
+            guard let maxRSS, let maxGrowth, let processes else { return nil }
+            return .memoryBounded(maxRSS: maxRSS, maxGrowth: maxGrowth, maxDescriptorGrowth: descriptors, processes: processes)
         case "old_address_refused":
             return context.application(fields, "app").map(Expectation.oldAddressRefused)
         default:

@@ -20,12 +20,17 @@ public struct NodeLimits: Sendable, Hashable {
     /// DNS answers a second over UDP per client prefix (/24, /56) at each edge; over it, every
     /// second query is answered truncated and the rest dropped. Default 200/s; `off` (0) is none.
     public var dnsRate = 200
+    /// Bytes a TCP connection may hold for a side that is not taking them (each direction):
+    /// the node's own queue and the kernel's send buffer of the socket, each at most this;
+    /// reading from the other side waits until they drain. Default (nil): a 256 KiB queue and
+    /// the kernel's self-tuning send buffer (up to megabytes).
+    public var bufferedBytes: Int?
 
     public init() {}
 
     static let keys = [
         "tcp_connections", "tcp_connections_per_app", "tcp_idle_timeout", "tcp_half_closed_timeout", "header_timeout",
-        "connect_timeout", "udp_flows", "udp_idle_timeout", "dns_rate",
+        "connect_timeout", "udp_flows", "udp_idle_timeout", "dns_rate", "buffered_bytes",
     ]
 
     /// Reads `limits:`; every duration must be above zero.
@@ -34,6 +39,13 @@ public struct NodeLimits: Sendable, Hashable {
         if let value = fields.int("tcp_connections", in: 1...10_000_000) { limits.tcpConnections = value }
         if let value = fields.int("tcp_connections_per_app", in: 1...10_000_000) { limits.tcpConnectionsPerApplication = value }
         if let value = fields.int("udp_flows", in: 1...10_000_000) { limits.udpFlows = value }
+        if let value = fields.value("buffered_bytes", Quantity.byteCount) {
+            if (4096...64 * 1024 * 1024).contains(value) {
+                limits.bufferedBytes = Int(value)
+            } else {
+                fields.error("from 4KiB to 64MiB", field: "buffered_bytes")
+            }
+        }
         if let value = fields.value("dns_rate", { $0 == "off" ? .success(0) : Quantity.rate($0) }) {
             limits.dnsRate = Int(value.rounded(.up))
         }

@@ -122,10 +122,21 @@ public struct HostStep: Sendable, Hashable {
         case blackhole
         /// Resets every connection, open and new: built-in TCP origins only; `start` ends it.
         case reset
+        /// Reads each connection, open and new, at most `read_rate` bytes a second (a slow or
+        /// overloaded server): built-in TCP origins only; `start` ends it.
+        case slowRead = "slow_read"
     }
 
     public var name: String
     public var action: Action
+    /// Bytes a second, for `slow_read`.
+    public var readRate: UInt64?
+
+    public init(name: String, action: Action, readRate: UInt64? = nil) {
+        self.name = name
+        self.action = action
+        self.readRate = readRate
+    }
 }
 
 /// Rotate the addresses of applications now.
@@ -171,7 +182,8 @@ public enum Expectation: Sendable, Hashable {
     case noLeftovers
     /// Every node process and the runner stay under `maxRSS` bytes at the end and grew by at
     /// most `maxGrowth` bytes and `maxDescriptorGrowth` descriptors from when the fleet was up.
-    case memoryBounded(maxRSS: UInt64, maxGrowth: UInt64, maxDescriptorGrowth: Int)
+    /// `processes`: edge node names and `runner`; empty means every process.
+    case memoryBounded(maxRSS: UInt64, maxGrowth: UInt64, maxDescriptorGrowth: Int, processes: [String] = [])
 
     public static let kinds = [
         "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",

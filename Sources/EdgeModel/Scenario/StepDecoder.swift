@@ -112,11 +112,23 @@ struct StepDecoder {
         // Freezing is for node processes (an origin runs inside the runner); misbehaving for
         // built-in TCP origins.
         let nodeOnly: [HostStep.Action] = [.freeze, .thaw]
-        let originOnly: [HostStep.Action] = [.blackhole, .reset]
+        let originOnly: [HostStep.Action] = [.blackhole, .reset, .slowRead]
         let actions = HostStep.Action.allCases.filter { kind == "an edge node" ? !originOnly.contains($0) : !nodeOnly.contains($0) }
         let action = fields.value("action", required: true) { text in
             HostStep.Action(rawValue: text).flatMap { actions.contains($0) ? $0 : nil }.map { .success($0) }
                 ?? .failure(ValueError("'\(text)' is not one of: \(actions.map(\.rawValue).joined(separator: ", "))"))
+        }
+        let readRate = fields.value("read_rate") { text in
+            let amount = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
+            return Quantity.byteCount(amount).flatMap { value in
+                value > 0 ? .success(value) : .failure(ValueError("must be above zero"))
+            }
+        }
+        if action == .slowRead, readRate == nil, !fields.has("read_rate") {
+            fields.error("slow_read needs read_rate (bytes a second, e.g. 64KiB/s)", field: "action")
+        }
+        if let action, action != .slowRead, fields.has("read_rate") {
+            fields.error("read_rate is only for slow_read", field: "read_rate")
         }
         guard let name, let action else { return nil }
         if originOnly.contains(action), let origin = context.topology.origin(named: name),
@@ -127,7 +139,8 @@ struct StepDecoder {
             )
             return nil
         }
-        return HostStep(name: name, action: action)
+        if action == .slowRead, readRate == nil { return nil }
+        return HostStep(name: name, action: action, readRate: readRate)
     }
 
     private func rotate(_ fields: FieldReader) -> RotateStep? {

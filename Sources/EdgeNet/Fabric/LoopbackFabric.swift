@@ -54,6 +54,8 @@ public final class LoopbackFabric: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.socketOption(.so_rcvbuf), value: Self.socketBuffer)
+                .childChannelOption(.socketOption(.so_sndbuf), value: Self.socketBuffer)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture { try accepted(channel, at: endpoint) }
                 }
@@ -115,6 +117,12 @@ public final class LoopbackFabric: Sendable {
 
     // MARK: TCP
 
+    /// Socket buffers of the fabric's own TCP legs. A real path holds what the two ends' sockets
+    /// and the links hold; the fabric's extra sockets (on loopback, where no delay needs a large
+    /// window) are kept small so they do not add megabytes of their own, and a slow receiver
+    /// slows the sender about as it would on the path being emulated.
+    static let socketBuffer: SocketOptionValue = 64 * 1024
+
     private func accepted(_ inbound: any Channel, at endpoint: Endpoint) throws {
         guard let client = inbound.remoteAddress.flatMap(Endpoint.init), let route = route(from: client.address.unmapped, to: endpoint),
             !route.targets.isEmpty
@@ -139,6 +147,7 @@ public final class LoopbackFabric: Sendable {
                 register(Relay(clientHost: route.clientHost, targetHost: target.host, channels: [inbound, outbound]), key: key)
                 inbound.closeFuture.whenComplete { [self] _ in unregister(key) }
                 let towardsClient = DelayedForwarder(shape: target.shape) { [self] in shape(route.clientHost, target.host) }
+                DelayedForwarder.pair(forwarder.value, towardsClient)
                 do {
                     try outbound.pipeline.syncOperations.addHandler(towardsClient)
                     let outboundContext = try outbound.pipeline.syncOperations.context(handler: towardsClient)
@@ -164,6 +173,8 @@ public final class LoopbackFabric: Sendable {
             .connectTimeout(connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: Self.socketBuffer)
+            .channelOption(.socketOption(.so_sndbuf), value: Self.socketBuffer)
             .bind(to: Endpoint(target.source, 0).socketAddress)
             .connect(to: target.endpoint.socketAddress)
             .map { ($0, target) }

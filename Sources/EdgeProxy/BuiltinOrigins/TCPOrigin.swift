@@ -33,6 +33,8 @@ public final class TCPOrigin: Sendable {
         case silent
         /// Resets every connection (SO_LINGER 0 and close).
         case reset
+        /// Reads each connection at most this many bytes a second (a tenth of it every 100 ms).
+        case slowRead(bytesPerSecond: Int)
     }
 
     private let faults = FaultState()
@@ -74,7 +76,7 @@ public final class TCPOrigin: Sendable {
                     .childChannelInitializer { [expect, seen, responder, mail, group, faults, headerTimeout] channel in
                         channel.eventLoop.makeCompletedFuture {
                             let fault = faults.accept(channel)
-                            if fault != .none { Self.apply(fault, to: channel) }
+                            if fault != .none { Self.apply(fault, to: channel, faults: faults) }
                             let peer = channel.remoteAddress.flatMap(Endpoint.init) ?? Endpoint(.v4(0), 0)
                             let localPort = UInt16(channel.localAddress?.port ?? 0)
                             let handler = Self.handler(responder, awaitsHeader: expect == .v1 || expect == .v2, group: group, mail: mail)
@@ -107,13 +109,28 @@ public final class TCPOrigin: Sendable {
 
     /// Starts (or ends, with `.none`) misbehaving, on every open connection and each new one.
     public func setFault(_ new: Fault) {
-        for channel in faults.set(new) { Self.apply(new, to: channel) }
+        for channel in faults.set(new) { Self.apply(new, to: channel, faults: faults) }
     }
 
-    private static func apply(_ fault: Fault, to channel: any Channel) {
+    private static func apply(_ fault: Fault, to channel: any Channel, faults: FaultState) {
         switch fault {
-        case .none: channel.setOption(.autoRead, value: true).whenSuccess { channel.read() }
+        case .none:
+            channel.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator())
+                .flatMap { channel.setOption(.maxMessagesPerRead, value: 4) }
+                .flatMap { channel.setOption(.autoRead, value: true) }
+                .whenSuccess { channel.read() }
         case .silent: channel.setOption(.autoRead, value: false).whenComplete { _ in }
+        case .slowRead(let rate):
+            // One read of a tenth of the rate every 100 ms, for as long as this fault lasts.
+            channel.setOption(.autoRead, value: false)
+                .flatMap { channel.setOption(.maxMessagesPerRead, value: 1) }
+                .flatMap { channel.setOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: max(1, rate / 10))) }
+                .whenSuccess {
+                    channel.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { task in
+                        guard channel.isActive, faults.current == fault else { return task.cancel() }
+                        channel.read()
+                    }
+                }
         case .reset:
             guard let options = channel as? any SocketOptionProvider else { return channel.close(promise: nil) }
             options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
@@ -168,7 +185,12 @@ final class EchoHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            context.close(mode: .output, promise: nil)
+            // Output is shut once every byte queued before it has gone: shutting it at once
+            // would drop what a slow peer had not yet taken.
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+                bound.value.close(mode: .output, promise: nil)
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -191,6 +213,8 @@ private final class FaultState: Sendable {
             return state.fault
         }
     }
+
+    var current: TCPOrigin.Fault { state.withLock { $0.fault } }
 
     /// Sets the fault; the connections open now.
     func set(_ fault: TCPOrigin.Fault) -> [any Channel] {

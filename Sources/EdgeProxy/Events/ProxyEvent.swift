@@ -39,11 +39,14 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
     public var message: String?
     /// Edge nodes a smart-routed connection went through to its origin; nil for direct.
     public var via: [String]?
+    /// Times reading from one side waited because the other held `buffered_bytes` it had not
+    /// yet taken (a slow reader); nil when never.
+    public var readsHeld: Int?
 
     public init(
         event: Kind, time: Double, app: Application, node: String, client: Endpoint, edge: Endpoint,
         origin: Endpoint? = nil, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, durationMs: Double? = nil,
-        originRTTMs: Double? = nil, status: StatusCode, message: String? = nil, via: [String]? = nil
+        originRTTMs: Double? = nil, status: StatusCode, message: String? = nil, via: [String]? = nil, readsHeld: Int? = nil
     ) {
         self.event = event
         self.time = time
@@ -62,6 +65,7 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
         self.proxyProtocol = app.proxyProtocol
         self.message = message
         self.via = via?.isEmpty == false ? via : nil
+        self.readsHeld = readsHeld.flatMap { $0 > 0 ? $0 : nil }
     }
 
     public var clientIP: String { client.address.description }
@@ -74,7 +78,7 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
 
     private enum CodingKeys: String, CodingKey {
         case event, time, app, node, transport, clientIP, clientPort, ipVersion, edge, origin, bytesIn, bytesOut
-        case durationMs, originRTTMs, status, tls, proxyProtocol, message, via
+        case durationMs, originRTTMs, status, tls, proxyProtocol, message, via, readsHeld
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -98,6 +102,7 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
         try container.encode(proxyProtocol.rawValue, forKey: .proxyProtocol)
         try container.encodeIfPresent(message, forKey: .message)
         try container.encodeIfPresent(via, forKey: .via)
+        try container.encodeIfPresent(readsHeld, forKey: .readsHeld)
     }
 }
 

@@ -8,9 +8,12 @@ public struct ProxyConfiguration: Sendable {
     public var nodeName: String = "edge"
     /// How long to wait for an origin to accept a TCP connection. Default 5 s.
     public var connectTimeout: TimeAmount = .seconds(5)
-    /// Per-connection buffer bounds: reads stop while the other side holds more than `high`.
-    /// Default 32 KiB / 256 KiB.
+    /// Per-connection buffer bounds: reads stop while the other side holds more than `high`,
+    /// and go on once it holds less than `low`. Default 32 KiB / 256 KiB.
     public var writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 256 * 1024)
+    /// SO_SNDBUF of every TCP socket, when set: bounds what the kernel holds for a slow
+    /// receiver too (the kernel then stops tuning the buffer to the path). Default nil.
+    public var socketSendBuffer: Int?
     /// A UDP flow with no datagram either way for this long is closed. Default 30 s.
     public var udpIdleTimeout: TimeAmount = .seconds(30)
     /// Most UDP flows open at once per listener; the least recently used is evicted. Default 10,000.
@@ -49,6 +52,10 @@ public struct ProxyConfiguration: Sendable {
         connectTimeout = limits.connectTimeout.timeAmount
         udpMaxFlows = limits.udpFlows
         udpIdleTimeout = limits.udpIdleTimeout.timeAmount
+        if let bytes = limits.bufferedBytes {
+            writeBufferWaterMark = .init(low: max(1, bytes / 8), high: bytes)
+            socketSendBuffer = bytes
+        }
     }
 
     /// Where an origin socket binds before connecting, if anywhere.
@@ -123,13 +130,15 @@ public final class ApplicationService: Sendable {
 
     func event(
         _ kind: ProxyEvent.Kind, client: Endpoint, edge: Endpoint, origin: Endpoint? = nil, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0,
-        duration: TimeAmount? = nil, originRTT: TimeAmount? = nil, status: StatusCode, message: String? = nil, via: [String]? = nil
+        duration: TimeAmount? = nil, originRTT: TimeAmount? = nil, status: StatusCode, message: String? = nil, via: [String]? = nil,
+        readsHeld: Int? = nil
     ) {
         events.record(
             ProxyEvent(
                 event: kind, time: Date().timeIntervalSince1970, app: app, node: configuration.nodeName, client: client, edge: edge,
                 origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, durationMs: duration.map { Double($0.nanoseconds) / 1e6 },
-                originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message, via: via))
+                originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message, via: via,
+                readsHeld: readsHeld))
     }
 }
 

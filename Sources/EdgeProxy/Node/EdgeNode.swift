@@ -205,6 +205,9 @@ public final class EdgeNode: Sendable {
                 .childChannelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let size = configuration.socketSendBuffer {
+                            try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
+                        }
                         service.counters.add(.tcpAccepted)
                         let record = ConnectionRecord(service: service)
                         if let limit = service.gate.enter(service.app.id) {
@@ -213,7 +216,8 @@ public final class EdgeNode: Sendable {
                             try channel.pipeline.syncOperations.addHandler(LimitRefusal(record: record, reason: limit))
                             return
                         }
-                        let relay = RelayHandler(onRead: { record.addIn($0) }, onError: { record.failed($0, onOriginSide: false) })
+                        let relay = RelayHandler(
+                            onRead: { record.addIn($0) }, onError: { record.failed($0, onOriginSide: false) }, onHeld: { record.held() })
                         let watcher = IdleWatcher(idle: configuration.tcpIdleTimeout, halfClosed: configuration.tcpHalfClosedTimeout) {
                             record.timedOut($0)
                         }

@@ -34,7 +34,12 @@ struct DirectConnector: OriginConnector {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(relay.value) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let size = configuration.socketSendBuffer {
+                        try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(relay.value)
+                }
             }
             .connect(to: request.origin.socketAddress)
             .map { channel in

@@ -17,6 +17,8 @@ final class ConnectionRecord {
     private var status: StatusCode = .ok
     private var message: String?
     private var finished = false
+    /// Times a read waited because the other side held `buffered_bytes` not yet taken.
+    private var readsHeld = 0
 
     init(service: ApplicationService) {
         self.service = service
@@ -30,6 +32,11 @@ final class ConnectionRecord {
 
     func addIn(_ count: Int) { bytesIn += UInt64(count) }
     func addOut(_ count: Int) { bytesOut += UInt64(count) }
+
+    func held() {
+        if readsHeld == 0 { service.counters.add(.tcpReadsHeld) }
+        readsHeld += 1
+    }
 
     func filtered(rule: String?) {
         finished = true
@@ -89,6 +96,6 @@ final class ConnectionRecord {
         finished = true
         service.event(
             .disconnect, client: client, edge: edge, origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, duration: .now() - started,
-            originRTT: originRTT, status: status, message: message, via: via)
+            originRTT: originRTT, status: status, message: message, via: via, readsHeld: readsHeld)
     }
 }

@@ -11,6 +11,11 @@ final class RelayHandler: ChannelDuplexHandler {
     private var partner: RelayHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    /// The other side's input ended cleanly, so our output shuts once its queue has drained.
+    private var outputEnding = false
+    /// This side's input ended (end of file), or it failed (reset, error).
+    private var inputEnded = false
+    private var failed = false
     /// What arrived before the partner existed. Holding reads does not stop NIO from draining a
     /// socket whose peer already sent its FIN, so data and end of input can come early.
     private var early: [NIOAny] = []
@@ -19,10 +24,14 @@ final class RelayHandler: ChannelDuplexHandler {
     private let onRead: (Int) -> Void
     /// Called with an error on this side, before the side is closed.
     private let onError: (any Error) -> Void
+    /// Called each time a read on this side waits because the other side holds its limit of
+    /// unsent bytes.
+    private let onHeld: () -> Void
 
-    init(onRead: @escaping (Int) -> Void, onError: @escaping (any Error) -> Void) {
+    init(onRead: @escaping (Int) -> Void, onError: @escaping (any Error) -> Void, onHeld: @escaping () -> Void = {}) {
         self.onRead = onRead
         self.onError = onError
+        self.onHeld = onHeld
     }
 
     /// Joins two handlers on the same event loop; reads held until now may go ahead.
@@ -71,13 +80,18 @@ final class RelayHandler: ChannelDuplexHandler {
     /// and a full close (when our input is shut too) would otherwise drop what is still queued.
     private func partnerEndOfInput() {
         guard let context else { return }
+        outputEnding = true
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
             bound.value.close(mode: .output, promise: nil)
         }
     }
 
+    /// The other side closed. After a clean end of its input our output is already being shut
+    /// once what is queued has gone; closing now would drop those bytes. Otherwise (a reset, an
+    /// error) this side closes at once.
     private func partnerClosed() {
+        guard !outputEnding else { return }
         context?.close(promise: nil)
     }
 
@@ -110,12 +124,20 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // A channel whose output was already shut closes at end of input without saying
+        // `inputClosed` first: a clean end still lets the other side send what it holds.
+        if !failed, !inputEnded, let partner {
+            inputEnded = true
+            partner.partnerFlush()
+            partner.partnerEndOfInput()
+        }
         partner?.partnerClosed()
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
+            inputEnded = true
             if let partner {
                 partner.partnerFlush()
                 partner.partnerEndOfInput()
@@ -127,6 +149,7 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failed = true
         onError(error)
         context.fireErrorCaught(error)
         context.close(promise: nil)
@@ -141,6 +164,7 @@ final class RelayHandler: ChannelDuplexHandler {
         if partner?.isWritable == true {
             context.read()
         } else {
+            if !pendingRead, partner != nil { onHeld() }
             pendingRead = true
         }
     }

@@ -84,7 +84,8 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.connector = connector
         let record = self.record
         let originRelay = NIOLoopBound(
-            RelayHandler(onRead: { record.addOut($0) }, onError: { record.failed($0, onOriginSide: true) }), eventLoop: context.eventLoop)
+            RelayHandler(onRead: { record.addOut($0) }, onError: { record.failed($0, onOriginSide: true) }, onHeld: { record.held() }),
+            eventLoop: context.eventLoop)
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
         let clientChannel = context.channel
         connector.connect(

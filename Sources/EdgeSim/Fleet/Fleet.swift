@@ -45,8 +45,12 @@ public final class Fleet: AddressServing {
         public var time: Double
         /// Edge nodes the connection or flow went through (smart routing); empty for direct.
         public var via: [String]
+        /// Times a read waited because the other side held `buffered_bytes` (TCP disconnects).
+        public var readsHeld: Int
 
-        public init(kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double, via: [String] = []) {
+        public init(
+            kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double, via: [String] = [], readsHeld: Int = 0
+        ) {
             self.kind = kind
             self.app = app
             self.node = node
@@ -54,6 +58,7 @@ public final class Fleet: AddressServing {
             self.status = status
             self.time = time
             self.via = via
+            self.readsHeld = readsHeld
         }
     }
 
@@ -123,7 +128,7 @@ public final class Fleet: AddressServing {
                     }
                     let event = NodeEvent(
                         kind: kind, app: app, node: node, client: client, status: output.status ?? 0, time: output.time ?? 0,
-                        via: output.via ?? [])
+                        via: output.via ?? [], readsHeld: output.readsHeld ?? 0)
                     recorded.append(event)
                 },
                 onLog: { node, line in
@@ -167,6 +172,27 @@ public final class Fleet: AddressServing {
 
     public var events: [NodeEvent] { recorded.all }
     public var nodeExits: [NodeExit] { exits.all }
+
+    /// Waits, at most `limit`, until every TCP connection a live node reported opening has been
+    /// reported ended too: a client that is done may see its last bytes a moment before the
+    /// node has closed both sides and said so.
+    public func settleEvents(within limit: Duration = .seconds(2)) async {
+        let tcp = Set(plan.applications.filter { $0.edge.transport == .tcp }.map(\.id))
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let gone = Set(nodeExits.map(\.node)).union(nodeDowns.map(\.node))
+            var open: [String: Int] = [:]
+            for event in events where tcp.contains(event.app) && !gone.contains(event.node) {
+                switch event.kind {
+                case "connect": open[event.node, default: 0] += 1
+                case "disconnect": open[event.node, default: 0] -= 1
+                default: break
+                }
+            }
+            if open.values.allSatisfy({ $0 <= 0 }) { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
     public var nodeDowns: [NodeDown] { downs.withLock { $0 } }
 
     /// Pings a started node; one that stops answering is reported down and withdrawn from
@@ -324,9 +350,12 @@ public final class Fleet: AddressServing {
         try? await network.setOrigin(name, down: true)
     }
 
-    public func startOrigin(_ name: String) async throws {
-        try await origins[name]?.start()
+    /// Starts a stopped origin; false when it was running already.
+    @discardableResult
+    public func startOrigin(_ name: String) async throws -> Bool {
+        guard try await origins[name]?.start() == true else { return false }
         try await network.setOrigin(name, down: false)
+        return true
     }
 
     /// Makes a running built-in TCP origin misbehave (or behave again).

@@ -48,6 +48,8 @@ public enum NodeControl {
         public var status: Int?
         /// Edge nodes a smart-routed connection or flow went through.
         public var via: [String]?
+        /// Times a read waited for a slow side (see ProxyEvent).
+        public var readsHeld: Int?
 
         public init(reply: Int, error: String?) {
             self.reply = reply

@@ -13,6 +13,11 @@ public final class OriginHost: Sendable {
     private let udp: [UDPEchoOrigin]
     private let command: CommandOrigin
     private let postfix: PostfixOrigin?
+    private let running = Locked(false)
+
+    public struct StartFailure: Error, CustomStringConvertible {
+        public var description: String
+    }
 
     /// `wrap` turns a command line into one that runs on the origin's host (`ip netns exec NS`);
     /// `hostname` is its name in reverse DNS; mail checks ask `dns`.
@@ -43,14 +48,32 @@ public final class OriginHost: Sendable {
 
     public var ports: [UInt16] { spec.ports.flatMap { Array($0.first...$0.last) } }
 
-    public func start() async throws {
-        if let tcp { try await tcp.start(address: address, ports: ports) }
-        for (origin, port) in zip(udp, ports) { _ = try await origin.start(at: Endpoint(address, port)) }
-        if spec.kind == .command { try command.start(spec, address: address, ports: ports) }
-        try await postfix?.start()
+    /// Starts listening; false when it already was (nothing changes then).
+    @discardableResult
+    public func start() async throws -> Bool {
+        guard
+            running.withLock({ running in
+                defer { running = true }
+                return !running
+            })
+        else { return false }
+        do {
+            if let tcp { try await tcp.start(address: address, ports: ports) }
+            for (origin, port) in zip(udp, ports) { _ = try await origin.start(at: Endpoint(address, port)) }
+            if spec.kind == .command { try command.start(spec, address: address, ports: ports) }
+            try await postfix?.start()
+        } catch {
+            await stop()
+            let where_ =
+                ports.count == 1
+                ? "\(address) port \(ports[0])" : "\(address) ports \(spec.ports.map(\.description).joined(separator: ", "))"
+            throw StartFailure(description: "cannot start origin \(spec.name) on \(where_): \(error)")
+        }
+        return true
     }
 
     public func stop() async {
+        running.set(false)
         await postfix?.stop()
         await tcp?.stop()
         for origin in udp { await origin.stop() }

@@ -80,19 +80,28 @@ public struct ExpectationChecker: Sendable {
         case .clientAccepted(let scope):
             return mail(scope, rejected: false, reason: nil)
         case .limited(let scope, let limit, let atLeast):
-            let status = limit == "connections" ? 495 : 498
             let events = nodeEvents(scope)
-            let hits = events.filter { $0.status == status }.count
+            let hits: Int
+            let what: String
+            switch limit {
+            case "buffered":
+                hits = events.filter { $0.readsHeld > 0 }.count
+                what = "connections whose reads waited for buffered_bytes to drain"
+            default:
+                let status = limit == "connections" ? 495 : 498
+                hits = events.filter { $0.status == status }.count
+                what = "status \(status)"
+            }
             return RunReport.Check(
                 name: "limited \(limit) \(describe(scope))", passed: hits >= atLeast,
-                measured: "\(hits) of \(events.count) node events", expected: "at least \(atLeast) (status \(status))")
+                measured: "\(hits) of \(events.count) node events", expected: "at least \(atLeast) (\(what))")
         case .noLeftovers:
             return RunReport.Check(
                 name: "no_leftovers", passed: observed.leftovers.isEmpty,
                 measured: observed.leftovers.isEmpty ? "nothing left" : "\(observed.leftovers.count) left",
                 expected: "nothing of the run left after it", detail: observed.leftovers.prefix(5).joined(separator: "; "))
-        case .memoryBounded(let maxRSS, let maxGrowth, let maxDescriptors):
-            return memoryBounded(maxRSS: maxRSS, maxGrowth: maxGrowth, maxDescriptors: maxDescriptors)
+        case .memoryBounded(let maxRSS, let maxGrowth, let maxDescriptors, let processes):
+            return memoryBounded(maxRSS: maxRSS, maxGrowth: maxGrowth, maxDescriptors: maxDescriptors, processes: processes)
         case .nodeReportedDown(let node):
             let times = observed.nodeDowns.filter { $0.node == node }.map { down in
                 String(format: "down at %.1f s", down.time - observed.began)
@@ -167,11 +176,12 @@ public struct ExpectationChecker: Sendable {
             detail: outcomes.isEmpty ? nil : outcomes)
     }
 
-    private func memoryBounded(maxRSS: UInt64, maxGrowth: UInt64, maxDescriptors: Int) -> RunReport.Check {
+    private func memoryBounded(maxRSS: UInt64, maxGrowth: UInt64, maxDescriptors: Int, processes: [String]) -> RunReport.Check {
         func mib(_ bytes: UInt64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
         var problems: [String] = []
         var largest: (String, UInt64) = ("", 0)
-        for (name, span) in observed.usage.sorted(by: { $0.key < $1.key }) {
+        let usage = observed.usage.filter { processes.isEmpty || processes.contains($0.key) }
+        for (name, span) in usage.sorted(by: { $0.key < $1.key }) {
             guard let start = span.start, let end = span.end else {
                 problems.append("\(name): not measured at both ends")
                 continue
@@ -184,8 +194,9 @@ public struct ExpectationChecker: Sendable {
             }
         }
         return RunReport.Check(
-            name: "memory_bounded", passed: !observed.usage.isEmpty && problems.isEmpty,
-            measured: observed.usage.isEmpty ? "nothing measured" : "largest \(largest.0) at \(mib(largest.1)); \(problems.count) over",
+            name: processes.isEmpty ? "memory_bounded" : "memory_bounded \(processes.joined(separator: ", "))",
+            passed: !usage.isEmpty && problems.isEmpty,
+            measured: usage.isEmpty ? "nothing measured" : "largest \(largest.0) at \(mib(largest.1)); \(problems.count) over",
             expected: "under \(mib(maxRSS)), growth under \(mib(maxGrowth)) and \(maxDescriptors) descriptors",
             detail: problems.isEmpty ? nil : problems.prefix(5).joined(separator: "; "))
     }

@@ -125,6 +125,7 @@ public final class ScenarioRunner: Sendable {
             note("error: \(error)")
         }
         await fleet.rotatorIfStarted?.waitForRetirements()
+        await fleet.settleEvents()
         var observed = observations(fleet, began: began)
         let endUsage = Self.usage(of: fleet)
         let started = startUsage.withLock { $0 }
@@ -253,7 +254,7 @@ public final class ScenarioRunner: Sendable {
                 try await fleet.startNode(step.name)
             case .freeze: fleet.freezeNode(step.name, true)
             case .thaw: fleet.freezeNode(step.name, false)
-            case .blackhole, .reset: break  // origins only, refused by the decoder
+            case .blackhole, .reset, .slowRead: break  // origins only, refused by the decoder
             }
         case .origin(let step):
             options.say("\(at)  origin \(step.name): \(step.action.rawValue)")
@@ -265,12 +266,15 @@ public final class ScenarioRunner: Sendable {
             case .reset:
                 faulted.withLock { _ = $0.insert(step.name) }
                 fleet.setOriginFault(step.name, .reset)
+            case .slowRead:
+                faulted.withLock { _ = $0.insert(step.name) }
+                fleet.setOriginFault(step.name, .slowRead(bytesPerSecond: Int(clamping: step.readRate ?? 65_536)))
             case .start, .thaw:
                 // After a fault, start means behaving again; after a stop, listening again.
                 if faulted.withLock({ $0.remove(step.name) != nil }) {
                     fleet.setOriginFault(step.name, .none)
-                } else {
-                    try await fleet.startOrigin(step.name)
+                } else if try await !fleet.startOrigin(step.name) {
+                    options.say("\(at)  origin \(step.name) was running already: nothing to start")
                 }
             case .restart:
                 await fleet.stopOrigin(step.name)

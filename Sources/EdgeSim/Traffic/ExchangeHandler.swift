@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// Drives one generated TCP connection through its exchange with the origin and fulfils the
 /// promise with when the first byte came back, or fails it saying what went wrong.
@@ -33,14 +34,14 @@ final class ExchangeHandler: ChannelInboundHandler {
     private let promise: EventLoopPromise<NIODeadline?>
     private var stage: Stage = .done
     private var received: [UInt8] = []
+    /// Echoed bytes checked so far against the payload (checked as they come, not kept).
+    private var echoed = 0
     private var firstByte: NIODeadline?
     private static let ping = ByteBuffer(string: "edgesim still here")
 
     init(kind: ExchangeKind, bytes: Int, hold: TimeAmount, host: String, promise: EventLoopPromise<NIODeadline?>) {
         self.kind = kind
-        var payload = ByteBuffer()
-        payload.writeBytes((0..<bytes).map { UInt8(truncatingIfNeeded: $0 % 251) })
-        self.payload = payload
+        self.payload = Payload.of(bytes)
         self.hold = hold
         self.host = host
         self.promise = promise
@@ -66,13 +67,25 @@ final class ExchangeHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         if firstByte == nil { firstByte = .now() }
+        if case .echoing(let expected) = stage, kind == .echo {
+            // Compared piece by piece with what was sent at the same offset, so a transfer of
+            // any size needs no copy of what came back.
+            let sent = payload.readableBytesView
+            let start = sent.startIndex + echoed
+            guard buffer.readableBytes <= expected - echoed,
+                buffer.readableBytesView.elementsEqual(sent[start..<start + buffer.readableBytes])
+            else {
+                return fail("the bytes that came back differ from those sent", context: context)
+            }
+            echoed += buffer.readableBytes
+            guard echoed == expected else { return }
+            echoed = 0
+            return afterExchange(context: context)
+        }
         received += buffer.readBytes(length: buffer.readableBytes) ?? []
         switch stage {
         case .echoing(let expected), .pinging(let expected):
             guard received.count >= expected else { return }
-            if case .echoing = stage, kind == .echo, received != Array(payload.readableBytesView) {
-                return fail("the bytes that came back differ from those sent", context: context)
-            }
             received = []
             if case .pinging = stage { return finish(context: context) }
             afterExchange(context: context)
@@ -113,7 +126,7 @@ final class ExchangeHandler: ChannelInboundHandler {
         switch stage {
         case .done: break
         case .echoing(let expected), .pinging(let expected):
-            fail("connection closed after \(received.count) of \(expected) bytes came back", context: context)
+            fail("connection closed after \(max(echoed, received.count)) of \(expected) bytes came back", context: context)
         case .holding: fail("connection closed while held open", context: context)
         case .mail, .waitingReply: fail("connection closed before the origin answered", context: context)
         }
@@ -197,5 +210,27 @@ extension String {
         var text = Substring(self)
         while let last = text.last, set.contains(last) { text = text.dropLast() }
         return String(text)
+    }
+}
+
+/// The bytes a generated connection or flow sends: a repeating pattern (0 to 250, so a byte out
+/// of place shows), made once for each size and shared (a ByteBuffer is copied only on write).
+enum Payload {
+    private static let made = Mutex<[Int: ByteBuffer]>([:])
+
+    static func of(_ bytes: Int) -> ByteBuffer {
+        made.withLock { made in
+            if let payload = made[bytes] { return payload }
+            var payload = ByteBuffer()
+            payload.reserveCapacity(bytes)
+            payload.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes) { raw in
+                for index in 0..<bytes { raw[index] = UInt8(truncatingIfNeeded: index % 251) }
+                return bytes
+            }
+            // A few sizes a run; the oldest go if a scenario uses many.
+            if made.count >= 16 { made.removeAll() }
+            made[bytes] = payload
+            return payload
+        }
     }
 }

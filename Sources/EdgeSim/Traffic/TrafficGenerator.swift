@@ -147,8 +147,7 @@ public struct TrafficGenerator: Sendable {
 
     private func udp(to endpoint: Endpoint, bytes: Int, request: Request) async throws -> Double {
         let promise = group.next().makePromise(of: NIODeadline.self)
-        var payload = ByteBuffer()
-        payload.writeBytes((0..<bytes).map { UInt8(truncatingIfNeeded: $0 % 251) })
+        let payload = Payload.of(bytes)
         let expected = payload
         let channel = try await group.onLoop { loop in
             DatagramBootstrap(group: loop)
