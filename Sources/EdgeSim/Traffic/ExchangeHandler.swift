@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import Synchronization
 
@@ -70,10 +71,14 @@ final class ExchangeHandler: ChannelInboundHandler {
         if case .echoing(let expected) = stage, kind == .echo {
             // Compared piece by piece with what was sent at the same offset, so a transfer of
             // any size needs no copy of what came back.
-            let sent = payload.readableBytesView
-            let start = sent.startIndex + echoed
-            guard buffer.readableBytes <= expected - echoed,
-                buffer.readableBytesView.elementsEqual(sent[start..<start + buffer.readableBytes])
+            let count = buffer.readableBytes
+            let offset = echoed
+            guard count <= expected - echoed,
+                buffer.withUnsafeReadableBytes({ came in
+                    payload.withUnsafeReadableBytes { sent in
+                        count == 0 || memcmp(came.baseAddress!, sent.baseAddress! + offset, count) == 0
+                    }
+                })
             else {
                 return fail("the bytes that came back differ from those sent", context: context)
             }
