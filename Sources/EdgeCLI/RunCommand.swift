@@ -32,8 +32,21 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Also print what the node processes log.")
     var verbose = false
 
+    @Option(
+        help:
+            "Play the timeline again and again, on the same fleet, until this long has passed (e.g. 30m for a soak); the checks cover every pass."
+    )
+    var duration: String?
+
     func validate() throws {
         if let mode, RunMode(rawValue: mode) == nil { throw ValidationError("--mode must be netns, loopback or auto") }
+        if let duration {
+            switch Quantity.duration(duration) {
+            case .failure(let problem): throw ValidationError("--duration: \(problem.message)")
+            case .success(let value) where value <= .zero: throw ValidationError("--duration must be above zero, not \(duration)")
+            case .success: break
+            }
+        }
     }
 
     func run() async throws {
@@ -47,7 +60,8 @@ struct RunCommand: AsyncParsableCommand {
                 options: .init(
                     mode: mode, executable: HostChecks.executablePath, scenarioPath: URL(fileURLWithPath: scenario).path,
                     dnsPort: port, say: { printError($0) },
-                    nodeLog: { node, line in if verbose { printError("[\(node)] \(line)") } }))
+                    nodeLog: { node, line in if verbose { printError("[\(node)] \(line)") } },
+                    duration: duration.flatMap { try? Quantity.duration($0).get() }))
         } catch {
             printError("error: \(error)")
             throw ExitCode(2)

@@ -15,6 +15,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case control
     /// Smart routing between edges: probe datagrams and relay headers.
     case relay
+    /// A mail client's lines to the built-in smtp origin, and Postfix's log lines.
+    case mail
 
     public func check(_ bytes: [UInt8]) throws(FuzzFinding) {
         switch self {
@@ -24,6 +26,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .capture: try CaptureFuzzCheck.check(bytes)
         case .control: try ControlFuzzCheck.check(bytes)
         case .relay: try RelayFuzzCheck.check(bytes)
+        case .mail: try MailFuzzCheck.check(bytes)
         }
     }
 }

@@ -67,6 +67,33 @@ extension FleetRuns {
             #expect(leftoverNamespaces().isEmpty)
         }
 
+        /// `--duration` plays the timeline again on the same fleet until the time has passed; the
+        /// checks and the report cover every pass.
+        @Test func aDurationPlaysTheTimelineAgainAndAgain() throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-run-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let report = folder.appendingPathComponent("report.json").path
+            let path = EdgesimProcess.repository.appendingPathComponent("scenarios/lab-echo.yaml").path
+            let once = try EdgesimProcess.run(["run", path, "--mode", "loopback", "--report", report])
+            let attempted = { (json: [String: Any]) in
+                (json["traffic"] as? [[String: Any]] ?? []).map { $0["attempted"] as? Int ?? 0 }.reduce(0, +)
+            }
+            let single = attempted(try EdgesimProcess.report(at: report))
+            #expect(once.status == 0 && single > 0, "\(once.output)")
+            let repeated = try EdgesimProcess.run(["run", path, "--mode", "loopback", "--duration", "1s", "--report", report])
+            #expect(repeated.status == 0, "\(repeated.output)\n\(repeated.errors.suffix(2000))")
+            // One pass already takes longer than 1 s: played once, and said so.
+            #expect(repeated.output.contains("the timeline was played once"), "\(repeated.output)")
+            let twice = try EdgesimProcess.run(["run", path, "--mode", "loopback", "--duration", "6s", "--report", report])
+            #expect(twice.errors.contains("pass 2 of the timeline"), "\(twice.errors.suffix(2000))")
+            let passes = Int(twice.output.split(separator: "played ").last?.prefix { $0.isNumber } ?? "") ?? 0
+            #expect(passes >= 2)
+            #expect(attempted(try EdgesimProcess.report(at: report)) == single * passes)
+            let refused = try EdgesimProcess.run(["run", path, "--duration", "0s"])
+            #expect(refused.status != 0 && refused.errors.contains("--duration must be above zero"), "\(refused.errors)")
+        }
+
         /// Debian's Postfix behind the edge (netns mode): rejects the edge's address without
         /// PROXY protocol, logs each sender's own address with it. CI installs Postfix; elsewhere
         /// the test is skipped when it is missing.

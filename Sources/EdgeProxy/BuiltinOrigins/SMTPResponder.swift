@@ -13,8 +13,7 @@ final class SMTPResponder: ChannelInboundHandler {
     private let onOutcome: @Sendable (MailOutcome) -> Void
     /// Behind a PROXY header receiver: greet once the header names the client.
     private let awaitsHeader: Bool
-    private var line: [UInt8] = []
-    private var lineTooLong = false
+    private var reader = SMTPLineReader()
     private var started = false
     /// The sender finished writing while a reply waited for the lookup.
     private var closeWhenAnswered = false
@@ -52,18 +51,10 @@ final class SMTPResponder: ChannelInboundHandler {
         var buffer = unwrapInboundIn(data)
         // Nothing before the greeting counts (a receiver passes bytes only after the header).
         guard started else { return }
-        while let byte = buffer.readInteger(as: UInt8.self) {
-            guard byte == UInt8(ascii: "\n") else {
-                if line.count < SMTPServerStateMachine.maxLine { line.append(byte) } else { lineTooLong = true }
-                continue
-            }
-            if line.last == UInt8(ascii: "\r") { line.removeLast() }
-            let text = String(decoding: line, as: UTF8.self)
-            let tooLong = lineTooLong
-            line = []
-            lineTooLong = false
-            perform(machine.line(text, tooLong: tooLong), context: context)
+        for line in reader.feed(buffer.readableBytesView) {
+            perform(machine.line(line.text, tooLong: line.tooLong), context: context)
         }
+        buffer.moveReaderIndex(to: buffer.writerIndex)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -24,8 +24,8 @@ public struct MailOutcome: Sendable, Hashable {
 /// greeting, HELO/EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, in order, one reply per command.
 /// Client checks are answered at RCPT, as MTAs that delay rejection do; a RCPT that arrives
 /// before the reverse lookup finished waits for it, and so does everything sent after it.
-struct SMTPServerStateMachine {
-    enum Action: Equatable {
+public struct SMTPServerStateMachine: Sendable {
+    public enum Action: Sendable, Equatable {
         case reply(String)
         /// Look up the reverse DNS of this address, then call `reverseLookupFinished`.
         case lookUp(IPAddress)
@@ -41,8 +41,10 @@ struct SMTPServerStateMachine {
         case closed
     }
 
-    static let maxLine = 1000
-    static let maxMessage = 10 * 1024 * 1024
+    public static let maxLine = 1000
+    public static let maxMessage = 10 * 1024 * 1024
+    /// Lines a client may send ahead while a reply waits for the reverse lookup.
+    public static let maxHeldLines = 100
 
     let hostname: String
     let policy: MailCheckPolicy
@@ -58,16 +60,16 @@ struct SMTPServerStateMachine {
     private var held: [String] = []
     private var waiting = false
     /// A reply waits for the reverse lookup.
-    var isWaiting: Bool { waiting }
+    public var isWaiting: Bool { waiting }
     private var queued = 0
 
-    init(hostname: String, policy: MailCheckPolicy) {
+    public init(hostname: String, policy: MailCheckPolicy) {
         self.hostname = hostname
         self.policy = policy
     }
 
     /// The connection is open and its client address known.
-    mutating func connected(client: IPAddress?, banner: String) -> [Action] {
+    public mutating func connected(client: IPAddress?, banner: String) -> [Action] {
         self.client = client
         stage = .command
         var actions: [Action] = [.reply("220 \(banner)")]
@@ -78,7 +80,7 @@ struct SMTPServerStateMachine {
         return actions
     }
 
-    mutating func reverseLookupFinished(_ answer: ReverseDNS) -> [Action] {
+    public mutating func reverseLookupFinished(_ answer: ReverseDNS) -> [Action] {
         reverse = answer
         guard waiting else { return [] }
         waiting = false
@@ -90,8 +92,15 @@ struct SMTPServerStateMachine {
     }
 
     /// One line without its CRLF; `tooLong` when the client sent more than `maxLine` bytes.
-    mutating func line(_ text: String, tooLong: Bool = false) -> [Action] {
+    public mutating func line(_ text: String, tooLong: Bool = false) -> [Action] {
         if waiting {
+            guard held.count < Self.maxHeldLines else {
+                // A client pipelining without end while the lookup runs: stop taking lines.
+                waiting = false
+                held = []
+                stage = .closed
+                return [.reply("421 4.7.0 \(hostname) too many commands before a reply"), .close]
+            }
             held.append(text)
             return []
         }

@@ -208,11 +208,11 @@ final class PostfixOrigin: Sendable {
 /// What a Postfix log says happened: the client addresses it was told (`connect from
 /// name[address]`), messages it queued (`client=name[address]`) and recipients it refused
 /// (`NOQUEUE: reject: RCPT from name[address]: <reply>;`).
-struct PostfixLog {
-    var connections: [IPAddress] = []
-    var outcomes: [MailOutcome] = []
+public struct PostfixLog: Sendable {
+    public var connections: [IPAddress] = []
+    public var outcomes: [MailOutcome] = []
 
-    init(lines: [String]) {
+    public init(lines: [String]) {
         for line in lines {
             guard let program = line.range(of: "postfix/smtpd[") else { continue }
             let rest = line[program.upperBound...]

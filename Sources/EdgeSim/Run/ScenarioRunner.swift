@@ -23,11 +23,15 @@ public final class ScenarioRunner: Sendable {
         public var nodeLog: @Sendable (String, String) -> Void
         /// How often progress is reported.
         public var progressEvery: Duration
+        /// Play the timeline again and again until this long has passed (a soak); nil: once.
+        public var duration: Duration?
 
         public init(
             mode: FleetPlan.Mode, executable: String, scenarioPath: String, dnsPort: UInt16, say: @escaping @Sendable (String) -> Void,
-            nodeLog: @escaping @Sendable (String, String) -> Void = { _, _ in }, progressEvery: Duration = .seconds(2)
+            nodeLog: @escaping @Sendable (String, String) -> Void = { _, _ in }, progressEvery: Duration = .seconds(2),
+            duration: Duration? = nil
         ) {
+            self.duration = duration
             self.mode = mode
             self.executable = executable
             self.scenarioPath = scenarioPath
@@ -112,7 +116,24 @@ public final class ScenarioRunner: Sendable {
                     "  \(app.id): \(app.dns.name) → \(fleet.book.addresses(of: app).map(\.description).joined(separator: ", ")) \(app.edge)"
                 )
             }
-            try await play(fleet)
+            let played = clock.now
+            var passes = 0
+            repeat {
+                passes += 1
+                if options.duration != nil {
+                    options.say(
+                        String(
+                            format: "pass %d of the timeline (%.0f s of %.0f s played)", passes, (clock.now - played).seconds,
+                            options.duration!.seconds))
+                }
+                try await play(fleet)
+            } while options.duration.map({ clock.now - played < $0 }) ?? false
+            if let duration = options.duration {
+                note(
+                    String(
+                        format: "the timeline was played %@ over %.0f s (--duration %.0f s)", passes == 1 ? "once" : "\(passes) times",
+                        (clock.now - played).seconds, duration.seconds))
+            }
         } catch is CancellationError {
             report.outcome = .interrupted
             note("interrupted before the end")
