@@ -7,6 +7,27 @@ import EdgeSim
 /// one well-formed SMTP reply line; nothing is said after the origin closes; a log line yields
 /// at most one address, and only one written in it.
 enum MailFuzzCheck {
+    /// One SMTP reply: lines joined by CRLF, each the same 2xx-5xx code, then `-` on every
+    /// line but the last (a space or nothing there), no other CR or LF, at most 510 bytes a line.
+    static func wellFormed(reply text: String) throws(FuzzFinding) {
+        let lines = text.components(separatedBy: "\r\n")
+        let code = Array(text.utf8.prefix(3))
+        guard code.count == 3, code.allSatisfy({ (0x30...0x39).contains($0) }), (0x32...0x35).contains(code[0]) else {
+            throw FuzzFinding("a reply without a 2xx-5xx code: \(text.prefix(80))")
+        }
+        for (index, line) in lines.enumerated() {
+            let bytes = Array(line.utf8)
+            guard Array(bytes.prefix(3)) == code else { throw FuzzFinding("a reply line with another code: \(line.prefix(80))") }
+            let last = index == lines.count - 1
+            let separator = bytes.count > 3 ? bytes[3] : nil
+            guard last ? (separator == nil || separator == 0x20) : separator == 0x2D else {
+                throw FuzzFinding("a reply line with the wrong separator: \(line.prefix(80))")
+            }
+            guard !bytes.contains(0x0A), !bytes.contains(0x0D) else { throw FuzzFinding("a reply line holds CR or LF") }
+            guard bytes.count <= 510 else { throw FuzzFinding("a reply line of \(bytes.count) bytes") }
+        }
+    }
+
     static func check(_ bytes: [UInt8]) throws(FuzzFinding) {
         var whole = SMTPLineReader()
         let lines = whole.feed(bytes)
@@ -39,12 +60,7 @@ enum MailFuzzCheck {
             switch action {
             case .reply(let text):
                 guard !closed else { throw FuzzFinding("a reply after the close: \(text)") }
-                let code = text.utf8.prefix(3)
-                guard code.count == 3, code.allSatisfy({ (0x30...0x39).contains($0) }), (0x32...0x35).contains(code.first!),
-                    text.utf8.count == 3 || [0x20, 0x2D].contains(text.utf8.dropFirst(3).first!)
-                else { throw FuzzFinding("not an SMTP reply line: \(text.prefix(80))") }
-                guard !text.utf8.contains(0x0A), !text.utf8.contains(0x0D) else { throw FuzzFinding("a reply holds CR or LF") }
-                guard text.utf8.count <= 510 else { throw FuzzFinding("a reply of \(text.utf8.count) bytes") }
+                try wellFormed(reply: text)
             case .close:
                 closed = true
             case .lookUp, .outcome:

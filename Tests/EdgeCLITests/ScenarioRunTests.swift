@@ -7,7 +7,7 @@ extension FleetRuns {
     @Suite struct ScenarioRunTests {
         static let scenarios = [
             "lab-echo", "smtp-client-address", "rotation", "global-failover", "world-21", "excluded-region", "mail-checks",
-            "frozen-node", "soak", "origin-faults", "idle-flood", "slow-origin",
+            "frozen-node", "soak", "origin-faults", "idle-flood", "slow-origin", "origin-dns",
         ]
 
         /// Scenarios that need netns mode (smart routing measures paths between namespaces).

@@ -92,6 +92,54 @@ import Testing
         #expect(try ConfigLoader().loadScenario(buffered).value.limits.bufferedBytes == 65_536)
     }
 
+    static let byName = scenario.replacingOccurrences(
+        of: "    origin_direct: [\"tcp://mx:25\"]", with: "    origin_dns: {name: MX.Origin.Example.}\n    origin_port: 25"
+    ).replacingOccurrences(of: "timeout: 60s", with: "timeout: 60s\norigin_names:\n  - {name: mx.origin.example, to: [mx], ttl: 2s}")
+
+    @Test func originNamesAndTheirStepsAreRead() throws {
+        let text = Self.byName.replacingOccurrences(
+            of: "origin: {name: mx, action: stop}", with: "origin_name: {name: mx.origin.example, to: [echo, mx]}"
+        ).replacingOccurrences(
+            of: "  - connections_survived: {app: echo}", with: "  - origin_reached: {app: mail, origin: mx, at_least: 3}")
+        let scenario = try ConfigLoader().loadScenario(write(text)).value
+        #expect(scenario.originNames == [OriginName(name: "mx.origin.example", origins: ["mx"], ttl: .seconds(2))])
+        #expect(scenario.timeline.map(\.step).contains(.originName(OriginNameStep(name: "mx.origin.example", origins: ["echo", "mx"]))))
+        #expect(scenario.expectations.contains(.originReached(scope: TrafficScope(application: "mail"), origin: "mx", atLeast: 3)))
+    }
+
+    @Test(arguments: [
+        (
+            "  - {name: mx.origin.example, to: [mx], ttl: 2s}", "  - {name: mx.origin.example, to: [mxx], ttl: 2s}",
+            "origin_names[0].to[0]", "'mxx' is not an origin"
+        ),
+        (
+            "  - {name: mx.origin.example, to: [mx], ttl: 2s}", "  - {name: mx..example, to: [mx]}", "origin_names[0].name",
+            "is not a DNS name"
+        ),
+        (
+            "  - {name: mx.origin.example, to: [mx], ttl: 2s}", "  - {name: other.example, to: [mx]}", "apps[mail].origin_dns.name",
+            "add mx.origin.example there"
+        ),
+        (
+            "origin: {name: mx, action: stop}", "origin_name: {name: nope.example, to: [mx]}", "timeline[3].origin_name.name",
+            "not in origin_names (mx.origin.example)"
+        ),
+        (
+            "  - connections_survived: {app: echo}", "  - origin_reached: {app: mail, origin: edge-a}", "expect[7].origin_reached.origin",
+            "not an origin"
+        ),
+    ])
+    func originNameMistakesAreReportedPrecisely(line: String, replacement: String, field: String, message: String) throws {
+        #expect(Self.byName.contains(line), "fixture text not found")
+        let path = write(Self.byName.replacingOccurrences(of: line, with: replacement))
+        // The first error is the one named (a name that cannot be read also leaves the
+        // application's name unlisted).
+        let result = ConfigLoader().validate(path)
+        let error = try #require(result.errors.first, "expected an error")
+        #expect(error.field == field)
+        #expect(error.message.contains(message), "\(error.message)")
+    }
+
     @Test func slowReadAndBoundedProcessesAreRead() throws {
         let text = Self.scenario.replacingOccurrences(
             of: "origin: {name: mx, action: stop}", with: "origin: {name: mx, action: slow_read, read_rate: 64KiB/s}"

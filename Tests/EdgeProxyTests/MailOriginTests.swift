@@ -64,6 +64,35 @@ import Testing
         #expect(replies(machine.line("DATA")) == ["503 5.5.1 need RCPT before DATA"])
     }
 
+    /// A client that pipelines without end while the lookup runs is cut off, so held lines
+    /// cannot grow without bound.
+    @Test func endlessPipeliningWhileTheLookupRunsIsCutOff() {
+        var machine = Machine(hostname: "mx.test", policy: MailCheckPolicy(checks: [.ptr]))
+        _ = machine.connected(client: Self.client, banner: "b")
+        _ = machine.line("HELO sender.test")
+        _ = machine.line("MAIL FROM:<a@sender.test>")
+        #expect(machine.line("RCPT TO:<x@mx.test>").isEmpty)
+        for _ in 0..<Machine.maxHeldLines { #expect(machine.line("NOOP").isEmpty) }
+        #expect(machine.line("NOOP") == [.reply("421 4.7.0 mx.test too many commands before a reply"), .close])
+        #expect(machine.reverseLookupFinished(.none).isEmpty, "nothing more once closed")
+        #expect(machine.line("QUIT").isEmpty)
+    }
+
+    /// Lines are the same however the bytes arrive; a line over the limit is cut and marked.
+    @Test func linesAreReadTheSameHoweverTheBytesArrive() {
+        let bytes =
+            Array("EHLO a.test\r\nMAIL FROM:<x@a.test>\nNOOP\r\n".utf8) + [UInt8](repeating: 0x41, count: 1500) + Array("\r\nQUIT".utf8)
+        var whole = SMTPLineReader()
+        let lines = whole.feed(bytes)
+        #expect(lines.map(\.text.count) == [11, 20, 4, Machine.maxLine])
+        #expect(lines.map(\.tooLong) == [false, false, false, true])
+        for cut in stride(from: 0, through: bytes.count, by: 7) {
+            var split = SMTPLineReader()
+            #expect(split.feed(bytes[..<cut]) + split.feed(bytes[cut...]) == lines)
+        }
+        #expect(whole.feed(Array("\n".utf8)).map(\.text) == ["QUIT"])
+    }
+
     @Test func aLineTooLongEndsTheConnection() {
         var machine = Machine(hostname: "mx.test", policy: MailCheckPolicy(checks: []))
         _ = machine.connected(client: nil, banner: "b")

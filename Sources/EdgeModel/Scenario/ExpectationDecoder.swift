@@ -69,6 +69,12 @@ struct ExpectationDecoder {
             let node = context.hosts(fields, "node", among: context.topology.edgeNodes.map(\.name), kind: "an edge node")?.first
             guard let scope, let node else { return nil }
             return .servedBy(scope: scope, node: node)
+        case "origin_reached":
+            let scope = self.scope(fields, appRequired: true)
+            let origin = context.hosts(fields, "origin", among: context.topology.origins.map(\.name), kind: "an origin")?.first
+            let atLeast = fields.int("at_least", in: 1...10_000_000) ?? 1
+            guard let scope, let origin else { return nil }
+            return .originReached(scope: scope, origin: origin, atLeast: atLeast)
         case "rotations":
             let app = context.application(fields, "app")
             let atLeast = fields.int("at_least", in: 0...1_000_000, required: true)

@@ -15,6 +15,8 @@ public struct Scenario: Sendable, Hashable {
     public var timeline: [TimedStep]
     public var expectations: [Expectation]
     /// What every edge node holds at most and how long it waits (`limits:`).
+    /// Names the fleet's DNS answers with origins' addresses (`origin_names`).
+    public var originNames: [OriginName] = []
     public var limits = NodeLimits()
     public var location: SourceLocation
 
@@ -53,8 +55,36 @@ public enum Step: Sendable, Hashable {
     case node(HostStep)
     case origin(HostStep)
     case rotate(RotateStep)
+    case originName(OriginNameStep)
 
-    public static let kinds = ["traffic", "replay", "link", "node", "origin", "rotate"]
+    public static let kinds = ["traffic", "replay", "link", "node", "origin", "rotate", "origin_name"]
+}
+
+/// A name the fleet's DNS answers with origins' addresses, for applications with `origin_dns`.
+public struct OriginName: Sendable, Hashable {
+    /// Lowercase, without the final dot.
+    public var name: String
+    /// Topology origins whose addresses the name has (A and AAAA).
+    public var origins: [String]
+    public var ttl: Duration
+
+    public init(name: String, origins: [String], ttl: Duration = .seconds(5)) {
+        self.name = name
+        self.origins = origins
+        self.ttl = ttl
+    }
+}
+
+/// Points an origin name at other origins: the fleet's DNS answers with their addresses from
+/// now on (nodes see it once the old answer's TTL runs out).
+public struct OriginNameStep: Sendable, Hashable {
+    public var name: String
+    public var origins: [String]
+
+    public init(name: String, origins: [String]) {
+        self.name = name
+        self.origins = origins
+    }
 }
 
 /// Built-in traffic from one or more clients to an application.
@@ -161,6 +191,9 @@ public enum Expectation: Sendable, Hashable {
     case blocked(scope: TrafficScope)
     /// Connections from these clients were served by this edge node.
     case servedBy(scope: TrafficScope, node: String)
+    /// At least this many connections or flows of the application were carried to this origin
+    /// (the origin address in the nodes' connect events).
+    case originReached(scope: TrafficScope, origin: String, atLeast: Int)
     /// At least this many rotations happened for the application.
     case rotations(application: String, atLeast: Int)
     /// After the drain period, an old address refuses new connections.
@@ -188,7 +221,7 @@ public enum Expectation: Sendable, Hashable {
     public static let kinds = [
         "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",
         "old_address_refused", "connections_survived", "client_rejected", "client_accepted", "node_reported_down", "no_leftovers",
-        "memory_bounded", "limited",
+        "memory_bounded", "limited", "origin_reached",
     ]
 }
 

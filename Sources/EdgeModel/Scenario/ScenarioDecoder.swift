@@ -31,10 +31,11 @@ struct ScenarioDecoder {
 
         guard let topology else {
             // Without a topology nothing below can be checked; do not call it unknown either.
-            fields.ignore("rotation", "timeline", "expect", "limits")
+            fields.ignore("rotation", "timeline", "expect", "limits", "origin_names")
             return nil
         }
-        let context = ReferenceContext(scenario: fields, topology: topology, applications: apps, diagnostics: diagnostics)
+        var context = ReferenceContext(scenario: fields, topology: topology, applications: apps, diagnostics: diagnostics)
+        context.originNames = decodeOriginNames(fields, context)
         context.checkApplications(apps)
         context.checkRules(rules, fields: fields)
         let rotation = fields.node("rotation").flatMap { decodeRotation($0, context) }
@@ -65,7 +66,31 @@ struct ScenarioDecoder {
             timeline: timeline.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element),
             expectations: expectations, location: root.location)
         scenario.limits = limits
+        scenario.originNames = context.originNames
         return scenario
+    }
+
+    /// `origin_names: [{name, to: [origins], ttl}]`.
+    private func decodeOriginNames(_ fields: FieldReader, _ context: ReferenceContext) -> [OriginName] {
+        var names: [OriginName] = []
+        for item in fields.list("origin_names") ?? [] {
+            guard let entry = FieldReader(item.node, path: item.path, diagnostics, what: "{name, to: [origins], ttl}") else { continue }
+            defer { entry.finish() }
+            let name = entry.value("name", required: true) { text -> Result<String, ValueError> in
+                guard let parsed = DNSNameText.normalized(text) else { return .failure(ValueError("'\(text)' is not a DNS name")) }
+                return .success(parsed)
+            }
+            let origins = context.hosts(entry, "to", among: context.topology.origins.map(\.name), kind: "an origin")
+            let ttl = entry.duration("ttl") ?? .seconds(5)
+            if ttl < .zero || ttl > .seconds(86_400) { entry.error("from 0s to 1d", field: "ttl") }
+            guard let name, let origins else { continue }
+            if names.contains(where: { $0.name == name }) {
+                entry.error("\(name) is listed twice", field: "name")
+                continue
+            }
+            names.append(OriginName(name: name, origins: origins, ttl: ttl))
+        }
+        return names
     }
 
     private func decodeRotation(_ node: ConfigNode, _ context: ReferenceContext) -> RotationSchedule? {
@@ -86,6 +111,8 @@ struct ReferenceContext {
     let topology: Topology
     let applications: [Application]
     let diagnostics: Diagnostics
+    /// `origin_names`, once read.
+    var originNames: [OriginName] = []
 
     /// The id of the application named by id or DNS name.
     func application(_ fields: FieldReader, _ key: String, required: Bool = true) -> String? {
@@ -152,6 +179,19 @@ struct ReferenceContext {
                     }
                 }
             }
+            if case .dns(let dns) = app.origin {
+                let field = "apps[\(app.id)].origin_dns.name"
+                if dns.type == .srv {
+                    diagnostics.error(
+                        "in a scenario the fleet's DNS answers origin names with A and AAAA records; type SRV is not served",
+                        field: "apps[\(app.id)].origin_dns.type", at: app.location)
+                } else if !originNames.contains(where: { $0.name == dns.name.lowercased().trimmingTrailingDot }) {
+                    let listed = originNames.map(\.name).joined(separator: ", ")
+                    diagnostics.error(
+                        "the fleet's DNS answers only the names in origin_names (\(listed.isEmpty ? "none" : listed)); add \(dns.name) there with the origins it points to",
+                        field: field, at: app.location)
+                }
+            }
             if case .static(let ips) = app.edgeIPs {
                 for ip in ips where !(ip.isIPv4 ? topology.pools.applicationsIPv4 : topology.pools.applicationsIPv6).contains(ip) {
                     let pool = ip.isIPv4 ? topology.pools.applicationsIPv4 : topology.pools.applicationsIPv6
@@ -177,4 +217,23 @@ struct ReferenceContext {
             fields.warning("access rules are given but no application has ip_firewall: true, so none applies", field: "access_rules")
         }
     }
+}
+
+/// DNS names as a scenario writes them: lowercase, no final dot, labels of 1-63 letters,
+/// digits, hyphens or underscores, 253 characters at most.
+enum DNSNameText {
+    static func normalized(_ text: String) -> String? {
+        let name = text.lowercased().trimmingTrailingDot
+        guard !name.isEmpty, name.utf8.count <= 253 else { return nil }
+        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard (1...63).contains(label.utf8.count),
+                label.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F })
+            else { return nil }
+        }
+        return name
+    }
+}
+
+extension String {
+    var trimmingTrailingDot: String { hasSuffix(".") ? String(dropLast()) : self }
 }

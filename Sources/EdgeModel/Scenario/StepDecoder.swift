@@ -31,6 +31,7 @@ struct StepDecoder {
         case "link": decoded = link(step).map(Step.link)
         case "node": decoded = host(step, among: context.topology.edgeNodes.map(\.name), kind: "an edge node").map(Step.node)
         case "origin": decoded = host(step, among: context.topology.origins.map(\.name), kind: "an origin").map(Step.origin)
+        case "origin_name": decoded = originName(step).map(Step.originName)
         default: decoded = rotate(step).map(Step.rotate)
         }
         guard let at, let decoded else { return nil }
@@ -141,6 +142,20 @@ struct StepDecoder {
         }
         if action == .slowRead, readRate == nil { return nil }
         return HostStep(name: name, action: action, readRate: readRate)
+    }
+
+    private func originName(_ fields: FieldReader) -> OriginNameStep? {
+        let name = fields.value("name", required: true) { text -> Result<String, ValueError> in
+            let name = text.lowercased().trimmingTrailingDot
+            guard context.originNames.contains(where: { $0.name == name }) else {
+                let listed = context.originNames.map(\.name).joined(separator: ", ")
+                return .failure(ValueError("'\(text)' is not in origin_names (\(listed.isEmpty ? "none" : listed))"))
+            }
+            return .success(name)
+        }
+        let origins = context.hosts(fields, "to", among: context.topology.origins.map(\.name), kind: "an origin")
+        guard let name, let origins else { return nil }
+        return OriginNameStep(name: name, origins: origins)
     }
 
     private func rotate(_ fields: FieldReader) -> RotateStep? {

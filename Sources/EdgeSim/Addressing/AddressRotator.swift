@@ -37,6 +37,9 @@ public final class AddressRotator: Sendable {
     public let servers: [any AddressServing]
     public let drain: Duration
     private let log = Mutex<[Rotation]>([])
+    /// Zones are built and put in place one publication at a time, so a later one never loses
+    /// to an earlier one built from older state.
+    private let publishing = Mutex(())
     private let draining = Mutex<[Task<Void, Never>]>([])
 
     public init(
@@ -62,7 +65,12 @@ public final class AddressRotator: Sendable {
         for app in applications {
             for server in servers { try await server.startServing(app.id, on: book.addresses(of: app)) }
         }
-        store.replace(with: zones.build(applications, book: book))
+        publish()
+    }
+
+    /// Builds the zones from the addresses and origin names as they are now and serves them.
+    public func publish() {
+        publishing.withLock { _ in store.replace(with: zones.build(applications, book: book)) }
     }
 
     /// Rotates one application's addresses; returns once DNS publishes the new ones. The old
@@ -77,7 +85,7 @@ public final class AddressRotator: Sendable {
         let (old, new) = try book.rotate(app)
         for server in servers { try await server.startServing(app.id, on: new.all) }
         let servedAt = Date().timeIntervalSince1970
-        store.replace(with: zones.build(applications, book: book))
+        publish()
         let rotation = Rotation(
             app: app.id, old: old.all.map(\.description), new: new.all.map(\.description), servedAt: servedAt,
             publishedAt: Date().timeIntervalSince1970)

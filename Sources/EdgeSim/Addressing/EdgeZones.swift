@@ -1,5 +1,6 @@
 import EdgeDNS
 import EdgeModel
+import Synchronization
 
 /// A host that has reverse DNS: its name and the addresses that point back to it.
 public struct NamedHost: Sendable, Hashable {
@@ -12,6 +13,27 @@ public struct NamedHost: Sendable, Hashable {
         self.name = name
         self.addresses = addresses
         self.confirmed = confirmed
+    }
+}
+
+/// Names that stand for origins (`origin_names`), with the addresses they have now. Shared by
+/// every copy of the zones, so a change is in the next build wherever it is made.
+public final class OriginNameTable: Sendable {
+    public struct Entry: Sendable, Hashable {
+        public var addresses: [IPAddress]
+        public var ttl: UInt32
+    }
+
+    private let entries = Mutex<[DNSName: Entry]>([:])
+
+    public init() {}
+
+    public var all: [DNSName: Entry] { entries.withLock { $0 } }
+
+    public func set(_ name: DNSName, addresses: [IPAddress], ttl: UInt32? = nil) {
+        entries.withLock { entries in
+            entries[name] = Entry(addresses: addresses, ttl: ttl ?? entries[name]?.ttl ?? 5)
+        }
     }
 }
 
@@ -30,6 +52,8 @@ public struct EdgeZones: Sendable {
     /// Hosts with PTR records, and the pools their addresses come from (each gets a reverse zone).
     public var hosts: [NamedHost]
     public var hostPools: [IPPrefix]
+    /// Origin names and their addresses (A/AAAA only).
+    public var originNames = OriginNameTable()
 
     public init(
         fleetDomain: DNSName = DNSName("edgesim.test")!, ttl: UInt32 = 30, pools: (ipv4: IPPrefix, ipv6: IPPrefix),
@@ -56,7 +80,8 @@ public struct EdgeZones: Sendable {
     /// Every zone, built from the addresses the book holds now.
     public func build(_ apps: [Application], book: AddressBook) -> [Zone] {
         var apexes: [DNSName] = [fleetDomain]
-        for name in apps.map({ DNSName($0.dns.name) ?? .root }) + hosts.map(\.name) {
+        let origins = originNames.all
+        for name in apps.map({ DNSName($0.dns.name) ?? .root }) + hosts.map(\.name) + origins.keys.sorted(by: { $0.text < $1.text }) {
             let apex = name.wireLabels.count > 1 ? name.parent! : name
             if !apexes.contains(where: { apex.isSubdomain(of: $0) }) {
                 apexes.removeAll { $0.isSubdomain(of: apex) }
@@ -81,6 +106,11 @@ public struct EdgeZones: Sendable {
                 let host = generatedHost(app)
                 add(DNSRecord(name: name, ttl: ttl, data: .cname(host)))
                 addresses.forEach { add(DNSRecord(name: host, ttl: $0.ttl, data: $0.data)) }
+            }
+        }
+        for (name, entry) in origins {
+            for address in entry.addresses {
+                add(DNSRecord(name: name, ttl: entry.ttl, data: address.isIPv4 ? .a(address) : .aaaa(address)))
             }
         }
         zones += [reverseZone(pools.ipv4), reverseZone(pools.ipv6)] + hostPools.map(reverseZone)

@@ -47,10 +47,14 @@ public final class Fleet: AddressServing {
         public var via: [String]
         /// Times a read waited because the other side held `buffered_bytes` (TCP disconnects).
         public var readsHeld: Int
+        /// The origin address the node connected to, when it did.
+        public var origin: IPAddress?
 
         public init(
-            kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double, via: [String] = [], readsHeld: Int = 0
+            kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double, via: [String] = [], readsHeld: Int = 0,
+            origin: IPAddress? = nil
         ) {
+            self.origin = origin
             self.kind = kind
             self.app = app
             self.node = node
@@ -109,7 +113,15 @@ public final class Fleet: AddressServing {
         book = AddressBook(ipv4: plan.applicationPoolIPv4, ipv6: plan.applicationPoolIPv6)
         var zones = EdgeZones(ttl: ttl, pools: (plan.applicationPoolIPv4, plan.applicationPoolIPv6), hostPools: plan.hostPools)
         zones.hosts = plan.namedHosts(in: zones)
+        for origin in plan.scenario.originNames {
+            guard let name = DNSName(origin.name) else { continue }
+            zones.originNames.set(name, addresses: plan.originAddresses(origin.origins), ttl: UInt32(origin.ttl.components.seconds))
+        }
         self.zones = zones
+        // Applications that find their origin by name ask the fleet's DNS.
+        let resolver =
+            plan.applications.contains { if case .dns = $0.origin { return true } else { return false } }
+            ? ["--resolver", network.dnsEndpoint.description] : []
         let recorded = self.recorded
         let exits = self.exits
         let tearingDown = self.tearingDown
@@ -119,7 +131,8 @@ public final class Fleet: AddressServing {
         for name in plan.edgeNodes {
             let command = network.processCommand(
                 for: name,
-                [options.executable, "node", "--scenario", options.scenarioPath, "--as", name, "--mode", plan.mode.rawValue, "--control"])
+                [options.executable, "node", "--scenario", options.scenarioPath, "--as", name, "--mode", plan.mode.rawValue, "--control"]
+                    + resolver)
             nodes[name] = NodeProcess(
                 name: name, command: command,
                 onOutput: { node, output in
@@ -128,7 +141,8 @@ public final class Fleet: AddressServing {
                     }
                     let event = NodeEvent(
                         kind: kind, app: app, node: node, client: client, status: output.status ?? 0, time: output.time ?? 0,
-                        via: output.via ?? [], readsHeld: output.readsHeld ?? 0)
+                        via: output.via ?? [], readsHeld: output.readsHeld ?? 0,
+                        origin: output.origin.flatMap { Endpoint($0)?.address })
                     recorded.append(event)
                 },
                 onLog: { node, line in
@@ -356,6 +370,17 @@ public final class Fleet: AddressServing {
         guard try await origins[name]?.start() == true else { return false }
         try await network.setOrigin(name, down: false)
         return true
+    }
+
+    /// Points an origin name at other origins and publishes the zones at once.
+    public func setOriginName(_ step: OriginNameStep) {
+        guard let name = DNSName(step.name) else { return }
+        zones.originNames.set(name, addresses: plan.originAddresses(step.origins))
+        if let rotator = rotatorIfStarted {
+            rotator.publish()
+        } else {
+            store.replace(with: zones.build(plan.applications, book: book))
+        }
     }
 
     /// Makes a running built-in TCP origin misbehave (or behave again).

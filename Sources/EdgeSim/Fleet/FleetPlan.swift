@@ -208,6 +208,12 @@ public struct FleetPlan: Sendable {
         return IPPrefix(uncheckedAddress: translate(prefix.address, mode), length: prefix.length)
     }
 
+    /// Where nodes reach these origins (their host addresses, IPv6 too in netns mode), for the
+    /// fleet's DNS to give as an origin name's A and AAAA records.
+    public func originAddresses(_ origins: [String]) -> [IPAddress] {
+        origins.flatMap { [hostAddresses[$0], mode == .netns ? hostAddressesV6[$0] : nil].compactMap { $0 } }
+    }
+
     /// The simulated address a local one stands for (for reports).
     public func simulated(_ address: IPAddress) -> IPAddress {
         guard mode == .loopback, case .v4(let value) = address, value & 0xFFFE_0000 == 0x7F12_0000 else { return address }

@@ -50,6 +50,8 @@ public enum NodeControl {
         public var via: [String]?
         /// Times a read waited for a slow side (see ProxyEvent).
         public var readsHeld: Int?
+        /// The origin address and port the node connected to.
+        public var origin: String?
 
         public init(reply: Int, error: String?) {
             self.reply = reply

@@ -129,6 +129,13 @@ public struct ExpectationChecker: Sendable {
                 name: "served_by \(node) \(describe(scope))", passed: there > 0 && there == events.count,
                 measured: events.isEmpty ? "no connection reached a node" : "\(there) of \(events.count) (\(spread))",
                 expected: "all by \(node)")
+        case .originReached(let scope, let origin, let atLeast):
+            let addresses = Set([observed.hostAddresses[origin], observed.hostAddressesV6[origin]].compactMap { $0 })
+            let events = nodeEvents(scope).filter { $0.kind == "connect" }
+            let reached = events.filter { $0.origin.map(addresses.contains) ?? false }.count
+            return RunReport.Check(
+                name: "origin_reached \(origin) \(describe(scope))", passed: reached >= atLeast,
+                measured: "\(reached) of \(events.count) connections and flows", expected: "at least \(atLeast) to \(origin)")
         case .rotations(let app, let atLeast):
             let count = observed.rotations.filter { $0.app == app }.count
             return RunReport.Check(

@@ -38,6 +38,7 @@ public struct Observations: Sendable {
     public var leftovers: [String] = []
     /// Each host's address as the network saw it.
     public var hostAddresses: [String: IPAddress] = [:]
+    public var hostAddressesV6: [String: IPAddress] = [:]
 
     public init() {}
 }

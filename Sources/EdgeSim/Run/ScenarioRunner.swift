@@ -305,6 +305,9 @@ public final class ScenarioRunner: Sendable {
             for app in rotationApps(step.applications) { try await rotate(app, fleet: fleet, drain: step.drain) }
         case .replay:
             break
+        case .originName(let step):
+            options.say("\(at)  origin name \(step.name) → \(step.origins.joined(separator: ", "))")
+            fleet.setOriginName(step)
         }
     }
 
@@ -390,6 +393,7 @@ public final class ScenarioRunner: Sendable {
         observed.rotations = fleet.rotatorIfStarted?.rotations ?? []
         observed.probes = probes.withLock { $0 }
         observed.hostAddresses = plan.hostAddresses
+        observed.hostAddressesV6 = plan.hostAddressesV6
         observed.nodeDowns = fleet.nodeDowns
         observed.began = began
         for (name, origin) in fleet.origins {
