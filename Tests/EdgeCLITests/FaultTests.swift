@@ -141,12 +141,8 @@ extension FleetRuns {
 
             // The nodes see their input close and stop by themselves.
             #expect(EdgesimProcess.waitUntil { nodes.allSatisfy { !isAlive($0) } }, "nodes still running: \(nodes.filter(isAlive))")
-            let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
-                $0.hasPrefix("edgesim-\(runnerPID)-")
-            }
-            let resolvers = ((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []).filter {
-                $0.hasPrefix("edgesim-\(runnerPID)-")
-            }
+            let left = runState(runnerPID, in: "/var/run/netns")
+            let resolvers = runState(runnerPID, in: "/etc/netns")
             if mode == "netns" {
                 #expect(left.count == 7, "lab-3 has 7 hosts: \(left)")
                 #expect(resolvers.count == 7, "each host's resolver folder: \(resolvers)")
@@ -155,14 +151,10 @@ extension FleetRuns {
             #expect(clean.status == 0)
             for name in left { #expect(clean.output.contains(name), "\(clean.output)") }
             for name in resolvers { #expect(clean.output.contains("resolver folder /etc/netns/\(name)"), "\(clean.output)") }
-            let after = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
-                $0.hasPrefix("edgesim-\(runnerPID)-")
-            }
+            let after = runState(runnerPID, in: "/var/run/netns")
             #expect(after.isEmpty)
             #expect(
-                !((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []).contains {
-                    $0.hasPrefix("edgesim-\(runnerPID)-")
-                })
+                runState(runnerPID, in: "/etc/netns").isEmpty)
             #expect(try EdgesimProcess.run(["clean"]).output.contains("nothing to clean"))
         }
 
@@ -187,9 +179,7 @@ extension FleetRuns {
             // The killed node's process leaves nothing: the runner removed all of the run.
             #expect(!isAlive(node!))
             #expect(
-                !((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).contains {
-                    $0.hasPrefix("edgesim-\(runner.processIdentifier)-")
-                })
+                runState(runner.processIdentifier, in: "/var/run/netns").isEmpty)
             #expect(try EdgesimProcess.run(["clean"]).output.contains("nothing to clean"))
         }
 
@@ -212,13 +202,9 @@ extension FleetRuns {
             let clean = try EdgesimProcess.run(["clean"])
             #expect(clean.status == 0)
             #expect(
-                !((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).contains {
-                    $0.hasPrefix("edgesim-\(runnerPID)-")
-                })
+                runState(runnerPID, in: "/var/run/netns").isEmpty)
             #expect(
-                !((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []).contains {
-                    $0.hasPrefix("edgesim-\(runnerPID)-")
-                })
+                runState(runnerPID, in: "/etc/netns").isEmpty)
             #expect(try EdgesimProcess.run(["clean"]).output.contains("nothing to clean"))
         }
 
@@ -242,9 +228,7 @@ extension FleetRuns {
             #expect(printed.contains("(\(mode) mode): INTERRUPTED"), "\(printed)")
             #expect(nodes.allSatisfy { !isAlive($0) })
             #expect(
-                ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter {
-                    $0.hasPrefix("edgesim-\(runner.processIdentifier)-")
-                }.isEmpty)
+                runState(runner.processIdentifier, in: "/var/run/netns").isEmpty)
         }
 
         /// Postfix origins are daemons of their own: killed with their runner and everything it
@@ -271,9 +255,7 @@ extension FleetRuns {
             let scratch = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
             #expect(!scratch.contains { $0.hasPrefix("edgesim-postfix-\(runnerPID)-") }, "\(scratch)")
             #expect(
-                !((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []).contains {
-                    $0.hasPrefix("edgesim-\(runnerPID)-")
-                })
+                runState(runnerPID, in: "/etc/netns").isEmpty)
             #expect(leftoverNamespaces().isEmpty)
         }
 
@@ -337,6 +319,11 @@ extension FleetRuns {
                     $0.hasPrefix("PPid:") && $0.dropFirst(5).trimmingCharacters(in: .whitespaces) == "\(pid)"
                 }
             }
+        }
+
+        /// Namespaces (/var/run/netns) or resolver folders (/etc/netns) of this runner's run.
+        func runState(_ runner: Int32, in folder: String) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasPrefix("edgesim-\(runner)-") }
         }
 
         func isAlive(_ pid: Int32) -> Bool {
