@@ -101,14 +101,17 @@ extension FleetRuns {
                         origin: {name: echo, action: stop}
                       - at: 3s
                         origin: {name: echo, action: start}
-                    """, expect: "  - success_rate: {app: echo, at_least: 100%}"), mode: mode)
+                    """, expect: "  - success_rate: {app: echo, at_least: 100%}"
+                ).replacingOccurrences(of: "connections: 100", with: "connections: 150"), mode: mode)
             #expect(run.status == 1, "a check must fail: \(run.output)")
             let check = (report["checks"] as? [[String: Any]])?.first
             #expect(check?["passed"] as? Bool == false)
             let traffic = (report["traffic"] as? [[String: Any]])?.first
             let succeeded = traffic?["succeeded"] as? Int ?? 0
-            // Before 1.5 s and after 3 s connections work; between, the edge finds no origin.
-            #expect(succeeded >= 50 && succeeded < 100, "\(traffic ?? [:])")
+            // Before 1.5 s and after 3 s connections work; between, the edge finds no origin: about
+            // 40 of 150 fail at 25 a second (a lost SYN stalls the two at a time for a second, so
+            // the bound leaves room for that).
+            #expect(succeeded >= 80 && succeeded < 150, "\(traffic ?? [:])")
             let errors = traffic?["errors"] as? [String: Int] ?? [:]
             #expect(!errors.isEmpty)
         }
