@@ -41,9 +41,13 @@ import Testing
             }
         }
 
+        /// Half-closes, then closes. The node may answer the half-close by closing its side, and
+        /// NIO then closes the channel itself first: that is fine.
         func close() async throws {
             channel.outbound.finish()
-            try await channel.channel.close()
+            do {
+                try await channel.channel.close()
+            } catch ChannelError.alreadyClosed {}
         }
     }
 
@@ -57,6 +61,16 @@ import Testing
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                     }
                 })
+    }
+
+    /// A connection the node refuses as it accepts it: reset before a byte comes. The reset can
+    /// arrive before the client has finished connecting, so a connect that fails with it counts.
+    func refused(_ endpoint: Endpoint) async -> Bool {
+        do {
+            return try await open(endpoint).endsWithoutData()
+        } catch {
+            return "\(error)".contains("reset")
+        }
     }
 
     func node(_ apps: [Application], edge: IPAddress, _ configure: (inout ProxyConfiguration) -> Void) async throws -> EdgeNode {
@@ -78,8 +92,7 @@ import Testing
         let second = try await open(Endpoint(edge, 7))
         #expect(try await first.echo())
         #expect(try await second.echo())
-        let third = try await open(Endpoint(edge, 7))
-        #expect(await third.endsWithoutData())
+        #expect(await refused(Endpoint(edge, 7)))
         let refused = await node.events.first { $0.event == .clientLimited }
         #expect(refused?.status == 495)
         #expect(refused?.message == "the node holds 2 connections (tcp_connections 2)")
@@ -107,7 +120,7 @@ import Testing
         let node = try await node(apps, edge: edge) { $0.maxTCPConnectionsPerApplication = 1 }
         let busy = try await open(Endpoint(edge, 7))
         #expect(try await busy.echo())
-        #expect(await (try await open(Endpoint(edge, 7))).endsWithoutData())
+        #expect(await refused(Endpoint(edge, 7)))
         let calm = try await open(Endpoint(edge, 8))
         #expect(try await calm.echo())
         let refused = await node.events.first { $0.event == .clientLimited }
