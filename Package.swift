@@ -67,7 +67,7 @@ let package = Package(
         // Capture files read through libpcap.
         .target(
             name: "EdgePcap",
-            dependencies: ["CPcap"]
+            dependencies: ["CPcap", "EdgeModel"]
         ),
         // The running system: node processes as services, validation across files; later the fleet and runner.
         .target(

@@ -112,6 +112,20 @@ struct ExpectationDecoder {
                 : []
             guard let maxRSS, let maxGrowth, let processes else { return nil }
             return .memoryBounded(maxRSS: maxRSS, maxGrowth: maxGrowth, maxDescriptorGrowth: descriptors, processes: processes)
+        case "replay_success":
+            let app = context.application(fields, "app", required: false)
+            let atLeast = fields.value("at_least", required: true, Quantity.percentage)
+            guard let atLeast else { return nil }
+            return .replaySuccess(application: app, atLeast: atLeast)
+        case "replay_timing":
+            let app = context.application(fields, "app", required: false)
+            let percentiles = ["p50": 0.5, "p90": 0.9, "p99": 0.99, "max": 1.0]
+            let given = percentiles.keys.sorted().filter { fields.has($0) }
+            guard given.count == 1, let key = given.first, let bound = fields.duration(key) else {
+                if given.count != 1 { fields.error("give exactly one of p50, p90, p99, max", field: "p99") }
+                return nil
+            }
+            return .replayTiming(application: app, percentile: percentiles[key]!, below: bound)
         case "old_address_refused":
             return context.application(fields, "app").map(Expectation.oldAddressRefused)
         default:

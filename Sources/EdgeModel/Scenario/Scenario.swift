@@ -108,12 +108,61 @@ public struct TrafficStep: Sendable, Hashable {
 
 /// A capture replayed from a client towards an application.
 public struct ReplayStep: Sendable, Hashable {
+    /// Where the captured flows are sent.
+    public enum Target: Sendable, Hashable {
+        /// Every flow of the application's transport, to its address (the captured server port
+        /// when the application listens on it, else its first port).
+        case application(String)
+        /// Captured server port to an application id, or to `fleet_dns` (the fleet's own DNS
+        /// responder); flows on other ports are left out and counted.
+        case ports([UInt16: String])
+    }
+
+    /// How replies are checked against the captured ones.
+    public enum Compare: String, Sendable, Hashable, CaseIterable {
+        /// Only that the flow ran: connected, sent everything, no error.
+        case none
+        /// The same number of reply bytes (TCP) or datagrams of the same sizes (UDP).
+        case length
+        /// Byte for byte.
+        case exact
+    }
+
+    /// The map value that names the fleet's DNS responder.
+    public static let fleetDNS = "fleet_dns"
+
     /// Absolute path of the pcap or pcapng file.
     public var capture: String
     public var client: String
-    public var application: String
+    public var target: Target
     /// 1 is the capture's own pace; 0 is as fast as possible.
     public var speed: Double
+    public var compare: Compare
+    /// A libpcap filter expression choosing the records to replay.
+    public var filter: String?
+    /// Silence after which a UDP conversation on the same addresses counts as a new flow.
+    public var udpIdle: Duration
+
+    public init(
+        capture: String, client: String, target: Target, speed: Double = 1, compare: Compare = .length, filter: String? = nil,
+        udpIdle: Duration = .seconds(60)
+    ) {
+        self.capture = capture
+        self.client = client
+        self.target = target
+        self.speed = speed
+        self.compare = compare
+        self.filter = filter
+        self.udpIdle = udpIdle
+    }
+
+    /// The application ids the step sends to.
+    public var applications: [String] {
+        switch target {
+        case .application(let id): return [id]
+        case .ports(let map): return Set(map.values).subtracting([Self.fleetDNS]).sorted()
+        }
+    }
 }
 
 /// A link degraded, cut or restored.
@@ -217,11 +266,16 @@ public enum Expectation: Sendable, Hashable {
     /// most `maxGrowth` bytes and `maxDescriptorGrowth` descriptors from when the fleet was up.
     /// `processes`: edge node names and `runner`; empty means every process.
     case memoryBounded(maxRSS: UInt64, maxGrowth: UInt64, maxDescriptorGrowth: Int, processes: [String] = [])
+    /// Share of replayed flows that completed (and matched the capture's replies, as the step
+    /// compares them); `application` nil: every replay step's flows.
+    case replaySuccess(application: String?, atLeast: Double)
+    /// How late (or early) sends were against the capture's schedule, at a percentile.
+    case replayTiming(application: String?, percentile: Double, below: Duration)
 
     public static let kinds = [
         "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",
         "old_address_refused", "connections_survived", "client_rejected", "client_accepted", "node_reported_down", "no_leftovers",
-        "memory_bounded", "limited", "origin_reached",
+        "memory_bounded", "limited", "origin_reached", "replay_success", "replay_timing",
     ]
 }
 

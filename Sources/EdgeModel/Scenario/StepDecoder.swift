@@ -62,7 +62,16 @@ struct StepDecoder {
             return decoder.fileExists(resolved) ? .success(resolved) : .failure(ValueError("no capture file at \(resolved)"))
         }
         let client = context.clients(fields, "from")?.first
-        let app = context.application(fields, "app")
+        let target: ReplayStep.Target?
+        switch (fields.has("app"), fields.has("map")) {
+        case (true, false):
+            target = context.application(fields, "app").map(ReplayStep.Target.application)
+        case (false, true):
+            target = portMap(fields)
+        default:
+            fields.error("give either app (every flow to one application) or map (captured port to application)", field: "app")
+            target = nil
+        }
         let speed =
             fields.value("speed") { text in
                 guard let value = Double(text), value >= 0, value <= 1000 else {
@@ -70,8 +79,53 @@ struct StepDecoder {
                 }
                 return .success(value)
             } ?? 1
-        guard let capture, let client, let app else { return nil }
-        return ReplayStep(capture: capture, client: client, application: app, speed: speed)
+        let compare =
+            fields.choice("compare", ["none": ReplayStep.Compare.none, "length": .length, "exact": .exact]) ?? .length
+        let filter = fields.string("filter")
+        if let filter, filter.isEmpty || filter.utf8.count > 1000 {
+            fields.error("a capture filter of 1 to 1,000 characters, as tcpdump takes", field: "filter")
+        }
+        let idle = fields.duration("udp_idle") ?? .seconds(60)
+        if idle <= .zero { fields.error("must be above zero", field: "udp_idle") }
+        guard let capture, let client, let target else { return nil }
+        return ReplayStep(
+            capture: capture, client: client, target: target, speed: speed, compare: compare, filter: filter, udpIdle: idle)
+    }
+
+    /// `map: {53: fleet_dns, 25: mail}`: captured server ports to applications.
+    private func portMap(_ fields: FieldReader) -> ReplayStep.Target? {
+        guard let node = fields.node("map"), let entries = node.entries, !entries.isEmpty else {
+            fields.error("a mapping of captured ports to application ids (or fleet_dns)", field: "map")
+            return nil
+        }
+        var map: [UInt16: String] = [:]
+        var ok = true
+        for entry in entries {
+            guard let port = UInt16(entry.key), port > 0 else {
+                context.diagnostics.error(
+                    "'\(entry.key)' is not a port (1-65535)", field: "\(fields.fieldPath("map")).\(entry.key)", at: entry.keyLocation)
+                ok = false
+                continue
+            }
+            guard let value = entry.value.scalar else {
+                context.diagnostics.error(
+                    "an application id or fleet_dns", field: "\(fields.fieldPath("map")).\(entry.key)", at: entry.value.location)
+                ok = false
+                continue
+            }
+            if value == ReplayStep.fleetDNS {
+                map[port] = value
+            } else if let app = context.applications.first(where: { $0.id == value || $0.dns.name == value.lowercased() }) {
+                map[port] = app.id
+            } else {
+                let known = context.applications.map(\.id).joined(separator: ", ")
+                context.diagnostics.error(
+                    "no application has id or name '\(value)'; known: \(known.isEmpty ? "none" : known), or fleet_dns for the fleet's DNS",
+                    field: "\(fields.fieldPath("map")).\(entry.key)", at: entry.value.location)
+                ok = false
+            }
+        }
+        return ok ? .ports(map) : nil
     }
 
     private func link(_ fields: FieldReader) -> LinkStep? {

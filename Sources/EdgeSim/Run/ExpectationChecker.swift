@@ -95,6 +95,30 @@ public struct ExpectationChecker: Sendable {
             return RunReport.Check(
                 name: "limited \(limit) \(describe(scope))", passed: hits >= atLeast,
                 measured: "\(hits) of \(events.count) node events", expected: "at least \(atLeast) (\(what))")
+        case .replaySuccess(let app, let atLeast):
+            let flows = observed.replays.filter { app == nil || $0.destination == app }
+            let ok = flows.filter(\.ok).count
+            let rate = flows.isEmpty ? 0 : Double(ok) / Double(flows.count)
+            let errors = Dictionary(grouping: flows.compactMap(\.error), by: { $0 }).mapValues(\.count)
+            let worst = errors.sorted { $0.value > $1.value }.prefix(3).map { "\($0.value)× \($0.key)" }.joined(separator: "; ")
+            return RunReport.Check(
+                name: "replay_success\(app.map { " \($0)" } ?? "")", passed: !flows.isEmpty && rate >= atLeast - 1e-12,
+                measured: flows.isEmpty ? "no flow replayed" : "\(Self.percent(rate)) (\(ok)/\(flows.count) flows)",
+                expected: "at least \(Self.percent(atLeast))", detail: worst.isEmpty ? nil : worst)
+        case .replayTiming(let app, let percentile, let below):
+            let times = observed.replays.filter { app == nil || $0.destination == app }.flatMap(\.timingErrorsMs).map(abs).sorted()
+            let label = percentile == 1 ? "max" : "p\(Int(percentile * 100))"
+            let bound = below.seconds * 1000
+            let name = "replay_timing \(label)\(app.map { " \($0)" } ?? "")"
+            guard let value = Self.percentile(times, percentile) else {
+                return RunReport.Check(
+                    name: name, passed: false, measured: "no timed send (speed 0 has no schedule)",
+                    expected: "under \(RunReport.ms(bound)) ms")
+            }
+            return RunReport.Check(
+                name: name, passed: value < bound,
+                measured: String(format: "%.3f ms off the capture's schedule over %d sends", value, times.count),
+                expected: "under \(RunReport.ms(bound)) ms")
         case .noLeftovers:
             return RunReport.Check(
                 name: "no_leftovers", passed: observed.leftovers.isEmpty,

@@ -20,6 +20,8 @@ public struct Observations: Sendable {
     }
 
     public var results: [ConnectionResult] = []
+    /// Every replayed flow.
+    public var replays: [ReplayResult] = []
     public var events: [Fleet.NodeEvent] = []
     public var rotations: [AddressRotator.Rotation] = []
     public var probes: [Probe] = []

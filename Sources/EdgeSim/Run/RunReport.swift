@@ -79,6 +79,30 @@ public struct RunReport: Sendable, Codable {
         public var backAt: Double?
     }
 
+    /// One replay step's flows to one destination (application or the fleet's DNS).
+    public struct Replay: Sendable, Codable, Hashable {
+        public var step: Int
+        public var capture: String
+        public var client: String
+        public var destination: String
+        public var flows: Int
+        public var succeeded: Int
+        /// Flows whose replies differed from the capture's.
+        public var mismatched: Int
+        public var sends: Int
+        public var bytesSent: Int
+        public var receives: Int
+        public var bytesReceived: Int
+        /// Lateness of sends against the capture's schedule; nil at speed 0.
+        public var timingP50Ms: Double?
+        public var timingP99Ms: Double?
+        public var timingMaxMs: Double?
+        /// Why flows failed, with how often.
+        public var errors: [String: Int]
+        /// Flows of the capture the step left out, by reason.
+        public var skipped: [String: Int] = [:]
+    }
+
     public struct NodeExit: Sendable, Codable, Hashable {
         public var node: String
         public var status: Int32
@@ -102,6 +126,7 @@ public struct RunReport: Sendable, Codable {
     public var nodeDowns: [NodeDown] = []
     /// What mail origins did with the messages, by connecting address as they saw it.
     public var mail: [MailRow] = []
+    public var replays: [Replay] = []
     /// Things the reader should know: where the DNS answered, limits of the mode, errors.
     public var notes: [String] = []
 
@@ -170,6 +195,31 @@ public struct RunReport: Sendable, Codable {
             for row in traffic where !row.errors.isEmpty {
                 for (error, count) in row.errors.sorted(by: { $0.value > $1.value }).prefix(3) {
                     lines.append("  \(row.client) → \(row.app): \(count)× \(error)")
+                }
+            }
+        }
+        if !replays.isEmpty {
+            lines.append("")
+            lines.append("replayed captures:")
+            let header = ["step", "capture", "from → to", "ok/flows", "sent", "received", "timing p50/p99/max ms"]
+            var rows = [header]
+            for row in replays {
+                rows.append([
+                    "\(row.step)", row.capture, "\(row.client) → \(row.destination)", "\(row.succeeded)/\(row.flows)",
+                    "\(row.sends) (\(row.bytesSent) B)", "\(row.receives) (\(row.bytesReceived) B)",
+                    "\(Self.ms(row.timingP50Ms))/\(Self.ms(row.timingP99Ms))/\(Self.ms(row.timingMaxMs))",
+                ])
+            }
+            lines += Self.table(rows)
+            for row in replays {
+                if row.mismatched > 0 {
+                    lines.append("  step \(row.step) → \(row.destination): \(row.mismatched) flows replied differently from the capture")
+                }
+                for (error, count) in row.errors.sorted(by: { $0.value > $1.value }).prefix(3) {
+                    lines.append("  step \(row.step) → \(row.destination): \(count)× \(error)")
+                }
+                for (reason, count) in row.skipped.sorted(by: { $0.key < $1.key }) {
+                    lines.append("  step \(row.step): \(count) flows left out: \(reason)")
                 }
             }
         }

@@ -1,6 +1,7 @@
 import EdgeDNS
 import EdgeModel
 import EdgeNet
+import EdgePcap
 import EdgeProxy
 import Foundation
 import NIOCore
@@ -51,17 +52,46 @@ public final class ScenarioRunner: Sendable {
     /// Origins misbehaving on purpose now.
     private let faulted = Mutex<Set<String>>([])
     private let notes = Mutex<[String]>([])
+    /// Per timeline index of a replay step: its capture and which flows go where.
+    private let replays: [Int: (Capture, ReplayPlan)]
+    private let replayed = Mutex<[ReplayResult]>([])
 
     public init(scenario: Scenario, options: Options) throws(FleetPlan.PlanError) {
         self.scenario = scenario
         self.options = options
         plan = try FleetPlan(scenario: scenario, mode: options.mode)
-        for step in scenario.timeline {
-            if case .replay = step.step {
-                throw FleetPlan.PlanError(
-                    description: "\(step.location): replay steps are read and validated, but edgesim run does not replay captures yet")
-            }
+        var replays: [Int: (Capture, ReplayPlan)] = [:]
+        for (index, timed) in scenario.timeline.enumerated() {
+            guard case .replay(let step) = timed.step else { continue }
+            let loaded = try Self.load(step, applications: plan.applications, at: timed.location)
+            replays[index] = loaded
         }
+        self.replays = replays
+    }
+
+    /// A replay step's capture read whole and its flows mapped, before anything starts: a bad
+    /// capture stops the run with its file and record number.
+    static func load(_ step: ReplayStep, applications: [Application], at location: SourceLocation) throws(FleetPlan.PlanError) -> (
+        Capture, ReplayPlan
+    ) {
+        let ports = Set(
+            applications.filter { step.applications.contains($0.id) }.flatMap { app in app.edge.ports.first...app.edge.ports.last })
+        let options = Capture.Options(serverPorts: ports, udpIdle: step.udpIdle.seconds, filter: step.filter)
+        let capture: Capture
+        do {
+            capture = try Capture(file: step.capture, options: options)
+        } catch {
+            throw FleetPlan.PlanError(description: "\(location): \(error)")
+        }
+        let plan = ReplayPlan(capture: capture, target: step.target, applications: applications)
+        guard !plan.flows.isEmpty else {
+            let skipped = plan.skipped.map { "\($0.value) \($0.key)" }.sorted().joined(separator: "; ")
+            throw FleetPlan.PlanError(
+                description:
+                    "\(location): \(step.capture) has no flow to replay\(capture.flows.isEmpty ? " (no TCP or UDP flow in it)" : ": \(skipped)")"
+            )
+        }
+        return (capture, plan)
     }
 
     /// The drain period rotations use: the schedule's, else the first rotate step's, else 10 s.
@@ -166,6 +196,7 @@ public final class ScenarioRunner: Sendable {
             return RunReport.ProcessRow(name: name, start: start, end: end)
         }
         report.mail = summarizeMail(observed)
+        report.replays = summarizeReplays(observed)
         report.rotations = observed.rotations.map {
             RunReport.Rotation(
                 app: $0.app, old: $0.old, new: $0.new, publishedAt: $0.publishedAt - began, retiredAt: $0.retiredAt.map { $0 - began })
@@ -218,10 +249,10 @@ public final class ScenarioRunner: Sendable {
         defer { timeout.cancel() }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for step in scenario.timeline {
+            for (index, step) in scenario.timeline.enumerated() {
                 group.addTask {
                     try await Task.sleep(until: t0 + step.at)
-                    try await self.perform(step, fleet: fleet, names: names, deadline: deadline)
+                    try await self.perform(step, index: index, fleet: fleet, names: names, deadline: deadline)
                 }
             }
             group.addTask {
@@ -241,7 +272,9 @@ public final class ScenarioRunner: Sendable {
         var description: String { "the timeline did not finish in time" }
     }
 
-    private func perform(_ timed: TimedStep, fleet: Fleet, names: [String: NameCache], deadline: ContinuousClock.Instant) async throws {
+    private func perform(
+        _ timed: TimedStep, index: Int, fleet: Fleet, names: [String: NameCache], deadline: ContinuousClock.Instant
+    ) async throws {
         let at = String(format: "%5.1f s", timed.at.seconds)
         switch timed.step {
         case .traffic(let step):
@@ -303,8 +336,19 @@ public final class ScenarioRunner: Sendable {
             }
         case .rotate(let step):
             for app in rotationApps(step.applications) { try await rotate(app, fleet: fleet, drain: step.drain) }
-        case .replay:
-            break
+        case .replay(let step):
+            guard let (capture, replayPlan) = replays[index], let names = names[step.client] else { return }
+            let speed = step.speed == 0 ? "as fast as possible" : step.speed == 1 ? "at the captured pace" : "at \(step.speed)× speed"
+            options.say(
+                "\(at)  replay \(URL(fileURLWithPath: step.capture).lastPathComponent): \(replayPlan.flows.count) flows from \(step.client), \(speed)"
+            )
+            let request = Replayer.Request(
+                stepNumber: index + 1, step: step, capture: capture, plan: replayPlan, sourceV4: plan.hostAddresses[step.client],
+                sourceV6: plan.mode == .netns ? plan.hostAddressesV6[step.client] : nil, names: names, dns: fleet.dnsEndpoint,
+                applications: plan.applications, deadline: deadline)
+            _ = await Replayer(group: fleet.group(for: step.client)).run(request) { result in
+                self.replayed.withLock { $0.append(result) }
+            }
         case .originName(let step):
             options.say("\(at)  origin name \(step.name) → \(step.origins.joined(separator: ", "))")
             fleet.setOriginName(step)
@@ -389,6 +433,7 @@ public final class ScenarioRunner: Sendable {
     private func observations(_ fleet: Fleet, began: Double) -> Observations {
         var observed = Observations()
         observed.results = results.withLock { $0 }
+        observed.replays = replayed.withLock { $0 }
         observed.events = fleet.events
         observed.rotations = fleet.rotatorIfStarted?.rotations ?? []
         observed.probes = probes.withLock { $0 }
@@ -423,6 +468,22 @@ public final class ScenarioRunner: Sendable {
                 relayed: Dictionary(grouping: served.filter { !$0.via.isEmpty }, by: { ([$0.node] + $0.via).joined(separator: "→") })
                     .mapValues(\.count))
         }.sorted { ($0.app, $0.client) < ($1.app, $1.client) }
+    }
+
+    private func summarizeReplays(_ observed: Observations) -> [RunReport.Replay] {
+        let groups = Dictionary(grouping: observed.replays) { "\($0.step)\u{0}\($0.destination)" }
+        return groups.values.map { flows in
+            let first = flows[0]
+            let timing = flows.flatMap(\.timingErrorsMs).map(abs).sorted()
+            let skipped = replays[first.step - 1]?.1.skipped ?? [:]
+            return RunReport.Replay(
+                step: first.step, capture: first.capture, client: first.client, destination: first.destination, flows: flows.count,
+                succeeded: flows.filter(\.ok).count, mismatched: flows.filter(\.mismatch).count, sends: flows.reduce(0) { $0 + $1.sends },
+                bytesSent: flows.reduce(0) { $0 + $1.bytesSent }, receives: flows.reduce(0) { $0 + $1.receives },
+                bytesReceived: flows.reduce(0) { $0 + $1.bytesReceived }, timingP50Ms: ExpectationChecker.percentile(timing, 0.5),
+                timingP99Ms: ExpectationChecker.percentile(timing, 0.99), timingMaxMs: timing.last,
+                errors: Dictionary(grouping: flows.compactMap(\.error), by: { $0 }).mapValues(\.count), skipped: skipped)
+        }.sorted { ($0.step, $0.destination) < ($1.step, $1.destination) }
     }
 
     /// Memory and descriptors of every node process and of this runner.

@@ -17,18 +17,26 @@ public final class NameCache: Sendable {
         public var description: String
     }
 
-    /// The name's IPv4 addresses (following CNAMEs in the answer), from cache while fresh.
-    public func addresses(of name: String) async throws -> [IPAddress] {
+    /// The name's IPv4 addresses (IPv6 with `ipv6`), following CNAMEs in the answer, from cache
+    /// while fresh.
+    public func addresses(of name: String, ipv6: Bool = false) async throws -> [IPAddress] {
         let now = ContinuousClock.now
-        if let entry = entries.withLock({ $0[name] }), entry.expires > now { return entry.addresses }
+        let key = ipv6 ? "\(name) AAAA" : name
+        if let entry = entries.withLock({ $0[key] }), entry.expires > now { return entry.addresses }
         guard let query = DNSName(name) else { throw Unresolved(description: "\(name) is not a DNS name") }
-        let answer = try await client.query(query, .a)
+        let answer = try await client.query(query, ipv6 ? .aaaa : .a)
         let addresses = answer.answers.compactMap { record -> IPAddress? in
-            if case .a(let address) = record.data { return address } else { return nil }
+            switch record.data {
+            case .a(let address) where !ipv6: return address
+            case .aaaa(let address) where ipv6: return address
+            default: return nil
+            }
         }
-        guard !addresses.isEmpty else { throw Unresolved(description: "\(name) has no A record (\(answer.responseCode))") }
+        guard !addresses.isEmpty else {
+            throw Unresolved(description: "\(name) has no \(ipv6 ? "AAAA" : "A") record (\(answer.responseCode))")
+        }
         let ttl = answer.answers.map(\.ttl).min() ?? 0
-        entries.withLock { $0[name] = (addresses, now + .seconds(Int(ttl))) }
+        entries.withLock { $0[key] = (addresses, now + .seconds(Int(ttl))) }
         return addresses
     }
 }

@@ -34,15 +34,19 @@ public final class PcapReader {
     /// For a capture read from memory: the bytes libpcap reads through `fmemopen`.
     private let memory: UnsafeMutableRawBufferPointer?
     private var records = 0
+    /// The compiled filter, applied to each record here (not by libpcap) so record numbers stay
+    /// those of the file.
+    private var filter: bpf_program?
 
-    public convenience init(file: String) throws(PcapError) {
+    /// `filter`: a libpcap filter expression (as tcpdump takes); only matching records are read.
+    public convenience init(file: String, filter: String? = nil) throws(PcapError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         let handle = pcap_open_offline_with_tstamp_precision(file, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
-        try self.init(handle: handle, memory: nil, name: file, errorBuffer: errorBuffer)
+        try self.init(handle: handle, memory: nil, name: file, errorBuffer: errorBuffer, filter: filter)
     }
 
     /// A capture held in memory (pcap or pcapng), read through libpcap as a file would be.
-    public convenience init(bytes: [UInt8], name: String) throws(PcapError) {
+    public convenience init(bytes: [UInt8], name: String, filter: String? = nil) throws(PcapError) {
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
         memory.copyBytes(from: bytes)
         guard let stream = fmemopen(memory.baseAddress, bytes.count, "rb") else {
@@ -52,10 +56,12 @@ public final class PcapReader {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         let handle = pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
         if handle == nil { fclose(stream) }
-        try self.init(handle: handle, memory: memory, name: name, errorBuffer: errorBuffer)
+        try self.init(handle: handle, memory: memory, name: name, errorBuffer: errorBuffer, filter: filter)
     }
 
-    private init(handle: OpaquePointer?, memory: UnsafeMutableRawBufferPointer?, name: String, errorBuffer: [CChar]) throws(PcapError) {
+    private init(handle: OpaquePointer?, memory: UnsafeMutableRawBufferPointer?, name: String, errorBuffer: [CChar], filter: String?)
+        throws(PcapError)
+    {
         file = name
         guard let handle else {
             memory?.deallocate()
@@ -72,43 +78,61 @@ public final class PcapReader {
             memory?.deallocate()
             throw PcapError(file: name, message: "unknown link type \(linkType): not a capture edgesim can decode")
         }
+        if let filter {
+            var program = bpf_program()
+            guard pcap_compile(handle, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+                let reason = String(cString: pcap_geterr(handle))
+                pcap_close(handle)
+                memory?.deallocate()
+                throw PcapError(file: name, message: "filter '\(filter)' is not a valid capture filter: \(reason)")
+            }
+            self.filter = program
+        }
         self.handle = handle
         self.memory = memory
     }
 
     deinit {
+        if filter != nil { pcap_freecode(&filter!) }
         pcap_close(handle)
         memory?.deallocate()
     }
 
-    /// The next packet, or nil at the end of the file. A truncated or corrupt record throws.
+    /// The next packet (matching the filter, if any), or nil at the end of the file. A truncated
+    /// or corrupt record throws.
     public func next() throws(PcapError) -> CapturedPacket? {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
-        switch pcap_next_ex(handle, &header, &data) {
-        case 1:
-            guard let header, let data else { return nil }
-            records += 1
-            let captured = Int(header.pointee.caplen)
-            let original = Int(header.pointee.len)
-            // Each record against its header: never more captured than was on the wire, nor than the snap length.
-            guard captured <= original else {
-                throw PcapError(file: file, message: "record \(records): \(captured) bytes captured of a \(original)-byte packet")
+        while true {
+            switch pcap_next_ex(handle, &header, &data) {
+            case 1:
+                guard let header, let data else { return nil }
+                records += 1
+                let captured = Int(header.pointee.caplen)
+                let original = Int(header.pointee.len)
+                // Each record against its header: never more captured than was on the wire, nor than the snap length.
+                guard captured <= original else {
+                    throw PcapError(file: file, message: "record \(records): \(captured) bytes captured of a \(original)-byte packet")
+                }
+                guard snapLength <= 0 || captured <= snapLength else {
+                    throw PcapError(
+                        file: file, message: "record \(records): \(captured) bytes captured, over the snap length \(snapLength)")
+                }
+                if filter != nil, pcap_offline_filter(&filter!, header, data) == 0 { continue }
+                let time = header.pointee.ts
+                return CapturedPacket(
+                    timestamp: Double(time.tv_sec) + Double(time.tv_usec) / 1e9, originalLength: original,
+                    data: Array(UnsafeBufferPointer(start: data, count: captured)))
+            case PCAP_ERROR_BREAK:
+                return nil
+            default:
+                throw PcapError(file: file, message: "record \(records + 1): corrupt capture: \(String(cString: pcap_geterr(handle)))")
             }
-            guard snapLength <= 0 || captured <= snapLength else {
-                throw PcapError(file: file, message: "record \(records): \(captured) bytes captured, over the snap length \(snapLength)")
-            }
-            let time = header.pointee.ts
-            return CapturedPacket(
-                timestamp: Double(time.tv_sec) + Double(time.tv_usec) / 1e9,
-                originalLength: Int(header.pointee.len),
-                data: Array(UnsafeBufferPointer(start: data, count: captured)))
-        case PCAP_ERROR_BREAK:
-            return nil
-        default:
-            throw PcapError(file: file, message: "record \(records + 1): corrupt capture: \(String(cString: pcap_geterr(handle)))")
         }
     }
+
+    /// The number of the record `next()` returned last (counting every record of the file).
+    public var recordNumber: Int { records }
 
     /// Reads every record to the end; returns how many there were, or throws at the first bad one.
     public func verify() throws(PcapError) -> Int {

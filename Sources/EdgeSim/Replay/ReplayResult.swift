@@ -1,0 +1,27 @@
+/// How one captured flow went when replayed.
+public struct ReplayResult: Sendable, Codable, Hashable {
+    /// The replay step's place in the timeline (1-based) and its capture's file name.
+    public var step: Int
+    public var capture: String
+    public var client: String
+    /// The application id, or `fleet_dns`.
+    public var destination: String
+    public var transport: String
+    /// The captured flow: number in the capture, client and server as captured.
+    public var flow: String
+    public var ok: Bool
+    public var error: String?
+    /// The replies differed from the captured ones (as the step compares them).
+    public var mismatch: Bool = false
+    /// Writes (TCP) or datagrams (UDP) sent, and their bytes.
+    public var sends = 0
+    public var bytesSent = 0
+    /// Reads (TCP) or datagrams (UDP) received, and their bytes.
+    public var receives = 0
+    public var bytesReceived = 0
+    /// Reply bytes (TCP) or datagrams (UDP) in the capture.
+    public var expectedReplies = 0
+    /// For each send: how much later (positive) or earlier than the capture's schedule it went,
+    /// in milliseconds. Empty at speed 0 (no schedule).
+    public var timingErrorsMs: [Double] = []
+}
