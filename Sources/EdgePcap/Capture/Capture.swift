@@ -3,6 +3,9 @@
 public struct Capture: Sendable {
     public var file: String
     public var linkTypeName: String
+    /// The link type in words ("Linux cooked v2") and the file format (pcap or pcapng).
+    public var linkTypeDescription: String
+    public var format: String
     public var records = 0
     public var flows: [CapturedFlow] = []
     /// Records that are not TCP or UDP over IP, by what they are.
@@ -42,6 +45,8 @@ public struct Capture: Sendable {
     public init(reader: PcapReader, options: Options) throws(PcapError) {
         file = reader.file
         linkTypeName = reader.linkTypeName
+        linkTypeDescription = reader.linkTypeDescription
+        format = reader.format
         guard let link = LinkLayer(dlt: reader.linkType) else {
             throw PcapError(
                 file: reader.file,

@@ -10,6 +10,12 @@ public struct CapturedPacket: Sendable, Hashable {
     public var timestamp: Double
     public var originalLength: Int
     public var data: [UInt8]
+
+    public init(timestamp: Double, originalLength: Int, data: [UInt8]) {
+        self.timestamp = timestamp
+        self.originalLength = originalLength
+        self.data = data
+    }
 }
 
 /// A capture file that libpcap could not open or read.
@@ -26,6 +32,18 @@ public final class PcapReader {
     public let linkType: Int32
     public var linkTypeName: String {
         pcap_datalink_val_to_name(linkType).map { String(cString: $0) } ?? "DLT \(linkType)"
+    }
+
+    /// In words, as libpcap describes it ("Linux cooked v2").
+    public var linkTypeDescription: String {
+        pcap_datalink_val_to_description(linkType).map { String(cString: $0) } ?? linkTypeName
+    }
+
+    /// pcap or pcapng.
+    public var format: String {
+        // libpcap reports pcapng files as version 1.0 of its own format.
+        let major = pcap_major_version(handle)
+        return major == 1 ? "pcapng" : "pcap"
     }
 
     /// The largest packet a record may hold (the capture's snap length).

@@ -144,11 +144,26 @@ public struct FlowTable: Sendable {
         for (name, stream) in [("to the server", building.toServer), ("to the client", building.toClient)] {
             for gap in stream.gaps { flow.gaps.append("\(gap.size) bytes \(name) missing at offset \(gap.offset)") }
         }
-        let messages =
-            building.toServer.chunks.map { CapturedFlow.Message(direction: .toServer, time: $0.time, record: $0.record, bytes: $0.bytes) }
-            + building.toClient.chunks.map { CapturedFlow.Message(direction: .toClient, time: $0.time, record: $0.record, bytes: $0.bytes) }
-        // Stable by capture order: records are in the order the bytes were seen.
-        flow.messages = messages.sorted { ($0.time, $0.record) < ($1.time, $1.record) }
+        // Each direction is in stream order already (its times never go back); the two are
+        // merged by time, the client's first on a tie.
+        let sent = building.toServer.chunks
+        let received = building.toClient.chunks
+        var merged: [CapturedFlow.Message] = []
+        merged.reserveCapacity(sent.count + received.count)
+        var i = 0
+        var j = 0
+        while i < sent.count || j < received.count {
+            if j == received.count || (i < sent.count && sent[i].time <= received[j].time) {
+                merged.append(CapturedFlow.Message(direction: .toServer, time: sent[i].time, record: sent[i].record, bytes: sent[i].bytes))
+                i += 1
+            } else {
+                merged.append(
+                    CapturedFlow.Message(direction: .toClient, time: received[j].time, record: received[j].record, bytes: received[j].bytes)
+                )
+                j += 1
+            }
+        }
+        flow.messages = merged
         building.flow = flow
     }
 }

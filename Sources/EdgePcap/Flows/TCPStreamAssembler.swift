@@ -60,6 +60,8 @@ struct TCPStreamAssembler: Sendable {
                 if start <= 0 {
                     var chunk = segment.chunk
                     if start < 0 { chunk.bytes.removeFirst(-start) }
+                    // Bytes held for a hole became usable when the hole filled, not before.
+                    if let last = chunks.last { chunk.time = max(chunk.time, last.time) }
                     expected = expected &+ UInt32(chunk.bytes.count)
                     delivered += chunk.bytes.count
                     chunks.append(chunk)

@@ -30,8 +30,13 @@ struct FlowReplayer: Sendable {
             try await Task.sleep(until: due(schedule.start, origin))
             let (channel, log) = try await open(schedule.isStream, from: source, to: target, keep: keep)
             defer { channel.close(promise: nil) }
-            for send in schedule.sends {
+            for (index, send) in schedule.sends.enumerated() {
+                var when = due(send.at, origin)
+                // A TCP flow's first send waited for its connection; any send may wait for replies.
+                // (Opening a UDP socket is the replayer's own time, counted as lateness.)
+                var waited = index == 0 && schedule.isStream
                 if send.afterReplies > 0 {
+                    waited = true
                     try await log.wait(for: send.afterReplies, timeout: settings.replyTimeout).get()
                     let state = try await log.snapshot().get()
                     if state.count < send.afterReplies {
@@ -42,7 +47,13 @@ struct FlowReplayer: Sendable {
                         )
                     }
                 }
-                let when = due(send.at, origin)
+                // A connection or replies that came after the send was due hold it back: it is
+                // then due when they came, so the lateness measured is the replayer's own.
+                let now = ContinuousClock.now
+                if waited, settings.speed > 0, now > when {
+                    result.heldForReplies += 1
+                    when = now
+                }
                 try await Task.sleep(until: when)
                 if settings.speed > 0 { result.timingErrorsMs.append((ContinuousClock.now - when).milliseconds) }
                 let buffer = ByteBuffer(bytes: send.bytes)

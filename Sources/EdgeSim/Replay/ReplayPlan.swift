@@ -47,6 +47,34 @@ public struct ReplayPlan: Sendable {
         }
     }
 
+    /// Why a replay step cannot run: the capture is bad, or none of its flows goes anywhere.
+    public struct Unusable: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// A replay step's capture read whole and its flows mapped, before anything starts: a bad
+    /// capture stops a run (and fails validation) with its file and record number.
+    public static func prepare(_ step: ReplayStep, applications: [Application]) throws(Unusable) -> (Capture, ReplayPlan) {
+        let ports = Set(
+            applications.filter { step.applications.contains($0.id) }.flatMap { app in app.edge.ports.first...app.edge.ports.last })
+        let options = Capture.Options(serverPorts: ports, udpIdle: step.udpIdle.seconds, filter: step.filter)
+        let capture: Capture
+        do {
+            capture = try Capture(file: step.capture, options: options)
+        } catch {
+            throw Unusable(description: error.description)
+        }
+        let plan = ReplayPlan(capture: capture, target: step.target, applications: applications)
+        guard !plan.flows.isEmpty else {
+            let skipped = plan.skipped.map { "\($0.value) \($0.key)" }.sorted().joined(separator: "; ")
+            throw Unusable(
+                description:
+                    "\(step.capture) has no flow to replay\(capture.flows.isEmpty ? " (no TCP or UDP flow in \(capture.records) records)" : ": \(skipped)")"
+            )
+        }
+        return (capture, plan)
+    }
+
     struct Skip: Error, CustomStringConvertible {
         var description: String
     }

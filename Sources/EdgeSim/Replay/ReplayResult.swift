@@ -21,7 +21,10 @@ public struct ReplayResult: Sendable, Codable, Hashable {
     public var bytesReceived = 0
     /// Reply bytes (TCP) or datagrams (UDP) in the capture.
     public var expectedReplies = 0
-    /// For each send: how much later (positive) or earlier than the capture's schedule it went,
-    /// in milliseconds. Empty at speed 0 (no schedule).
+    /// For each send: how much later than due it went, in milliseconds. Due is the capture's
+    /// schedule, or when the replies it waited for came if that was later. Empty at speed 0.
     public var timingErrorsMs: [Double] = []
+    /// Sends held back past their captured time by a connection or replies that came later than
+    /// in the capture (a slower path, or a faster speed than the network allows).
+    public var heldForReplies = 0
 }

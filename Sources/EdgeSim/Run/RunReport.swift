@@ -97,6 +97,8 @@ public struct RunReport: Sendable, Codable {
         public var timingP50Ms: Double?
         public var timingP99Ms: Double?
         public var timingMaxMs: Double?
+        /// Sends held back past their captured time by replies that came later than captured.
+        public var heldForReplies: Int
         /// Why flows failed, with how often.
         public var errors: [String: Int]
         /// Flows of the capture the step left out, by reason.
@@ -212,6 +214,11 @@ public struct RunReport: Sendable, Codable {
             }
             lines += Self.table(rows)
             for row in replays {
+                if row.heldForReplies > 0 {
+                    lines.append(
+                        "  step \(row.step) → \(row.destination): \(row.heldForReplies) sends waited past their time for a connection or replies that came later than captured"
+                    )
+                }
                 if row.mismatched > 0 {
                     lines.append("  step \(row.step) → \(row.destination): \(row.mismatched) flows replied differently from the capture")
                 }

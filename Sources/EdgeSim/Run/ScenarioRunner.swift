@@ -64,34 +64,26 @@ public final class ScenarioRunner: Sendable {
         for (index, timed) in scenario.timeline.enumerated() {
             guard case .replay(let step) = timed.step else { continue }
             let loaded = try Self.load(step, applications: plan.applications, at: timed.location)
+            let ipv6 = loaded.1.flows.filter { !$0.captured.server.address.isIPv4 }.count
+            if plan.mode == .loopback, ipv6 > 0 {
+                throw FleetPlan.PlanError(
+                    description:
+                        "\(timed.location): \(ipv6) of the flows in \(step.capture) are IPv6, and loopback mode is IPv4 only; run it with --mode netns (as root), or leave them out with filter: ip"
+                )
+            }
             replays[index] = loaded
         }
         self.replays = replays
     }
 
-    /// A replay step's capture read whole and its flows mapped, before anything starts: a bad
-    /// capture stops the run with its file and record number.
     static func load(_ step: ReplayStep, applications: [Application], at location: SourceLocation) throws(FleetPlan.PlanError) -> (
         Capture, ReplayPlan
     ) {
-        let ports = Set(
-            applications.filter { step.applications.contains($0.id) }.flatMap { app in app.edge.ports.first...app.edge.ports.last })
-        let options = Capture.Options(serverPorts: ports, udpIdle: step.udpIdle.seconds, filter: step.filter)
-        let capture: Capture
         do {
-            capture = try Capture(file: step.capture, options: options)
+            return try ReplayPlan.prepare(step, applications: applications)
         } catch {
             throw FleetPlan.PlanError(description: "\(location): \(error)")
         }
-        let plan = ReplayPlan(capture: capture, target: step.target, applications: applications)
-        guard !plan.flows.isEmpty else {
-            let skipped = plan.skipped.map { "\($0.value) \($0.key)" }.sorted().joined(separator: "; ")
-            throw FleetPlan.PlanError(
-                description:
-                    "\(location): \(step.capture) has no flow to replay\(capture.flows.isEmpty ? " (no TCP or UDP flow in it)" : ": \(skipped)")"
-            )
-        }
-        return (capture, plan)
     }
 
     /// The drain period rotations use: the schedule's, else the first rotate step's, else 10 s.
@@ -482,6 +474,7 @@ public final class ScenarioRunner: Sendable {
                 bytesSent: flows.reduce(0) { $0 + $1.bytesSent }, receives: flows.reduce(0) { $0 + $1.receives },
                 bytesReceived: flows.reduce(0) { $0 + $1.bytesReceived }, timingP50Ms: ExpectationChecker.percentile(timing, 0.5),
                 timingP99Ms: ExpectationChecker.percentile(timing, 0.99), timingMaxMs: timing.last,
+                heldForReplies: flows.reduce(0) { $0 + $1.heldForReplies },
                 errors: Dictionary(grouping: flows.compactMap(\.error), by: { $0 }).mapValues(\.count), skipped: skipped)
         }.sorted { ($0.step, $0.destination) < ($1.step, $1.destination) }
     }

@@ -2,7 +2,8 @@ import EdgeModel
 import EdgePcap
 
 /// Validates configuration files the way a run would read them, including what the model alone
-/// cannot check: that the captures a scenario replays open in libpcap.
+/// cannot check: that the captures a scenario replays open in libpcap, decode, and hold flows
+/// for the step's applications.
 public struct FileValidator: Sendable {
     public var loader: ConfigLoader
 
@@ -18,14 +19,19 @@ public struct FileValidator: Sendable {
         for timed in scenario.timeline {
             guard case .replay(let replay) = timed.step else { continue }
             do {
-                let reader = try PcapReader(file: replay.capture)
-                guard try reader.verify() > 0 else {
+                let (capture, plan) = try ReplayPlan.prepare(replay, applications: scenario.applications)
+                for problem in capture.problems.prefix(10) {
                     result.issues.append(
-                        ConfigIssue("capture \(replay.capture) holds no packets", field: "timeline.replay.pcap", at: timed.location))
-                    continue
+                        ConfigIssue("\(capture.file): \(problem)", field: "timeline.replay.pcap", at: timed.location, severity: .warning))
+                }
+                for (reason, count) in plan.skipped.sorted(by: { $0.key < $1.key }) {
+                    result.issues.append(
+                        ConfigIssue(
+                            "\(count) flows of \(capture.file) left out: \(reason)", field: "timeline.replay", at: timed.location,
+                            severity: .warning))
                 }
             } catch {
-                result.issues.append(ConfigIssue(error.message, field: "timeline.replay.pcap", at: timed.location))
+                result.issues.append(ConfigIssue(error.description, field: "timeline.replay.pcap", at: timed.location))
             }
         }
         return result
