@@ -7,11 +7,12 @@ extension FleetRuns {
     @Suite struct ScenarioRunTests {
         static let scenarios = [
             "lab-echo", "smtp-client-address", "rotation", "global-failover", "world-21", "excluded-region", "mail-checks",
-            "frozen-node", "soak", "origin-faults", "idle-flood", "slow-origin", "origin-dns",
+            "frozen-node", "soak", "origin-faults", "idle-flood", "slow-origin", "origin-dns", "replay-lab",
         ]
 
-        /// Scenarios that need netns mode (smart routing measures paths between namespaces).
-        static let netnsOnly = ["argo-lab"]
+        /// Scenarios that need netns mode (smart routing measures paths between namespaces;
+        /// IPv6 clients).
+        static let netnsOnly = ["argo-lab", "replay-ipv6"]
 
         static var cases: [(String, String)] {
             scenarios.flatMap { scenario in EdgesimProcess.modes.map { (scenario, $0) } }
@@ -55,6 +56,13 @@ extension FleetRuns {
                 let downs = json["nodeDowns"] as? [[String: Any]] ?? []
                 #expect(downs.first?["node"] as? String == "lhr")
                 #expect(downs.first?["backAt"] != nil, "it answered again after the thaw")
+            }
+            if scenario.hasPrefix("replay-") {
+                // Every replayed flow completed with the captured replies, and the report lists each step.
+                let replays = json["replays"] as? [[String: Any]] ?? []
+                #expect(replays.count == (scenario == "replay-lab" ? 5 : 2), "\(replays)")
+                #expect(replays.allSatisfy { ($0["flows"] as? Int ?? 0) > 0 && $0["succeeded"] as? Int == $0["flows"] as? Int })
+                #expect(run.output.contains("replayed captures:"), "\(run.output)")
             }
             #expect(json["mode"] as? String == mode)
             let checks = json["checks"] as? [[String: Any]] ?? []

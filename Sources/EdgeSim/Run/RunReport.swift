@@ -289,9 +289,12 @@ public struct RunReport: Sendable, Codable {
     static func table(_ rows: [[String]]) -> [String] {
         let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
-            "  "
+            let line =
+                "  "
                 + row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(
                     separator: "  ")
+            // No padding after the last column.
+            return String(line.reversed().drop { $0 == " " }.reversed())
         }
     }
 
