@@ -9,7 +9,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case proxy
     /// YAML/JSON documents and every file decoder (applications, topology, scenario, rules).
     case document
-    /// Capture files through libpcap and edgesim's own record checks.
+    /// Capture files through libpcap and edgesim's own record checks, then decoded into flows.
     case capture
     /// Lines of the fleet's control channel, both directions.
     case control
@@ -17,6 +17,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case relay
     /// A mail client's lines to the built-in smtp origin, and Postfix's log lines.
     case mail
+    /// Captured frames of every link type, decoded (IPv4/IPv6, fragments) into flows and replay
+    /// schedules.
+    case packets
 
     public func check(_ bytes: [UInt8]) throws(FuzzFinding) {
         switch self {
@@ -27,6 +30,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .control: try ControlFuzzCheck.check(bytes)
         case .relay: try RelayFuzzCheck.check(bytes)
         case .mail: try MailFuzzCheck.check(bytes)
+        case .packets: try PacketsFuzzCheck.check(bytes)
         }
     }
 }
