@@ -70,11 +70,16 @@ extension FleetRuns {
             #expect(inspect.errors.contains(expected), "\(inspect.errors)")
         }
 
-        @Test func ipv6CapturesAreRefusedInLoopbackMode() throws {
-            let path = EdgesimProcess.repository.appendingPathComponent("scenarios/replay-ipv6.yaml").path
-            let run = try EdgesimProcess.run(["run", path, "--mode", "loopback"])
+        @Test func ipv6IsRefusedInLoopbackModeBeforeAnythingStarts() throws {
+            let replay = EdgesimProcess.repository.appendingPathComponent("scenarios/replay-ipv6.yaml").path
+            let run = try EdgesimProcess.run(["run", replay, "--mode", "loopback"])
             #expect(run.status == 2)
             #expect(run.errors.contains("are IPv6, and loopback mode is IPv4 only"), "\(run.errors)")
+            let clients = EdgesimProcess.repository.appendingPathComponent("scenarios/ipv6-clients.yaml").path
+            let traffic = try EdgesimProcess.run(["run", clients, "--mode", "loopback"])
+            #expect(traffic.status == 2)
+            #expect(traffic.errors.contains("IPv6") && traffic.errors.contains("netns mode"), "\(traffic.errors)")
+            #expect(!traffic.errors.contains("starting"), "\(traffic.errors)")
         }
     }
 }

@@ -12,7 +12,7 @@ extension FleetRuns {
 
         /// Scenarios that need netns mode (smart routing measures paths between namespaces;
         /// IPv6 clients).
-        static let netnsOnly = ["argo-lab", "replay-ipv6"]
+        static let netnsOnly = ["argo-lab", "replay-ipv6", "ipv6-clients"]
 
         static var cases: [(String, String)] {
             scenarios.flatMap { scenario in EdgesimProcess.modes.map { (scenario, $0) } }
@@ -56,6 +56,12 @@ extension FleetRuns {
                 let downs = json["nodeDowns"] as? [[String: Any]] ?? []
                 #expect(downs.first?["node"] as? String == "lhr")
                 #expect(downs.first?["backAt"] != nil, "it answered again after the thaw")
+            }
+            if scenario == "ipv6-clients" {
+                // Every connection went over IPv6, happy eyeballs' included.
+                let traffic = json["traffic"] as? [[String: Any]] ?? []
+                #expect(traffic.count == 3)
+                #expect(traffic.allSatisfy { ($0["families"] as? [String: Int]) == ["ipv6": 50] }, "\(traffic)")
             }
             if scenario.hasPrefix("replay-") {
                 // Every replayed flow completed with the captured replies, and the report lists each step.

@@ -104,6 +104,19 @@ public struct TrafficStep: Sendable, Hashable {
     public var resolve: Bool
     /// Keep each connection open this long (for long-lived connection checks).
     public var hold: Duration
+    /// Which of the application's addresses the client uses.
+    public var family: AddressFamilyChoice = .ipv4
+}
+
+/// `family:` of a traffic step.
+public enum AddressFamilyChoice: String, Sendable, Hashable, CaseIterable {
+    /// A records, the client's IPv4 address.
+    case ipv4
+    /// AAAA records, the client's IPv6 address.
+    case ipv6
+    /// Both, IPv6 first and IPv4 started 250 ms later if IPv6 has not connected by then (happy
+    /// eyeballs, RFC 8305); UDP uses IPv6 when the name has an AAAA record.
+    case any
 }
 
 /// A capture replayed from a client towards an application.

@@ -47,13 +47,29 @@ struct StepDecoder {
         let rate = fields.value("rate", Quantity.rate)
         let resolve = fields.bool("resolve") ?? true
         let hold = fields.duration("hold") ?? .zero
+        let given = fields.choice("family", ["ipv4": AddressFamilyChoice.ipv4, "ipv6": .ipv6, "any": .any])
+        var family = given ?? .ipv4
+        if let app, let edgeIPs = context.applications.first(where: { $0.id == app })?.edgeIPs {
+            let has: (v4: Bool, v6: Bool)
+            switch edgeIPs {
+            case .dynamic(let connectivity): has = (connectivity != .ipv6, connectivity != .ipv4)
+            case .static(let addresses): has = (addresses.contains(where: \.isIPv4), addresses.contains { !$0.isIPv4 })
+            }
+            // Unsaid, an IPv6-only application is reached over IPv6.
+            if given == nil, !has.v4, has.v6 { family = .ipv6 }
+            if family != .any, family == .ipv6 ? !has.v6 : !has.v4 {
+                fields.error(
+                    "application \(app) has no \(family == .ipv6 ? "IPv6" : "IPv4") address (its edge_ips); use family: \(family == .ipv6 ? "ipv4" : "ipv6") or any",
+                    field: "family")
+            }
+        }
         if concurrency > connections {
             fields.error("concurrency \(concurrency) is above connections \(connections)", field: "concurrency")
         }
         guard let clients, let app else { return nil }
         return TrafficStep(
             clients: clients, application: app, connections: connections, concurrency: concurrency, bytes: bytes,
-            rate: rate, resolve: resolve, hold: hold)
+            rate: rate, resolve: resolve, hold: hold, family: family)
     }
 
     private func replay(_ fields: FieldReader) -> ReplayStep? {

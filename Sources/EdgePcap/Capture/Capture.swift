@@ -63,7 +63,7 @@ public struct Capture: Sendable {
             guard records <= Self.maxRecords else {
                 throw PcapError(file: file, message: "more than \(Self.maxRecords) records: too large to replay or inspect")
             }
-            if firstTime == nil { firstTime = packet.timestamp }
+            firstTime = min(firstTime ?? packet.timestamp, packet.timestamp)
             lastTime = max(lastTime ?? packet.timestamp, packet.timestamp)
             switch decoder.decode(packet, record: record) {
             case .packet(let decoded):

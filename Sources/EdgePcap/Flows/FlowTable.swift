@@ -101,7 +101,11 @@ public struct FlowTable: Sendable {
 
     private func add(_ packet: DecodedPacket, to building: inout Building) {
         let toServer = packet.source == building.flow.client
-        building.flow.lastTime = max(building.flow.lastTime, packet.timestamp)
+        // Capture clocks may step back (pcapng with several interfaces, a clock adjusted while
+        // capturing): a flow's times never do, so its replay schedule only moves forward.
+        var packet = packet
+        packet.timestamp = max(packet.timestamp, building.flow.lastTime)
+        building.flow.lastTime = packet.timestamp
         if toServer { building.flow.packetsToServer += 1 } else { building.flow.packetsToClient += 1 }
         if packet.missing > 0 {
             building.flow.gaps.append(

@@ -243,7 +243,10 @@ public struct ExpectationChecker: Sendable {
             for entry in observed.clientsSeen[host] ?? [] where origin.ports.contains(entry.port) { seen.insert(entry.client) }
         }
         let clients = scope.clients.isEmpty ? Array(Set(traffic(scope).map(\.client))).sorted() : scope.clients
-        let missing = clients.filter { client in observed.hostAddresses[client].map { !seen.contains($0) } ?? true }
+        // Seen by either of its addresses (a client may have used IPv6).
+        let missing = clients.filter { client in
+            !observed.addresses(of: client).contains { seen.contains($0) }
+        }
         return RunReport.Check(
             name: name, passed: !clients.isEmpty && missing.isEmpty,
             measured: "\(clients.count - missing.count) of \(clients.count) clients' own addresses reached the origin",
@@ -257,7 +260,7 @@ public struct ExpectationChecker: Sendable {
     }
 
     private func nodeEvents(_ scope: TrafficScope) -> [Fleet.NodeEvent] {
-        let addresses = Set(scope.clients.compactMap { observed.hostAddresses[$0] })
+        let addresses = Set(scope.clients.flatMap { observed.addresses(of: $0) })
         return observed.events.filter { event in
             (scope.application.map { $0 == event.app } ?? true) && (scope.clients.isEmpty || addresses.contains(event.client))
         }

@@ -43,4 +43,9 @@ public struct Observations: Sendable {
     public var hostAddressesV6: [String: IPAddress] = [:]
 
     public init() {}
+
+    /// A host's addresses, IPv4 and IPv6, as the network saw them.
+    public func addresses(of host: String) -> [IPAddress] {
+        [hostAddresses[host], hostAddressesV6[host]].compactMap { $0 }
+    }
 }

@@ -42,6 +42,8 @@ public struct RunReport: Sendable, Codable {
         public var firstByteP99Ms: Double?
         /// The most common errors, with how often each happened.
         public var errors: [String: Int]
+        /// Connections and flows that succeeded, by the address family they used (ipv4, ipv6).
+        public var families: [String: Int] = [:]
         /// Which node served this client's connections, with counts.
         public var servedBy: [String: Int]
         /// Smart-routed connections by the path they took ("maa→nrt": entered at maa, relayed by nrt).
@@ -190,6 +192,10 @@ public struct RunReport: Sendable, Codable {
                 ])
             }
             lines += Self.table(rows)
+            for row in traffic where row.families["ipv6", default: 0] > 0 {
+                let parts = row.families.sorted { $0.key < $1.key }.map { "\($0.value) over \($0.key == "ipv6" ? "IPv6" : "IPv4")" }
+                lines.append("  \(row.client) → \(row.app): \(parts.joined(separator: ", "))")
+            }
             for row in traffic where !row.relayed.isEmpty {
                 let paths = row.relayed.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 lines.append("  \(row.client) → \(row.app): relayed by smart routing: \(paths)")

@@ -61,6 +61,14 @@ public final class ScenarioRunner: Sendable {
         self.options = options
         plan = try FleetPlan(scenario: scenario, mode: options.mode)
         var replays: [Int: (Capture, ReplayPlan)] = [:]
+        for timed in scenario.timeline {
+            if plan.mode == .loopback, case .traffic(let step) = timed.step, step.family == .ipv6 {
+                throw FleetPlan.PlanError(
+                    description:
+                        "\(timed.location): family ipv6, and loopback mode is IPv4 only (the machine has one IPv6 loopback address); run it with --mode netns (as root)"
+                )
+            }
+        }
         for (index, timed) in scenario.timeline.enumerated() {
             guard case .replay(let step) = timed.step else { continue }
             let loaded = try Self.load(step, applications: plan.applications, at: timed.location)
@@ -279,7 +287,8 @@ public final class ScenarioRunner: Sendable {
                     guard let source = plan.hostAddresses[client], let names = names[client] else { continue }
                     let kind = exchange(for: app, from: client, zones: fleet.zones)
                     let request = TrafficGenerator.Request(
-                        clientHost: client, source: source, app: app, step: step, exchange: kind, names: names, deadline: deadline)
+                        clientHost: client, source: source, sourceV6: plan.mode == .netns ? plan.hostAddressesV6[client] : nil, app: app,
+                        step: step, exchange: kind, names: names, deadline: deadline)
                     let generator = TrafficGenerator(group: fleet.group(for: client))
                     group.addTask {
                         _ = await generator.run(request) { result in self.results.withLock { $0.append(result) } }
@@ -446,9 +455,9 @@ public final class ScenarioRunner: Sendable {
             let first = results[0]
             let connect = results.filter(\.ok).compactMap(\.connectMs).sorted()
             let firstByte = results.filter(\.ok).compactMap(\.firstByteMs).sorted()
-            let address = observed.hostAddresses[first.client]
+            let addresses = observed.addresses(of: first.client)
             let served = observed.events.filter {
-                $0.app == first.app && $0.client == address && ($0.kind == "connect" || $0.kind == "clientFiltered")
+                $0.app == first.app && addresses.contains($0.client) && ($0.kind == "connect" || $0.kind == "clientFiltered")
             }
             return RunReport.Traffic(
                 app: first.app, client: first.client, transport: first.transport, attempted: results.count,
@@ -456,6 +465,8 @@ public final class ScenarioRunner: Sendable {
                 connectP99Ms: ExpectationChecker.percentile(connect, 0.99), firstByteP50Ms: ExpectationChecker.percentile(firstByte, 0.5),
                 firstByteP99Ms: ExpectationChecker.percentile(firstByte, 0.99),
                 errors: Dictionary(grouping: results.compactMap(\.error), by: { $0 }).mapValues(\.count),
+                families: Dictionary(grouping: results.filter(\.ok), by: { $0.address.hasPrefix("[") ? "ipv6" : "ipv4" }).mapValues(
+                    \.count),
                 servedBy: Dictionary(grouping: served, by: \.node).mapValues(\.count),
                 relayed: Dictionary(grouping: served.filter { !$0.via.isEmpty }, by: { ([$0.node] + $0.via).joined(separator: "→") })
                     .mapValues(\.count))
@@ -503,6 +514,7 @@ public final class ScenarioRunner: Sendable {
     private func summarizeMail(_ observed: Observations) -> [RunReport.MailRow] {
         var names: [IPAddress: String] = [:]
         for (host, address) in observed.hostAddresses { names[address] = host }
+        for (host, address) in observed.hostAddressesV6 { names[address] = host }
         var rows: [RunReport.MailRow] = []
         for (origin, outcomes) in observed.mail {
             let kind = scenario.topology.origin(named: origin)?.kind.rawValue ?? ""

@@ -11,6 +11,8 @@ public struct TrafficGenerator: Sendable {
         public var clientHost: String
         /// The client's own address; every socket is bound to it.
         public var source: IPAddress
+        /// The client's IPv6 address, for `family: ipv6` and `any` (netns mode).
+        public var sourceV6: IPAddress?
         public var app: Application
         public var step: TrafficStep
         public var exchange: ExchangeKind
@@ -22,11 +24,13 @@ public struct TrafficGenerator: Sendable {
         public var replyTimeout: TimeAmount
 
         public init(
-            clientHost: String, source: IPAddress, app: Application, step: TrafficStep, exchange: ExchangeKind, names: NameCache,
-            deadline: ContinuousClock.Instant, connectTimeout: TimeAmount = .seconds(5), replyTimeout: TimeAmount = .seconds(2)
+            clientHost: String, source: IPAddress, sourceV6: IPAddress? = nil, app: Application, step: TrafficStep, exchange: ExchangeKind,
+            names: NameCache, deadline: ContinuousClock.Instant, connectTimeout: TimeAmount = .seconds(5),
+            replyTimeout: TimeAmount = .seconds(2)
         ) {
             self.clientHost = clientHost
             self.source = source
+            self.sourceV6 = sourceV6
             self.app = app
             self.step = step
             self.exchange = exchange
@@ -47,8 +51,8 @@ public struct TrafficGenerator: Sendable {
     public func run(_ request: Request, onResult: @escaping @Sendable (ConnectionResult) -> Void) async -> [ConnectionResult] {
         let step = request.step
         let began = ContinuousClock.now
-        var pinned: [IPAddress]?
-        if !step.resolve { pinned = try? await request.names.addresses(of: request.app.dns.name) }
+        var pinned: Targets?
+        if !step.resolve { pinned = await targets(request) }
         return await withTaskGroup(of: ConnectionResult.self) { tasks in
             var results: [ConnectionResult] = []
             var running = 0
@@ -74,34 +78,38 @@ public struct TrafficGenerator: Sendable {
         }
     }
 
-    private func one(_ index: Int, request: Request, pinned: [IPAddress]?) async -> ConnectionResult {
+    private func one(_ index: Int, request: Request, pinned: Targets?) async -> ConnectionResult {
         let app = request.app
         let port = UInt16(Int(app.edge.ports.first) + index % app.edge.ports.count)
         var result = ConnectionResult(
             client: request.clientHost, app: app.id, transport: app.edge.transport.rawValue, address: "", ok: false, error: nil,
             started: Date().timeIntervalSince1970, ended: 0, connectMs: nil, firstByteMs: nil, held: request.step.hold > .zero)
         defer { result.ended = Date().timeIntervalSince1970 }
-        let address: IPAddress
-        do {
-            let addresses: [IPAddress]
-            if let pinned { addresses = pinned } else { addresses = try await request.names.addresses(of: app.dns.name) }
-            guard let first = addresses.first else { throw NameCache.Unresolved(description: "\(app.dns.name) did not resolve") }
-            address = first
-        } catch {
-            result.error = "resolving \(app.dns.name): \(error)"
+        let found: Targets
+        if let pinned { found = pinned } else { found = await targets(request) }
+        // Where to go, as (source, target address) in the order to try them: IPv6 first for `any`.
+        var routes: [(source: IPAddress, address: IPAddress)] = []
+        if let v6 = found.v6.first, let source = request.sourceV6 { routes.append((source, v6)) }
+        if let v4 = found.v4.first { routes.append((request.source, v4)) }
+        if app.edge.transport == .udp { routes = Array(routes.prefix(1)) }
+        guard !routes.isEmpty else {
+            result.error = found.problem ?? "resolving \(app.dns.name): no address"
             result.ended = Date().timeIntervalSince1970
             return result
         }
-        result.address = Endpoint(address, port).description
+        result.address = Endpoint(routes[0].address, port).description
         let bytes = max(Int(request.step.bytes), 1)
         do {
             switch app.edge.transport {
             case .tcp:
-                let (connect, firstByte) = try await tcp(to: Endpoint(address, port), bytes: bytes, request: request)
+                let (connect, firstByte, used) = try await tcp(
+                    to: routes.map { ($0.source, Endpoint($0.address, port)) }, bytes: bytes, request: request)
+                result.address = used.description
                 result.connectMs = connect
                 result.firstByteMs = firstByte
             case .udp:
-                result.firstByteMs = try await udp(to: Endpoint(address, port), bytes: bytes, request: request)
+                result.firstByteMs = try await udp(
+                    to: Endpoint(routes[0].address, port), from: routes[0].source, bytes: bytes, request: request)
             }
             result.ok = true
         } catch let refused as ExchangeHandler.Refused {
@@ -114,16 +122,51 @@ public struct TrafficGenerator: Sendable {
         return result
     }
 
-    private func tcp(to endpoint: Endpoint, bytes: Int, request: Request) async throws -> (Double, Double?) {
+    /// The application's addresses the step's family asks for, or why there are none.
+    struct Targets: Sendable {
+        var v4: [IPAddress] = []
+        var v6: [IPAddress] = []
+        var problem: String?
+    }
+
+    private func targets(_ request: Request) async -> Targets {
+        let name = request.app.dns.name
+        var found = Targets()
+        let family = request.step.family
+        if family != .ipv4 {
+            if request.sourceV6 == nil {
+                found.problem = "\(request.clientHost) has no IPv6 address in this mode (netns mode gives one)"
+            } else {
+                do { found.v6 = try await request.names.addresses(of: name, ipv6: true) } catch {
+                    found.problem = "resolving \(name): \(error)"
+                }
+            }
+        }
+        if family != .ipv6 {
+            do { found.v4 = try await request.names.addresses(of: name) } catch { found.problem = "resolving \(name): \(error)" }
+        }
+        return found
+    }
+
+    /// Connects over the first route, or races them as happy eyeballs do when there are two.
+    private func tcp(to routes: [(source: IPAddress, target: Endpoint)], bytes: Int, request: Request) async throws -> (
+        Double, Double?, Endpoint
+    ) {
         let started = NIODeadline.now()
-        let channel = try await group.onLoop { loop in
-            ClientBootstrap(group: loop)
-                .connectTimeout(request.connectTimeout)
-                .channelOption(.allowRemoteHalfClosure, value: true)
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .bind(to: Endpoint(request.source, 0).socketAddress)
-                .connect(to: endpoint.socketAddress)
-        }.get()
+        let attempts = routes.map { route in
+            { @Sendable () -> EventLoopFuture<any Channel> in
+                group.onLoop { loop in
+                    ClientBootstrap(group: loop)
+                        .connectTimeout(request.connectTimeout)
+                        .channelOption(.allowRemoteHalfClosure, value: true)
+                        .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                        .bind(to: Endpoint(route.source, 0).socketAddress)
+                        .connect(to: route.target.socketAddress)
+                }
+            }
+        }
+        let (channel, attempt) = try await HappyEyeballs().connect(attempts, on: group.next()).get()
+        let used = routes[attempt].target
         let connected = NIODeadline.now()
         let hold = TimeAmount.nanoseconds(Int64(request.step.hold.seconds * 1e9))
         let promise = channel.eventLoop.makePromise(of: NIODeadline?.self)
@@ -142,10 +185,10 @@ public struct TrafficGenerator: Sendable {
         }
         defer { timeout.cancel() }
         let firstByte = try await promise.futureResult.get()
-        return (Self.milliseconds(from: started, to: connected), firstByte.map { Self.milliseconds(from: connected, to: $0) })
+        return (Self.milliseconds(from: started, to: connected), firstByte.map { Self.milliseconds(from: connected, to: $0) }, used)
     }
 
-    private func udp(to endpoint: Endpoint, bytes: Int, request: Request) async throws -> Double {
+    private func udp(to endpoint: Endpoint, from source: IPAddress, bytes: Int, request: Request) async throws -> Double {
         let promise = group.next().makePromise(of: NIODeadline.self)
         let payload = Payload.of(bytes)
         let expected = payload
@@ -156,7 +199,7 @@ public struct TrafficGenerator: Sendable {
                         try channel.pipeline.syncOperations.addHandler(DatagramEchoCheck(expected: expected, promise: promise))
                     }
                 }
-                .bind(to: Endpoint(request.source, 0).socketAddress)
+                .bind(to: Endpoint(source, 0).socketAddress)
         }.get()
         defer { channel.close(promise: nil) }
         let started = NIODeadline.now()

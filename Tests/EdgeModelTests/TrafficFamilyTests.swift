@@ -1,0 +1,49 @@
+import EdgeModel
+import Testing
+
+/// `family:` on traffic steps: which of an application's addresses a client uses.
+@Suite struct TrafficFamilyTests {
+    let scratch = Scratch()
+
+    func load(_ traffic: String, connectivity: String = "all") throws -> (TrafficStep?, ValidationResult) {
+        scratch.write("topo/small.yaml", smallTopology)
+        let path = scratch.write(
+            "scenarios/family.yaml",
+            """
+            name: family
+            topology: ../topo/small.yaml
+            timeout: 30s
+            apps:
+              - id: echo
+                protocol: tcp/7000
+                dns: {type: CNAME, name: echo.example}
+                origin_direct: ["tcp://echo:9000"]
+                edge_ips: {type: dynamic, connectivity: \(connectivity)}
+            timeline:
+              - at: 0s
+                traffic: \(traffic)
+            """)
+        let result = ConfigLoader().validate(path)
+        guard result.errors.isEmpty else { return (nil, result) }
+        guard case .traffic(let step) = try ConfigLoader().loadScenario(path).value.timeline.first?.step else { return (nil, result) }
+        return (step, result)
+    }
+
+    @Test func ipv4UnlessSaidOrTheApplicationHasOnlyIPv6() throws {
+        #expect(try load("{from: client-1, app: echo}").0?.family == .ipv4)
+        #expect(try load("{from: client-1, app: echo, family: any}").0?.family == .any)
+        #expect(try load("{from: client-1, app: echo, family: ipv6}").0?.family == .ipv6)
+        #expect(try load("{from: client-1, app: echo}", connectivity: "ipv6").0?.family == .ipv6)
+    }
+
+    @Test func aFamilyTheApplicationLacksIsAnError() throws {
+        let (_, v6) = try load("{from: client-1, app: echo, family: ipv6}", connectivity: "ipv4")
+        let error = try #require(v6.onlyError())
+        #expect(error.field == "timeline[0].traffic.family")
+        #expect(error.message.contains("application echo has no IPv6 address"), "\(error.message)")
+        let (_, v4) = try load("{from: client-1, app: echo, family: ipv4}", connectivity: "ipv6")
+        #expect(v4.onlyError()?.message.contains("has no IPv4 address") == true)
+        let (_, odd) = try load("{from: client-1, app: echo, family: ipx}")
+        #expect(odd.onlyError()?.field == "timeline[0].traffic.family")
+    }
+}
