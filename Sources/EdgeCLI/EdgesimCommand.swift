@@ -13,7 +13,7 @@ public struct EdgesimCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ValidateCommand.self, RunCommand.self, UpCommand.self, BenchCommand.self, CleanCommand.self, NodeCommand.self, DNSCommand.self,
-            OriginCommand.self, PcapCommand.self,
+            OriginCommand.self, PcapCommand.self, ReplayCommand.self,
         ]
     )
 

@@ -104,6 +104,11 @@ struct UpCommand: AsyncParsableCommand {
         if plan.applications.isEmpty {
             say("no applications: give some with --apps FILE (a JSON or YAML list of Spectrum application objects)")
         }
+        let running = RunningFleet(pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, scenario: path)
+        try? running.write(to: directory)
+        if let app = plan.applications.first, let client = scenario.topology.clients.first {
+            say("replay a capture from a client: edgesim replay CAPTURE --to \(getpid()) --from \(client.name) --app \(app.id)")
+        }
         say("kill -USR1 \(getpid()) rotates the addresses now; Ctrl-C stops")
         if let readyFile { FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
 

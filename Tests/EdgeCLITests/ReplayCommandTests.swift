@@ -83,3 +83,75 @@ extension FleetRuns {
         }
     }
 }
+
+extension FleetRuns {
+    /// `edgesim replay --to` against a fleet `edgesim up` keeps running, in both modes.
+    @Suite struct LiveReplayTests {
+        @Test(arguments: EdgesimProcess.modes)
+        func capturesReplayAgainstARunningFleet(mode: String) throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-live-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let ready = folder.appendingPathComponent("ready").path
+            let repository = EdgesimProcess.repository
+            let up = Process()
+            up.executableURL = URL(fileURLWithPath: EdgesimProcess.executable)
+            up.arguments = [
+                "up", repository.appendingPathComponent("topologies/replay-lab.yaml").path, "--apps",
+                repository.appendingPathComponent("scenarios/apps/replay-apps.yaml").path, "--mode", mode, "--dns-port", "5300",
+                "--ready-file", ready,
+            ]
+            up.standardOutput = FileHandle.nullDevice
+            up.standardError = FileHandle.nullDevice
+            try up.run()
+            let watchdog = DispatchWorkItem { kill(up.processIdentifier, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
+            defer {
+                watchdog.cancel()
+                if up.isRunning {
+                    kill(up.processIdentifier, SIGINT)
+                    up.waitUntilExit()
+                }
+            }
+            #expect(EdgesimProcess.waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: ready) || !up.isRunning })
+            try #require(up.isRunning)
+            let pid = "\(up.processIdentifier)"
+
+            let report = folder.appendingPathComponent("replay.json").path
+            let mail = try EdgesimProcess.run([
+                "replay", ReplayCommandTests.capture("smtp.pcapng"), "--to", pid, "--from", "paris", "--app", "mail.lab.example",
+                "--compare", "exact", "--report", report,
+            ])
+            #expect(mail.status == 0, "\(mail.output)\n\(mail.errors)")
+            #expect(mail.output.contains("paris → mail  1/1"), "\(mail.output)")
+            let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [[String: Any]] ?? []
+            #expect(results.count == 1)
+            #expect(results.first?["bytesReceived"] as? Int == 221)
+
+            let dns = try EdgesimProcess.run([
+                "replay", ReplayCommandTests.capture("dns-dig.pcap"), "--to", pid, "--from", "madrid", "--map", "53=fleet_dns", "--speed",
+                "0",
+            ])
+            #expect(dns.status == 0, "\(dns.output)\n\(dns.errors)")
+            #expect(dns.output.contains("madrid → fleet_dns  5/5"), "\(dns.output)")
+
+            // Mistakes are refused before anything is sent.
+            let nobody = try EdgesimProcess.run([
+                "replay", ReplayCommandTests.capture("http.pcap"), "--to", pid, "--from", "tokyo", "--app", "web",
+            ])
+            #expect(nobody.status == 1)
+            #expect(nobody.errors.contains("'tokyo' is not a client of the fleet; its clients: paris, madrid"), "\(nobody.errors)")
+            let usage = try EdgesimProcess.run(["replay", ReplayCommandTests.capture("http.pcap"), "--to", pid, "--from", "paris"])
+            #expect(usage.status == 2)
+            #expect(usage.errors.contains("give either --app or --map"), "\(usage.errors)")
+
+            kill(up.processIdentifier, SIGINT)
+            up.waitUntilExit()
+            let gone = try EdgesimProcess.run([
+                "replay", ReplayCommandTests.capture("http.pcap"), "--to", pid, "--from", "paris", "--app", "web",
+            ])
+            #expect(gone.status == 1)
+            #expect(gone.errors.contains("no running edgesim up at \(pid)"), "\(gone.errors)")
+        }
+    }
+}

@@ -28,3 +28,22 @@ public struct ReplayResult: Sendable, Codable, Hashable {
     /// in the capture (a slower path, or a faster speed than the network allows).
     public var heldForReplies = 0
 }
+
+extension RunReport.Replay {
+    /// One row per replay step and destination; `skipped` gives a step's left-out flows.
+    public static func rows(_ results: [ReplayResult], skipped: (Int) -> [String: Int]) -> [RunReport.Replay] {
+        let groups = Dictionary(grouping: results) { "\($0.step)\u{0}\($0.destination)" }
+        return groups.values.map { flows in
+            let first = flows[0]
+            let timing = flows.flatMap(\.timingErrorsMs).map(abs).sorted()
+            return RunReport.Replay(
+                step: first.step, capture: first.capture, client: first.client, destination: first.destination, flows: flows.count,
+                succeeded: flows.filter(\.ok).count, mismatched: flows.filter(\.mismatch).count, sends: flows.reduce(0) { $0 + $1.sends },
+                bytesSent: flows.reduce(0) { $0 + $1.bytesSent }, receives: flows.reduce(0) { $0 + $1.receives },
+                bytesReceived: flows.reduce(0) { $0 + $1.bytesReceived }, timingP50Ms: ExpectationChecker.percentile(timing, 0.5),
+                timingP99Ms: ExpectationChecker.percentile(timing, 0.99), timingMaxMs: timing.last,
+                heldForReplies: flows.reduce(0) { $0 + $1.heldForReplies },
+                errors: Dictionary(grouping: flows.compactMap(\.error), by: { $0 }).mapValues(\.count), skipped: skipped(first.step))
+        }.sorted { ($0.step, $0.destination) < ($1.step, $1.destination) }
+    }
+}

@@ -208,33 +208,7 @@ public struct RunReport: Sendable, Codable {
         }
         if !replays.isEmpty {
             lines.append("")
-            lines.append("replayed captures:")
-            let header = ["step", "capture", "from → to", "ok/flows", "sent", "received", "timing p50/p99/max ms"]
-            var rows = [header]
-            for row in replays {
-                rows.append([
-                    "\(row.step)", row.capture, "\(row.client) → \(row.destination)", "\(row.succeeded)/\(row.flows)",
-                    "\(row.sends) (\(row.bytesSent) B)", "\(row.receives) (\(row.bytesReceived) B)",
-                    "\(Self.ms(row.timingP50Ms))/\(Self.ms(row.timingP99Ms))/\(Self.ms(row.timingMaxMs))",
-                ])
-            }
-            lines += Self.table(rows)
-            for row in replays {
-                if row.heldForReplies > 0 {
-                    lines.append(
-                        "  step \(row.step) → \(row.destination): \(row.heldForReplies) sends waited past their time for a connection or replies that came later than captured"
-                    )
-                }
-                if row.mismatched > 0 {
-                    lines.append("  step \(row.step) → \(row.destination): \(row.mismatched) flows replied differently from the capture")
-                }
-                for (error, count) in row.errors.sorted(by: { $0.value > $1.value }).prefix(3) {
-                    lines.append("  step \(row.step) → \(row.destination): \(count)× \(error)")
-                }
-                for (reason, count) in row.skipped.sorted(by: { $0.key < $1.key }) {
-                    lines.append("  step \(row.step): \(count) flows left out: \(reason)")
-                }
-            }
+            lines += Self.replayLines(replays)
         }
         if !mail.isEmpty {
             lines.append("")
@@ -288,6 +262,40 @@ public struct RunReport: Sendable, Codable {
             lines += notes.map { "note: \($0)" }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The replayed-captures table and what went wrong, for a run's summary and `edgesim replay`.
+    public static func replayLines(_ replays: [Replay]) -> [String] {
+        var lines: [String] = []
+        lines.append("replayed captures:")
+        let header = ["step", "capture", "from → to", "ok/flows", "sent", "received", "timing p50/p99/max ms"]
+        var rows = [header]
+        for row in replays {
+            rows.append([
+                "\(row.step)", row.capture, "\(row.client) → \(row.destination)", "\(row.succeeded)/\(row.flows)",
+                "\(row.sends) (\(row.bytesSent) B)", "\(row.receives) (\(row.bytesReceived) B)",
+                "\(Self.ms(row.timingP50Ms))/\(Self.ms(row.timingP99Ms))/\(Self.ms(row.timingMaxMs))",
+            ])
+        }
+        lines += Self.table(rows)
+        for row in replays {
+            if row.heldForReplies > 0 {
+                lines.append(
+                    "  step \(row.step) → \(row.destination): \(row.heldForReplies) sends waited past their time for a connection or replies that came later than captured"
+                )
+            }
+            if row.mismatched > 0 {
+                lines.append("  step \(row.step) → \(row.destination): \(row.mismatched) flows replied differently from the capture")
+            }
+            for (error, count) in row.errors.sorted(by: { $0.value > $1.value }).prefix(3) {
+                lines.append("  step \(row.step) → \(row.destination): \(count)× \(error)")
+            }
+            for (reason, count) in row.skipped.sorted(by: { $0.key < $1.key }) {
+                lines.append("  step \(row.step): \(count) flows left out: \(reason)")
+            }
+        }
+
+        return lines
     }
 
     static func ms(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }

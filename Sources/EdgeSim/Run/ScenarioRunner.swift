@@ -474,20 +474,7 @@ public final class ScenarioRunner: Sendable {
     }
 
     private func summarizeReplays(_ observed: Observations) -> [RunReport.Replay] {
-        let groups = Dictionary(grouping: observed.replays) { "\($0.step)\u{0}\($0.destination)" }
-        return groups.values.map { flows in
-            let first = flows[0]
-            let timing = flows.flatMap(\.timingErrorsMs).map(abs).sorted()
-            let skipped = replays[first.step - 1]?.1.skipped ?? [:]
-            return RunReport.Replay(
-                step: first.step, capture: first.capture, client: first.client, destination: first.destination, flows: flows.count,
-                succeeded: flows.filter(\.ok).count, mismatched: flows.filter(\.mismatch).count, sends: flows.reduce(0) { $0 + $1.sends },
-                bytesSent: flows.reduce(0) { $0 + $1.bytesSent }, receives: flows.reduce(0) { $0 + $1.receives },
-                bytesReceived: flows.reduce(0) { $0 + $1.bytesReceived }, timingP50Ms: ExpectationChecker.percentile(timing, 0.5),
-                timingP99Ms: ExpectationChecker.percentile(timing, 0.99), timingMaxMs: timing.last,
-                heldForReplies: flows.reduce(0) { $0 + $1.heldForReplies },
-                errors: Dictionary(grouping: flows.compactMap(\.error), by: { $0 }).mapValues(\.count), skipped: skipped)
-        }.sorted { ($0.step, $0.destination) < ($1.step, $1.destination) }
+        RunReport.Replay.rows(observed.replays) { step in replays[step - 1]?.1.skipped ?? [:] }
     }
 
     /// Memory and descriptors of every node process and of this runner.
