@@ -38,8 +38,17 @@ struct RunCommand: AsyncParsableCommand {
     )
     var duration: String?
 
+    @Option(
+        help:
+            "Write what crosses a host (client, edge node or origin) to a pcapng file: HOST:FILE (repeatable). Netns mode records the host's interfaces; loopback mode, what the fabric carries to and from it."
+    )
+    var capture: [String] = []
+
     func validate() throws {
         if let mode, RunMode(rawValue: mode) == nil { throw ValidationError("--mode must be netns, loopback or auto") }
+        for entry in capture where CaptureRequest(argument: entry) == nil {
+            throw ValidationError("--capture takes HOST:FILE, not '\(entry)'")
+        }
         if let duration {
             switch Quantity.duration(duration) {
             case .failure(let problem): throw ValidationError("--duration: \(problem.message)")
@@ -61,7 +70,8 @@ struct RunCommand: AsyncParsableCommand {
                     mode: mode, executable: HostChecks.executablePath, scenarioPath: URL(fileURLWithPath: scenario).path,
                     dnsPort: port, say: { printError($0) },
                     nodeLog: { node, line in if verbose { printError("[\(node)] \(line)") } },
-                    duration: duration.flatMap { try? Quantity.duration($0).get() }))
+                    duration: duration.flatMap { try? Quantity.duration($0).get() },
+                    captures: capture.compactMap(CaptureRequest.init(argument:))))
         } catch {
             printError("error: \(error)")
             throw ExitCode(2)

@@ -31,7 +31,13 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Write a line here once the fleet is up (for scripts and benchmarks).")
     var readyFile: String?
 
+    @Option(help: "Write what crosses a host to a pcapng file while the fleet runs: HOST:FILE (repeatable).")
+    var capture: [String] = []
+
     func validate() throws {
+        for entry in capture where CaptureRequest(argument: entry) == nil {
+            throw ValidationError("--capture takes HOST:FILE, not '\(entry)'")
+        }
         guard RunMode(rawValue: mode) != nil else { throw ValidationError("--mode must be netns, loopback or auto") }
         if let rotateEvery, case .failure(let problem) = Quantity.duration(rotateEvery) {
             throw ValidationError("--rotate-every: \(problem.message)")
@@ -104,6 +110,24 @@ struct UpCommand: AsyncParsableCommand {
         if plan.applications.isEmpty {
             say("no applications: give some with --apps FILE (a JSON or YAML list of Spectrum application objects)")
         }
+        var captures: [(CaptureRequest, any HostCapture)] = []
+        for request in capture.compactMap(CaptureRequest.init(argument:)) {
+            guard scenario.topology.hostNames.contains(request.host) else {
+                printError("error: --capture \(request.host): not a host of the topology")
+                for (_, started) in captures { _ = started.stop() }
+                await fleet.stop()
+                throw ExitCode(2)
+            }
+            do {
+                captures.append((request, try fleet.network.startCapture(request)))
+                say("  capturing what crosses \(request.host) to \(request.file)")
+            } catch {
+                printError("error: \(error)")
+                for (_, started) in captures { _ = started.stop() }
+                await fleet.stop()
+                throw ExitCode(1)
+            }
+        }
         let running = RunningFleet(pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, scenario: path)
         try? running.write(to: directory)
         if let app = plan.applications.first, let client = scenario.topology.clients.first {
@@ -131,6 +155,10 @@ struct UpCommand: AsyncParsableCommand {
         for await _ in stopped.stream { break }
         rotation.cancel()
         printError("stopping")
+        for (request, started) in captures {
+            let summary = started.stop()
+            say("captured \(summary.packets) packets (\(summary.bytes) bytes) crossing \(request.host) in \(summary.file)")
+        }
         await fleet.stop()
     }
 

@@ -155,3 +155,81 @@ extension FleetRuns {
         }
     }
 }
+
+extension FleetRuns {
+    /// A capture written during a run (`capture:`) opens in tshark and replays green, in both
+    /// modes: libpcap inside the client's namespace, or the loopback fabric writing what it carries.
+    @Suite struct CaptureOutTests {
+        @Test(arguments: EdgesimProcess.modes)
+        func aRunsCaptureOpensInTsharkAndReplaysGreen(mode: String) throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-capture-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let file = folder.appendingPathComponent("paris.pcapng").path
+            let apps = """
+                apps:
+                  - id: echo-tcp
+                    protocol: tcp/7
+                    dns: {type: CNAME, name: echo.lab.example}
+                    origin_direct: ["tcp://echo:7"]
+                  - id: echo-udp
+                    protocol: udp/7
+                    dns: {type: CNAME, name: udp.lab.example}
+                    origin_direct: ["udp://udp-echo:7"]
+                    proxy_protocol: "off"
+                """
+            let (recordFolder, record) = try EdgesimProcess.scenario(
+                """
+                name: record
+                topology: REPO/topologies/replay-lab.yaml
+                timeout: 30s
+                \(apps)
+                capture: {host: paris, file: \(file), filter: "port 7"}
+                timeline:
+                  - at: 0s
+                    traffic: {from: paris, app: echo-tcp, connections: 20, concurrency: 4, bytes: 20KiB}
+                  - at: 0s
+                    traffic: {from: paris, app: echo-udp, connections: 10, bytes: 300}
+                expect:
+                  - success_rate: {app: echo-tcp, at_least: 100%}
+                """)
+            defer { try? FileManager.default.removeItem(at: recordFolder) }
+            let recorded = try EdgesimProcess.run(["run", record, "--mode", mode])
+            #expect(recorded.status == 0, "\(recorded.output)\n\(recorded.errors.suffix(2000))")
+            let line = try #require(recorded.output.split(separator: "\n").first { $0.contains("paris → \(file)") }, "\(recorded.output)")
+            let packets = Int(line.split(separator: ": ").last?.split(separator: " ").first ?? "") ?? 0
+            #expect(packets > 0, "\(line)")
+
+            // tshark reads every packet, and finds the 20 TCP connections and 10 UDP flows.
+            if let tshark = ["/usr/bin/tshark"].first(where: FileManager.default.isExecutableFile) {
+                let count = try EdgesimProcess.run(["-r", file, "-q", "-z", "conv,tcp", "-z", "conv,udp"], program: tshark)
+                #expect(count.status == 0, "\(count.errors)")
+                #expect(count.output.components(separatedBy: "<->").count - 1 == 30, "\(count.output)")
+                let all = try EdgesimProcess.run(["-r", file], program: tshark)
+                #expect(all.output.split(separator: "\n").count == packets)
+            } else {
+                try #require(ProcessInfo.processInfo.environment["CI"] != "true", "tshark comes from scripts/setup")
+            }
+
+            let (replayFolder, replay) = try EdgesimProcess.scenario(
+                """
+                name: replay-recorded
+                topology: REPO/topologies/replay-lab.yaml
+                timeout: 30s
+                \(apps)
+                timeline:
+                  - at: 0s
+                    replay: {pcap: \(file), from: paris, app: echo-tcp, compare: exact}
+                  - at: 0s
+                    replay: {pcap: \(file), from: paris, app: echo-udp, compare: exact}
+                expect:
+                  - replay_success: {app: echo-tcp, at_least: 100%}
+                  - replay_success: {app: echo-udp, at_least: 90%}
+                """)
+            defer { try? FileManager.default.removeItem(at: replayFolder) }
+            let replayed = try EdgesimProcess.run(["run", replay, "--mode", mode])
+            #expect(replayed.status == 0, "\(replayed.output)\n\(replayed.errors.suffix(2000))")
+            #expect(replayed.output.contains("paris → echo-tcp  20/20"), "\(replayed.output)")
+        }
+    }
+}

@@ -17,6 +17,8 @@ public struct Scenario: Sendable, Hashable {
     /// What every edge node holds at most and how long it waits (`limits:`).
     /// Names the fleet's DNS answers with origins' addresses (`origin_names`).
     public var originNames: [OriginName] = []
+    /// Packet captures written while the run goes (`capture:`).
+    public var captures: [CaptureRequest] = []
     public var limits = NodeLimits()
     public var location: SourceLocation
 
@@ -306,5 +308,28 @@ public struct TrafficScope: Sendable, Hashable {
     public init(application: String? = nil, clients: [String] = []) {
         self.application = application
         self.clients = clients
+    }
+}
+
+/// `capture: {host, file, filter}`: what crosses a host written to a pcapng file.
+public struct CaptureRequest: Sendable, Hashable {
+    /// A client, edge node or origin of the topology.
+    public var host: String
+    /// Where the pcapng file goes (relative to the directory edgesim runs in).
+    public var file: String
+    /// A libpcap filter expression (as tcpdump takes).
+    public var filter: String?
+
+    public init(host: String, file: String, filter: String? = nil) {
+        self.host = host
+        self.file = file
+        self.filter = filter
+    }
+
+    /// `HOST:FILE` from the command line.
+    public init?(argument: String) {
+        let parts = argument.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        self.init(host: parts[0], file: parts[1])
     }
 }

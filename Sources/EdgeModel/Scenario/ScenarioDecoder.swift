@@ -31,7 +31,7 @@ struct ScenarioDecoder {
 
         guard let topology else {
             // Without a topology nothing below can be checked; do not call it unknown either.
-            fields.ignore("rotation", "timeline", "expect", "limits", "origin_names")
+            fields.ignore("rotation", "timeline", "expect", "limits", "origin_names", "capture")
             return nil
         }
         var context = ReferenceContext(scenario: fields, topology: topology, applications: apps, diagnostics: diagnostics)
@@ -52,6 +52,7 @@ struct ScenarioDecoder {
         let expectations = (fields.list("expect") ?? []).compactMap {
             ExpectationDecoder(context: context).decode($0.node, path: $0.path)
         }
+        let captures = decodeCaptures(fields, context)
         var limits = NodeLimits()
         if let node = fields.node("limits"),
             let limitFields = FieldReader(node, path: "limits", diagnostics, what: "{tcp_connections, ...}")
@@ -67,7 +68,33 @@ struct ScenarioDecoder {
             expectations: expectations, location: root.location)
         scenario.limits = limits
         scenario.originNames = context.originNames
+        scenario.captures = captures
         return scenario
+    }
+
+    /// `capture: {host, file, filter}`, or a list of them.
+    private func decodeCaptures(_ fields: FieldReader, _ context: ReferenceContext) -> [CaptureRequest] {
+        guard let node = fields.node("capture") else { return [] }
+        let items: [(node: ConfigNode, path: String)] =
+            node.entries != nil ? [(node, "capture")] : (fields.list("capture") ?? [])
+        let hosts = context.topology.clients.map(\.name) + context.topology.edgeNodes.map(\.name) + context.topology.origins.map(\.name)
+        var captures: [CaptureRequest] = []
+        for item in items {
+            guard let entry = FieldReader(item.node, path: item.path, diagnostics, what: "{host, file, filter}") else { continue }
+            defer { entry.finish() }
+            let host = context.hosts(entry, "host", among: hosts, kind: "a client, edge node or origin")?.first
+            let file = entry.string("file", required: true)
+            let filter = entry.string("filter")
+            if let filter, filter.isEmpty || filter.utf8.count > 1000 {
+                entry.error("a capture filter of 1 to 1,000 characters, as tcpdump takes", field: "filter")
+            }
+            if let file, captures.contains(where: { $0.file == file }) {
+                entry.error("\(file) is written by another capture", field: "file")
+            }
+            guard let host, let file else { continue }
+            captures.append(CaptureRequest(host: host, file: file, filter: filter))
+        }
+        return captures
     }
 
     /// `origin_names: [{name, to: [origins], ttl}]`.

@@ -25,6 +25,8 @@ final class DelayedForwarder: ChannelDuplexHandler {
     private var inFlight = 0
     private let inFlightLimit: Int
     private var pendingRead = false
+    /// Hears each buffer read from this side as it enters the link, and nil at its end of input.
+    var tap: ((ByteBuffer?) -> Void)?
 
     init(shape: LinkShape, inFlightLimit: Int = 256 * 1024, currentShape: @escaping () -> LinkShape?) {
         schedule = LinkSchedule(shape: shape)
@@ -98,6 +100,8 @@ final class DelayedForwarder: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // Closed without a half-close first: its output ends here too.
+        tap?(nil)
         // The peer closes once everything already on the link has arrived.
         if let peer, case .at(let deadline) = schedule.schedule(bytes: 0, now: Self.now, reliable: true) {
             context.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(deadline)) { peer.close(promise: nil) }
@@ -118,6 +122,7 @@ final class DelayedForwarder: ChannelDuplexHandler {
             return
         }
         schedule.shape = shape
+        tap?(buffer)
         if case .at(let deadline) = schedule.schedule(bytes: buffer.readableBytes, now: Self.now, reliable: true) {
             inFlight += buffer.readableBytes
             context.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(deadline)) { [self] in
@@ -131,6 +136,7 @@ final class DelayedForwarder: ChannelDuplexHandler {
     private func endOutput(context: ChannelHandlerContext) {
         guard !ended, let peer else { return }
         ended = true
+        tap?(nil)
         if case .at(let deadline) = schedule.schedule(bytes: 0, now: Self.now, reliable: true) {
             context.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(deadline)) {
                 peer.close(mode: .output, promise: nil)

@@ -18,6 +18,7 @@ final class FabricDatagramHandler: ChannelInboundHandler {
         var towardsTarget: LinkSchedule
         var towardsClient: LinkSchedule
         var lastActive = NIODeadline.now()
+        var sink: (any TapSink)?
 
         init(clientHost: String, target: FabricTarget) {
             self.clientHost = clientHost
@@ -92,6 +93,13 @@ final class FabricDatagramHandler: ChannelInboundHandler {
                 }
                 try? outbound.pipeline.syncOperations.addHandler(replies)
                 flow.outbound = outbound
+                let fabric = loopBound.value.fabric
+                if let tap = fabric.tap, let from = Endpoint(client), let source = outbound.localAddress.flatMap(Endpoint.init) {
+                    flow.sink = tap.opened(
+                        TappedRelay(
+                            transport: .udp, clientHost: flow.clientHost, targetHost: flow.target.host, client: from,
+                            publicEndpoint: loopBound.value.endpoint, fabricSource: source, target: flow.target.endpoint))
+                }
                 let context = try? listener.pipeline.syncOperations.context(handler: loopBound.value)
                 for buffer in flow.pending {
                     if let context { loopBound.value.send(buffer, on: outbound, flow: flow, context: context) }
@@ -101,6 +109,7 @@ final class FabricDatagramHandler: ChannelInboundHandler {
     }
 
     private func send(_ buffer: ByteBuffer, on outbound: any Channel, flow: Flow, context: ChannelHandlerContext) {
+        flow.sink?.carried(buffer, towardsTarget: true)
         guard let shape = fabric.shape(flow.clientHost, flow.target.host) else { return lost() }
         flow.towardsTarget.shape = shape
         guard case .at(let deadline) = flow.towardsTarget.schedule(bytes: buffer.readableBytes, now: DelayedForwarder.now, reliable: false)
@@ -112,6 +121,7 @@ final class FabricDatagramHandler: ChannelInboundHandler {
     }
 
     private func reply(_ buffer: ByteBuffer, to client: SocketAddress, flow: Flow, listener: any Channel) {
+        flow.sink?.carried(buffer, towardsTarget: false)
         guard let shape = fabric.shape(flow.clientHost, flow.target.host) else { return lost() }
         flow.towardsClient.shape = shape
         guard case .at(let deadline) = flow.towardsClient.schedule(bytes: buffer.readableBytes, now: DelayedForwarder.now, reliable: false)

@@ -21,6 +21,7 @@ public final class LoopbackFabric: Sendable {
     private let group: any EventLoopGroup
     private let listeners = Mutex<[Endpoint: any Channel]>([:])
     private let relays = Mutex<[ObjectIdentifier: Relay]>([:])
+    private let tapped = Mutex<(any FabricTap)?>(nil)
     let tally = Mutex(Counters())
     /// How long a fabric connect to a target may take before the next one is tried.
     public let connectTimeout: TimeAmount
@@ -43,6 +44,13 @@ public final class LoopbackFabric: Sendable {
     }
 
     public var counters: Counters { tally.withLock { $0 } }
+
+    /// What sees every connection and flow made from now on (nil: nothing).
+    public func setTap(_ tap: (any FabricTap)?) {
+        tapped.withLock { $0 = tap }
+    }
+
+    var tap: (any FabricTap)? { tapped.withLock { $0 } }
 
     /// Starts accepting on a public endpoint.
     public func open(_ endpoint: Endpoint, transport: Transport) async throws {
@@ -148,6 +156,21 @@ public final class LoopbackFabric: Sendable {
                 inbound.closeFuture.whenComplete { [self] _ in unregister(key) }
                 let towardsClient = DelayedForwarder(shape: target.shape) { [self] in shape(route.clientHost, target.host) }
                 DelayedForwarder.pair(forwarder.value, towardsClient)
+                if let tap, let client = inbound.remoteAddress.flatMap(Endpoint.init),
+                    let source = outbound.localAddress.flatMap(Endpoint.init),
+                    let sink = tap.opened(
+                        TappedRelay(
+                            transport: .tcp, clientHost: route.clientHost, targetHost: target.host, client: client,
+                            publicEndpoint: endpoint,
+                            fabricSource: source, target: target.endpoint))
+                {
+                    forwarder.value.tap = { bytes in
+                        if let bytes { sink.carried(bytes, towardsTarget: true) } else { sink.ended(towardsTarget: true) }
+                    }
+                    towardsClient.tap = { bytes in
+                        if let bytes { sink.carried(bytes, towardsTarget: false) } else { sink.ended(towardsTarget: false) }
+                    }
+                }
                 do {
                     try outbound.pipeline.syncOperations.addHandler(towardsClient)
                     let outboundContext = try outbound.pipeline.syncOperations.context(handler: towardsClient)

@@ -74,6 +74,12 @@ public struct NetworkNamespace: Sendable, Hashable {
         guard result == 0 else { throw Failure(description: "cannot set \(key) in \(name): \(String(cString: strerror(-result)))") }
     }
 
+    /// Moves the calling thread into this namespace (for a thread of its own, such as a capture's).
+    public func enter() throws {
+        let result = cedgenet_enter_netns(path)
+        guard result == 0 else { throw Failure(description: "cannot enter \(name): \(String(cString: strerror(-result)))") }
+    }
+
     /// An event loop whose thread lives in this namespace, so every socket made on it is too.
     public func eventLoopGroup() throws -> MultiThreadedEventLoopGroup {
         let made = Locked<Result<MultiThreadedEventLoopGroup, Failure>?>(nil)

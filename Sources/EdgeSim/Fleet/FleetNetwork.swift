@@ -1,4 +1,5 @@
 import EdgeModel
+import EdgePcap
 import NIOCore
 
 /// How a fleet's hosts are connected on this machine: on loopback behind the fabric, or in
@@ -25,8 +26,17 @@ public protocol FleetNetwork: Sendable {
     /// A node went down or came back; anycast moves its clients.
     func setNode(_ name: String, down: Bool) async
     func change(_ step: LinkStep) async throws
+    /// Starts writing what crosses a host to a pcapng file.
+    func startCapture(_ request: CaptureRequest) throws -> any HostCapture
     /// One line for the report: what the links carried.
     var summary: String { get }
     /// Removes everything it made.
     func stop() async
 }
+
+/// A capture being written; `stop` closes its file.
+public protocol HostCapture: Sendable {
+    func stop() -> LiveCapture.Summary
+}
+
+extension LiveCapture: HostCapture {}

@@ -1,6 +1,7 @@
 import EdgeDNS
 import EdgeModel
 import EdgeNet
+import EdgePcap
 import EdgeProxy
 import NIOCore
 import NIOPosix
@@ -14,6 +15,7 @@ public final class LoopbackNetwork: FleetNetwork {
     public let dnsEndpoint: Endpoint
 
     let plan: FleetPlan
+    private let captures = FabricCaptures()
 
     public init(plan: FleetPlan, dnsPort: UInt16) {
         self.plan = plan
@@ -42,6 +44,15 @@ public final class LoopbackNetwork: FleetNetwork {
     }
 
     public func group(for host: String) -> any EventLoopGroup { MultiThreadedEventLoopGroup.singleton }
+
+    /// The fabric carries every connection and flow between hosts here, so it writes what it
+    /// carries to or from the host (no root needed).
+    public func startCapture(_ request: CaptureRequest) throws -> any HostCapture {
+        let capture = try SyntheticCapture(file: request.file, filter: request.filter)
+        let tap = captures.add(host: request.host, capture)
+        fabric.setTap(tap)
+        return FabricHostCapture(capture: capture) { [captures] in captures.remove(capture) }
+    }
 
     public func processCommand(for host: String, _ command: [String]) -> [String] { command }
 

@@ -1,6 +1,7 @@
 import EdgeDNS
 import EdgeModel
 import EdgeNet
+import EdgePcap
 import EdgeRouting
 import Foundation
 import NIOCore
@@ -34,6 +35,12 @@ public final class NamespaceNetwork: FleetNetwork {
     var hosts: [String] { plan.scenario.topology.hostNames }
 
     public func namespace(_ host: String) -> NetworkNamespace { NetworkNamespace(prefix + host) }
+
+    /// libpcap on every interface of the host's namespace: the packets as its kernel saw them.
+    public func startCapture(_ request: CaptureRequest) throws -> any HostCapture {
+        let namespace = namespace(request.host)
+        return try LiveCapture(device: "any", filter: request.filter, file: request.file) { try namespace.enter() }
+    }
 
     /// Device name of the link between two hosts (the same name at both ends).
     func device(_ a: String, _ b: String) -> String? {

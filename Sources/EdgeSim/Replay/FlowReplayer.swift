@@ -30,13 +30,12 @@ struct FlowReplayer: Sendable {
             try await Task.sleep(until: due(schedule.start, origin))
             let (channel, log) = try await open(schedule.isStream, from: source, to: target, keep: keep)
             defer { channel.close(promise: nil) }
-            for (index, send) in schedule.sends.enumerated() {
+            // When the flow could next send: connected, the previous write taken (TCP keeps
+            // its order), the replies the capture had before the send in.
+            var ready = schedule.isStream ? ContinuousClock.now : origin
+            for send in schedule.sends {
                 var when = due(send.at, origin)
-                // A TCP flow's first send waited for its connection; any send may wait for replies.
-                // (Opening a UDP socket is the replayer's own time, counted as lateness.)
-                var waited = index == 0 && schedule.isStream
                 if send.afterReplies > 0 {
-                    waited = true
                     try await log.wait(for: send.afterReplies, timeout: settings.replyTimeout).get()
                     let state = try await log.snapshot().get()
                     if state.count < send.afterReplies {
@@ -46,19 +45,20 @@ struct FlowReplayer: Sendable {
                                 : "waited \(settings.replyTimeout) for \(send.afterReplies) reply \(unit(schedule)) the client had before its next send; \(state.count) came"
                         )
                     }
+                    ready = max(ready, try await log.reached(send.afterReplies).get() ?? .now)
                 }
-                // A connection or replies that came after the send was due hold it back: it is
-                // then due when they came, so the lateness measured is the replayer's own.
-                let now = ContinuousClock.now
-                if waited, settings.speed > 0, now > when {
-                    result.heldForReplies += 1
-                    when = now
+                // The network holding a send back past its time makes it due when it let go, so
+                // the lateness measured is the replayer's own.
+                if settings.speed > 0, ready > when {
+                    if ready - when > .milliseconds(1) { result.heldForReplies += 1 }
+                    when = ready
                 }
                 try await Task.sleep(until: when)
                 if settings.speed > 0 { result.timingErrorsMs.append((ContinuousClock.now - when).milliseconds) }
                 let buffer = ByteBuffer(bytes: send.bytes)
                 if schedule.isStream {
                     try await channel.writeAndFlush(buffer).get()
+                    ready = .now
                 } else {
                     try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: target.socketAddress, data: buffer)).get()
                 }

@@ -22,10 +22,11 @@ public struct ReplayResult: Sendable, Codable, Hashable {
     /// Reply bytes (TCP) or datagrams (UDP) in the capture.
     public var expectedReplies = 0
     /// For each send: how much later than due it went, in milliseconds. Due is the capture's
-    /// schedule, or when the replies it waited for came if that was later. Empty at speed 0.
+    /// schedule, or when the flow could send if that was later (connected, the previous write
+    /// taken, the replies it waits for in). Empty at speed 0.
     public var timingErrorsMs: [Double] = []
-    /// Sends held back past their captured time by a connection or replies that came later than
-    /// in the capture (a slower path, or a faster speed than the network allows).
+    /// Sends held back over 1 ms past their captured time by the network: a connection, replies
+    /// or a full socket slower than in the capture (a slower path, or a faster speed than it allows).
     public var heldForReplies = 0
 }
 

@@ -16,6 +16,9 @@ final class ReplyLog: @unchecked Sendable {
     private(set) var ended = false
     private(set) var failure: String?
     private var waiters: [(count: Int, promise: EventLoopPromise<Void>)] = []
+    /// After each read: the count so far and when it came (at most `maxArrivals` kept).
+    private var arrivals: [(count: Int, at: ContinuousClock.Instant)] = []
+    static let maxArrivals = 100_000
 
     init(loop: any EventLoop, isStream: Bool, keep: Int) {
         self.loop = loop
@@ -33,6 +36,7 @@ final class ReplyLog: @unchecked Sendable {
             count += 1
             if datagrams.count < keep { datagrams.append(Array(buffer.readableBytesView)) }
         }
+        if arrivals.count < Self.maxArrivals { arrivals.append((count, .now)) }
         wake()
     }
 
@@ -51,6 +55,21 @@ final class ReplyLog: @unchecked Sendable {
             let timer = self.loop.scheduleTask(in: timeout) { promise.succeed() }
             promise.futureResult.whenComplete { _ in timer.cancel() }
             return promise.futureResult
+        }
+    }
+
+    /// When the count first reached `wanted`; nil when it has not (or is no longer known).
+    func reached(_ wanted: Int) -> EventLoopFuture<ContinuousClock.Instant?> {
+        loop.submit {
+            guard let last = self.arrivals.last, last.count >= wanted else { return nil }
+            // Counts only grow: the first arrival at or past `wanted`.
+            var low = 0
+            var high = self.arrivals.count - 1
+            while low < high {
+                let middle = (low + high) / 2
+                if self.arrivals[middle].count >= wanted { high = middle } else { low = middle + 1 }
+            }
+            return self.arrivals[low].at
         }
     }
 

@@ -1,3 +1,4 @@
+import EdgePcap
 import Foundation
 
 /// Everything a run found: each check with its measured figure, traffic per client and
@@ -107,6 +108,25 @@ public struct RunReport: Sendable, Codable {
         public var skipped: [String: Int] = [:]
     }
 
+    /// A capture written during the run.
+    public struct CaptureRow: Sendable, Codable, Hashable {
+        public var host: String
+        public var file: String
+        public var packets: Int
+        public var bytes: Int
+        public var dropped: Int
+        public var overLimit: Int
+
+        public init(host: String, summary: LiveCapture.Summary) {
+            self.host = host
+            file = summary.file
+            packets = summary.packets
+            bytes = summary.bytes
+            dropped = summary.dropped
+            overLimit = summary.overLimit
+        }
+    }
+
     public struct NodeExit: Sendable, Codable, Hashable {
         public var node: String
         public var status: Int32
@@ -131,6 +151,7 @@ public struct RunReport: Sendable, Codable {
     /// What mail origins did with the messages, by connecting address as they saw it.
     public var mail: [MailRow] = []
     public var replays: [Replay] = []
+    public var captures: [CaptureRow] = []
     /// Things the reader should know: where the DNS answered, limits of the mode, errors.
     public var notes: [String] = []
 
@@ -210,6 +231,16 @@ public struct RunReport: Sendable, Codable {
             lines.append("")
             lines += Self.replayLines(replays)
         }
+        if !captures.isEmpty {
+            lines.append("")
+            lines.append("captures:")
+            for row in captures {
+                var line = "  \(row.host) → \(row.file): \(row.packets) packets, \(row.bytes) bytes"
+                if row.dropped > 0 { line += "; \(row.dropped) dropped by the kernel" }
+                if row.overLimit > 0 { line += "; \(row.overLimit) past the size limit, not written" }
+                lines.append(line)
+            }
+        }
         if !mail.isEmpty {
             lines.append("")
             lines.append("mail, as the origins saw it:")
@@ -281,7 +312,7 @@ public struct RunReport: Sendable, Codable {
         for row in replays {
             if row.heldForReplies > 0 {
                 lines.append(
-                    "  step \(row.step) → \(row.destination): \(row.heldForReplies) sends waited past their time for a connection or replies that came later than captured"
+                    "  step \(row.step) → \(row.destination): \(row.heldForReplies) sends held over 1 ms past their time by the network (a connection, replies or a full socket slower than captured)"
                 )
             }
             if row.mismatched > 0 {
@@ -290,6 +321,8 @@ public struct RunReport: Sendable, Codable {
             for (error, count) in row.errors.sorted(by: { $0.value > $1.value }).prefix(3) {
                 lines.append("  step \(row.step) → \(row.destination): \(count)× \(error)")
             }
+            // Left-out flows are the step's, said once.
+            guard row == replays.first(where: { $0.step == row.step }) else { continue }
             for (reason, count) in row.skipped.sorted(by: { $0.key < $1.key }) {
                 lines.append("  step \(row.step): \(count) flows left out: \(reason)")
             }

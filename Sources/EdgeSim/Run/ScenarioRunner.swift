@@ -26,13 +26,16 @@ public final class ScenarioRunner: Sendable {
         public var progressEvery: Duration
         /// Play the timeline again and again until this long has passed (a soak); nil: once.
         public var duration: Duration?
+        /// Captures asked for on the command line, besides the scenario's own.
+        public var captures: [CaptureRequest] = []
 
         public init(
             mode: FleetPlan.Mode, executable: String, scenarioPath: String, dnsPort: UInt16, say: @escaping @Sendable (String) -> Void,
             nodeLog: @escaping @Sendable (String, String) -> Void = { _, _ in }, progressEvery: Duration = .seconds(2),
-            duration: Duration? = nil
+            duration: Duration? = nil, captures: [CaptureRequest] = []
         ) {
             self.duration = duration
+            self.captures = captures
             self.mode = mode
             self.executable = executable
             self.scenarioPath = scenarioPath
@@ -60,6 +63,11 @@ public final class ScenarioRunner: Sendable {
         self.scenario = scenario
         self.options = options
         plan = try FleetPlan(scenario: scenario, mode: options.mode)
+        for request in options.captures where !scenario.topology.hostNames.contains(request.host) {
+            throw FleetPlan.PlanError(
+                description:
+                    "--capture \(request.host): not a host of the topology (\(scenario.topology.hostNames.joined(separator: ", ")))")
+        }
         var replays: [Int: (Capture, ReplayPlan)] = [:]
         for timed in scenario.timeline {
             if plan.mode == .loopback, case .traffic(let step) = timed.step, step.family == .ipv6 {
@@ -122,6 +130,7 @@ public final class ScenarioRunner: Sendable {
                 executable: options.executable, scenarioPath: options.scenarioPath, say: options.say, nodeLog: options.nodeLog),
             ttl: ttl)
         var report = RunReport(scenario: scenario.name, mode: plan.mode.rawValue, outcome: .passed, started: began, durationSeconds: 0)
+        var running: [(CaptureRequest, any HostCapture)] = []
         if plan.mode == .loopback {
             note(
                 "loopback mode: the fabric answers TCP handshakes itself, so connect times do not include link latency; first-byte times do"
@@ -138,6 +147,10 @@ public final class ScenarioRunner: Sendable {
             options.say("starting \(plan.edgeNodes.count) edge nodes, \(scenario.topology.origins.count) origins and the DNS responder")
             try await fleet.start(drain: drain)
             startUsage.withLock { $0 = Self.usage(of: fleet) }
+            for request in scenario.captures + options.captures {
+                running.append((request, try fleet.network.startCapture(request)))
+                options.say("capturing what crosses \(request.host) to \(request.file)")
+            }
             options.say(
                 "fleet up in \(String(format: "%.1f", (clock.now - start).seconds)) s; DNS at \(fleet.dnsEndpoint) (dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME)"
             )
@@ -177,6 +190,10 @@ public final class ScenarioRunner: Sendable {
         }
         await fleet.rotatorIfStarted?.waitForRetirements()
         await fleet.settleEvents()
+        for (request, capture) in running {
+            let summary = capture.stop()
+            report.captures.append(RunReport.CaptureRow(host: request.host, summary: summary))
+        }
         var observed = observations(fleet, began: began)
         let endUsage = Self.usage(of: fleet)
         let started = startUsage.withLock { $0 }
