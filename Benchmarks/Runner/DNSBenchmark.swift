@@ -73,7 +73,7 @@ enum DNSBenchmark {
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = String(decoding: (try? pipe.fileHandleForReading.readAll()) ?? Data(), as: UTF8.self)
         process.waitUntilExit()
         guard let line = output.split(separator: "\n").first(where: { $0.contains("Queries per second:") }),
             let value = Double(line.split(separator: " ").last ?? "")

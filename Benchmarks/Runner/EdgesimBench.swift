@@ -33,7 +33,10 @@ struct EdgesimBench: AsyncParsableCommand {
     @Option(help: "Rounds; the median of each figure is reported.")
     var rounds = 3
 
-    @Option(help: "What to measure: relay, dns, fleet (comma-separated).")
+    @Option(help: "UDP flows in the capture the replay workload records (and a tenth as many TCP connections).")
+    var replayFlows = 2000
+
+    @Option(help: "What to measure: relay, dns, fleet, replay (comma-separated).")
     var workloads = "relay,dns"
 
     @Option(help: "Fleet sizes (edge nodes) for the fleet workload.")
@@ -87,6 +90,17 @@ struct EdgesimBench: AsyncParsableCommand {
                         row.mode.padding(toLength: 8, withPad: " ", startingAt: 0), row.seconds,
                         Double(row.nodes) / row.seconds, row.megabytesPerNode, row.runnerMegabytes, row.teardownSeconds))
             }
+        }
+        if parts.contains("replay") {
+            let capture = try ReplayBenchmark.record(edgesim: edgesim, folder: folder, flows: replayFlows)
+            let result = try ReplayBenchmark.run(edgesim: edgesim, folder: folder, capture: capture, rounds: rounds)
+            say("\nreplay of a recorded capture (\(result.packets) packets replayed each round; median of \(rounds) rounds)")
+            say(String(format: "edgesim replay --speed 0   %.0f packets/s (real flows through the fleet, each reply awaited)", result.edgesimPacketsPerSecond))
+            if let theirs = result.tcpreplayPacketsPerSecond {
+                say(String(format: "tcpreplay --topspeed       %.0f packets/s (raw packets out of a veth, no sessions)", theirs))
+                say(String(format: "edgesim/tcpreplay          %.2fx", result.edgesimPacketsPerSecond / theirs))
+            }
+            say(String(format: "timing at speed 1: p50 %.3f ms, p99 %.3f ms, max %.3f ms late\n", result.timingP50, result.timingP99, result.timingMax))
         }
         if parts.contains("dns") {
             var rates: [DNSBenchmark.Result] = []

@@ -92,6 +92,12 @@ struct ReplayCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         say(RunReport.replayLines(outcome.rows).joined(separator: "\n"))
+        let sent = outcome.results.reduce(0) { $0 + $1.sends }
+        let received = outcome.results.reduce(0) { $0 + $1.receives }
+        say(
+            String(
+                format: "%d flows: %d sent and %d received in %.3f s (%.0f packets/s)", outcome.results.count, sent, received,
+                outcome.seconds, outcome.packetsPerSecond))
         for note in outcome.notes.prefix(10) { say("note: \(note)") }
         if let report {
             let encoder = JSONEncoder()

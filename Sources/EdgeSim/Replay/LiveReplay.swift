@@ -26,6 +26,13 @@ public struct LiveReplay: Sendable {
         public var rows: [RunReport.Replay]
         public var results: [ReplayResult]
         public var notes: [String]
+        /// From the first flow's start to the last flow's end.
+        public var seconds: Double
+
+        /// Datagrams or writes sent and received, a second.
+        public var packetsPerSecond: Double {
+            seconds > 0 ? Double(results.reduce(0) { $0 + $1.sends + $1.receives }) / seconds : 0
+        }
     }
 
     /// Checks everything that can be checked before a packet is sent: the fleet's description,
@@ -89,13 +96,15 @@ public struct LiveReplay: Sendable {
             applications: plan.applications, deadline: .now + timeout)
         say("replaying \(replayPlan.flows.count) flows of \(URL(fileURLWithPath: step.capture).lastPathComponent) from \(step.client)")
         let done = Counter()
+        let began = ContinuousClock.now
         let results = await Replayer(group: group).run(request) { result in
             let count = done.add()
             if count % 100 == 0 { say("\(count) of \(replayPlan.flows.count) flows done") }
         }
+        let seconds = (ContinuousClock.now - began).seconds
         try? await owned?.shutdownGracefully()
         let rows = RunReport.Replay.rows(results) { _ in replayPlan.skipped }
-        return Outcome(rows: rows, results: results, notes: capture.problems)
+        return Outcome(rows: rows, results: results, notes: capture.problems, seconds: seconds)
     }
 }
 
