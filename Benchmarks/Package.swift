@@ -31,6 +31,7 @@ let package = Package(
             name: "edgesim-bench",
             dependencies: [
                 .product(name: "EdgeProxyLibrary", package: "edgesim"),
+                .product(name: "EdgePcap", package: "edgesim"),
                 .product(name: "EdgeDNSLibrary", package: "edgesim"),
                 .product(name: "EdgeModel", package: "edgesim"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -93,14 +93,21 @@ struct EdgesimBench: AsyncParsableCommand {
         }
         if parts.contains("replay") {
             let capture = try ReplayBenchmark.record(edgesim: edgesim, folder: folder, flows: replayFlows)
-            let result = try ReplayBenchmark.run(edgesim: edgesim, folder: folder, capture: capture, rounds: rounds)
+            let paced = try ReplayBenchmark.record(edgesim: edgesim, folder: folder, flows: 500, rate: 100)
+            let result = try ReplayBenchmark.run(edgesim: edgesim, folder: folder, capture: capture, paced: paced, rounds: rounds)
             say("\nreplay of a recorded capture (\(result.packets) packets replayed each round; median of \(rounds) rounds)")
-            say(String(format: "edgesim replay --speed 0   %.0f packets/s (real flows through the fleet, each reply awaited)", result.edgesimPacketsPerSecond))
+            say(
+                String(
+                    format: "edgesim replay --speed 0   %.0f packets/s (real flows through the fleet, each reply awaited)",
+                    result.edgesimPacketsPerSecond))
             if let theirs = result.tcpreplayPacketsPerSecond {
                 say(String(format: "tcpreplay --topspeed       %.0f packets/s (raw packets out of a veth, no sessions)", theirs))
                 say(String(format: "edgesim/tcpreplay          %.2fx", result.edgesimPacketsPerSecond / theirs))
             }
-            say(String(format: "timing at speed 1: p50 %.3f ms, p99 %.3f ms, max %.3f ms late\n", result.timingP50, result.timingP99, result.timingMax))
+            say(
+                String(
+                    format: "timing at speed 1 (500 UDP flows recorded at 100/s): p50 %.3f ms, p99 %.3f ms, max %.3f ms late\n",
+                    result.timingP50, result.timingP99, result.timingMax))
         }
         if parts.contains("dns") {
             var rates: [DNSBenchmark.Result] = []

@@ -27,7 +27,10 @@ struct FlowReplayer: Sendable {
         result.expectedReplies = schedule.expectedReplies
         let keep = schedule.isStream ? schedule.expectedReplies + 65_536 : schedule.replies.count + 64
         do {
-            try await Task.sleep(until: due(schedule.start, origin))
+            // A UDP socket is opened a little ahead (binding sends nothing), so its first datagram
+            // goes on time; a TCP connection opens when the captured one did.
+            let lead: Duration = schedule.isStream ? .zero : Self.udpLead
+            try await Task.sleep(until: due(schedule.start, origin) - lead, tolerance: .zero)
             let (channel, log) = try await open(schedule.isStream, from: source, to: target, keep: keep)
             defer { channel.close(promise: nil) }
             // When the flow could next send: connected, the previous write taken (TCP keeps
@@ -53,7 +56,7 @@ struct FlowReplayer: Sendable {
                     if ready - when > .milliseconds(1) { result.heldForReplies += 1 }
                     when = ready
                 }
-                try await Task.sleep(until: when)
+                try await Self.wait(until: when, on: channel.eventLoop)
                 if settings.speed > 0 { result.timingErrorsMs.append((ContinuousClock.now - when).milliseconds) }
                 let buffer = ByteBuffer(bytes: send.bytes)
                 if schedule.isStream {
@@ -85,6 +88,19 @@ struct FlowReplayer: Sendable {
         } catch {
             result.error = "\(error)"
         }
+    }
+
+    static let udpLead: Duration = .milliseconds(20)
+
+    /// Waits on the flow's own event loop (a timer of its epoll loop), which wakes closer to the
+    /// time than a task sleeping among many.
+    static func wait(until instant: ContinuousClock.Instant, on loop: any EventLoop) async throws {
+        let left = ContinuousClock.now.duration(to: instant)
+        guard left > .zero else { return }
+        let (seconds, attoseconds) = left.components
+        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        try await loop.scheduleTask(in: .nanoseconds(nanoseconds)) {}.futureResult.get()
+        try Task.checkCancellation()
     }
 
     struct Failure: Error, CustomStringConvertible {

@@ -23,6 +23,9 @@ struct Replayer: Sendable {
     }
 
     static let maxConcurrentFlows = 1024
+    /// At speed 0 every flow is due at once: this many at a time keep the fleet's sockets from
+    /// dropping a burst of first datagrams, and a finished flow lets the next one start.
+    static let maxConcurrentFlowsAtFullSpeed = 64
 
     let group: any EventLoopGroup
 
@@ -41,7 +44,8 @@ struct Replayer: Sendable {
             var results: [ReplayResult] = []
             var running = 0
             for flow in request.plan.flows {
-                if running >= Self.maxConcurrentFlows, let done = await tasks.next() {
+                let limit = step.speed == 0 ? Self.maxConcurrentFlowsAtFullSpeed : Self.maxConcurrentFlows
+                if running >= limit, let done = await tasks.next() {
                     running -= 1
                     results.append(done)
                 }
