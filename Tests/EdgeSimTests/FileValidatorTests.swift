@@ -42,11 +42,24 @@ import Testing
         return path
     }
 
+    /// One IPv4/UDP datagram from 198.18.1.1:5000 to 198.19.0.1:53.
+    static let query: [UInt8] =
+        [0x45, 0, 0, 33, 0, 1, 0, 0, 64, 17, 0, 0, 198, 18, 1, 1, 198, 19, 0, 1] + [0x13, 0x88, 0, 53, 0, 13, 0, 0] + Array("hello".utf8)
+
     @Test func scenarioWithAReadableCaptureIsValid() throws {
-        let capture = PcapWriter.file(linkType: 101, packets: [(timestamp: 1, data: Array(repeating: 0x45, count: 28))])
+        let capture = PcapWriter.file(linkType: 101, packets: [(timestamp: 1, data: Self.query)])
         let result = FileValidator().validate(try scenario(capture: capture))
         #expect(result.isValid, "\(result.issues)")
         #expect(result.summary.contains("1 step"))
+    }
+
+    @Test func aCaptureWithNothingForTheApplicationIsInvalid() throws {
+        // Not IP at all: nothing to replay.
+        let capture = PcapWriter.file(linkType: 101, packets: [(timestamp: 1, data: Array(repeating: 0x15, count: 28))])
+        let result = FileValidator().validate(try scenario(capture: capture))
+        #expect(!result.isValid)
+        #expect(
+            result.issues.first?.message.hasSuffix("has no flow to replay (no TCP or UDP flow in 1 records)") == true, "\(result.issues)")
     }
 
     @Test func unreadableCaptureMakesTheScenarioInvalid() throws {

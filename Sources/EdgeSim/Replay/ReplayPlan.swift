@@ -64,6 +64,9 @@ public struct ReplayPlan: Sendable {
         } catch {
             throw Unusable(description: error.description)
         }
+        guard capture.records > 0 else {
+            throw Unusable(description: "\(step.capture) holds no packets\(step.filter.map { " matching '\($0)'" } ?? "")")
+        }
         let plan = ReplayPlan(capture: capture, target: step.target, applications: applications)
         guard !plan.flows.isEmpty else {
             let skipped = plan.skipped.map { "\($0.value) \($0.key)" }.sorted().joined(separator: "; ")
