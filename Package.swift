@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "EdgeCLI",
             dependencies: [
-                "EdgeSim", "EdgeProxy", "EdgeDNS", "EdgePcap",
+                "EdgeSim", "EdgeProxy", "EdgeDNS", "EdgePcap", "EdgeNet",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -9,6 +9,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 // Runs `body` with the calling thread inside the namespace, then moves it back.
@@ -113,4 +114,112 @@ int cedgenet_spawn(const char *path, char *const argv[], char *const envp[], con
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     return result;
+}
+
+#include <stdio.h>
+#include <sys/wait.h>
+
+// Writes all of `text` to the file at `path`; 0 or an errno value. Async-signal-safe.
+static int write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    size_t length = strlen(text);
+    ssize_t written = write(fd, text, length);
+    int error = written == (ssize_t)length ? 0 : (written < 0 ? errno : EIO);
+    close(fd);
+    return error;
+}
+
+// In a forked child: reports `error` to the parent through `report` and ends.
+static void child_failed(int report, int error) {
+    ssize_t ignored = write(report, &error, sizeof error);
+    (void)ignored;
+    _exit(127);
+}
+
+// Waits for a forked child's exec: 0 when it ran, else the errno the child reported.
+static int await_exec(int report, pid_t child) {
+    int error = 0;
+    ssize_t got;
+    do {
+        got = read(report, &error, sizeof error);
+    } while (got < 0 && errno == EINTR);
+    close(report);
+    if (got == (ssize_t)sizeof error) {
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+        return error;
+    }
+    return 0;
+}
+
+int cedgenet_spawn_private(const char *path, char *const argv[], char *const envp[], unsigned uid, unsigned gid, pid_t *pid) {
+    char uid_map[64];
+    char gid_map[64];
+    snprintf(uid_map, sizeof uid_map, "0 %u 1\n", uid);
+    snprintf(gid_map, sizeof gid_map, "0 %u 1\n", gid);
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return errno;
+    pid_t child = fork();
+    if (child < 0) {
+        int error = errno;
+        close(report[0]);
+        close(report[1]);
+        return error;
+    }
+    if (child == 0) {
+        close(report[0]);
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) child_failed(report[1], errno);
+        int error = write_file("/proc/self/setgroups", "deny");
+        if (error == 0) error = write_file("/proc/self/uid_map", uid_map);
+        if (error == 0) error = write_file("/proc/self/gid_map", gid_map);
+        if (error != 0) child_failed(report[1], error);
+        execve(path, argv, envp);
+        child_failed(report[1], errno);
+    }
+    close(report[1]);
+    int error = await_exec(report[0], child);
+    if (error == 0) *pid = child;
+    return error;
+}
+
+int cedgenet_spawn_entered(pid_t target, const char *netns_path, const char *path, char *const argv[], pid_t *pid) {
+    char user_path[64];
+    char net_path[64];
+    snprintf(user_path, sizeof user_path, "/proc/%d/ns/user", (int)target);
+    snprintf(net_path, sizeof net_path, "/proc/%d/ns/net", (int)target);
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return errno;
+    pid_t child = fork();
+    if (child < 0) {
+        int error = errno;
+        close(report[0]);
+        close(report[1]);
+        return error;
+    }
+    if (child == 0) {
+        close(report[0]);
+        if (netns_path != NULL) {
+            int net = open(netns_path, O_RDONLY | O_CLOEXEC);
+            if (net < 0 || setns(net, CLONE_NEWNET) != 0) child_failed(report[1], errno);
+        } else if (target > 0) {
+            int user = open(user_path, O_RDONLY | O_CLOEXEC);
+            int net = open(net_path, O_RDONLY | O_CLOEXEC);
+            if (user < 0 || net < 0) child_failed(report[1], errno);
+            // Entering one's own user namespace is refused (EINVAL): only a different one is joined.
+            int self = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+            struct stat mine, theirs;
+            if (self >= 0 && fstat(self, &mine) == 0 && fstat(user, &theirs) == 0 &&
+                (mine.st_ino != theirs.st_ino || mine.st_dev != theirs.st_dev)) {
+                if (setns(user, CLONE_NEWUSER) != 0) child_failed(report[1], errno);
+            }
+            if (setns(net, CLONE_NEWNET) != 0) child_failed(report[1], errno);
+        }
+        execvp(path, argv);
+        child_failed(report[1], errno);
+    }
+    close(report[1]);
+    int error = await_exec(report[0], child);
+    if (error == 0) *pid = child;
+    return error;
 }

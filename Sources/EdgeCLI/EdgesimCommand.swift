@@ -13,7 +13,7 @@ public struct EdgesimCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ValidateCommand.self, RunCommand.self, UpCommand.self, BenchCommand.self, CleanCommand.self, NodeCommand.self, DNSCommand.self,
-            OriginCommand.self, PcapCommand.self, ReplayCommand.self,
+            OriginCommand.self, PcapCommand.self, ReplayCommand.self, ExecCommand.self,
         ]
     )
 
@@ -23,7 +23,11 @@ public struct EdgesimCommand: AsyncParsableCommand {
 /// Runs the command line and returns the process exit status: 0 success, 1 a failed check or
 /// invalid input file, 2 a usage error.
 public enum EdgesimMain {
+    /// The arguments this process was given (without the program), to start it again elsewhere.
+    nonisolated(unsafe) static var invocation: [String] = []
+
     public static func run(_ arguments: [String]? = nil) async -> Int32 {
+        invocation = arguments ?? Array(CommandLine.arguments.dropFirst())
         var command: ParsableCommand
         do {
             command = try EdgesimCommand.parseAsRoot(arguments)

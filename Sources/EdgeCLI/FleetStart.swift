@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeModel
+import EdgeNet
 import EdgeSim
 
 /// One line for a file of another kind than the command takes, saying what to run instead; nil
@@ -40,17 +41,21 @@ enum FleetStart {
             throw ExitCode(2)
         }
         let resolved = HostChecks.resolve(mode ?? scenario.mode)
-        if resolved == .netns, !HostChecks.isRoot {
+        if resolved == .netns, !HostChecks.isMachineRoot {
             printError("error: netns mode needs root (network namespaces and TUN devices); use --mode loopback")
             throw ExitCode(2)
         }
+        if (mode ?? scenario.mode) == .auto, PrivateNetwork.isInside { printError("mode: \(HostChecks.autoReason)") }
         let port = dnsPort ?? (HostChecks.isRoot ? 53 : 5300)
         let problems = HostChecks.portProblems(scenario, dnsPort: port)
         guard problems.isEmpty else {
             for problem in problems { printError("error: \(problem)") }
             throw ExitCode(2)
         }
-        for leftover in Leftovers.clean() { printError("removed leftover of an earlier run: \(leftover)") }
+        // Inside a private network the machine's namespaces and processes are not this run's to clean.
+        if !PrivateNetwork.isInside {
+            for leftover in Leftovers.clean() { printError("removed leftover of an earlier run: \(leftover)") }
+        }
         return (scenario, resolved, port)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeModel
+import EdgeNet
 import EdgeSim
 import Foundation
 
@@ -73,6 +74,22 @@ struct ReplayCommand: AsyncParsableCommand {
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
+        }
+        // A fleet in a private network is replayed from inside it: this command again, in there.
+        if fleet.privateNetwork == true, !PrivateNetwork.isInside {
+            setenv(PrivateNetwork.environmentKey, "1", 1)
+            let pid: pid_t
+            do {
+                pid = try PrivateNetwork.spawn([HostChecks.executablePath] + EdgesimMain.invocation, enteringProcess: fleet.pid)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            let status = await withCheckedContinuation { continuation in
+                Thread { continuation.resume(returning: PrivateNetwork.wait(pid)) }.start()
+            }
+            if status != 0 { throw ExitCode(status) }
+            return
         }
         // Applications may be named by id or DNS name, as in scenario files.
         let scenario = try? ConfigLoader().loadScenario(fleet.scenario).value

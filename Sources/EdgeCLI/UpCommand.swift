@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeModel
+import EdgeNet
 import EdgeSim
 import Foundation
 
@@ -45,6 +46,8 @@ struct UpCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let status = await PrivateLaunch.relaunch(mode: RunMode(rawValue: mode)) { throw ExitCode(status) }
+        try PrivateLaunch.prepareInside()
         if let wrong = wrongKind(topology, expected: .topology) {
             printError(wrong)
             throw ExitCode(2)
@@ -128,7 +131,13 @@ struct UpCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let running = RunningFleet(pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, scenario: path)
+        var running = RunningFleet(pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, scenario: path)
+        running.privateNetwork = PrivateNetwork.isInside
+        if PrivateNetwork.isInside {
+            say(
+                "the fleet is in a private network; reach it with: edgesim exec \(getpid()) -- dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME"
+            )
+        }
         try? running.write(to: directory)
         if let app = plan.applications.first, let client = scenario.topology.clients.first {
             say("replay a capture from a client: edgesim replay CAPTURE --to \(getpid()) --from \(client.name) --app \(app.id)")

@@ -23,4 +23,15 @@ int cedgenet_sysctl_in(const char *netns_path, const char *proc_path, const char
 int cedgenet_spawn(const char *path, char *const argv[], char *const envp[], const char *directory, int in_fd, int out_fd,
     int err_fd, pid_t *pid);
 
+/// Starts `path` in a new user namespace and a new network namespace owned by it, in which the
+/// calling user (`uid`, `gid`) is root: a private network without privileges on the host. Returns
+/// 0 and sets `pid` once the program runs, or an errno value (EPERM or ENOSPC where user
+/// namespaces are disabled).
+int cedgenet_spawn_private(const char *path, char *const argv[], char *const envp[], unsigned uid, unsigned gid, pid_t *pid);
+
+/// Starts `path` (looked up in PATH) inside the network namespace at `netns_path`, or, when it
+/// is NULL, inside the user and network namespaces of process `target` (none entered when
+/// `target` is 0). Returns 0 and sets `pid`, or an errno value.
+int cedgenet_spawn_entered(pid_t target, const char *netns_path, const char *path, char *const argv[], pid_t *pid);
+
 #endif

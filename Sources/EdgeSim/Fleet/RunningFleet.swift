@@ -10,6 +10,9 @@ public struct RunningFleet: Codable, Sendable, Hashable {
     public var dns: String
     /// The fleet's description (a scenario with an empty timeline).
     public var scenario: String
+    /// It runs in a private network (a user and network namespace of its own): other commands
+    /// enter it to reach the fleet.
+    public var privateNetwork: Bool?
 
     public init(pid: Int32, mode: String, dns: String, scenario: String) {
         self.pid = pid

@@ -1,4 +1,5 @@
 import EdgeModel
+import EdgeNet
 import Foundation
 
 /// What this machine and user allow, checked before a run starts so the run fails early with
@@ -6,13 +7,26 @@ import Foundation
 public enum HostChecks {
     public static var isRoot: Bool { geteuid() == 0 }
 
+    /// Root of the machine, not only of a private network (where namespaces cannot be named and
+    /// TUN devices not opened).
+    public static var isMachineRoot: Bool { isRoot && !PrivateNetwork.isInside }
+
     /// The mode `auto` means here.
     public static func resolve(_ mode: RunMode) -> FleetPlan.Mode {
         switch mode {
         case .loopback: return .loopback
         case .netns: return .netns
-        case .auto: return isRoot ? .netns : .loopback
+        case .auto: return isMachineRoot ? .netns : .loopback
         }
+    }
+
+    /// Why `auto` chose the mode it did, for the run's notes.
+    public static var autoReason: String {
+        if PrivateNetwork.isInside {
+            return
+                "loopback mode inside a private network (a user and network namespace of this run's own, no root needed); netns mode needs root (named namespaces and TUN devices)"
+        }
+        return isRoot ? "netns mode (root)" : "loopback mode (not root)"
     }
 
     /// Lowest port an unprivileged process may bind.

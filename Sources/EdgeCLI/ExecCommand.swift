@@ -1,0 +1,68 @@
+import ArgumentParser
+import EdgeNet
+import EdgeSim
+import Foundation
+
+struct ExecCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec",
+        abstract: "Run a command (dig, curl, socat, tcpdump) inside a running fleet's network.",
+        discussion: """
+            TARGET is the process id `edgesim run` or `edgesim up` printed. A fleet in a private \
+            network (edgesim without root) is entered as a whole; in netns mode --host picks the \
+            host's namespace (as `ip netns exec` does). Exit status: the command's, or 1 when the \
+            fleet cannot be entered, 2 for a usage error.
+            """
+    )
+
+    @Argument(help: "The process id of the edgesim run or up.")
+    var target: Int32
+
+    @Option(help: "In netns mode: the host (client, edge node or origin) whose namespace the command runs in.")
+    var host: String?
+
+    @Argument(parsing: .postTerminator, help: "The command, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        guard !command.isEmpty else { throw ValidationError("give the command after --, e.g. edgesim exec 4242 -- dig NAME") }
+    }
+
+    func run() async throws {
+        guard target > 0, kill(target, 0) == 0 || errno == EPERM else {
+            printError("error: no process \(target): give the process id edgesim run or up printed")
+            throw ExitCode(1)
+        }
+        let pid: pid_t
+        do {
+            if let host {
+                let namespace = "/var/run/netns/\(NamespaceNetwork.namePrefix)\(target)-\(host)"
+                if FileManager.default.fileExists(atPath: namespace) {
+                    pid = try PrivateNetwork.spawn(command, enteringProcess: 0, netns: namespace)
+                } else if PrivateNetwork.isInOtherUserNamespace(target) {
+                    // A private network is one namespace for every host.
+                    pid = try PrivateNetwork.spawn(command, enteringProcess: target)
+                } else {
+                    printError(
+                        "error: the fleet of \(target) has no namespace for host '\(host)' (netns mode names them; loopback mode has one network)"
+                    )
+                    throw ExitCode(1)
+                }
+            } else if PrivateNetwork.isInOtherUserNamespace(target) {
+                pid = try PrivateNetwork.spawn(command, enteringProcess: target)
+            } else {
+                // The same network as this process: the command runs as it is.
+                pid = try PrivateNetwork.spawn(command, enteringProcess: 0)
+            }
+        } catch let failure as PrivateNetwork.Failure {
+            printError("error: \(failure)")
+            throw ExitCode(1)
+        }
+        let forward = SignalWatch([SIGINT, SIGTERM]) { signal in kill(pid, signal) }
+        defer { forward.stop() }
+        let status = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: PrivateNetwork.wait(pid)) }.start()
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
