@@ -9,6 +9,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -153,34 +154,111 @@ static int await_exec(int report, pid_t child) {
     return 0;
 }
 
-int cedgenet_spawn_private(const char *path, char *const argv[], char *const envp[], unsigned uid, unsigned gid, pid_t *pid) {
+// Runs a map helper (newuidmap, newgidmap) for `child`: 0 when it succeeded, else EPROTO.
+static int run_map_helper(char *const helper[], pid_t child) {
+    char pid_text[16];
+    snprintf(pid_text, sizeof pid_text, "%d", (int)child);
+    int count = 0;
+    while (helper[count] != NULL) count++;
+    char *arguments[count + 1];
+    for (int index = 0; index < count; index++) arguments[index] = index == 1 ? pid_text : helper[index];
+    arguments[count] = NULL;
+    pid_t running;
+    extern char **environ;
+    if (posix_spawn(&running, arguments[0], NULL, NULL, arguments, environ) != 0) return EPROTO;
+    int status;
+    while (waitpid(running, &status, 0) < 0) {
+        if (errno != EINTR) return EPROTO;
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EPROTO;
+}
+
+int cedgenet_spawn_private(const char *path, char *const argv[], char *const envp[], unsigned uid, unsigned gid,
+    char *const uid_helper[], char *const gid_helper[], pid_t *pid) {
     char uid_map[64];
     char gid_map[64];
     snprintf(uid_map, sizeof uid_map, "0 %u 1\n", uid);
     snprintf(gid_map, sizeof gid_map, "0 %u 1\n", gid);
+    int helpers = uid_helper != NULL && gid_helper != NULL;
     int report[2];
+    int ready[2];
+    int go[2];
     if (pipe2(report, O_CLOEXEC) != 0) return errno;
-    pid_t child = fork();
-    if (child < 0) {
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) {
         int error = errno;
         close(report[0]);
         close(report[1]);
         return error;
     }
+    pid_t child = fork();
+    if (child < 0) {
+        int error = errno;
+        close(report[0]);
+        close(report[1]);
+        close(ready[0]);
+        close(ready[1]);
+        close(go[0]);
+        close(go[1]);
+        return error;
+    }
     if (child == 0) {
         close(report[0]);
-        if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) child_failed(report[1], errno);
-        int error = write_file("/proc/self/setgroups", "deny");
-        if (error == 0) error = write_file("/proc/self/uid_map", uid_map);
-        if (error == 0) error = write_file("/proc/self/gid_map", gid_map);
+        close(ready[0]);
+        close(go[1]);
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS) != 0) child_failed(report[1], errno);
+        int error = 0;
+        if (helpers) {
+            // The parent maps the subordinate ids (newuidmap is setuid root); wait until it has.
+            char byte = 1;
+            if (write(ready[1], &byte, 1) != 1) _exit(127);
+            if (read(go[0], &byte, 1) != 1) _exit(127);
+        } else {
+            error = write_file("/proc/self/setgroups", "deny");
+            if (error == 0) error = write_file("/proc/self/uid_map", uid_map);
+            if (error == 0) error = write_file("/proc/self/gid_map", gid_map);
+        }
+        // Mounts made inside (the namespace folders) stay inside.
+        if (error == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) error = errno;
         if (error != 0) child_failed(report[1], error);
         execve(path, argv, envp);
         child_failed(report[1], errno);
     }
     close(report[1]);
+    close(ready[1]);
+    close(go[0]);
+    int mapped = 0;
+    if (helpers) {
+        char byte;
+        ssize_t got;
+        do {
+            got = read(ready[0], &byte, 1);
+        } while (got < 0 && errno == EINTR);
+        if (got == 1) {
+            mapped = run_map_helper(uid_helper, child);
+            if (mapped == 0) mapped = run_map_helper(gid_helper, child);
+            if (mapped == 0 && write(go[1], &byte, 1) != 1) mapped = EPROTO;
+        }
+    }
+    close(ready[0]);
+    close(go[1]);
     int error = await_exec(report[0], child);
+    if (mapped != 0) {
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+        return mapped;
+    }
     if (error == 0) *pid = child;
     return error;
+}
+
+// Whether the namespace open at `fd` is the one at `own` (a /proc/self/ns file).
+static int same_namespace(int fd, const char *own) {
+    struct stat mine, theirs;
+    int self = open(own, O_RDONLY | O_CLOEXEC);
+    if (self < 0) return 0;
+    int same = fstat(self, &mine) == 0 && fstat(fd, &theirs) == 0 && mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev;
+    close(self);
+    return same;
 }
 
 int cedgenet_spawn_entered(pid_t target, const char *netns_path, const char *path, char *const argv[], pid_t *pid) {
@@ -188,6 +266,8 @@ int cedgenet_spawn_entered(pid_t target, const char *netns_path, const char *pat
     char net_path[64];
     snprintf(user_path, sizeof user_path, "/proc/%d/ns/user", (int)target);
     snprintf(net_path, sizeof net_path, "/proc/%d/ns/net", (int)target);
+    char mnt_path[64];
+    snprintf(mnt_path, sizeof mnt_path, "/proc/%d/ns/mnt", (int)target);
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return errno;
     pid_t child = fork();
@@ -199,21 +279,29 @@ int cedgenet_spawn_entered(pid_t target, const char *netns_path, const char *pat
     }
     if (child == 0) {
         close(report[0]);
+        if (target > 0) {
+            int user = open(user_path, O_RDONLY | O_CLOEXEC);
+            int mnt = open(mnt_path, O_RDONLY | O_CLOEXEC);
+            int net = open(net_path, O_RDONLY | O_CLOEXEC);
+            if (user < 0 || mnt < 0 || net < 0) child_failed(report[1], errno);
+            // Entering one's own namespace is refused (EINVAL) for a user namespace: only others are joined.
+            if (!same_namespace(user, "/proc/self/ns/user") && setns(user, CLONE_NEWUSER) != 0) child_failed(report[1], errno);
+            if (!same_namespace(mnt, "/proc/self/ns/mnt")) {
+                // Joining a mount namespace moves to its root: come back to the same folder there.
+                char here[4096];
+                char *folder = getcwd(here, sizeof here);
+                if (setns(mnt, CLONE_NEWNS) != 0) child_failed(report[1], errno);
+                if (folder == NULL || chdir(folder) != 0) {
+                    int ignored = chdir("/");
+                    (void)ignored;
+                }
+            }
+            if (netns_path == NULL && setns(net, CLONE_NEWNET) != 0) child_failed(report[1], errno);
+        }
         if (netns_path != NULL) {
+            // Opened after the mount namespace is joined: a private network's namespaces are named there only.
             int net = open(netns_path, O_RDONLY | O_CLOEXEC);
             if (net < 0 || setns(net, CLONE_NEWNET) != 0) child_failed(report[1], errno);
-        } else if (target > 0) {
-            int user = open(user_path, O_RDONLY | O_CLOEXEC);
-            int net = open(net_path, O_RDONLY | O_CLOEXEC);
-            if (user < 0 || net < 0) child_failed(report[1], errno);
-            // Entering one's own user namespace is refused (EINVAL): only a different one is joined.
-            int self = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
-            struct stat mine, theirs;
-            if (self >= 0 && fstat(self, &mine) == 0 && fstat(user, &theirs) == 0 &&
-                (mine.st_ino != theirs.st_ino || mine.st_dev != theirs.st_dev)) {
-                if (setns(user, CLONE_NEWUSER) != 0) child_failed(report[1], errno);
-            }
-            if (setns(net, CLONE_NEWNET) != 0) child_failed(report[1], errno);
         }
         execvp(path, argv);
         child_failed(report[1], errno);
@@ -222,4 +310,69 @@ int cedgenet_spawn_entered(pid_t target, const char *netns_path, const char *pat
     int error = await_exec(report[0], child);
     if (error == 0) *pid = child;
     return error;
+}
+
+#include <linux/ethtool.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+int cedgenet_packet_open(const char *device) {
+    // Protocol 0 receives nothing until bound, so no frame of another device slips in first.
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct ifreq lookup;
+    memset(&lookup, 0, sizeof lookup);
+    strncpy(lookup.ifr_name, device, IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFINDEX, &lookup) != 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    int index = lookup.ifr_ifindex;
+    int one = 1;
+    int buffer = 4 << 20;
+    struct sockaddr_ll address;
+    memset(&address, 0, sizeof address);
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(ETH_P_ALL);
+    address.sll_ifindex = index;
+    if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer) != 0 ||
+        bind(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+static int ethtool_set(int fd, const char *device, unsigned command, unsigned value) {
+    struct ethtool_value setting = {command, value};
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, device, IFNAMSIZ - 1);
+    request.ifr_data = (char *)&setting;
+    return ioctl(fd, SIOCETHTOOL, &request) == 0 ? 0 : -errno;
+}
+
+static int whole_frames(const void *argument) {
+    const char *device = argument;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    // Without checksum offload the kernel also stops sending segmentation-offloaded super-frames.
+    int result = ethtool_set(fd, device, ETHTOOL_STXCSUM, 0);
+    if (result == 0) ethtool_set(fd, device, ETHTOOL_SGSO, 0);
+    close(fd);
+    return result;
+}
+
+int cedgenet_whole_frames(const char *netns_path, const char *device) {
+    return in_netns(netns_path, whole_frames, device);
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeModel
+import EdgeNet
 import EdgeSim
 import Foundation
 
@@ -46,11 +47,17 @@ struct PathsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard HostChecks.isRoot else {
-            printError("error: bench paths needs root: smart routing measures real paths between network namespaces")
+        if let status = await PrivateLaunch.relaunch() { throw ExitCode(status) }
+        try PrivateLaunch.prepareInside()
+        guard HostChecks.canUseNamespaces else {
+            printError(
+                "error: bench paths needs network namespaces (smart routing measures real paths between them): \(HostChecks.netnsRefusal ?? "")"
+            )
             throw ExitCode(2)
         }
-        for leftover in Leftovers.clean() { printError("removed leftover of an earlier run: \(leftover)") }
+        if !PrivateNetwork.isInside {
+            for leftover in Leftovers.clean() { printError("removed leftover of an earlier run: \(leftover)") }
+        }
         var options = PathBenchmark.Options(topologyPath: topology, executable: HostChecks.executablePath, say: { printError($0) })
         options.settle = try Quantity.duration(settle).get()
         options.cuts = cuts

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EdgeModel
 import EdgeNet
 import EdgeSim
 import Foundation
@@ -9,8 +10,9 @@ struct ExecCommand: AsyncParsableCommand {
         abstract: "Run a command (dig, curl, socat, tcpdump) inside a running fleet's network.",
         discussion: """
             TARGET is the process id `edgesim run` or `edgesim up` printed. A fleet in a private \
-            network (edgesim without root) is entered as a whole; in netns mode --host picks the \
-            host's namespace (as `ip netns exec` does). Exit status: the command's, or 1 when the \
+            network (edgesim without root) is entered with it; in netns mode --host picks the \
+            host's namespace (as `ip netns exec` does), and without it the command runs in the \
+            network the runner sees. Exit status: the command's, or 1 when the \
             fleet cannot be entered, 2 for a usage error.
             """
     )
@@ -35,20 +37,23 @@ struct ExecCommand: AsyncParsableCommand {
         }
         let pid: pid_t
         do {
-            if let host {
+            let isPrivate = PrivateNetwork.isInOtherUserNamespace(target)
+            let fleet = try? RunningFleet.find("\(target)")
+            if let host, fleet?.mode != FleetPlan.Mode.loopback.rawValue {
+                // In netns mode a host's namespace is named in the fleet's mount namespace (its own when private).
                 let namespace = "/var/run/netns/\(NamespaceNetwork.namePrefix)\(target)-\(host)"
-                if FileManager.default.fileExists(atPath: namespace) {
-                    pid = try PrivateNetwork.spawn(command, enteringProcess: 0, netns: namespace)
-                } else if PrivateNetwork.isInOtherUserNamespace(target) {
-                    // A private network is one namespace for every host.
-                    pid = try PrivateNetwork.spawn(command, enteringProcess: target)
-                } else {
+                // Through /proc/PID/root an absolute symbolic link (/var/run) would lead back to this root.
+                let seen = isPrivate ? "/proc/\(target)/root/run/netns/\(NamespaceNetwork.namePrefix)\(target)-\(host)" : namespace
+                guard FileManager.default.fileExists(atPath: seen) else {
+                    let hosts = (try? ConfigLoader().loadScenario(fleet?.scenario ?? "").value.topology.hostNames) ?? []
                     printError(
-                        "error: the fleet of \(target) has no namespace for host '\(host)' (netns mode names them; loopback mode has one network)"
+                        "error: the fleet of \(target) has no host '\(host)'\(hosts.isEmpty ? "" : "; its hosts: \(hosts.joined(separator: ", "))")"
                     )
                     throw ExitCode(1)
                 }
-            } else if PrivateNetwork.isInOtherUserNamespace(target) {
+                pid = try PrivateNetwork.spawn(command, enteringProcess: isPrivate ? target : 0, netns: namespace)
+            } else if isPrivate {
+                // A private fleet in loopback mode is one network for every host.
                 pid = try PrivateNetwork.spawn(command, enteringProcess: target)
             } else {
                 // The same network as this process: the command runs as it is.

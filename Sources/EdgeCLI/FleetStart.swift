@@ -41,8 +41,8 @@ enum FleetStart {
             throw ExitCode(2)
         }
         let resolved = HostChecks.resolve(mode ?? scenario.mode)
-        if resolved == .netns, !HostChecks.isMachineRoot {
-            printError("error: netns mode needs root (network namespaces and TUN devices); use --mode loopback")
+        if resolved == .netns, let refusal = HostChecks.netnsRefusal {
+            printError("error: \(refusal)")
             throw ExitCode(2)
         }
         if (mode ?? scenario.mode) == .auto, PrivateNetwork.isInside { printError("mode: \(HostChecks.autoReason)") }

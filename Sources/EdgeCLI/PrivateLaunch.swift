@@ -11,9 +11,9 @@ enum PrivateLaunch {
     static let optOut = "EDGESIM_NO_PRIVATE_NETWORK"
 
     /// The command's exit status once it has run inside a private network, or nil to go on here
-    /// (root, already inside, netns mode asked for, or user namespaces not allowed: said why).
-    static func relaunch(mode: RunMode?) async -> Int32? {
-        guard !HostChecks.isRoot, !PrivateNetwork.isInside, mode != .netns,
+    /// (root, already inside, or user namespaces not allowed: said why).
+    static func relaunch() async -> Int32? {
+        guard !HostChecks.isRoot, !PrivateNetwork.isInside,
             ProcessInfo.processInfo.environment[optOut] == nil,
             URL(fileURLWithPath: HostChecks.executablePath).lastPathComponent == "edgesim"
         else { return nil }
@@ -32,7 +32,7 @@ enum PrivateLaunch {
         }
     }
 
-    /// Inside the private network: loopback up first.
+    /// Inside the private network: loopback up and the namespace folders its own, first.
     static func prepareInside() throws {
         guard PrivateNetwork.isInside else { return }
         do {

@@ -59,7 +59,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let status = await PrivateLaunch.relaunch(mode: self.mode.flatMap(RunMode.init)) { throw ExitCode(status) }
+        if let status = await PrivateLaunch.relaunch() { throw ExitCode(status) }
         try PrivateLaunch.prepareInside()
         let (loaded, mode, port) = try FleetStart.prepare(scenario: scenario, mode: self.mode.flatMap(RunMode.init), dnsPort: dnsPort)
 

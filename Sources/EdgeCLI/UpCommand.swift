@@ -46,7 +46,7 @@ struct UpCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let status = await PrivateLaunch.relaunch(mode: RunMode(rawValue: mode)) { throw ExitCode(status) }
+        if let status = await PrivateLaunch.relaunch() { throw ExitCode(status) }
         try PrivateLaunch.prepareInside()
         if let wrong = wrongKind(topology, expected: .topology) {
             printError(wrong)
@@ -133,9 +133,11 @@ struct UpCommand: AsyncParsableCommand {
         }
         var running = RunningFleet(pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, scenario: path)
         running.privateNetwork = PrivateNetwork.isInside
-        if PrivateNetwork.isInside {
+        if PrivateNetwork.isInside || mode == .netns {
+            // In netns mode the fleet's DNS answers inside the hosts' namespaces, so from a client.
+            let host = mode == .netns ? scenario.topology.clients.first.map { " --host \($0.name)" } ?? "" : ""
             say(
-                "the fleet is in a private network; reach it with: edgesim exec \(getpid()) -- dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME"
+                "\(PrivateNetwork.isInside ? "the fleet is in a private network; " : "")reach it with: edgesim exec \(getpid())\(host) -- dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME"
             )
         }
         try? running.write(to: directory)
@@ -143,7 +145,7 @@ struct UpCommand: AsyncParsableCommand {
             say("replay a capture from a client: edgesim replay CAPTURE --to \(getpid()) --from \(client.name) --app \(app.id)")
         }
         say("kill -USR1 \(getpid()) rotates the addresses now; Ctrl-C stops")
-        if let readyFile { FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
+        if let readyFile { _ = FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
 
         @Sendable func rotateAll() async {
             for app in plan.applications {

@@ -138,8 +138,9 @@ extension FleetRuns {
             #expect(!run.output.contains("started"), "\(run.output)")
         }
 
-        /// Loopback mode is what users without root get: run world-21 (ports above 1024) as the
-        /// unprivileged user `nobody`, from a copy of the executable and files it may read.
+        /// Loopback mode on the machine's own loopback is what users without root get where user
+        /// namespaces are not allowed (`EDGESIM_NO_PRIVATE_NETWORK` asks for it): run world-21
+        /// (ports above 1024) as `nobody`, from a copy of the executable and files it may read.
         @Test(.enabled(if: EdgesimProcess.isRoot, "already not root: the loopback runs above are the unprivileged path"))
         func loopbackModeRunsGreenWithoutRoot() throws {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-nobody-\(UUID().uuidString)")
@@ -159,7 +160,7 @@ extension FleetRuns {
             let report = folder.appendingPathComponent("report.json").path
             let run = try EdgesimProcess.run(
                 [
-                    "--reuid=65534", "--regid=65534", "--clear-groups", "--", binary, "run",
+                    "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/usr/bin/env", "EDGESIM_NO_PRIVATE_NETWORK=1", binary, "run",
                     folder.appendingPathComponent("scenarios/world-21.yaml").path, "--report", report,
                 ], program: "/usr/bin/setpriv", directory: folder)
             #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(2000))")

@@ -23,15 +23,30 @@ int cedgenet_sysctl_in(const char *netns_path, const char *proc_path, const char
 int cedgenet_spawn(const char *path, char *const argv[], char *const envp[], const char *directory, int in_fd, int out_fd,
     int err_fd, pid_t *pid);
 
-/// Starts `path` in a new user namespace and a new network namespace owned by it, in which the
-/// calling user (`uid`, `gid`) is root: a private network without privileges on the host. Returns
+/// Starts `path` in a new user namespace and new network and mount namespaces owned by it, in
+/// which the calling user (`uid`, `gid`) is root: a private network without privileges on the
+/// host, where mounts (such as the folders naming network namespaces) stay private. Returns
 /// 0 and sets `pid` once the program runs, or an errno value (EPERM or ENOSPC where user
 /// namespaces are disabled).
-int cedgenet_spawn_private(const char *path, char *const argv[], char *const envp[], unsigned uid, unsigned gid, pid_t *pid);
+/// With `uid_helper` and `gid_helper` (argument vectors of newuidmap and newgidmap, the second
+/// entry left for the child's pid) the maps are written by those helpers instead, so that
+/// subordinate ids are mapped too; EPROTO when a helper fails.
+int cedgenet_spawn_private(const char *path, char *const argv[], char *const envp[], unsigned uid, unsigned gid,
+    char *const uid_helper[], char *const gid_helper[], pid_t *pid);
 
-/// Starts `path` (looked up in PATH) inside the network namespace at `netns_path`, or, when it
-/// is NULL, inside the user and network namespaces of process `target` (none entered when
-/// `target` is 0). Returns 0 and sets `pid`, or an errno value.
+/// Starts `path` (looked up in PATH) inside the user, mount and network namespaces of process
+/// `target` (none entered when `target` is 0), in the network namespace at `netns_path` instead
+/// when that is not NULL (a path seen in the target's mount namespace). Returns 0 and sets `pid`,
+/// or an errno value.
 int cedgenet_spawn_entered(pid_t target, const char *netns_path, const char *path, char *const argv[], pid_t *pid);
+
+/// A packet socket (AF_PACKET, every protocol, non-blocking) bound to `device` in the calling
+/// thread's network namespace, not reading back what it sends. Returns the descriptor or -errno.
+int cedgenet_packet_open(const char *device);
+
+/// Turns off transmit checksum and segmentation offload on `device` inside the namespace at
+/// `netns_path`, so frames read from its veth peer are complete packets with checksums. Returns
+/// 0 or -errno.
+int cedgenet_whole_frames(const char *netns_path, const char *device);
 
 #endif

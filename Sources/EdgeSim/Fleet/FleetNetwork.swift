@@ -3,7 +3,7 @@ import EdgePcap
 import NIOCore
 
 /// How a fleet's hosts are connected on this machine: on loopback behind the fabric, or in
-/// network namespaces joined by TUN links. The fleet asks it where each host's sockets live,
+/// network namespaces joined by emulated links. The fleet asks it where each host's sockets live,
 /// how node processes start, and tells it when nodes and links change.
 public protocol FleetNetwork: Sendable {
     var router: FleetRouter { get }

@@ -8,8 +8,8 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Every host in a network namespace of its own (`edgesim-<run>-<host>`), each topology link a
-/// pair of TUN devices carried by a `TunLink`, and real routing: routes along the shortest
+/// Every host in a network namespace of its own (`edgesim-<run>-<host>`), each topology link an
+/// `EmulatedLink` (TUN devices, or veth pairs where TUN cannot be opened), and real routing: routes along the shortest
 /// paths, every edge node holding every application address, each client's route to them
 /// pointing at its nearest live edge node. The fleet's DNS answers on an anycast address at
 /// every edge.
@@ -20,9 +20,10 @@ public final class NamespaceNetwork: FleetNetwork {
     public let prefix: String
     public static let namePrefix = "edgesim-"
     public let dnsEndpoint = Endpoint(FleetPlan.anycastDNS, 53)
-    private let links = Mutex<[String: TunLink]>([:])
+    private let links = Mutex<[String: EmulatedLink]>([:])
     private let groups = Mutex<[String: MultiThreadedEventLoopGroup]>([:])
     private let applied = Mutex<[String: [String]]>([:])
+    private let linkDevice = Mutex(LinkDevice.tun)
     private let say: @Sendable (String) -> Void
 
     public init(plan: FleetPlan, run: String = "\(getpid())", say: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -53,9 +54,13 @@ public final class NamespaceNetwork: FleetNetwork {
         // Programs run in a host (`ip netns exec`, command and postfix origins) resolve through the fleet's DNS.
         for host in hosts { try namespace(host).setResolver(FleetPlan.anycastDNS) }
         let topology = plan.scenario.topology
+        let (kind, reason) = LinkDevice.available()
+        linkDevice.withLock { $0 = kind }
+        if let reason, !topology.links.isEmpty { say("links are \(kind) (\(reason))") }
         for (index, link) in topology.links.enumerated() {
-            let made = try TunLink.create(
-                between: (link.a, namespace(link.a)), (link.b, namespace(link.b)), device: "l\(index)", shape: link.shape)
+            let made = try EmulatedLink.create(
+                kind, between: (link.a, namespace(link.a)), (link.b, namespace(link.b)), device: "l\(index)", index: index,
+                shape: link.shape)
             links.withLock { $0["l\(index)"] = made }
         }
         let edges = Set(plan.edgeNodes)
@@ -199,7 +204,8 @@ public final class NamespaceNetwork: FleetNetwork {
         let all = links.withLock { Array($0.values) }
         let forwarded = all.map(\.counters.forwarded).reduce(0, +)
         let lost = all.map(\.counters.lost).reduce(0, +)
-        return "links: \(forwarded) packets carried, \(lost) lost (loss, cuts, full queues) over \(all.count) TUN links"
+        return
+            "links: \(forwarded) packets carried, \(lost) lost (loss, cuts, full queues) over \(all.count) links (\(linkDevice.withLock { $0 }))"
     }
 
     public func stop() async {

@@ -139,6 +139,13 @@ final class PostfixOrigin: Sendable {
             try mainCF(folder).write(toFile: folder + "/main.cf", atomically: true, encoding: .utf8)
             try masterCF().write(toFile: folder + "/master.cf", atomically: true, encoding: .utf8)
         } catch {
+            try? files.removeItem(atPath: folder)
+            if PrivateNetwork.isInside, !PrivateNetwork.mapsOtherUsers {
+                throw Failure(
+                    description:
+                        "Postfix runs as its own user 'postfix', which a private network has only when the user running edgesim has subordinate ids: give it a range in /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER) and install uidmap (newuidmap), or run as root"
+                )
+            }
             throw Failure(description: "cannot write the postfix configuration in \(folder): \(error)")
         }
     }

@@ -7,26 +7,43 @@ import Foundation
 public enum HostChecks {
     public static var isRoot: Bool { geteuid() == 0 }
 
-    /// Root of the machine, not only of a private network (where namespaces cannot be named and
-    /// TUN devices not opened).
+    /// Root of the machine, not only of a private network.
     public static var isMachineRoot: Bool { isRoot && !PrivateNetwork.isInside }
 
-    /// The mode `auto` means here.
+    /// Hosts can have network namespaces of their own: as root, or inside a private network whose
+    /// namespace folders are its own.
+    public static var canUseNamespaces: Bool {
+        isMachineRoot || (PrivateNetwork.isInside && PrivateNetwork.namespaceSupport == .ready)
+    }
+
+    /// The mode `auto` means here: the most faithful one available.
     public static func resolve(_ mode: RunMode) -> FleetPlan.Mode {
         switch mode {
         case .loopback: return .loopback
         case .netns: return .netns
-        case .auto: return isMachineRoot ? .netns : .loopback
+        case .auto: return canUseNamespaces ? .netns : .loopback
         }
     }
 
     /// Why `auto` chose the mode it did, for the run's notes.
     public static var autoReason: String {
         if PrivateNetwork.isInside {
-            return
-                "loopback mode inside a private network (a user and network namespace of this run's own, no root needed); netns mode needs root (named namespaces and TUN devices)"
+            if case .unavailable(let why) = PrivateNetwork.namespaceSupport {
+                return
+                    "loopback mode inside a private network (a user and network namespace of this run's own): hosts cannot have namespaces here: \(why)"
+            }
+            return "netns mode inside a private network (user, network and mount namespaces of this run's own, no root needed)"
         }
         return isRoot ? "netns mode (root)" : "loopback mode (not root)"
+    }
+
+    /// Why netns mode cannot run here; nil when it can.
+    public static var netnsRefusal: String? {
+        guard !canUseNamespaces else { return nil }
+        if case .unavailable(let why) = PrivateNetwork.namespaceSupport {
+            return "netns mode is not possible in this private network (\(why)); use --mode loopback"
+        }
+        return "netns mode needs root or a private network (unprivileged user namespaces; see the note above); use --mode loopback"
     }
 
     /// Lowest port an unprivileged process may bind.
