@@ -133,13 +133,11 @@ struct UpCommand: AsyncParsableCommand {
         }
         var running = RunningFleet(pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, scenario: path)
         running.privateNetwork = PrivateNetwork.isInside
-        if PrivateNetwork.isInside || mode == .netns {
-            // In netns mode the fleet's DNS answers inside the hosts' namespaces, so from a client.
-            let host = mode == .netns ? scenario.topology.clients.first.map { " --host \($0.name)" } ?? "" : ""
-            say(
-                "\(PrivateNetwork.isInside ? "the fleet is in a private network; " : "")reach it with: edgesim exec \(getpid())\(host) -- dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME"
-            )
-        }
+        // In netns mode the fleet's DNS answers inside the hosts' namespaces, so from a client.
+        let host = mode == .netns ? scenario.topology.clients.first.map { " --host \($0.name)" } ?? "" : ""
+        say(
+            "\(PrivateNetwork.isInside ? "the fleet is in a private network; " : "")reach it with: edgesim exec \(getpid())\(host) -- dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME"
+        )
         try? running.write(to: directory)
         if let app = plan.applications.first, let client = scenario.topology.clients.first {
             say("replay a capture from a client: edgesim replay CAPTURE --to \(getpid()) --from \(client.name) --app \(app.id)")
