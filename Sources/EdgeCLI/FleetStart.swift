@@ -45,7 +45,7 @@ enum FleetStart {
             printError("error: \(refusal)")
             throw ExitCode(2)
         }
-        if (mode ?? scenario.mode) == .auto, PrivateNetwork.isInside { printError("mode: \(HostChecks.autoReason)") }
+        if (mode ?? scenario.mode) == .auto { printError("mode: \(HostChecks.autoReason)") }
         let port = dnsPort ?? (HostChecks.isRoot ? 53 : 5300)
         let problems = HostChecks.portProblems(scenario, dnsPort: port)
         guard problems.isEmpty else {

@@ -34,7 +34,9 @@ public enum HostChecks {
             }
             return "netns mode inside a private network (user, network and mount namespaces of this run's own, no root needed)"
         }
-        return isRoot ? "netns mode (root)" : "loopback mode (not root)"
+        return isRoot
+            ? "netns mode (root: every host in a network namespace)"
+            : "loopback mode (not root, and no private network: ports below 1024 need root)"
     }
 
     /// Why netns mode cannot run here; nil when it can.
