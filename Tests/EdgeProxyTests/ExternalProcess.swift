@@ -14,9 +14,10 @@ final class ExternalProcess: Sendable {
 
     /// The path of `name` on PATH, or nil.
     static func find(_ name: String) -> String? {
-        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin:/bin:/sbin").split(separator: ":") + [
-            "/usr/sbin", "/sbin",
-        ] {
+        // Strings, not Substrings: with the array literal added, Swift took each folder for an array of characters.
+        let folders = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin:/bin:/sbin").split(separator: ":").map(
+            String.init)
+        for folder in folders + ["/usr/sbin", "/sbin"] {
             let path = "\(folder)/\(name)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
