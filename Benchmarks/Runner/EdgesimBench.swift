@@ -136,6 +136,8 @@ struct EdgesimBench: AsyncParsableCommand {
         var peers: [Peer] = [PeerLauncher.direct(targets)]
         defer { for peer in peers { peer.stop() } }
         peers.append(try await PeerLauncher.edgesim(edgesim, targets, folder: folder))
+        // The same node writing every event: recording must not cost the connection rate.
+        peers.append(try await PeerLauncher.edgesim(edgesim, targets, folder: folder, events: true))
         if let haproxy = try await PeerLauncher.haproxy(targets, folder: folder) {
             peers.append(haproxy)
         } else {
@@ -186,7 +188,8 @@ struct EdgesimBench: AsyncParsableCommand {
         say("\nmedian of \(rounds) rounds")
         say(
             "workload".padding(toLength: 28, withPad: " ", startingAt: 0)
-                + peers.map { $0.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined() + "edgesim/haproxy  edgesim/socat")
+                + peers.map { $0.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined()
+                + "edgesim/haproxy  edgesim/socat  events on/off")
         for (key, title, scale) in workloads {
             let values = peers.map { peer in median((1...rounds).compactMap { results[peer]?["\(key)-\($0)"] }) }
             var line = title.padding(toLength: 28, withPad: " ", startingAt: 0)
@@ -194,13 +197,15 @@ struct EdgesimBench: AsyncParsableCommand {
                 line += (value.map { String(format: key == "throughput" ? "%.2f" : "%.0f", $0 * scale) } ?? "-").padding(
                     toLength: 11, withPad: " ", startingAt: 0)
             }
-            func ratio(_ other: String) -> String {
-                guard let mine = values[peers.firstIndex(of: "edgesim")!], let index = peers.firstIndex(of: other),
-                    let theirs = values[index]
+            func ratio(_ other: String, to base: String = "edgesim") -> String {
+                guard let index = peers.firstIndex(of: base), let mine = values[index], let otherIndex = peers.firstIndex(of: other),
+                    let theirs = values[otherIndex]
                 else { return "-" }
                 return String(format: "%.2fx", mine / theirs)
             }
-            line += ratio("haproxy").padding(toLength: 17, withPad: " ", startingAt: 0) + ratio("socat")
+            line +=
+                ratio("haproxy").padding(toLength: 17, withPad: " ", startingAt: 0)
+                + ratio("socat").padding(toLength: 15, withPad: " ", startingAt: 0) + ratio("edgesim", to: "edgesim+ev")
             say(line)
         }
     }

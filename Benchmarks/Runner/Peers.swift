@@ -82,8 +82,10 @@ enum PeerLauncher {
         throw BenchError("nothing listens on \(host):\(port) after 10 s")
     }
 
-    static func edgesim(_ binary: String, _ targets: Targets, folder: URL) async throws -> Peer {
-        let host = "127.0.0.2"
+    /// An edgesim node; with `events`, one writing every event as a JSON line to a file, as a
+    /// node under a runner does to its control channel.
+    static func edgesim(_ binary: String, _ targets: Targets, folder: URL, events: Bool = false) async throws -> Peer {
+        let host = events ? "127.0.0.4" : "127.0.0.2"
         let apps = """
             [{"id": "throughput", "protocol": "tcp/20001", "dns": {"type": "CNAME", "name": "t.bench.example"}, "origin_direct": ["tcp://\(targets.origin):\(targets.sinkPort)"]},
              {"id": "connections", "protocol": "tcp/20002", "dns": {"type": "CNAME", "name": "c.bench.example"}, "origin_direct": ["tcp://\(targets.origin):\(targets.echoPort)"]},
@@ -91,9 +93,12 @@ enum PeerLauncher {
             """
         let file = folder.appendingPathComponent("apps.json")
         try apps.write(to: file, atomically: true, encoding: .utf8)
-        let process = try run(binary, ["node", "--apps", file.path, "--listen", host, "--name", "bench"])
+        let recording = events ? ["--events", folder.appendingPathComponent("events.jsonl").path] : []
+        let process = try run(binary, ["node", "--apps", file.path, "--listen", host, "--name", "bench"] + recording)
         try await ready([process]) { try await waitForListener(host, 20002) }
-        return Peer(name: "edgesim", throughput: (host, 20001), connections: (host, 20002), datagrams: (host, 20003), processes: [process])
+        return Peer(
+            name: events ? "edgesim+ev" : "edgesim", throughput: (host, 20001), connections: (host, 20002), datagrams: (host, 20003),
+            processes: [process])
     }
 
     static func haproxy(_ targets: Targets, folder: URL) async throws -> Peer? {

@@ -232,6 +232,8 @@ struct NodeCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+        // Events still on their way out are written before the process ends.
+        log.flush()
         let summary = log.summary()
         if control { return }
         printError(summary.groups.isEmpty ? "node \(name): no traffic" : summary.table)

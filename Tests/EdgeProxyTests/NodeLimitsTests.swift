@@ -158,7 +158,7 @@ import Testing
         let stuck = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(stuck) }
         let originEndpoint = Endpoint(Loopback.address(), 0)
-        var address = originEndpoint.socketAddress
+        let address = originEndpoint.socketAddress
         let bound = address.withSockAddr { pointer, length in bind(stuck, pointer, socklen_t(length)) }
         #expect(bound == 0)
         #expect(listen(stuck, 8) == 0)

@@ -85,8 +85,8 @@ public enum PrivateNetwork {
 
     /// Inside: the loopback interface comes up down in a new network namespace. Then the
     /// folders naming network namespaces (/var/run/netns, /etc/netns) are made the run's own
-    /// (empty, writable, seen by nobody outside), so hosts can have namespaces of their own; nil
-    /// when they can, else why not.
+    /// (empty, writable, seen by nobody outside), so hosts can have namespaces of their own;
+    /// `namespaceSupport` says whether that worked, and why not.
     public static func prepare() throws {
         try IPCommand.run(["link", "set", "lo", "up"])
         do {

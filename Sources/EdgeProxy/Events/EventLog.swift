@@ -2,10 +2,12 @@ import EdgeModel
 import Foundation
 import Synchronization
 
-/// Where events go: JSON lines to a file or stdout (or nowhere), and into a summary.
+/// Where events go: JSON lines to a file or stdout (or nowhere), and into a summary. Recording
+/// is cheap for an event loop: counts, the summary and recent events are updated under a lock;
+/// encoding and writing happen on the `EventWriter`'s thread.
 public final class EventLog: Sendable {
     private let state: Mutex<State>
-    private let output: FileHandle?
+    private let writer: EventWriter?
 
     private struct State {
         /// The most recent events, at most `retained`, oldest first once full (a ring).
@@ -24,20 +26,13 @@ public final class EventLog: Sendable {
     public let retained: Int
 
     public init(output: FileHandle? = nil, retained: Int = 10_000) {
-        self.output = output
+        writer = output.map { EventWriter(output: $0) }
         self.retained = retained
         state = Mutex(State())
     }
 
     public func record(_ event: ProxyEvent) {
-        let line: Data?
-        if output != nil {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            line = try? encoder.encode(event) + Data("\n".utf8)
-        } else {
-            line = nil
-        }
+        writer?.enqueue(event)
         let woken = state.withLock { state in
             state.counts[event.event, default: 0] += 1
             state.summary.add(event)
@@ -47,7 +42,6 @@ public final class EventLog: Sendable {
                 state.recent[state.next] = event
                 state.next = (state.next + 1) % retained
             }
-            if let line { try? output?.writeAll(line) }
             let matching = state.waiters.filter { $0.matches(event) }
             state.waiters.removeAll { $0.matches(event) }
             return matching.map(\.continuation)
@@ -85,6 +79,11 @@ public final class EventLog: Sendable {
             }
             if let found { continuation.resume(returning: found) } else if expired { continuation.resume(returning: nil) }
         }
+    }
+
+    /// Returns once every event recorded so far is written out (before a process ends).
+    public func flush() {
+        writer?.flush()
     }
 
     /// The most recent events (up to `retained`), oldest first.

@@ -1,0 +1,79 @@
+import Foundation
+
+/// Writes events as JSON lines on a thread of its own, so an event loop that records one never
+/// waits for encoding or for a slow reader of the output (a runner behind a pipe). Each line is
+/// written on its own, so lines stay whole next to other writers of the same pipe. Events wait
+/// in order; only when `capacity` are waiting does `enqueue` wait for the writer.
+final class EventWriter: Sendable {
+    private let shared: Shared
+
+    /// The queue and counts, guarded by the condition.
+    private final class Shared: @unchecked Sendable {
+        let condition = NSCondition()
+        var pending: [ProxyEvent] = []
+        var queued = 0
+        var written = 0
+        var stopped = false
+    }
+
+    init(output: FileHandle, capacity: Int = 65_536) {
+        let shared = Shared()
+        self.shared = shared
+        self.capacity = capacity
+        let thread = Thread {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            while let batch = Self.take(shared) {
+                for event in batch {
+                    guard var line = try? encoder.encode(event) else { continue }
+                    line.append(0x0a)
+                    try? output.writeAll(line)
+                }
+                shared.condition.lock()
+                shared.written += batch.count
+                shared.condition.broadcast()
+                shared.condition.unlock()
+            }
+        }
+        thread.name = "edgesim events"
+        thread.start()
+    }
+
+    private let capacity: Int
+
+    /// Everything waiting, once there is something; nil once stopped and empty.
+    private static func take(_ shared: Shared) -> [ProxyEvent]? {
+        shared.condition.lock()
+        defer { shared.condition.unlock() }
+        while shared.pending.isEmpty, !shared.stopped { shared.condition.wait() }
+        guard !shared.pending.isEmpty else { return nil }
+        let batch = shared.pending
+        shared.pending.removeAll(keepingCapacity: true)
+        return batch
+    }
+
+    func enqueue(_ event: ProxyEvent) {
+        shared.condition.lock()
+        defer { shared.condition.unlock() }
+        while shared.pending.count >= capacity, !shared.stopped { shared.condition.wait() }
+        shared.pending.append(event)
+        shared.queued += 1
+        if shared.pending.count == 1 { shared.condition.broadcast() }
+    }
+
+    /// Returns once every event enqueued before the call is written.
+    func flush() {
+        shared.condition.lock()
+        defer { shared.condition.unlock() }
+        let target = shared.queued
+        while shared.written < target { shared.condition.wait() }
+    }
+
+    deinit {
+        // The thread writes what is left, then ends.
+        shared.condition.lock()
+        shared.stopped = true
+        shared.condition.broadcast()
+        shared.condition.unlock()
+    }
+}

@@ -1,0 +1,71 @@
+import EdgeModel
+import Foundation
+import Testing
+
+@testable import EdgeProxy
+
+/// Events leave the recording thread at once: recording never waits for a reader of the output,
+/// and every event comes out as one JSON line, in order, by the time `flush` returns.
+@Suite struct EventWriterTests {
+    func event(_ index: Int) -> ProxyEvent {
+        ProxyEvent(
+            event: .disconnect, time: Double(index), app: application("echo", "tcp/7", origins: ["tcp://198.51.100.1:7"]), node: "lhr",
+            client: Endpoint(IPAddress("198.18.0.3")!, UInt16(truncatingIfNeeded: index)), edge: Endpoint(IPAddress("198.19.0.1")!, 7),
+            bytesIn: UInt64(index), bytesOut: 20, durationMs: 1, status: .ok)
+    }
+
+    @Test func recordingDoesNotWaitForTheReaderAndEveryLineComesOutInOrder() throws {
+        let pipe = Pipe()
+        let log = EventLog(output: pipe.fileHandleForWriting)
+        let count = 2_000
+        // Far more than a pipe holds (64 KiB) while nobody reads: recorded all the same.
+        let recorded = DispatchSemaphore(value: 0)
+        Thread {
+            for index in 0..<count { log.record(event(index)) }
+            recorded.signal()
+        }.start()
+        #expect(recorded.wait(timeout: .now() + 30) == .success, "recording waited for the pipe's reader")
+        #expect(log.count(.disconnect) == count)
+
+        let lines = ReadLines()
+        let read = DispatchSemaphore(value: 0)
+        let reading = pipe.fileHandleForReading
+        Thread {
+            var text = Data()
+            while true {
+                let chunk = reading.availableData
+                if chunk.isEmpty { break }
+                text += chunk
+            }
+            lines.set(String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init))
+            read.signal()
+        }.start()
+        log.flush()
+        try pipe.fileHandleForWriting.close()
+        #expect(read.wait(timeout: .now() + 30) == .success)
+        let written = lines.value
+        #expect(written.count == count)
+        // Each line one JSON object, in the order recorded.
+        let bytes = try written.map { line in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return (object?["bytesIn"] as? NSNumber)?.intValue ?? -1
+        }
+        #expect(bytes == Array(0..<count))
+    }
+
+    @Test func withoutAnOutputNothingIsWrittenAndFlushReturns() {
+        let log = EventLog()
+        log.record(event(1))
+        log.flush()
+        #expect(log.count(.disconnect) == 1)
+        #expect(log.events.count == 1)
+    }
+}
+
+/// Lines read on another thread.
+final class ReadLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    var value: [String] { lock.withLock { lines } }
+    func set(_ value: [String]) { lock.withLock { lines = value } }
+}
