@@ -35,10 +35,12 @@ final class RelayPool: Sendable {
         let key = Key(loop: ObjectIdentifier(loop), peer: peer)
         while let channel = idle.withLock({ $0[key]?.popLast() }) {
             // A warm connection the peer closed (it stopped, or was killed) is never handed out.
-            guard channel.isActive, (try? channel.pipeline.syncOperations.removeHandler(name: IdleRelayWatcher.name)) != nil else {
+            // The watcher is looked up first: removing by name cannot say synchronously that it was not there.
+            guard channel.isActive, let watcher = try? channel.pipeline.syncOperations.context(name: IdleRelayWatcher.name) else {
                 channel.close(promise: nil)
                 continue
             }
+            channel.pipeline.syncOperations.removeHandler(context: watcher, promise: nil)
             fill(key, on: loop)
             return loop.makeSucceededFuture(channel)
         }
