@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "EdgePcap", targets: ["EdgePcap"]),
         .library(name: "EdgeProxyLibrary", targets: ["EdgeProxy"]),
         .library(name: "EdgeDNSLibrary", targets: ["EdgeDNS"]),
+        .library(name: "EdgeNetLibrary", targets: ["EdgeNet"]),
         .library(name: "EdgeFuzzTargets", targets: ["EdgeFuzzTargets"]),
     ],
     dependencies: [

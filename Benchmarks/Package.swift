@@ -33,6 +33,7 @@ let package = Package(
                 .product(name: "EdgeProxyLibrary", package: "edgesim"),
                 .product(name: "EdgePcap", package: "edgesim"),
                 .product(name: "EdgeDNSLibrary", package: "edgesim"),
+                .product(name: "EdgeNetLibrary", package: "edgesim"),
                 .product(name: "EdgeModel", package: "edgesim"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

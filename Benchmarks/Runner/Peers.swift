@@ -1,3 +1,4 @@
+import EdgeNet
 import Foundation
 import NIOCore
 import NIOPosix
@@ -9,7 +10,7 @@ struct Peer {
     var throughput: (String, Int)
     var connections: (String, Int)
     var datagrams: (String, Int)?
-    var processes: [Process]
+    var processes: [ChildProcess]
     /// Command-line fragments of processes the peer forks on its own (socat's UDP listener
     /// re-listens in a new process after each peer), killed by pattern at the end.
     var forkedPatterns: [String] = []
@@ -19,7 +20,7 @@ struct Peer {
         PeerLauncher.stop(processes)
         for pattern in forkedPatterns {
             if let pkill = PeerLauncher.find("pkill"), let process = try? PeerLauncher.run(pkill, ["-KILL", "-f", pattern]) {
-                process.waitUntilExit()
+                PeerLauncher.waitForExit(process)
             }
         }
     }
@@ -33,20 +34,22 @@ struct Targets {
 }
 
 enum PeerLauncher {
-    static func run(_ path: String, _ arguments: [String], quiet: Bool = true) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        if quiet {
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-        }
-        try process.run()
-        return process
+    /// Started with edgesim's own spawn: no signal blocked or ignored in the child, whatever this
+    /// thread has blocked (a Foundation `Process` started from a pool thread inherits its blocked
+    /// signals, so SIGTERM did not end it, and it was never reaped).
+    static func run(_ path: String, _ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess([path] + arguments)
+    }
+
+    /// Blocks until `process` has exited and been reaped.
+    static func waitForExit(_ process: ChildProcess) {
+        let done = DispatchSemaphore(value: 0)
+        process.onExit { _ in done.signal() }
+        done.wait()
     }
 
     /// Runs `check`; if it fails, the processes are stopped before the error goes on.
-    static func ready(_ processes: [Process], _ check: () async throws -> Void) async throws {
+    static func ready(_ processes: [ChildProcess], _ check: () async throws -> Void) async throws {
         do {
             try await check()
         } catch {
@@ -55,12 +58,12 @@ enum PeerLauncher {
         }
     }
 
-    static func stop(_ processes: [Process]) {
-        for process in processes where process.isRunning { process.terminate() }
+    static func stop(_ processes: [ChildProcess]) {
+        for process in processes { process.signal(SIGTERM) }
         let deadline = Date().addingTimeInterval(2)
         while processes.contains(where: \.isRunning), Date() < deadline { usleep(20_000) }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        for process in processes { process.waitUntilExit() }
+        for process in processes { process.signal(SIGKILL) }
+        for process in processes { waitForExit(process) }
     }
 
     static func find(_ name: String) -> String? {
@@ -85,7 +88,7 @@ enum PeerLauncher {
     /// An edgesim node; with `events`, one writing every event as a JSON line to a file, as a
     /// node under a runner does to its control channel.
     static func edgesim(_ binary: String, _ targets: Targets, folder: URL, events: Bool = false) async throws -> Peer {
-        let host = events ? "127.0.0.4" : "127.0.0.2"
+        let host = events ? "127.0.0.7" : "127.0.0.2"
         let apps = """
             [{"id": "throughput", "protocol": "tcp/20001", "dns": {"type": "CNAME", "name": "t.bench.example"}, "origin_direct": ["tcp://\(targets.origin):\(targets.sinkPort)"]},
              {"id": "connections", "protocol": "tcp/20002", "dns": {"type": "CNAME", "name": "c.bench.example"}, "origin_direct": ["tcp://\(targets.origin):\(targets.echoPort)"]},

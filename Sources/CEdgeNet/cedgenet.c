@@ -6,6 +6,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sched.h>
+#include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -109,7 +110,14 @@ int cedgenet_spawn(const char *path, char *const argv[], char *const envp[], con
     }
     if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     if (result == 0 && directory != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, directory);
-    if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    // A thread of a dispatch or NIO pool blocks most signals and the runtime ignores SIGPIPE; a
+    // child would inherit both, and then not end on SIGTERM. It starts with none blocked, all default.
+    sigset_t none, every;
+    sigemptyset(&none);
+    sigfillset(&every);
+    if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
+    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &every);
     if (result == 0) result = posix_spawnattr_setpgroup(&attributes, 0);
     if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
     posix_spawnattr_destroy(&attributes);
@@ -129,6 +137,14 @@ static int write_file(const char *path, const char *text) {
     int error = written == (ssize_t)length ? 0 : (written < 0 ? errno : EIO);
     close(fd);
     return error;
+}
+
+// In a forked child, before exec: no signal blocked, none ignored (see cedgenet_spawn).
+static void plain_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int number = 1; number < NSIG; number++) signal(number, SIG_DFL);
 }
 
 // In a forked child: reports `error` to the parent through `report` and ends.
@@ -220,6 +236,7 @@ int cedgenet_spawn_private(const char *path, char *const argv[], char *const env
         // Mounts made inside (the namespace folders) stay inside.
         if (error == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) error = errno;
         if (error != 0) child_failed(report[1], error);
+        plain_signals();
         execve(path, argv, envp);
         child_failed(report[1], errno);
     }
@@ -303,6 +320,7 @@ int cedgenet_spawn_entered(pid_t target, const char *netns_path, const char *pat
             int net = open(netns_path, O_RDONLY | O_CLOEXEC);
             if (net < 0 || setns(net, CLONE_NEWNET) != 0) child_failed(report[1], errno);
         }
+        plain_signals();
         execvp(path, argv);
         child_failed(report[1], errno);
     }

@@ -53,6 +53,31 @@ import Testing
         #expect(bytes == Array(0..<count))
     }
 
+    /// The hand-written line decodes to what Foundation's encoder writes, for events with every
+    /// optional field and without, and strings that need escaping.
+    @Test func aLineSaysWhatJSONEncoderSays() throws {
+        var full = event(7)
+        full.originEndpoint = Endpoint(IPAddress("2001:db8::1")!, 443)
+        full.durationMs = 12.345
+        full.originRTTMs = 0.000_01
+        full.message = "refused: \"no\" \\ path\n\tat\u{1}once — ünïcode"
+        full.via = ["nrt", "sin"]
+        full.readsHeld = 3
+        full.time = 1_764_547_200.123_456
+        var bare = event(0)
+        bare.durationMs = nil
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for sample in [full, bare] {
+            var line: [UInt8] = []
+            sample.appendJSONLine(to: &line)
+            #expect(line.last == 0x0A && line.dropLast().contains(0x0A) == false)
+            let mine = try JSONSerialization.jsonObject(with: Data(line)) as? NSDictionary
+            let theirs = try JSONSerialization.jsonObject(with: try encoder.encode(sample)) as? NSDictionary
+            #expect(mine != nil && mine == theirs, "\(String(decoding: line, as: UTF8.self))")
+        }
+    }
+
     @Test func withoutAnOutputNothingIsWrittenAndFlushReturns() {
         let log = EventLog()
         log.record(event(1))

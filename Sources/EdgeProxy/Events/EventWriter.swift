@@ -21,13 +21,13 @@ final class EventWriter: Sendable {
         self.shared = shared
         self.capacity = capacity
         let thread = Thread {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
+            var line: [UInt8] = []
+            line.reserveCapacity(512)
             while let batch = Self.take(shared) {
                 for event in batch {
-                    guard var line = try? encoder.encode(event) else { continue }
-                    line.append(0x0a)
-                    try? output.writeAll(line)
+                    line.removeAll(keepingCapacity: true)
+                    event.appendJSONLine(to: &line)
+                    try? output.writeAll(Data(line))
                 }
                 shared.condition.lock()
                 shared.written += batch.count
