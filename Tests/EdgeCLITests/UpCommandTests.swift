@@ -90,6 +90,9 @@ extension FleetRuns {
                     .split(separator: "\n").last.map(String.init) ?? ""
                 #expect(v6.hasPrefix("2001:db8:a:"), "dig answered '\(v6)'")
                 #expect(try tool([socat, "-t", "3", "-", "TCP6:[\(v6)]:8000"], in: namespace) == "hello through the edge\n")
+                // `edgesim exec --host`, as up prints it, reaches the same host's namespace.
+                let exec = [EdgesimProcess.executable, "exec", "\(up.processIdentifier)", "--host", "paris", "--"]
+                #expect(try tool(exec + [socat, "-t", "3", "-", "TCP:\(first):8000"], in: nil) == "hello through the edge\n")
             }
 
             kill(up.processIdentifier, SIGUSR1)
@@ -100,6 +103,8 @@ extension FleetRuns {
             #expect(up.terminationReason == .exit && up.terminationStatus == 0)
             let printed = String(decoding: try output.fileHandleForReading.readAll(), as: UTF8.self)
             #expect(printed.contains("rotated echo: \(first)"), "\(printed)")
+            let host = mode == "netns" ? " --host paris" : ""
+            #expect(printed.contains("reach it with: edgesim exec \(up.processIdentifier)\(host) -- dig"), "\(printed)")
             #expect(leftoverNamespaces().isEmpty)
             #expect(
                 ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).allSatisfy {
