@@ -58,10 +58,19 @@ extension FleetRuns {
                 #expect(downs.first?["backAt"] != nil, "it answered again after the thaw")
             }
             if scenario == "ipv6-clients" {
-                // Every connection went over IPv6, happy eyeballs' included.
+                // IPv6-only clients went over IPv6 every time. Happy eyeballs did too, but for a
+                // handshake the links' 0.1% loss delayed past 250 ms: then IPv4 is started and may
+                // win, as RFC 8305 means it to (about one run in ten sees one such connection).
                 let traffic = json["traffic"] as? [[String: Any]] ?? []
                 #expect(traffic.count == 3)
-                #expect(traffic.allSatisfy { ($0["families"] as? [String: Int]) == ["ipv6": 50] }, "\(traffic)")
+                for row in traffic {
+                    let families = row["families"] as? [String: Int] ?? [:]
+                    if row["app"] as? String == "echo-dual" {
+                        #expect(families.values.reduce(0, +) == 50 && families["ipv6", default: 0] >= 47, "\(row)")
+                    } else {
+                        #expect(families == ["ipv6": 50], "\(row)")
+                    }
+                }
             }
             if scenario.hasPrefix("replay-") {
                 // Every replayed flow completed with the captured replies, and the report lists each step.
