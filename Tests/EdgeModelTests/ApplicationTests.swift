@@ -140,6 +140,31 @@ import Testing
                 "protocol: udp/53\ndns: {type: CNAME, name: a.example}\norigin_direct: ['udp://198.18.0.1:53']\nproxy_protocol: v1",
                 "proxy_protocol", "v1 is TCP only"
             ),
+            // TLS settings
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntls: off\nmin_tls_version: '1.2'",
+                "min_tls_version", "needs tls flexible, full or strict"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntls: full\norigin_ca: /etc/hostname",
+                "origin_ca", "is for tls strict"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntls: flexible\nmin_tls_version: '1.0'",
+                "min_tls_version", "not one of: 1.1, 1.2, 1.3"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntls: flexible\ntls_ciphers: [ECDHE-RSA-AES128-GCM-SHA256, RC4-MD5]",
+                "tls_ciphers[1]", "unknown cipher 'RC4-MD5'"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntls: flexible\ntls_certificate: /nonexistent/cert.pem\ntls_key: /etc/hostname",
+                "tls_certificate", "cannot read '/nonexistent/cert.pem'"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntls: flexible\ntls_key: /etc/hostname",
+                "tls_key", "tls_certificate and tls_key go together"
+            ),
             (
                 "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\nproxy_protocol: simple",
                 "proxy_protocol", "simple is UDP only"
@@ -232,5 +257,30 @@ import Testing
         let path = scratch.write("apps.yaml", "protocol: tcp/25\ndns: {type: CNAME, name: mail.example}\norigin_direct: ['tcp://mx:25']")
         #expect(ConfigLoader().validate(path).warnings.count == 1)
         #expect(throws: ConfigErrors.self) { try ConfigLoader().loadApplications(path) }
+    }
+
+    /// File paths are taken relative to the applications file; every TLS field reads back.
+    @Test func tlsSettingsAreReadWithPathsBesideTheFile() throws {
+        let certificate = scratch.write("certs/app.pem", "x")
+        _ = scratch.write("certs/app-key.pem", "x")
+        let file = scratch.write(
+            "apps.yaml",
+            Self.valid + """
+
+                tls: strict
+                tls_certificate: certs/app.pem
+                tls_key: certs/app-key.pem
+                min_tls_version: "1.2"
+                tls_ciphers: [ECDHE-ECDSA-AES128-GCM-SHA256]
+                origin_ca: certs/app.pem
+                origin_server_name: Origin.Example
+                """)
+        let app = try #require(try ConfigLoader().loadApplications(file).value.first)
+        #expect(app.tlsSettings.certificateFile == certificate)
+        #expect(app.tlsSettings.keyFile?.hasSuffix("/certs/app-key.pem") == true && app.tlsSettings.keyFile?.hasPrefix("/") == true)
+        #expect(app.tlsSettings.minimumVersion == .v1_2)
+        #expect(app.tlsSettings.ciphers == ["ECDHE-ECDSA-AES128-GCM-SHA256"])
+        #expect(app.tlsSettings.originCAFile == certificate)
+        #expect(app.tlsSettings.originServerName == "origin.example")
     }
 }

@@ -8,7 +8,10 @@ import Synchronization
 final class ExternalProcess: Sendable {
     private let process: Process
     private let input = Pipe()
-    static let guardian = "\"$@\" & child=$!; cat > /dev/null; kill $child 2>/dev/null; wait"
+    /// SIGKILL, since Foundation's Process passes on the spawning thread's signal mask, and a
+    /// test thread may have SIGTERM blocked: a program that does not unblock it (openssl) would
+    /// never end.
+    static let guardian = "\"$@\" & child=$!; cat > /dev/null; kill -KILL $child 2>/dev/null; wait"
     private let lines = Mutex<[String]>([])
     private let partial = Mutex<String>("")
 

@@ -10,6 +10,8 @@ public struct Application: Sendable, Hashable, Identifiable {
     public var proxyProtocol: ProxyProtocolMode
     public var tls: TLSMode
     public var trafficType: TrafficType
+    /// Certificates, versions and origin checks for `tls` other than off.
+    public var tlsSettings: EdgeTLSSettings = EdgeTLSSettings()
     public var ipFirewall: Bool
     public var smartRouting: Bool
     public var edgeIPs: EdgeIPs

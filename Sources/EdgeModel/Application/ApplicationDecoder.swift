@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reads application objects (single, list, or a saved API list response) and enforces every
 /// rule of the application model, reporting all errors with file, line and field.
 enum ApplicationDecoder {
@@ -41,6 +43,7 @@ enum ApplicationDecoder {
             fields.choice("proxy_protocol", ["off": ProxyProtocolMode.off, "v1": .v1, "v2": .v2, "simple": .simple]) ?? .off
         let tls = fields.choice("tls", ["off": TLSMode.off, "flexible": .flexible, "full": .full, "strict": .strict]) ?? .off
         let trafficType = fields.choice("traffic_type", ["direct": TrafficType.direct, "http": .http, "https": .https]) ?? .direct
+        let tlsSettings = decodeTLSSettings(fields, tls: tls, location: node.location)
         let ipFirewall = fields.bool("ip_firewall") ?? false
         let smartRouting = fields.bool("argo_smart_routing") ?? false
         let edgeIPs = decodeEdgeIPs(fields)
@@ -75,10 +78,48 @@ enum ApplicationDecoder {
         }
         fields.finish()
         guard diagnostics.errorCount == errorsBefore, let edge, let dns, let origin else { return nil }
-        return Application(
+        var app = Application(
             id: id ?? generatedID(dns: dns.name, edge: edge), edge: edge, dns: dns, origin: origin,
             proxyProtocol: proxyProtocol, tls: tls, trafficType: trafficType, ipFirewall: ipFirewall,
             smartRouting: smartRouting, edgeIPs: edgeIPs, location: node.location)
+        app.tlsSettings = tlsSettings
+        return app
+    }
+
+    /// The TLS fields; file paths are taken relative to the file that names them.
+    private static func decodeTLSSettings(_ fields: FieldReader, tls: TLSMode, location: SourceLocation) -> EdgeTLSSettings {
+        var settings = EdgeTLSSettings()
+        let folder = URL(fileURLWithPath: location.file).deletingLastPathComponent()
+        func file(_ key: String) -> String? {
+            guard let text = fields.string(key) else { return nil }
+            let path = text.hasPrefix("/") ? text : folder.appendingPathComponent(text).standardizedFileURL.path
+            if !FileManager.default.isReadableFile(atPath: path) {
+                fields.error("cannot read '\(path)'", field: key)
+            }
+            return path
+        }
+        settings.certificateFile = file("tls_certificate")
+        settings.keyFile = file("tls_key")
+        settings.originCAFile = file("origin_ca")
+        settings.originServerName = fields.value("origin_server_name", HostName.normalize)
+        settings.minimumVersion =
+            fields.choice("min_tls_version", ["1.1": TLSVersionSetting.v1_1, "1.2": .v1_2, "1.3": .v1_3]) ?? .v1_1
+        settings.ciphers = fields.scalars("tls_ciphers") { name in
+            TLSCipherSuites.code(name) != nil
+                ? .success(name)
+                : .failure(ValueError("unknown cipher '\(name)'; known: \(TLSCipherSuites.byName.map(\.key).joined(separator: ", "))"))
+        }
+        if (settings.certificateFile == nil) != (settings.keyFile == nil), !fields.has("tls_certificate") || !fields.has("tls_key") {
+            fields.error("tls_certificate and tls_key go together", field: fields.has("tls_key") ? "tls_key" : "tls_certificate")
+        }
+        let edgeKeys = ["tls_certificate", "tls_key", "min_tls_version", "tls_ciphers"]
+        for key in edgeKeys where tls == .off && fields.has(key) {
+            fields.error("\(key) needs tls flexible, full or strict; this application has tls off", field: key)
+        }
+        for key in ["origin_ca", "origin_server_name"] where tls != .strict && fields.has(key) {
+            fields.error("\(key) is for tls strict, which checks the origin's certificate", field: key)
+        }
+        return settings
     }
 
     /// A stable id from what identifies the app, so re-reading a file gives the same id.

@@ -140,6 +140,12 @@ public enum StatusCode: Int, Sendable, Codable, Hashable {
     case resolveTimeout = 531
     /// The name resolved, but to no address the edge can use.
     case resolveNoAddress = 532
+    /// The client's TLS handshake with the edge failed (or it sent no ClientHello).
+    case clientHandshakeFailed = 494
+    /// The TLS handshake with the origin failed.
+    case originHandshakeFailed = 525
+    /// Strict mode refused the origin's certificate (untrusted, expired, or for another name).
+    case originCertificateInvalid = 526
     /// TLS could not be set up from the application's configuration.
     case tlsConfiguration = 540
 }

@@ -36,6 +36,9 @@ public struct ProxyConfiguration: Sendable {
     /// A header a peer must send first (smart routing's relay header) must be complete within
     /// this long. Default 10 s.
     public var headerTimeout: TimeAmount = .seconds(10)
+    /// Where a fleet put the certificates it issued for applications without their own
+    /// (`<app id>.pem`, `<app id>-key.pem`) and its CA (`ca.pem`). Default nil: none.
+    public var certificateFolder: String?
     /// The address connections and flows to IPv4 origins come from; nil lets the kernel choose.
     /// A fleet on loopback sets the node's own address so the links to origins know the node.
     public var originSourceIPv4: IPAddress?
@@ -77,6 +80,8 @@ public final class ApplicationService: Sendable {
     private let matcher: AccessRuleMatcher?
     /// Set for applications with smart routing on a node that measures paths.
     let smartRouting: SmartRouter?
+    /// Edge TLS, for `tls` other than off; a failure is reported on every connection (status 540).
+    let tls: Result<EdgeTLS, TLSConfigurationError>?
 
     public init(
         app: Application, configuration: ProxyConfiguration, events: EventLog, counters: NodeCounters, matcher: AccessRuleMatcher,
@@ -92,6 +97,9 @@ public final class ApplicationService: Sendable {
         self.counters = counters
         self.origins = OriginPool(app: app, resolver: resolver)
         self.matcher = app.ipFirewall && !matcher.isEmpty ? matcher : nil
+        tls =
+            app.tls == .off
+            ? nil : Result { () throws(TLSConfigurationError) in try EdgeTLS(app: app, issuedFolder: configuration.certificateFolder) }
     }
 
     /// nil when access rules do not apply to this application.

@@ -221,8 +221,11 @@ public final class EdgeNode: Sendable {
                         let watcher = IdleWatcher(idle: configuration.tcpIdleTimeout, halfClosed: configuration.tcpHalfClosedTimeout) {
                             record.timedOut($0)
                         }
+                        let helloReader = service.app.tls == .off ? nil : ClientHelloReader(timeout: configuration.headerTimeout)
+                        try channel.pipeline.syncOperations.addHandler(watcher)
+                        if let helloReader { try channel.pipeline.syncOperations.addHandler(helloReader) }
                         try channel.pipeline.syncOperations.addHandlers(
-                            watcher, relay, TCPSessionHandler(service: service, relay: relay, record: record))
+                            relay, TCPSessionHandler(service: service, relay: relay, record: record, helloReader: helloReader))
                         let bound = NIOLoopBound(record, eventLoop: channel.eventLoop)
                         channel.closeFuture.whenComplete { _ in
                             // The place is free before the event says so.

@@ -3,7 +3,7 @@ import Synchronization
 /// Running totals of one node's data plane, readable at any time from any thread.
 public final class NodeCounters: Sendable {
     public enum Name: Int, CaseIterable, Sendable {
-        case tcpAccepted, tcpClosed, tcpFiltered, tcpOriginErrors, tcpRefusedLimit, tcpTimedOut, tcpReadsHeld
+        case tcpAccepted, tcpClosed, tcpFiltered, tcpOriginErrors, tcpRefusedLimit, tcpTimedOut, tcpReadsHeld, tcpTLSErrors
         case udpDatagramsIn, udpDatagramsOut, udpFlowsOpened, udpFlowsExpired, udpFlowsEvicted
         case udpDroppedFragmented, udpDroppedFiltered, udpDroppedPending, udpDroppedBadReply
     }

@@ -58,6 +58,13 @@ final class ConnectionRecord {
         service.event(.resolveOrigin, client: client, edge: edge, duration: .now() - started, status: status, message: message)
     }
 
+    /// A handshake failed on either leg, or the application's TLS is unusable.
+    func tlsFailed(status: StatusCode, message: String, origin: Endpoint?) {
+        finished = true
+        service.counters.add(.tcpTLSErrors)
+        service.event(.tlsError, client: client, edge: edge, origin: origin, duration: .now() - started, status: status, message: message)
+    }
+
     func connected(origin: Endpoint, rtt: TimeAmount, via: [String]) {
         self.origin = origin
         self.via = via

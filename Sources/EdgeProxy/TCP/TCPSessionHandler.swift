@@ -2,6 +2,7 @@ import EdgeDNS
 import EdgeModel
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Carries out the decisions of `TCPSessionStateMachine` for one client connection: asks the
 /// access rules and the origin pool, opens the origin leg through the application's connector
@@ -12,17 +13,23 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let service: ApplicationService
     private let relay: RelayHandler
     private let record: ConnectionRecord
-    private var machine = TCPSessionStateMachine()
+    /// In the pipeline for edge TLS: holds the ClientHello until the edge answers it.
+    private let helloReader: ClientHelloReader?
+    private var machine: TCPSessionStateMachine
     private var context: ChannelHandlerContext?
     private var client = Endpoint(.v4(0), 0)
     private var edge = Endpoint(.v4(0), 0)
     private var started = NIODeadline.now()
     private var connector: any OriginConnector = DirectConnector()
+    /// The origin leg once open, and how long it took, while the client's handshake finishes.
+    private var origin: (relay: RelayHandler, rtt: TimeAmount)?
 
-    init(service: ApplicationService, relay: RelayHandler, record: ConnectionRecord) {
+    init(service: ApplicationService, relay: RelayHandler, record: ConnectionRecord, helloReader: ClientHelloReader? = nil) {
         self.service = service
         self.relay = relay
         self.record = record
+        self.helloReader = helloReader
+        machine = TCPSessionStateMachine(edgeTLS: service.app.tls != .off)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -40,7 +47,14 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.edge = edge
         record.start(client: client, edge: edge)
         let decision = service.accessDecision(for: client.address)
-        perform(machine.accepted(allowed: decision?.allowed ?? true, rule: decision?.rule.map { "\($0.action.rawValue) \($0.target)" }))
+        var unusable: TCPSessionStateMachine.Failure?
+        if case .failure(let error) = service.tls {
+            unusable = .init(status: .tlsConfiguration, message: "application TLS unusable: \(error)")
+        }
+        perform(
+            machine.accepted(
+                allowed: decision?.allowed ?? true, rule: decision?.rule.map { "\($0.action.rawValue) \($0.target)" }, tlsUnusable: unusable
+            ))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -52,8 +66,21 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let context else { return }
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
         switch action {
-        case .none, .closeOrigin, .join:
+        case .none, .closeOrigin:
             break
+        case .readHello:
+            guard let helloReader, let readerContext = try? context.pipeline.syncOperations.context(handler: helloReader) else {
+                perform(machine.helloFailed(.init(status: .clientHandshakeFailed, message: "no ClientHello reader")))
+                return
+            }
+            helloReader.start(context: readerContext) { result in
+                let handler = this.value
+                switch result {
+                case .success(let hello): handler.perform(handler.machine.helloRead(hello))
+                case .failure(let malformed):
+                    handler.perform(handler.machine.helloFailed(.init(status: .clientHandshakeFailed, message: "client: \(malformed)")))
+                }
+            }
         case .resolve:
             service.origins.candidates(edgePort: edge.port, on: context.eventLoop).whenComplete { result in
                 let handler = this.value
@@ -65,18 +92,36 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         case .connect(let origin):
-            connect(to: origin, through: service.connector(towards: origin), context: context)
+            connect(to: origin, through: securing(service.connector(towards: origin)), context: context)
         case .connectDirect(let origin):
-            connect(to: origin, through: DirectConnector(), context: context)
+            connect(to: origin, through: securing(DirectConnector()), context: context)
+        case .secureClient:
+            secureClient(context: context)
+        case .join(let originEndpoint):
+            guard let origin else { return }
+            record.connected(origin: originEndpoint, rtt: origin.rtt, via: connector.via)
+            RelayHandler.join(relay, origin.relay)
         case .close(let outcome):
             switch outcome {
             case .filtered(let rule): record.filtered(rule: rule)
             case .resolveFailed(let failure): record.resolveFailed(status: failure.status, message: failure.message)
             case .originFailed(let failure):
                 record.originFailed(status: failure.status, message: failure.message, origin: nil, via: connector.via)
+            case .tlsFailed(let failure, let origin):
+                record.tlsFailed(status: failure.status, message: failure.message, origin: origin)
             }
             context.close(promise: nil)
         }
+    }
+
+    /// The connector wrapped in TLS for full and strict: SNI is the configured origin name, else
+    /// the client's, else the `origin_dns` name; ALPN is what the client offered.
+    private func securing(_ connector: any OriginConnector) -> any OriginConnector {
+        guard case .success(let tls) = service.tls, tls.mode == .full || tls.mode == .strict else { return connector }
+        var name = tls.settings.originServerName ?? machine.hello?.serverName
+        if name == nil, case .dns(let dns) = service.app.origin { name = dns.name }
+        return TLSOriginConnector(
+            inner: connector, tls: tls, serverName: name, applicationProtocols: machine.hello?.applicationProtocols ?? [])
     }
 
     private func connect(to origin: Endpoint, through connector: any OriginConnector, context: ChannelHandlerContext) {
@@ -94,21 +139,52 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
         .whenComplete { result in
             let handler = this.value
             switch result {
+            case .failure(let error as TLSOriginConnector.HandshakeFailure):
+                handler.perform(handler.machine.originHandshakeFailed(.init(status: error.status, message: error.description)))
             case .failure(let error):
                 let relays = handler.connector.via
                 if let first = relays.first { handler.service.smartRouting?.relayFailed(first) }
                 let failure = TCPSessionStateMachine.Failure(status: StatusCode(connectError: error), message: "\(error)")
                 handler.perform(handler.machine.connectFailed(failure, relayed: !relays.isEmpty))
             case .success(let originChannel):
-                switch handler.machine.connected() {
-                case .join(let origin):
-                    handler.record.connected(origin: origin, rtt: NIODeadline.now() - handler.started, via: handler.connector.via)
-                    clientChannel.closeFuture.whenComplete { _ in originChannel.close(promise: nil) }
-                    RelayHandler.join(handler.relay, originRelay.value)
-                default:
+                let action = handler.machine.connected()
+                guard action != .closeOrigin, action != .none else {
                     originChannel.close(promise: nil)
+                    return
                 }
+                handler.origin = (originRelay.value, NIODeadline.now() - handler.started)
+                clientChannel.closeFuture.whenComplete { _ in originChannel.close(promise: nil) }
+                handler.perform(action)
             }
+        }
+    }
+
+    /// Answers the client's handshake with the held ClientHello, offering the protocol the
+    /// origin chose (none for a plain origin).
+    private func secureClient(context: ChannelHandlerContext) {
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let handshake = context.eventLoop.makePromise(of: String?.self)
+        // Listen first: a hello the TLS library refuses fails the handshake while it is handed over.
+        handshake.futureResult.whenComplete { result in
+            let handler = this.value
+            switch result {
+            case .success: handler.perform(handler.machine.clientSecured())
+            case .failure(let error):
+                handler.perform(
+                    handler.machine.clientHandshakeFailed(
+                        .init(status: .clientHandshakeFailed, message: "client: \(handshakeReason(error))")))
+            }
+        }
+        do {
+            guard case .success(let tls) = service.tls, let helloReader else { throw HandshakeClosed() }
+            let negotiated = (connector as? TLSOriginConnector)?.negotiatedProtocol.withLockedValue { $0 }
+            let operations = context.pipeline.syncOperations
+            let server = NIOSSLServerHandler(context: try tls.serverContext(applicationProtocol: negotiated))
+            try operations.addHandler(server, position: .after(helloReader))
+            try operations.addHandler(HandshakeReader(promise: handshake), position: .after(server))
+            operations.removeHandler(helloReader, promise: nil)
+        } catch {
+            handshake.fail(error)
         }
     }
 }

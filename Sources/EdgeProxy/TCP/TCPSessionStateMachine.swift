@@ -1,14 +1,19 @@
 import EdgeModel
 
 /// The decisions of one client TCP connection, without sockets: each event the handler sees
-/// returns what to do next. accepted → (filtered) → resolving → connecting (each candidate in
-/// turn) → relaying → closed; the origin leg's header is written by the connector before the
-/// two sides are joined, and half-closes are the relay's business once joined.
+/// returns what to do next. accepted → (filtered) → [readingHello] → resolving → connecting
+/// (each candidate in turn) → [securingClient] → relaying → closed. The bracketed states are
+/// edge TLS: the client's ClientHello is read first (its SNI and ALPN go to a TLS origin), the
+/// origin leg is opened (and secured, for full and strict) by the connector, and only then is
+/// the client answered, with the protocol the origin chose. The origin leg's header is written
+/// by the connector before the two sides are joined; half-closes are the relay's business.
 struct TCPSessionStateMachine {
     enum State: Equatable {
         case accepted
+        case readingHello
         case resolving
         case connecting(remaining: ArraySlice<Endpoint>, lastFailure: Failure?, direct: Bool)
+        case securingClient(origin: Endpoint)
         case relaying(origin: Endpoint)
         case closed
     }
@@ -22,9 +27,13 @@ struct TCPSessionStateMachine {
         case filtered(rule: String?)
         case resolveFailed(Failure)
         case originFailed(Failure)
+        /// A handshake failed on either leg, or the application's TLS cannot be set up.
+        case tlsFailed(Failure, origin: Endpoint?)
     }
 
     enum Action: Equatable {
+        /// Read the client's ClientHello.
+        case readHello
         /// Ask the origin pool for candidates.
         case resolve
         /// Open the origin leg to this endpoint, the way the application's routing says.
@@ -32,7 +41,9 @@ struct TCPSessionStateMachine {
         /// Open the origin leg to this endpoint straight, whatever the routing says (a relayed
         /// attempt failed).
         case connectDirect(Endpoint)
-        /// The origin leg is ready: join the two sides.
+        /// The origin leg is ready: answer the client's TLS handshake.
+        case secureClient(origin: Endpoint)
+        /// Both legs are ready: join the two sides.
         case join(origin: Endpoint)
         /// Close the client with this outcome recorded.
         case close(Outcome)
@@ -42,16 +53,46 @@ struct TCPSessionStateMachine {
     }
 
     private(set) var state: State = .accepted
+    /// Whether the client speaks TLS to the edge.
+    let edgeTLS: Bool
+    /// The client's ClientHello, once read.
+    private(set) var hello: TLSClientHello?
 
-    /// The access rules have spoken.
-    mutating func accepted(allowed: Bool, rule: String?) -> Action {
+    init(edgeTLS: Bool = false) {
+        self.edgeTLS = edgeTLS
+    }
+
+    /// The access rules have spoken. `tlsUnusable` is set when the application's TLS could not
+    /// be set up, so an allowed client cannot be served.
+    mutating func accepted(allowed: Bool, rule: String?, tlsUnusable: Failure? = nil) -> Action {
         guard state == .accepted else { return .none }
         guard allowed else {
             state = .closed
             return .close(.filtered(rule: rule))
         }
+        if let tlsUnusable {
+            state = .closed
+            return .close(.tlsFailed(tlsUnusable, origin: nil))
+        }
+        if edgeTLS {
+            state = .readingHello
+            return .readHello
+        }
         state = .resolving
         return .resolve
+    }
+
+    mutating func helloRead(_ hello: TLSClientHello) -> Action {
+        guard state == .readingHello else { return .none }
+        self.hello = hello
+        state = .resolving
+        return .resolve
+    }
+
+    mutating func helloFailed(_ failure: Failure) -> Action {
+        guard state == .readingHello else { return .none }
+        state = .closed
+        return .close(.tlsFailed(failure, origin: nil))
     }
 
     mutating func resolved(_ candidates: [Endpoint]) -> Action {
@@ -77,10 +118,22 @@ struct TCPSessionStateMachine {
         return next(remaining.dropFirst(), lastFailure: failure)
     }
 
+    /// The origin leg opened but its TLS handshake failed, or its certificate was refused:
+    /// another address of the same origin would present the same, so the connection ends.
+    mutating func originHandshakeFailed(_ failure: Failure) -> Action {
+        guard case .connecting(let remaining, _, _) = state else { return .none }
+        state = .closed
+        return .close(.tlsFailed(failure, origin: remaining.first))
+    }
+
     mutating func connected() -> Action {
         switch state {
         case .connecting(let remaining, _, _):
             guard let origin = remaining.first else { return .none }
+            if edgeTLS {
+                state = .securingClient(origin: origin)
+                return .secureClient(origin: origin)
+            }
             state = .relaying(origin: origin)
             return .join(origin: origin)
         case .closed: return .closeOrigin
@@ -88,10 +141,31 @@ struct TCPSessionStateMachine {
         }
     }
 
-    /// The client went away. Whatever is under way stops; an origin leg that opens later is closed.
-    mutating func clientClosed() -> Action {
+    mutating func clientSecured() -> Action {
+        guard case .securingClient(let origin) = state else { return .none }
+        state = .relaying(origin: origin)
+        return .join(origin: origin)
+    }
+
+    mutating func clientHandshakeFailed(_ failure: Failure) -> Action {
+        guard case .securingClient(let origin) = state else { return .none }
         state = .closed
-        return .none
+        return .close(.tlsFailed(failure, origin: origin))
+    }
+
+    /// The client went away. Whatever is under way stops; an origin leg that opens later is closed.
+    /// A client that leaves in the middle of its TLS handshake is a TLS error.
+    mutating func clientClosed() -> Action {
+        defer { state = .closed }
+        switch state {
+        case .readingHello:
+            return .close(.tlsFailed(.init(status: .clientHandshakeFailed, message: "client: closed before its ClientHello"), origin: nil))
+        case .securingClient(let origin):
+            return .close(
+                .tlsFailed(.init(status: .clientHandshakeFailed, message: "client: closed during the TLS handshake"), origin: origin))
+        default:
+            return .none
+        }
     }
 
     private mutating func next(_ remaining: ArraySlice<Endpoint>, lastFailure: Failure?) -> Action {
