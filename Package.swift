@@ -84,6 +84,8 @@ let package = Package(
             name: "EdgeSim",
             dependencies: [
                 "EdgeModel", "EdgePcap", "EdgeProxy", "EdgeDNS", "EdgeRouting", "EdgeNet",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -85,6 +85,12 @@ struct NodeCommand: AsyncParsableCommand {
     )
     var bufferedBytes: String?
 
+    @Option(
+        help:
+            "Folder of certificates issued for applications with edge TLS and no tls_certificate of their own (<app id>.pem, <app id>-key.pem) and of the CA strict mode trusts (ca.pem); edgesim run and up make one.",
+        completion: .directory)
+    var certificates: String?
+
     func validate() throws {
         guard (apps == nil) != (scenario == nil) else { throw ValidationError("give either --apps or --scenario (with --as)") }
         if scenario != nil, nodeName == nil { throw ValidationError("--scenario needs --as NODE") }
@@ -189,7 +195,20 @@ struct NodeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
+        // TLS settings that cannot work are refused now, naming the field, rather than per connection.
+        var unusable = false
+        for app in applications.value where app.tls != .off {
+            do {
+                _ = try EdgeTLS(app: app, issuedFolder: certificates)
+            } catch {
+                printError("error: \(app.location.file):\(app.location.line): application \(app.id): \(error)")
+                unusable = true
+            }
+        }
+        if unusable { throw ExitCode(2) }
+
         var configuration = ProxyConfiguration(limits: limits)
+        configuration.certificateFolder = certificates
         configuration.nodeName = name
         configuration.originSourceIPv4 = originSource
         let output: FileHandle?

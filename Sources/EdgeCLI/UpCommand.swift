@@ -32,6 +32,12 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Write a line here once the fleet is up (for scripts and benchmarks).")
     var readyFile: String?
 
+    @Option(
+        help:
+            "Keep the fleet's CA and the certificates it issues in this folder (a CA already there is reused, so clients keep trusting it). Default: a folder removed when the fleet stops.",
+        completion: .directory)
+    var certificates: String?
+
     @Option(help: "Write what crosses a host to a pcapng file while the fleet runs: HOST:FILE (repeatable).")
     var capture: [String] = []
 
@@ -74,10 +80,12 @@ struct UpCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let network = Fleet.network(for: plan, dnsPort: port, say: { printError($0) })
-        let fleet = Fleet(
-            plan: plan, network: network,
-            options: .init(executable: HostChecks.executablePath, scenarioPath: path, say: { printError($0) }, nodeLog: { _, _ in }),
-            ttl: 30)
+        var options = Fleet.Options(
+            executable: HostChecks.executablePath, scenarioPath: path, say: { printError($0) }, nodeLog: { _, _ in })
+        options.certificateFolder =
+            certificates.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            ?? directory.appendingPathComponent("tls").path
+        let fleet = Fleet(plan: plan, network: network, options: options, ttl: 30)
         let stopped = AsyncStream<Int32>.makeStream()
         let signals = SignalWatch([SIGINT, SIGTERM]) { stopped.continuation.yield($0) }
         defer { signals.stop() }
@@ -110,6 +118,12 @@ struct UpCommand: AsyncParsableCommand {
         say(
             "DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME\(mode == .netns ? " (from inside a client's namespace)" : "")"
         )
+        if let ca = fleet.certificateAuthorityFile {
+            let tlsApp = plan.applications.first { $0.tls != .off }
+            say(
+                "TLS: the fleet's CA is \(ca)\(tlsApp.map { " (curl --cacert \(ca) https://\($0.dns.name)/, openssl s_client -CAfile \(ca) -servername \($0.dns.name))" } ?? "")"
+            )
+        }
         if plan.applications.isEmpty {
             say("no applications: give some with --apps FILE (a JSON or YAML list of Spectrum application objects)")
         }

@@ -146,6 +146,22 @@ import Testing
                 "overlaps hosts_ipv4"
             ),
             ("name: small", "name: small\naddress_pools: {hosts_ipv6: 2001:db9::/48}", "address_pools.hosts_ipv6", "outside 2001:db8::/32"),
+            // origins serving TLS
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}",
+                "  - {name: echo, kind: udp-echo, ports: [7], tls: true}", "origins[0].tls", "tls is for the built-in TCP origins"
+            ),
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}",
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009], tls: {cert: missing.pem, key: /etc/hostname}}",
+                "origins[0].tls.cert",
+                "cannot read"
+            ),
+            (
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009]}",
+                "  - {name: echo, kind: tcp-echo, ports: [7, 9000-9009], tls: {cert: /etc/hostname}}",
+                "origins[0].tls.key", "missing required field"
+            ),
         ] as [(String, String, String, String)])
     func mistakesAreReportedPrecisely(line: String, replacement: String, field: String, message: String) throws {
         #expect(smallTopology.contains(line), "fixture line not found")
@@ -221,5 +237,20 @@ import Testing
         let result = scratch.validate(Self.text + "\n" + line + "\n", as: .topology)
         #expect(result.errors.count == 1, "\(result.issues)")
         #expect(result.errors.first?.description.contains(expected) == true, "\(result.issues)")
+    }
+
+    @Test func anOriginServesTLSWithAnIssuedCertificateOrItsOwnFiles() throws {
+        _ = scratch.write("origin.pem", "x")
+        let issued = smallTopology.replacingOccurrences(
+            of: "{name: echo, kind: tcp-echo, ports: [7, 9000-9009]}",
+            with: "{name: echo, kind: tcp-echo, ports: [7, 9000-9009], tls: true}")
+        #expect(try ConfigLoader().loadTopology(scratch.write("issued.yaml", issued)).value.origin(named: "echo")?.tls == .issued)
+        let own = smallTopology.replacingOccurrences(
+            of: "{name: mx, kind: smtp, proxy_protocol: v1}",
+            with: "{name: mx, kind: smtp, proxy_protocol: v1, tls: {cert: origin.pem, key: origin.pem}}")
+        let path = scratch.folder.appendingPathComponent("origin.pem").path
+        #expect(
+            try ConfigLoader().loadTopology(scratch.write("own.yaml", own)).value.origin(named: "mx")?.tls
+                == .files(certificate: path, key: path))
     }
 }

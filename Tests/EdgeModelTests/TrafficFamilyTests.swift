@@ -5,7 +5,9 @@ import Testing
 @Suite struct TrafficFamilyTests {
     let scratch = Scratch()
 
-    func load(_ traffic: String, connectivity: String = "all") throws -> (TrafficStep?, ValidationResult) {
+    func load(_ traffic: String, connectivity: String = "all", tls: String = "off", expect: String = "") throws -> (
+        TrafficStep?, ValidationResult
+    ) {
         scratch.write("topo/small.yaml", smallTopology)
         let path = scratch.write(
             "scenarios/family.yaml",
@@ -19,9 +21,11 @@ import Testing
                 dns: {type: CNAME, name: echo.example}
                 origin_direct: ["tcp://echo:9000"]
                 edge_ips: {type: dynamic, connectivity: \(connectivity)}
+                tls: "\(tls)"
             timeline:
               - at: 0s
                 traffic: \(traffic)
+            \(expect)
             """)
         let result = ConfigLoader().validate(path)
         guard result.errors.isEmpty else { return (nil, result) }
@@ -45,5 +49,17 @@ import Testing
         #expect(v4.onlyError()?.message.contains("has no IPv4 address") == true)
         let (_, odd) = try load("{from: client-1, app: echo, family: ipx}")
         #expect(odd.onlyError()?.field == "timeline[0].traffic.family")
+    }
+
+    /// `tls_version` pins a TLS client's version; it and the check of the same name need edge TLS.
+    @Test func tlsVersionIsForApplicationsWithEdgeTLS() throws {
+        #expect(try load("{from: client-1, app: echo, tls_version: '1.2'}", tls: "flexible").0?.tlsVersion == .v1_2)
+        #expect(try load("{from: client-1, app: echo}", tls: "strict").0?.tlsVersion == nil)
+        let (_, off) = try load("{from: client-1, app: echo, tls_version: '1.2'}")
+        #expect(off.errors.first?.message.contains("has tls off") == true, "\(off.issues)")
+        let check = "expect:\n  - tls_version: {app: echo, version: '1.3'}"
+        #expect(try load("{from: client-1, app: echo}", tls: "full", expect: check).1.errors.isEmpty)
+        let (_, unchecked) = try load("{from: client-1, app: echo}", expect: check)
+        #expect(unchecked.errors.first?.field.hasSuffix("tls_version.app") == true, "\(unchecked.issues)")
     }
 }

@@ -78,9 +78,10 @@ struct EmulatedLinkTests {
             // The origin accepts when the handshake's last ACK arrives, a link crossing after the client is done.
             #expect(await eventually { origin.connections.count == 5 })
             await origin.stop()
-            // A handshake is one round trip: 2 x 20 ms, plus scheduling on this machine.
+            // A handshake is one round trip: 2 x 20 ms, plus scheduling on this machine (more when
+            // other tests load both cores); a delay applied twice would make it 80 ms.
             let median = times.sorted()[2]
-            #expect(median >= 40 && median < 55, "connect times \(times) ms")
+            #expect(median >= 40 && median < 70, "connect times \(times) ms")
             #expect(pair.link.counters.forwarded >= 10)
             #expect(origin.connections.allSatisfy { $0.peer.address == Self.addressA })
         }

@@ -20,7 +20,7 @@ struct EdgeTLSTests {
         var caFile: String { folder.appendingPathComponent(LocalCA.certificateFile).path }
 
         init(appID: String) throws {
-            folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-tls-\(UUID().uuidString)")
+            folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-test-tls-\(UUID().uuidString)")
             ca = try LocalCA()
             try ca.write(to: folder)
             try ca.issue(names: [EdgeTLSTests.name]).write(to: folder, name: appID)
@@ -248,6 +248,38 @@ struct EdgeTLSTests {
         case .valid: break
         }
         #expect(event.origin == originEndpoint.description)
+    }
+
+    /// Full and strict towards a built-in origin serving TLS behind a PROXY v1 header: the header
+    /// goes first in the clear, the bytes echo back through both TLS legs, and the origin learns
+    /// the client's address.
+    @Test(arguments: [TLSMode.full, .strict])
+    func aBuiltInTLSOriginBehindAPROXYHeaderEchoes(mode: TLSMode) async throws {
+        let fixture = try Fixture(appID: "behind")
+        let originAddress = Loopback.address()
+        let files = try fixture.ca.issue(names: [Self.name], addresses: [originAddress]).write(to: fixture.folder, name: "origin")
+        let origin = TCPOrigin(expecting: .v1, tls: (files.certificate.path, files.key.path))
+        let originEndpoint = try await origin.start(address: originAddress)[0]
+        var app = app("behind", tls: mode, origin: originEndpoint)
+        app.proxyProtocol = .v1
+        let edge = Loopback.address()
+        let node = fixture.node(app, at: edge)
+        _ = try await node.start()
+        defer {
+            Task {
+                await node.stop()
+                await origin.stop()
+            }
+        }
+        for round in 0..<20 {
+            let payload = randomBytes(16 * 1024 + round)
+            let echoed = try await TLSTestClient.exchange(
+                with: Endpoint(edge, 443), caFile: fixture.caFile, serverName: Self.name, sending: payload, expecting: payload.count)
+            #expect(echoed.received == payload, "round \(round): \(echoed.received.count) of \(payload.count) bytes came back")
+        }
+        #expect(origin.connections.count == 20)
+        #expect(origin.connections.allSatisfy { $0.header?.source?.address.isIPv4 == true })
+        #expect(node.events.count(.tlsError) == 0)
     }
 
     // MARK: Configuration

@@ -55,6 +55,14 @@ struct ExpectationDecoder {
             }
             guard let scope else { return nil }
             return .firstByteTime(scope: scope, percentile: percentiles[key]!, bound: .below(bound))
+        case "tls_version":
+            let scope = self.scope(fields, appRequired: true)
+            let version = fields.choice("version", ["1.1": TLSVersionSetting.v1_1, "1.2": .v1_2, "1.3": .v1_3], required: true)
+            if let id = scope?.application, context.applications.first(where: { $0.id == id })?.tls == .off {
+                fields.error("application \(id) has tls off, so no connection of it negotiates TLS", field: "app")
+            }
+            guard let scope, let version else { return nil }
+            return .tlsVersion(scope: scope, version: version)
         case "client_address_seen":
             guard let scope = self.scope(fields, appRequired: true), let id = scope.application else { return nil }
             if context.applications.first(where: { $0.id == id })?.proxyProtocol == .off {

@@ -108,6 +108,9 @@ public struct TrafficStep: Sendable, Hashable {
     public var hold: Duration
     /// Which of the application's addresses the client uses.
     public var family: AddressFamilyChoice = .ipv4
+    /// For an application with edge TLS: the one TLS version the client offers (`tls_version`);
+    /// nil offers 1.2 and 1.3.
+    public var tlsVersion: TLSVersionSetting?
 }
 
 /// `family:` of a traffic step.
@@ -286,11 +289,13 @@ public enum Expectation: Sendable, Hashable {
     case replaySuccess(application: String?, atLeast: Double)
     /// How late (or early) sends were against the capture's schedule, at a percentile.
     case replayTiming(application: String?, percentile: Double, below: Duration)
+    /// Every TLS connection of the scope negotiated this version.
+    case tlsVersion(scope: TrafficScope, version: TLSVersionSetting)
 
     public static let kinds = [
         "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",
         "old_address_refused", "connections_survived", "client_rejected", "client_accepted", "node_reported_down", "no_leftovers",
-        "memory_bounded", "limited", "origin_reached", "replay_success", "replay_timing",
+        "memory_bounded", "limited", "origin_reached", "replay_success", "replay_timing", "tls_version",
     ]
 }
 

@@ -66,10 +66,16 @@ struct StepDecoder {
         if concurrency > connections {
             fields.error("concurrency \(concurrency) is above connections \(connections)", field: "concurrency")
         }
+        let tlsVersion = fields.choice("tls_version", ["1.1": TLSVersionSetting.v1_1, "1.2": .v1_2, "1.3": .v1_3])
+        if tlsVersion != nil, let app, context.applications.first(where: { $0.id == app })?.tls == .off {
+            fields.error("application \(app) has tls off; tls_version is for applications with edge TLS", field: "tls_version")
+        }
         guard let clients, let app else { return nil }
-        return TrafficStep(
+        var step = TrafficStep(
             clients: clients, application: app, connections: connections, concurrency: concurrency, bytes: bytes,
             rate: rate, resolve: resolve, hold: hold, family: family)
+        step.tlsVersion = tlsVersion
+        return step
     }
 
     private func replay(_ fields: FieldReader) -> ReplayStep? {

@@ -118,6 +118,8 @@ public struct OriginSpec: Sendable, Hashable {
     /// For `smtp` and `postfix`: what the mail server checks about the connecting address
     /// before it takes a message. `postfix` defaults to `[fcrdns]`, `smtp` to none.
     public var checks: [MailCheck] = []
+    /// Whether the built-in origin serves TLS, and with which certificate.
+    public var tls: OriginTLS?
     public var city: String?
     /// The name its address has in reverse DNS (PTR); nil is `<name>.hosts.<fleet domain>`.
     public var ptr: String?
@@ -127,6 +129,13 @@ public struct OriginSpec: Sendable, Hashable {
     public func listens(on ports: PortRange) -> Bool {
         self.ports.contains { $0.first <= ports.first && ports.last <= $0.last }
     }
+}
+
+/// `tls:` of a built-in origin: `true` for a certificate the fleet's local CA issues for the
+/// origin's name and addresses, or `{cert, key}` files of its own.
+public enum OriginTLS: Sendable, Hashable {
+    case issued
+    case files(certificate: String, key: String)
 }
 
 /// A reverse-DNS check a mail server makes on the address a connection comes from (the one

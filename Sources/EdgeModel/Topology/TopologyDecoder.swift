@@ -1,3 +1,5 @@
+import Foundation
+
 enum TopologyDecoder {
     static func decode(_ root: ConfigNode, _ diagnostics: Diagnostics) -> Topology? {
         guard let fields = FieldReader(root, path: "", diagnostics, what: "a topology (a mapping with name, edge_nodes, links...)") else {
@@ -165,6 +167,32 @@ enum TopologyDecoder {
         return Coordinates(latitude: lat, longitude: lon)
     }
 
+    /// `tls: true` or `tls: {cert, key}` (paths beside the topology file), for built-in TCP origins.
+    private static func decodeOriginTLS(_ fields: FieldReader, kind: OriginSpec.Kind?) -> OriginTLS? {
+        guard let node = fields.node("tls") else { return nil }
+        if let kind, ![.tcpEcho, .http, .smtp].contains(kind) {
+            fields.error("tls is for the built-in TCP origins (tcp-echo, http, smtp); kind \(kind.rawValue) sets up its own", field: "tls")
+            return nil
+        }
+        if node.scalar != nil {
+            guard let on = fields.bool("tls") else { return nil }
+            return on ? .issued : nil
+        }
+        guard let files = FieldReader(node, path: fields.fieldPath("tls"), fields.diagnostics, what: "tls: true or {cert, key}") else {
+            return nil
+        }
+        defer { files.finish() }
+        let folder = URL(fileURLWithPath: node.location.file).deletingLastPathComponent()
+        func path(_ key: String) -> String? {
+            guard let text = files.string(key, required: true) else { return nil }
+            let path = text.hasPrefix("/") ? text : folder.appendingPathComponent(text).standardizedFileURL.path
+            if !FileManager.default.isReadableFile(atPath: path) { files.error("cannot read '\(path)'", field: key) }
+            return path
+        }
+        guard let certificate = path("cert"), let key = path("key") else { return nil }
+        return .files(certificate: certificate, key: key)
+    }
+
     private static func decodeOrigin(
         _ node: ConfigNode, path: String, _ diagnostics: Diagnostics,
         _ fixedAddress: (FieldReader, String, String?, Bool) -> IPAddress?
@@ -187,10 +215,11 @@ enum TopologyDecoder {
             MailCheck(rawValue: text).map { .success($0) }
                 ?? .failure(ValueError("'\(text)' is not one of: \(MailCheck.allCases.map(\.rawValue).joined(separator: ", "))"))
         }
+        let tls = decodeOriginTLS(fields, kind: kind)
         let origin = OriginSpec(
             name: name ?? "", kind: kind ?? .tcpEcho, transport: declaredTransport ?? .tcp, ports: ports ?? [],
             command: command, proxyProtocol: proxyProtocol, banner: banner, checks: checks ?? (kind == .postfix ? [.fcrdns] : []),
-            city: fields.string("city"),
+            tls: tls, city: fields.string("city"),
             ptr: fields.value("ptr", HostName.normalize),
             ipv4: fixedAddress(fields, "ipv4", name, true), ipv6: fixedAddress(fields, "ipv6", name, false))
         guard let kind else { return nil }

@@ -2,6 +2,7 @@ import EdgeDNS
 import EdgeModel
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A built-in TCP origin: an echo server that honours half-close, an SMTP-like server that
@@ -47,15 +48,29 @@ public final class TCPOrigin: Sendable {
 
     /// How long a sender may take over its PROXY header. Default 10 s.
     private let headerTimeout: TimeAmount
+    /// PEM certificate and key files, when the origin serves TLS (after any PROXY header).
+    private let tls: (certificate: String, key: String)?
 
     public init(
         expecting proxyProtocol: ProxyProtocolMode = .off, responder: Responder = .echo,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, headerTimeout: TimeAmount = .seconds(10)
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, headerTimeout: TimeAmount = .seconds(10),
+        tls: (certificate: String, key: String)? = nil
     ) {
         expect = proxyProtocol
         self.responder = responder
         self.group = group
         self.headerTimeout = headerTimeout
+        self.tls = tls
+    }
+
+    /// The TLS context the origin serves with, from its files.
+    private func tlsContext() throws -> NIOSSLContext? {
+        guard let tls else { return nil }
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem)))
+        configuration.minimumTLSVersion = .tlsv11
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// Connections seen so far, in the order their headers (or first bytes) arrived.
@@ -68,19 +83,20 @@ public final class TCPOrigin: Sendable {
     @discardableResult
     public func start(address: IPAddress, ports: [UInt16] = [0]) async throws -> [Endpoint] {
         var bound: [Endpoint] = []
+        let tls = try tlsContext()
         for port in ports {
             let channel = try await group.onLoop { [expect, seen, responder, mail, group, faults, headerTimeout] loop in
                 ServerBootstrap(group: loop)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelOption(.allowRemoteHalfClosure, value: true)
-                    .childChannelInitializer { [expect, seen, responder, mail, group, faults, headerTimeout] channel in
+                    .childChannelInitializer { [expect, seen, responder, mail, group, faults, headerTimeout, tls] channel in
                         channel.eventLoop.makeCompletedFuture {
                             let fault = faults.accept(channel)
                             if fault != .none { Self.apply(fault, to: channel, faults: faults) }
                             let peer = channel.remoteAddress.flatMap(Endpoint.init) ?? Endpoint(.v4(0), 0)
                             let localPort = UInt16(channel.localAddress?.port ?? 0)
                             let handler = Self.handler(responder, awaitsHeader: expect == .v1 || expect == .v2, group: group, mail: mail)
-                            let handlers: [any ChannelHandler]
+                            var handlers: [any ChannelHandler]
                             switch expect {
                             case .v1, .v2:
                                 let receiver = ProxyHeaderReceiver(version: expect == .v1 ? .v1 : .v2, timeout: headerTimeout) { header in
@@ -91,6 +107,8 @@ public final class TCPOrigin: Sendable {
                                 seen.append(Seen(peer: peer, localPort: localPort, header: nil))
                                 handlers = [handler]
                             }
+                            // TLS starts after the PROXY header, which comes in the clear.
+                            if let tls { handlers.insert(NIOSSLServerHandler(context: tls), at: handlers.count - 1) }
                             try channel.pipeline.syncOperations.addHandlers(handlers)
                         }
                     }

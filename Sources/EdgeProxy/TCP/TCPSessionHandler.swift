@@ -181,7 +181,7 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
             let operations = context.pipeline.syncOperations
             let server = NIOSSLServerHandler(context: try tls.serverContext(applicationProtocol: negotiated))
             try operations.addHandler(server, position: .after(helloReader))
-            try operations.addHandler(HandshakeReader(promise: handshake), position: .after(server))
+            try HandshakeReader(promise: handshake).install(around: server, in: operations)
             operations.removeHandler(helloReader, promise: nil)
         } catch {
             handshake.fail(error)

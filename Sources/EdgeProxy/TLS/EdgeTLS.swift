@@ -44,7 +44,7 @@ public final class EdgeTLS: Sendable {
         guard let certificateFile = settings.certificateFile ?? issued?.certificate, let keyFile = settings.keyFile ?? issued?.key else {
             throw TLSConfigurationError(
                 field: "tls_certificate",
-                message: "no certificate: give tls_certificate and tls_key, or run under a fleet, which issues one")
+                message: "no certificate: give tls_certificate and tls_key, or a folder of issued ones (edgesim run and up issue them)")
         }
         let field = settings.certificateFile == nil ? "tls_certificate (issued)" : "tls_certificate"
         let chain = try Self.certificates(certificateFile, field: field)
@@ -153,6 +153,22 @@ public final class EdgeTLS: Sendable {
             }
             return "the origin's certificate does not chain to a trusted CA"
         }
+    }
+
+    /// Checks the files an application names itself (those a fleet issues come later), so a
+    /// file that cannot work is an error before anything starts.
+    public static func checkOwnFiles(of app: Application) throws(TLSConfigurationError) {
+        let settings = app.tlsSettings
+        if let certificate = settings.certificateFile, let key = settings.keyFile {
+            _ = try certificates(certificate, field: "tls_certificate")
+            do {
+                _ = try NIOSSLPrivateKey(file: key, format: .pem)
+            } catch {
+                throw TLSConfigurationError(field: "tls_key", message: "'\(key)' is not a PEM private key")
+            }
+            try checkKey(key, matches: certificate)
+        }
+        if let ca = settings.originCAFile { _ = try x509Certificates(ca, field: "origin_ca") }
     }
 
     // MARK: Reading files

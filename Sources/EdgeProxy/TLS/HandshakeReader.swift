@@ -2,31 +2,24 @@ import NIOCore
 import NIOSSL
 import NIOTLS
 
-/// Sits behind a TLS handler while it shakes hands: reads for it (the relay behind holds reads
-/// until both legs are joined), reports the outcome once, and then leaves the pipeline. Decrypted
-/// bytes that arrive meanwhile go on to the relay.
+/// Sits behind a TLS handler while it shakes hands, reports the outcome once, and then leaves
+/// the pipeline, taking its `ReadPump` (in front of the TLS handler) with it. Decrypted bytes
+/// that arrive meanwhile go on to the relay.
 final class HandshakeReader: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     private var promise: EventLoopPromise<String?>?
+    private let pump = ReadPump()
 
     /// Completes with the negotiated application protocol, or fails with the handshake's error.
     init(promise: EventLoopPromise<String?>) {
         self.promise = promise
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { context.read() }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        context.read()
-        context.fireChannelActive()
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if promise != nil { context.read() }
-        context.fireChannelReadComplete()
+    /// Puts the reader behind `tls` and its pump in front of it.
+    func install(around tls: any ChannelHandler, in operations: ChannelPipeline.SynchronousOperations) throws {
+        try operations.addHandler(pump, position: .before(tls))
+        try operations.addHandler(self, position: .after(tls))
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -34,7 +27,7 @@ final class HandshakeReader: ChannelInboundHandler, RemovableChannelHandler {
             self.promise = nil
             promise.succeed(negotiated)
             context.fireUserInboundEventTriggered(event)
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            leave(context: context)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -63,6 +56,34 @@ final class HandshakeReader: ChannelInboundHandler, RemovableChannelHandler {
             self.promise = nil
             promise.fail(HandshakeClosed())
         }
+    }
+
+    private func leave(context: ChannelHandlerContext) {
+        let operations = context.pipeline.syncOperations
+        operations.removeHandler(pump, promise: nil)
+        operations.removeHandler(context: context, promise: nil)
+    }
+}
+
+/// Reads for a TLS handler during its handshake, from in front of it. The relay behind holds
+/// reads until both legs are joined, and a TLS handler that took bytes without finishing a
+/// message passes nothing on (not even the end of the read), so nothing behind it could ask.
+final class ReadPump: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { context.read() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.read()
+        context.fireChannelActive()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.fireChannelReadComplete()
+        context.read()
     }
 }
 

@@ -51,7 +51,7 @@ struct TLSOriginConnector: OriginConnector {
                 }
                 let operations = channel.pipeline.syncOperations
                 try operations.addHandler(handler, position: .first)
-                try operations.addHandler(HandshakeReader(promise: handshake), position: .after(handler))
+                try HandshakeReader(promise: handshake).install(around: handler, in: operations)
             } catch {
                 channel.close(promise: nil)
                 return loop.makeFailedFuture(

@@ -22,6 +22,9 @@ public final class Fleet: AddressServing {
         public var livenessInterval: Duration = .seconds(1)
         /// A node that does not answer a ping within this is reported down. Default 3 s.
         public var livenessTimeout: Duration = .seconds(3)
+        /// Where the fleet's CA and the certificates it issues go, when anything serves TLS; kept
+        /// after the fleet stops. nil: a scratch folder removed at the end.
+        public var certificateFolder: String?
 
         public init(
             executable: String, scenarioPath: String, startConcurrency: Int = 8,
@@ -105,6 +108,10 @@ public final class Fleet: AddressServing {
     private let recorded = Recorder<NodeEvent>()
     private let exits = Recorder<NodeExit>()
     private let downs = Mutex<[NodeDown]>([])
+    /// The folder of the fleet's CA and issued certificates; nil when nothing serves TLS.
+    public let certificates: URL?
+    /// The CA file clients trust, once the fleet has started; nil when nothing serves TLS.
+    public var certificateAuthorityFile: String? { certificates?.appendingPathComponent(LocalCA.certificateFile).path }
 
     public init(plan: FleetPlan, network: any FleetNetwork, options: Options, ttl: UInt32) {
         self.plan = plan
@@ -118,6 +125,15 @@ public final class Fleet: AddressServing {
             zones.originNames.set(name, addresses: plan.originAddresses(origin.origins), ttl: UInt32(origin.ttl.components.seconds))
         }
         self.zones = zones
+        if FleetCertificates.needed(plan) {
+            certificates =
+                options.certificateFolder.map { URL(fileURLWithPath: $0) }
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "\(FleetCertificates.folderPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        } else {
+            certificates = nil
+        }
+        let certificateArguments = certificates.map { ["--certificates", $0.path] } ?? []
         // Applications that find their origin by name ask the fleet's DNS.
         let resolver =
             plan.applications.contains { if case .dns = $0.origin { return true } else { return false } }
@@ -132,7 +148,7 @@ public final class Fleet: AddressServing {
             let command = network.processCommand(
                 for: name,
                 [options.executable, "node", "--scenario", options.scenarioPath, "--as", name, "--mode", plan.mode.rawValue, "--control"]
-                    + resolver)
+                    + resolver + certificateArguments)
             nodes[name] = NodeProcess(
                 name: name, command: command,
                 onOutput: { node, output in
@@ -254,11 +270,19 @@ public final class Fleet: AddressServing {
     /// Brings everything up: origins, DNS, node processes (a few at a time), then the
     /// applications' first addresses on every node and the fabric, then publishes the zones.
     public func start(drain: Duration) async throws {
+        if let certificates {
+            do {
+                try FleetCertificates.issue(plan, zones: zones, into: certificates)
+            } catch {
+                throw StartFailure(description: "cannot issue the fleet's certificates in \(certificates.path): \(error)")
+            }
+        }
         try await network.start()
         for spec in plan.scenario.topology.origins {
             let origin = OriginHost(
                 spec: spec, address: plan.originListenAddress(spec.name)!, group: network.group(for: spec.name),
                 hostname: plan.hostName(spec.name, in: zones).text, dns: network.dnsEndpoint,
+                tls: certificates.flatMap { FleetCertificates.originFiles(spec, in: $0.path) },
                 wrap: { [network] in network.processCommand(for: spec.name, $0) })
             originHosts.withLock { $0[spec.name] = origin }
         }
@@ -414,6 +438,7 @@ public final class Fleet: AddressServing {
         for server in dnsServers.withLock({ $0 }) { await server.stop() }
         for origin in origins.values { await origin.stop() }
         await network.stop()
+        if let certificates, options.certificateFolder == nil { try? FileManager.default.removeItem(at: certificates) }
     }
 
     public var nodePIDs: [Int32] { nodes.values.compactMap(\.pid) }

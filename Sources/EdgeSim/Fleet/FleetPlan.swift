@@ -54,6 +54,13 @@ public struct FleetPlan: Sendable {
                     "origin \(postfix.name) (kind postfix) runs in netns mode only: Postfix asks DNS through the system resolver, which the fleet points at its own DNS inside each namespace"
             )
         }
+        for app in scenario.applications where app.tls != .off {
+            do {
+                try EdgeTLS.checkOwnFiles(of: app)
+            } catch {
+                throw PlanError(description: "\(app.location.file):\(app.location.line): application \(app.id): \(error)")
+            }
+        }
         applicationPoolIPv4 = Self.translate(topology.pools.applicationsIPv4, mode)
         applicationPoolIPv6 = topology.pools.applicationsIPv6
 

@@ -23,19 +23,19 @@ public final class OriginHost: Sendable {
     /// `hostname` is its name in reverse DNS; mail checks ask `dns`.
     public init(
         spec: OriginSpec, address: IPAddress, group: any EventLoopGroup, hostname: String? = nil, dns: Endpoint? = nil,
-        wrap: @escaping @Sendable ([String]) -> [String] = { $0 }
+        tls: (certificate: String, key: String)? = nil, wrap: @escaping @Sendable ([String]) -> [String] = { $0 }
     ) {
         command = CommandOrigin(wrap: wrap)
         self.spec = spec
         self.address = address
         let hostname = hostname ?? "\(spec.name).example"
         switch spec.kind {
-        case .tcpEcho: tcp = TCPOrigin(expecting: spec.proxyProtocol, group: group)
+        case .tcpEcho: tcp = TCPOrigin(expecting: spec.proxyProtocol, group: group, tls: tls)
         case .smtp:
             let settings = MailServerSettings(
                 banner: spec.banner ?? "\(hostname) ESMTP edgesim", hostname: hostname, checks: spec.checks, resolver: dns)
-            tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .smtp(settings), group: group)
-        case .http: tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .http, group: group)
+            tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .smtp(settings), group: group, tls: tls)
+        case .http: tcp = TCPOrigin(expecting: spec.proxyProtocol, responder: .http, group: group, tls: tls)
         case .udpEcho, .command, .postfix: tcp = nil
         }
         postfix = spec.kind == .postfix ? PostfixOrigin(spec: spec, address: address, hostname: hostname, wrap: wrap) : nil

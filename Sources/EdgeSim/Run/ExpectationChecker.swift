@@ -49,6 +49,14 @@ public struct ExpectationChecker: Sendable {
 
     func check(_ expectation: Expectation) -> RunReport.Check {
         switch expectation {
+        case .tlsVersion(let scope, let version):
+            let connected = traffic(scope).filter(\.ok)
+            let versions = Dictionary(grouping: connected, by: { $0.tlsVersion ?? "no TLS" }).mapValues(\.count)
+            let wanted = "TLSv\(version.rawValue)"
+            let measured = versions.sorted { $0.key < $1.key }.map { "\($0.value)× \($0.key)" }.joined(separator: ", ")
+            return RunReport.Check(
+                name: "tls_version \(describe(scope))", passed: !connected.isEmpty && versions.keys.allSatisfy { $0 == wanted },
+                measured: connected.isEmpty ? "no connection completed" : measured, expected: "every connection \(wanted)")
         case .successRate(let scope, let atLeast):
             let results = traffic(scope)
             let ok = results.filter(\.ok).count

@@ -91,7 +91,7 @@ public enum Leftovers {
         }.map { temporary.appendingPathComponent($0).path }
     }
 
-    static let scratchPrefixes = ["edgesim-up-", "edgesim-bench-paths-", PostfixOrigin.folderPrefix]
+    static let scratchPrefixes = ["edgesim-up-", "edgesim-bench-paths-", PostfixOrigin.folderPrefix, FleetCertificates.folderPrefix]
 
     /// Kills what `find` reports; returns what it removed.
     @discardableResult

@@ -303,9 +303,15 @@ public final class ScenarioRunner: Sendable {
                 for client in step.clients {
                     guard let source = plan.hostAddresses[client], let names = names[client] else { continue }
                     let kind = exchange(for: app, from: client, zones: fleet.zones)
-                    let request = TrafficGenerator.Request(
+                    var request = TrafficGenerator.Request(
                         clientHost: client, source: source, sourceV6: plan.mode == .netns ? plan.hostAddressesV6[client] : nil, app: app,
                         step: step, exchange: kind, names: names, deadline: deadline)
+                    if app.tls != .off {
+                        // A certificate of the application's own is not checked: its CA is not the fleet's.
+                        request.tls = .init(
+                            caFile: app.tlsSettings.needsIssuedCertificate ? fleet.certificateAuthorityFile : nil, serverName: app.dns.name,
+                            version: step.tlsVersion)
+                    }
                     let generator = TrafficGenerator(group: fleet.group(for: client))
                     group.addTask {
                         _ = await generator.run(request) { result in self.results.withLock { $0.append(result) } }
@@ -509,7 +515,10 @@ public final class ScenarioRunner: Sendable {
         var found = NetworkNamespace.list().filter { $0.hasPrefix(prefix) }.map { "network namespace \($0)" }
         found += NetworkNamespace.listEtcFolders().filter { $0.hasPrefix(prefix) }.map { "resolver folder /etc/netns/\($0)" }
         let scratch = (try? FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)) ?? []
-        found += scratch.filter { $0.hasPrefix("\(PostfixOrigin.folderPrefix)\(getpid())-") }.map { "scratch folder \($0)" }
+        found += scratch.filter {
+            $0.hasPrefix("\(PostfixOrigin.folderPrefix)\(getpid())-") || $0.hasPrefix("\(FleetCertificates.folderPrefix)\(getpid())-")
+        }
+        .map { "scratch folder \($0)" }
         found += nodePIDs.filter { ProcessUsage.of($0) != nil }.map { "node process \($0)" }
         return found
     }

@@ -20,6 +20,8 @@ public struct ConnectionResult: Sendable, Hashable, Codable {
     public var held: Bool
     /// The reply with which a mail origin refused the message (4xx/5xx), when it did.
     public var refusal: String?
+    /// The TLS version negotiated with the edge ("TLSv1.3"), for applications with edge TLS.
+    public var tlsVersion: String?
 
     public init(
         client: String, app: String, transport: String, address: String, ok: Bool, error: String?, started: Double, ended: Double,

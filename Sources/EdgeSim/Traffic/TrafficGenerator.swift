@@ -1,8 +1,11 @@
 import EdgeDNS
 import EdgeModel
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// Generates one traffic step's connections or UDP flows from one client: bounded in count,
 /// concurrency, rate and time, each one timed and checked end to end.
@@ -22,6 +25,8 @@ public struct TrafficGenerator: Sendable {
         public var connectTimeout: TimeAmount
         /// How long a UDP flow waits for its echo.
         public var replyTimeout: TimeAmount
+        /// For an application with edge TLS: how the client speaks it.
+        public var tls: ClientTLS?
 
         public init(
             clientHost: String, source: IPAddress, sourceV6: IPAddress? = nil, app: Application, step: TrafficStep, exchange: ExchangeKind,
@@ -41,6 +46,38 @@ public struct TrafficGenerator: Sendable {
         }
     }
 
+    /// A client's TLS towards an application with edge TLS.
+    public struct ClientTLS: Sendable {
+        /// CA file to trust; nil checks nothing (an application with its own certificate).
+        public var caFile: String?
+        /// Sent as SNI and checked against the certificate.
+        public var serverName: String
+        /// The one version to offer; nil offers 1.2 and 1.3.
+        public var version: TLSVersionSetting?
+
+        public init(caFile: String?, serverName: String, version: TLSVersionSetting?) {
+            self.caFile = caFile
+            self.serverName = serverName
+            self.version = version
+        }
+
+        func context() throws -> NIOSSLContext {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if let caFile { configuration.trustRoots = .file(caFile) } else { configuration.certificateVerification = .none }
+            if let version {
+                let pinned: TLSVersion =
+                    switch version {
+                    case .v1_1: .tlsv11
+                    case .v1_2: .tlsv12
+                    case .v1_3: .tlsv13
+                    }
+                configuration.minimumTLSVersion = pinned
+                configuration.maximumTLSVersion = pinned
+            }
+            return try NIOSSLContext(configuration: configuration)
+        }
+    }
+
     let group: any EventLoopGroup
 
     public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -51,6 +88,7 @@ public struct TrafficGenerator: Sendable {
     public func run(_ request: Request, onResult: @escaping @Sendable (ConnectionResult) -> Void) async -> [ConnectionResult] {
         let step = request.step
         let began = ContinuousClock.now
+        let tls: Result<NIOSSLContext, any Error>? = request.tls.map { settings in Result { try settings.context() } }
         var pinned: Targets?
         if !step.resolve { pinned = await targets(request) }
         return await withTaskGroup(of: ConnectionResult.self) { tasks in
@@ -68,7 +106,7 @@ public struct TrafficGenerator: Sendable {
                 guard ContinuousClock.now < request.deadline, !Task.isCancelled else { break }
                 running += 1
                 tasks.addTask { [pinned] in
-                    let result = await one(index, request: request, pinned: pinned)
+                    let result = await one(index, request: request, pinned: pinned, tls: tls)
                     onResult(result)
                     return result
                 }
@@ -78,7 +116,7 @@ public struct TrafficGenerator: Sendable {
         }
     }
 
-    private func one(_ index: Int, request: Request, pinned: Targets?) async -> ConnectionResult {
+    private func one(_ index: Int, request: Request, pinned: Targets?, tls: Result<NIOSSLContext, any Error>?) async -> ConnectionResult {
         let app = request.app
         let port = UInt16(Int(app.edge.ports.first) + index % app.edge.ports.count)
         var result = ConnectionResult(
@@ -102,9 +140,10 @@ public struct TrafficGenerator: Sendable {
         do {
             switch app.edge.transport {
             case .tcp:
-                let (connect, firstByte, used) = try await tcp(
-                    to: routes.map { ($0.source, Endpoint($0.address, port)) }, bytes: bytes, request: request)
+                let (connect, firstByte, used, version) = try await tcp(
+                    to: routes.map { ($0.source, Endpoint($0.address, port)) }, bytes: bytes, request: request, tls: try tls?.get())
                 result.address = used.description
+                result.tlsVersion = version
                 result.connectMs = connect
                 result.firstByteMs = firstByte
             case .udp:
@@ -149,9 +188,11 @@ public struct TrafficGenerator: Sendable {
     }
 
     /// Connects over the first route, or races them as happy eyeballs do when there are two.
-    private func tcp(to routes: [(source: IPAddress, target: Endpoint)], bytes: Int, request: Request) async throws -> (
-        Double, Double?, Endpoint
-    ) {
+    private func tcp(to routes: [(source: IPAddress, target: Endpoint)], bytes: Int, request: Request, tls: NIOSSLContext?) async throws
+        -> (
+            Double, Double?, Endpoint, String?
+        )
+    {
         let started = NIODeadline.now()
         let attempts = routes.map { route in
             { @Sendable () -> EventLoopFuture<any Channel> in
@@ -174,8 +215,13 @@ public struct TrafficGenerator: Sendable {
             promise.fail(ExchangeHandler.Failure(description: "no answer within the time allowed"))
             channel.close(promise: nil)
         }
+        let negotiated = NegotiatedVersion()
         do {
             try await channel.eventLoop.submit {
+                if let tls, let name = request.tls?.serverName {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: name))
+                    try channel.pipeline.syncOperations.addHandler(negotiated)
+                }
                 try channel.pipeline.syncOperations.addHandler(
                     ExchangeHandler(kind: request.exchange, bytes: bytes, hold: hold, host: request.app.dns.name, promise: promise))
             }.get()
@@ -185,7 +231,10 @@ public struct TrafficGenerator: Sendable {
         }
         defer { timeout.cancel() }
         let firstByte = try await promise.futureResult.get()
-        return (Self.milliseconds(from: started, to: connected), firstByte.map { Self.milliseconds(from: connected, to: $0) }, used)
+        return (
+            Self.milliseconds(from: started, to: connected), firstByte.map { Self.milliseconds(from: connected, to: $0) }, used,
+            negotiated.version.withLockedValue { $0 }
+        )
     }
 
     private func udp(to endpoint: Endpoint, from source: IPAddress, bytes: Int, request: Request) async throws -> Double {
@@ -236,5 +285,28 @@ final class DatagramEchoCheck: ChannelInboundHandler {
         } else {
             promise.fail(ExchangeHandler.Failure(description: "the reply (\(reply.readableBytes) bytes) differs from what was sent"))
         }
+    }
+}
+
+/// Notes the TLS version a generated connection negotiated.
+final class NegotiatedVersion: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let version = NIOLockedValueBox<String?>(nil)
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event,
+            let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).tlsVersion
+        {
+            let name: String =
+                switch tls {
+                case .tlsv1: "TLSv1"
+                case .tlsv11: "TLSv1.1"
+                case .tlsv12: "TLSv1.2"
+                case .tlsv13: "TLSv1.3"
+                }
+            version.withLockedValue { $0 = name }
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }
