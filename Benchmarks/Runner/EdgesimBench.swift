@@ -36,7 +36,10 @@ struct EdgesimBench: AsyncParsableCommand {
     @Option(help: "UDP flows in the capture the replay workload records (and a tenth as many TCP connections).")
     var replayFlows = 2000
 
-    @Option(help: "What to measure: relay, dns, fleet, replay (comma-separated).")
+    @Option(help: "TLS connections opened on the TLS handshake test.")
+    var tlsConnections = 2000
+
+    @Option(help: "What to measure: relay, tls, dns, fleet, replay (comma-separated).")
     var workloads = "relay,dns"
 
     @Option(help: "Fleet sizes (edge nodes) for the fleet workload.")
@@ -125,13 +128,40 @@ struct EdgesimBench: AsyncParsableCommand {
                         mine / theirs))
             }
         }
-        guard parts.contains("relay") else { return }
+        guard parts.contains("relay") || parts.contains("tls") else { return }
         let (sink, sinkPort) = try await BenchOrigins.sink(at: "127.0.0.1")
         let echo = TCPOrigin()
         let echoPort = Int(try await echo.start(address: IPAddress("127.0.0.1")!)[0].port)
         let udpEcho = UDPEchoOrigin()
         let udpPort = Int(try await udpEcho.start(at: Endpoint(IPAddress("127.0.0.1")!, 0)).port)
         let targets = Targets(sinkPort: sinkPort, echoPort: echoPort, udpEchoPort: udpPort)
+        if parts.contains("tls") {
+            let (result, names) = try await TLSBenchmark.run(
+                edgesim: edgesim, folder: folder, targets: targets, rounds: rounds, connections: tlsConnections, concurrency: concurrency,
+                bytes: bytes, deadline: .seconds(deadline), say: say)
+            say("\nedge TLS (flexible; ECDSA P-256 certificate, TLS 1.3; median of \(rounds) rounds)")
+            say(
+                "workload".padding(toLength: 34, withPad: " ", startingAt: 0)
+                    + names.map { $0.padding(toLength: 15, withPad: " ", startingAt: 0) }.joined() + "edgesim/best haproxy")
+            for (title, values, scale, format) in [
+                ("new TLS connections/s", result.handshakes, 1.0, "%.0f"),
+                ("single-stream through TLS, Gbit/s", result.throughput, 8 / 1e9, "%.2f"),
+            ] {
+                var line = title.padding(toLength: 34, withPad: " ", startingAt: 0)
+                for name in names {
+                    line += String(format: format, (values[name] ?? 0) * scale).padding(toLength: 15, withPad: " ", startingAt: 0)
+                }
+                let best = names.filter { $0.hasPrefix("haproxy") }.compactMap { values[$0] }.max()
+                if let best, let mine = values["edgesim"] { line += String(format: "%.2fx", mine / best) }
+                say(line)
+            }
+        }
+        guard parts.contains("relay") else {
+            try? await sink.close()
+            await echo.stop()
+            await udpEcho.stop()
+            return
+        }
 
         var peers: [Peer] = [PeerLauncher.direct(targets)]
         defer { for peer in peers { peer.stop() } }

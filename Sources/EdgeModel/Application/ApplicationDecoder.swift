@@ -66,6 +66,12 @@ enum ApplicationDecoder {
             if edge.transport == .udp, trafficType != .direct {
                 fields.error("traffic_type '\(trafficType.rawValue)' needs a TCP application", field: "traffic_type")
             }
+            if edge.transport == .tcp, trafficType == .https, tls == .off {
+                fields.error("traffic_type https needs tls flexible, full or strict (TLS at the edge)", field: "traffic_type")
+            }
+            if edge.transport == .tcp, trafficType == .http, tls != .off {
+                fields.error("traffic_type http is plain HTTP at the edge; with tls \(tls.rawValue) use https", field: "traffic_type")
+            }
         }
         if let dns {
             switch (edgeIPs, dns.type) {

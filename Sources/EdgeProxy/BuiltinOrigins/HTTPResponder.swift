@@ -1,36 +1,64 @@
 import NIOCore
 
-/// A one-response HTTP/1.1 server: after the request's head, `200 OK` with a short text body,
-/// then close.
+/// A small HTTP/1.1 origin: each request is answered `200 OK` with a text body naming the
+/// request line and every header it arrived with (so tests see what the edge added), on the
+/// same connection while the client keeps it alive (HTTP/1.1 without `Connection: close`).
+/// Request bodies are read by `Content-Length` and not echoed.
 final class HTTPResponder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private var head: [UInt8] = []
-    private var answered = false
+    private var pending: [UInt8] = []
+    /// Body bytes of the current request still to skip.
+    private var bodyLeft = 0
+    private var closing = false
+    static let headLimit = 16_384
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !answered else { return }
+        guard !closing else { return }
         var buffer = unwrapInboundIn(data)
-        head += buffer.readBytes(length: buffer.readableBytes) ?? []
-        guard head.count <= 16_384 else {
-            respond(status: "431 Request Header Fields Too Large", body: "request head too large\n", context: context)
-            return
+        pending += buffer.readBytes(length: buffer.readableBytes) ?? []
+        while !closing {
+            if bodyLeft > 0 {
+                let skipped = min(bodyLeft, pending.count)
+                pending.removeFirst(skipped)
+                bodyLeft -= skipped
+                if bodyLeft > 0 { return }
+            }
+            guard let end = pending.firstRange(of: Array("\r\n\r\n".utf8)) else {
+                if pending.count > Self.headLimit {
+                    respond(status: "431 Request Header Fields Too Large", body: "request head too large\n", close: true, context: context)
+                }
+                return
+            }
+            let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self)
+            pending.removeFirst(end.upperBound)
+            let lines = head.components(separatedBy: "\r\n")
+            let requestLine = lines.first ?? ""
+            let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
+                return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }
+            func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name }?.1.lowercased() }
+            bodyLeft = Int(header("content-length") ?? "") ?? 0
+            let close = header("connection") == "close" || (requestLine.hasSuffix("HTTP/1.0") && header("connection") != "keep-alive")
+            let body = (["edgesim origin: \(requestLine)"] + headers.map { "\($0.0): \($0.1)" }).joined(separator: "\n") + "\n"
+            respond(status: "200 OK", body: body, close: close, context: context)
         }
-        guard head.suffix(4) == Array("\r\n\r\n".utf8) || head.firstRange(of: Array("\r\n\r\n".utf8)) != nil else { return }
-        let requestLine = String(decoding: head.prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
-        let body = "edgesim origin: \(requestLine)\n"
-        respond(status: "200 OK", body: body, context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
 
-    private func respond(status: String, body: String, context: ChannelHandlerContext) {
-        answered = true
+    private func respond(status: String, body: String, close: Bool, context: ChannelHandlerContext) {
         let text =
-            "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+            "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n\(close ? "Connection: close\r\n" : "")\r\n\(body)"
+        guard close else {
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)), promise: nil)
+            return
+        }
+        closing = true
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).whenComplete { _ in channel.close(promise: nil) }
     }

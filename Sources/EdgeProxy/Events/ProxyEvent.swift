@@ -12,6 +12,8 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
         case tlsError
         case resolveOrigin
         case originError
+        /// One HTTP request of an http or https application, answered (status is the HTTP status).
+        case request
     }
 
     public var event: Kind
@@ -42,6 +44,8 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
     /// Times reading from one side waited because the other held `buffered_bytes` it had not
     /// yet taken (a slow reader); nil when never.
     public var readsHeld: Int?
+    /// For `request` events: the HTTP status the client got, written as `status`.
+    public var httpStatus: Int?
 
     public init(
         event: Kind, time: Double, app: Application, node: String, client: Endpoint, edge: Endpoint,
@@ -74,7 +78,7 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
     public var ipVersion: Int { client.address.isIPv4 ? 4 : 6 }
     public var edge: String { edgeEndpoint.description }
     public var origin: String? { originEndpoint?.description }
-    public var status: Int { statusCode.rawValue }
+    public var status: Int { httpStatus ?? statusCode.rawValue }
 
     private enum CodingKeys: String, CodingKey {
         case event, time, app, node, transport, clientIP, clientPort, ipVersion, edge, origin, bytesIn, bytesOut

@@ -36,6 +36,10 @@ public struct ProxyConfiguration: Sendable {
     /// A header a peer must send first (smart routing's relay header) must be complete within
     /// this long. Default 10 s.
     public var headerTimeout: TimeAmount = .seconds(10)
+    /// Read sizes of TCP sockets: they grow with what a read brings, up to 256 KiB, so a bulk
+    /// transfer moves in few large reads (and TLS records are decrypted in batches). Default
+    /// 2 KiB first, 256 KiB at most.
+    public var receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
     /// Where a fleet put the certificates it issued for applications without their own
     /// (`<app id>.pem`, `<app id>-key.pem`) and its CA (`ca.pem`). Default nil: none.
     public var certificateFolder: String?
@@ -139,14 +143,15 @@ public final class ApplicationService: Sendable {
     func event(
         _ kind: ProxyEvent.Kind, client: Endpoint, edge: Endpoint, origin: Endpoint? = nil, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0,
         duration: TimeAmount? = nil, originRTT: TimeAmount? = nil, status: StatusCode, message: String? = nil, via: [String]? = nil,
-        readsHeld: Int? = nil
+        readsHeld: Int? = nil, httpStatus: Int? = nil
     ) {
-        events.record(
-            ProxyEvent(
-                event: kind, time: Date().timeIntervalSince1970, app: app, node: configuration.nodeName, client: client, edge: edge,
-                origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, durationMs: duration.map { Double($0.nanoseconds) / 1e6 },
-                originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message, via: via,
-                readsHeld: readsHeld))
+        var event = ProxyEvent(
+            event: kind, time: Date().timeIntervalSince1970, app: app, node: configuration.nodeName, client: client, edge: edge,
+            origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, durationMs: duration.map { Double($0.nanoseconds) / 1e6 },
+            originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message, via: via,
+            readsHeld: readsHeld)
+        event.httpStatus = httpStatus
+        events.record(event)
     }
 }
 

@@ -203,6 +203,7 @@ public final class EdgeNode: Sendable {
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
+                .childChannelOption(.recvAllocator, value: configuration.receiveBuffers)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let size = configuration.socketSendBuffer {

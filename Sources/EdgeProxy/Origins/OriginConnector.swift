@@ -11,19 +11,20 @@ struct OriginRequest {
 }
 
 /// A way to reach an origin: straight from this edge, or through other edge nodes. It opens
-/// the origin leg with `relay` in its pipeline and writes whatever must come before the
-/// client's bytes (a PROXY header, or a relay header for the next edge).
+/// the origin leg with `leg` in its pipeline (a relay, or an HTTP client) and writes whatever
+/// must come before the client's bytes (a PROXY header, or a relay header for the next edge).
 protocol OriginConnector: Sendable {
     /// Edge nodes the leg goes through; empty for direct.
     var via: [String] { get }
-    func connect(_ request: OriginRequest, relay: NIOLoopBound<RelayHandler>, on loop: any EventLoop) -> EventLoopFuture<any Channel>
+    func connect(_ request: OriginRequest, leg: NIOLoopBound<[any ChannelHandler]>, on loop: any EventLoop) -> EventLoopFuture<any Channel>
 }
 
 /// Straight to the origin over the network, as the internet routes it.
 struct DirectConnector: OriginConnector {
     var via: [String] { [] }
 
-    func connect(_ request: OriginRequest, relay: NIOLoopBound<RelayHandler>, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+    func connect(_ request: OriginRequest, leg: NIOLoopBound<[any ChannelHandler]>, on loop: any EventLoop) -> EventLoopFuture<any Channel>
+    {
         let configuration = request.service.configuration
         var bootstrap = ClientBootstrap(group: loop)
         if let source = configuration.sourceAddress(towards: request.origin) { bootstrap = bootstrap.bind(to: source) }
@@ -33,12 +34,13 @@ struct DirectConnector: OriginConnector {
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
+            .channelOption(.recvAllocator, value: configuration.receiveBuffers)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let size = configuration.socketSendBuffer {
                         try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
                     }
-                    try channel.pipeline.syncOperations.addHandler(relay.value)
+                    try channel.pipeline.syncOperations.addHandlers(leg.value)
                 }
             }
             .connect(to: request.origin.socketAddress)

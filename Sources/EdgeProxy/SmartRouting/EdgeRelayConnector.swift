@@ -8,9 +8,10 @@ struct EdgeRelayConnector: OriginConnector {
     let via: [String]
     let router: SmartRouter
 
-    func connect(_ request: OriginRequest, relay: NIOLoopBound<RelayHandler>, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+    func connect(_ request: OriginRequest, leg: NIOLoopBound<[any ChannelHandler]>, on loop: any EventLoop) -> EventLoopFuture<any Channel>
+    {
         router.pool.take(via[0], on: loop).flatMapThrowing { channel in
-            try channel.pipeline.syncOperations.addHandler(relay.value)
+            try channel.pipeline.syncOperations.addHandlers(leg.value)
             var header = channel.allocator.buffer(capacity: 192)
             header.writeRelayHeader(
                 RelayHeader(

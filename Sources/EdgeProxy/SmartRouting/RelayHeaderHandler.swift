@@ -76,7 +76,8 @@ final class RelayHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
         let channel = context.channel
         let boundInbound = NIOLoopBound(inbound, eventLoop: context.eventLoop)
         connector.connect(
-            OriginRequest(service: service, client: header.client, edge: header.edge, origin: header.origin), relay: outbound,
+            OriginRequest(service: service, client: header.client, edge: header.edge, origin: header.origin),
+            leg: NIOLoopBound([outbound.value], eventLoop: context.eventLoop),
             on: context.eventLoop
         ).whenComplete { result in
             switch result {

@@ -3,7 +3,7 @@ import NIOCore
 /// One side of a TCP relay. Two of these, partnered, move bytes between the client and origin
 /// channels: reads on one side wait while the other side cannot take more (back-pressure), and
 /// a half-close on one side becomes a half-close on the other.
-final class RelayHandler: ChannelDuplexHandler {
+final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -1,6 +1,7 @@
 import EdgeDNS
 import EdgeModel
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
@@ -29,7 +30,7 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.relay = relay
         self.record = record
         self.helloReader = helloReader
-        machine = TCPSessionStateMachine(edgeTLS: service.app.tls != .off)
+        machine = TCPSessionStateMachine(edgeTLS: service.app.tls != .off, http: service.app.trafficType != .direct)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -95,8 +96,10 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
             connect(to: origin, through: securing(service.connector(towards: origin)), context: context)
         case .connectDirect(let origin):
             connect(to: origin, through: securing(DirectConnector()), context: context)
-        case .secureClient:
-            secureClient(context: context)
+        case .secureClient(let origin):
+            secureClient(context: context, forHTTP: origin == nil)
+        case .serveHTTP:
+            serveHTTP(context: context)
         case .join(let originEndpoint):
             guard let origin else { return }
             record.connected(origin: originEndpoint, rtt: origin.rtt, via: connector.via)
@@ -128,13 +131,14 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
         started = .now()
         self.connector = connector
         let record = self.record
-        let originRelay = NIOLoopBound(
-            RelayHandler(onRead: { record.addOut($0) }, onError: { record.failed($0, onOriginSide: true) }, onHeld: { record.held() }),
-            eventLoop: context.eventLoop)
+        let relay = RelayHandler(
+            onRead: { record.addOut($0) }, onError: { record.failed($0, onOriginSide: true) }, onHeld: { record.held() })
+        let originRelay = NIOLoopBound(relay, eventLoop: context.eventLoop)
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
         let clientChannel = context.channel
         connector.connect(
-            OriginRequest(service: service, client: client, edge: edge, origin: origin), relay: originRelay, on: context.eventLoop
+            OriginRequest(service: service, client: client, edge: edge, origin: origin),
+            leg: NIOLoopBound([relay], eventLoop: context.eventLoop), on: context.eventLoop
         )
         .whenComplete { result in
             let handler = this.value
@@ -160,8 +164,8 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Answers the client's handshake with the held ClientHello, offering the protocol the
-    /// origin chose (none for a plain origin).
-    private func secureClient(context: ChannelHandlerContext) {
+    /// origin chose (none for a plain origin), or for HTTP http/1.1 when the client offers it.
+    private func secureClient(context: ChannelHandlerContext, forHTTP: Bool) {
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
         let handshake = context.eventLoop.makePromise(of: String?.self)
         // Listen first: a hello the TLS library refuses fails the handshake while it is handed over.
@@ -177,7 +181,10 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         do {
             guard case .success(let tls) = service.tls, let helloReader else { throw HandshakeClosed() }
-            let negotiated = (connector as? TLSOriginConnector)?.negotiatedProtocol.withLockedValue { $0 }
+            let negotiated =
+                forHTTP
+                ? (machine.hello?.applicationProtocols.contains("http/1.1") == true ? "http/1.1" : nil)
+                : (connector as? TLSOriginConnector)?.negotiatedProtocol.withLockedValue { $0 }
             let operations = context.pipeline.syncOperations
             let server = NIOSSLServerHandler(context: try tls.serverContext(applicationProtocol: negotiated))
             try operations.addHandler(server, position: .after(helloReader))
@@ -186,6 +193,70 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
         } catch {
             handshake.fail(error)
         }
+    }
+
+    /// The connection becomes HTTP: the relay leaves, an HTTP server codec and a forwarder take
+    /// its place, and each request reaches the origin through `openOrigin`.
+    private func serveHTTP(context: ChannelHandlerContext) {
+        let service = self.service
+        let record = self.record
+        let client = self.client
+        let edge = self.edge
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let forwarder = HTTPForwarder(
+            client: client.address, scheme: service.app.trafficType == .https ? "https" : "http",
+            openOrigin: { handlers in this.value.openOrigin(handlers) },
+            record: { exchange, origin, message in
+                let status = exchange.status ?? 502
+                service.event(
+                    .request, client: client, edge: edge, origin: origin, bytesIn: UInt64(exchange.bytesIn),
+                    bytesOut: UInt64(exchange.bytesOut),
+                    duration: .now() - exchange.started, status: status >= 500 ? .originRefused : .ok,
+                    message: "\(exchange.method.rawValue) \(exchange.uri)" + (message.map { ": \($0)" } ?? ""), httpStatus: status)
+            })
+        do {
+            let operations = context.pipeline.syncOperations
+            try operations.addHandlers(
+                [HTTPResponseEncoder(), ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)), forwarder],
+                position: .before(relay))
+            operations.removeHandler(relay, promise: nil)
+        } catch {
+            record.originFailed(status: .originRefused, message: "cannot serve HTTP: \(error)", origin: nil, via: [])
+            context.close(promise: nil)
+            return
+        }
+        // The relay held the last read; nothing else asks for one.
+        context.read()
+    }
+
+    /// An origin leg for one HTTP connection: the application's candidates in turn, through its
+    /// connector (TLS for full and strict, with the client's SNI).
+    private func openOrigin(_ handlers: @escaping () -> [any ChannelHandler]) -> EventLoopFuture<(any Channel, Endpoint)> {
+        guard let context else { return MultiThreadedEventLoopGroup.singleton.next().makeFailedFuture(ChannelError.ioOnClosedChannel) }
+        let loop = context.eventLoop
+        let this = NIOLoopBound(self, eventLoop: loop)
+        let make = NIOLoopBound(handlers, eventLoop: loop)
+        return service.origins.candidates(edgePort: edge.port, on: loop).flatMap { candidates in
+            this.value.attempt(candidates[...], handlers: make.value, lastError: nil, on: loop)
+        }
+    }
+
+    private func attempt(
+        _ remaining: ArraySlice<Endpoint>, handlers: @escaping () -> [any ChannelHandler], lastError: (any Error)?, on loop: any EventLoop
+    ) -> EventLoopFuture<(any Channel, Endpoint)> {
+        guard let origin = remaining.first else { return loop.makeFailedFuture(lastError ?? ChannelError.ioOnClosedChannel) }
+        let this = NIOLoopBound(self, eventLoop: loop)
+        let make = NIOLoopBound(handlers, eventLoop: loop)
+        return securing(service.connector(towards: origin))
+            .connect(
+                OriginRequest(service: service, client: client, edge: edge, origin: origin), leg: NIOLoopBound(handlers(), eventLoop: loop),
+                on: loop
+            )
+            .map { ($0, origin) }
+            .flatMapError { error in
+                if error is TLSOriginConnector.HandshakeFailure { return loop.makeFailedFuture(error) }
+                return this.value.attempt(remaining.dropFirst(), handlers: make.value, lastError: error, on: loop)
+            }
     }
 }
 

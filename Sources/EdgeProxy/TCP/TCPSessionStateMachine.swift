@@ -7,14 +7,18 @@ import EdgeModel
 /// origin leg is opened (and secured, for full and strict) by the connector, and only then is
 /// the client answered, with the protocol the origin chose. The origin leg's header is written
 /// by the connector before the two sides are joined; half-closes are the relay's business.
+/// An http or https application instead serves HTTP once the client is (secured and) accepted:
+/// accepted → [readingHello → securingClient] → servingHTTP, the origin opened per request.
 struct TCPSessionStateMachine {
     enum State: Equatable {
         case accepted
         case readingHello
         case resolving
         case connecting(remaining: ArraySlice<Endpoint>, lastFailure: Failure?, direct: Bool)
-        case securingClient(origin: Endpoint)
+        /// Answering the client's handshake; the origin leg is open, except for HTTP.
+        case securingClient(origin: Endpoint?)
         case relaying(origin: Endpoint)
+        case servingHTTP
         case closed
     }
 
@@ -41,8 +45,11 @@ struct TCPSessionStateMachine {
         /// Open the origin leg to this endpoint straight, whatever the routing says (a relayed
         /// attempt failed).
         case connectDirect(Endpoint)
-        /// The origin leg is ready: answer the client's TLS handshake.
-        case secureClient(origin: Endpoint)
+        /// The origin leg is ready (nil: an HTTP application, whose origin comes per request):
+        /// answer the client's TLS handshake.
+        case secureClient(origin: Endpoint?)
+        /// Serve the connection as HTTP, forwarding each request.
+        case serveHTTP
         /// Both legs are ready: join the two sides.
         case join(origin: Endpoint)
         /// Close the client with this outcome recorded.
@@ -55,11 +62,14 @@ struct TCPSessionStateMachine {
     private(set) var state: State = .accepted
     /// Whether the client speaks TLS to the edge.
     let edgeTLS: Bool
+    /// Whether the application is http or https.
+    let http: Bool
     /// The client's ClientHello, once read.
     private(set) var hello: TLSClientHello?
 
-    init(edgeTLS: Bool = false) {
+    init(edgeTLS: Bool = false, http: Bool = false) {
         self.edgeTLS = edgeTLS
+        self.http = http
     }
 
     /// The access rules have spoken. `tlsUnusable` is set when the application's TLS could not
@@ -78,6 +88,10 @@ struct TCPSessionStateMachine {
             state = .readingHello
             return .readHello
         }
+        if http {
+            state = .servingHTTP
+            return .serveHTTP
+        }
         state = .resolving
         return .resolve
     }
@@ -85,6 +99,10 @@ struct TCPSessionStateMachine {
     mutating func helloRead(_ hello: TLSClientHello) -> Action {
         guard state == .readingHello else { return .none }
         self.hello = hello
+        if http {
+            state = .securingClient(origin: nil)
+            return .secureClient(origin: nil)
+        }
         state = .resolving
         return .resolve
     }
@@ -143,6 +161,10 @@ struct TCPSessionStateMachine {
 
     mutating func clientSecured() -> Action {
         guard case .securingClient(let origin) = state else { return .none }
+        guard let origin else {
+            state = .servingHTTP
+            return .serveHTTP
+        }
         state = .relaying(origin: origin)
         return .join(origin: origin)
     }

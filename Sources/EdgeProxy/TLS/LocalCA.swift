@@ -68,9 +68,9 @@ public struct LocalCA: Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let certificateURL = folder.appendingPathComponent(Self.certificateFile)
         let keyURL = folder.appendingPathComponent(Self.keyFile)
-        try Data(certificatePEM.utf8).write(to: certificateURL, options: .atomic)
+        try Data(certificatePEM.endingLine.utf8).write(to: certificateURL, options: .atomic)
         _ = FileManager.default.createFile(atPath: keyURL.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        try Data(key.pemRepresentation.utf8).write(to: keyURL)
+        try Data(key.pemRepresentation.endingLine.utf8).write(to: keyURL)
         return certificateURL
     }
 
@@ -125,9 +125,14 @@ public struct IssuedCertificate: Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let certificateURL = folder.appendingPathComponent("\(name).pem")
         let keyURL = folder.appendingPathComponent("\(name)-key.pem")
-        try Data(certificatePEM.utf8).write(to: certificateURL, options: .atomic)
+        try Data(certificatePEM.endingLine.utf8).write(to: certificateURL, options: .atomic)
         _ = FileManager.default.createFile(atPath: keyURL.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        try Data(keyPEM.utf8).write(to: keyURL)
+        try Data(keyPEM.endingLine.utf8).write(to: keyURL)
         return (certificateURL, keyURL)
     }
+}
+
+extension String {
+    /// Text files end their last line, so `cat cert.pem key.pem > both.pem` (as HAProxy wants) works.
+    var endingLine: String { hasSuffix("\n") ? self : self + "\n" }
 }

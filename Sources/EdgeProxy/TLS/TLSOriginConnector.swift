@@ -24,12 +24,13 @@ struct TLSOriginConnector: OriginConnector {
         var description: String
     }
 
-    func connect(_ request: OriginRequest, relay: NIOLoopBound<RelayHandler>, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+    func connect(_ request: OriginRequest, leg: NIOLoopBound<[any ChannelHandler]>, on loop: any EventLoop) -> EventLoopFuture<any Channel>
+    {
         let tls = tls
         let serverName = serverName
         let applicationProtocols = applicationProtocols
         let negotiatedProtocol = negotiatedProtocol
-        return inner.connect(request, relay: relay, on: loop).flatMap { channel in
+        return inner.connect(request, leg: leg, on: loop).flatMap { channel in
             let refusal = NIOLockedValueBox<String?>(nil)
             let handshake = loop.makePromise(of: String?.self)
             do {

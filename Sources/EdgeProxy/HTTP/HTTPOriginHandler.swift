@@ -1,0 +1,31 @@
+import NIOCore
+import NIOHTTP1
+
+/// The origin leg's end of an HTTP forwarder: responses and the connection's end go back to it.
+final class HTTPOriginHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private let forwarder: NIOLoopBound<HTTPForwarder>
+
+    init(forwarder: NIOLoopBound<HTTPForwarder>) {
+        self.forwarder = forwarder
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        forwarder.value.originResponse(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        forwarder.value.originResponseComplete()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        forwarder.value.originGone()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
