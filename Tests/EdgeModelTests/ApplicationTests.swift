@@ -142,6 +142,14 @@ import Testing
             ),
             // TLS settings
             (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntraffic_type: https",
+                "traffic_type", "https needs tls flexible, full or strict"
+            ),
+            (
+                "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntraffic_type: http\ntls: full",
+                "traffic_type", "with tls full use https"
+            ),
+            (
                 "protocol: tcp/22\ndns: {type: CNAME, name: a.example}\norigin_direct: ['tcp://198.18.0.1:22']\ntls: off\nmin_tls_version: '1.2'",
                 "min_tls_version", "needs tls flexible, full or strict"
             ),

@@ -5,9 +5,9 @@ import Testing
 @Suite struct TrafficFamilyTests {
     let scratch = Scratch()
 
-    func load(_ traffic: String, connectivity: String = "all", tls: String = "off", expect: String = "") throws -> (
-        TrafficStep?, ValidationResult
-    ) {
+    func load(
+        _ traffic: String, connectivity: String = "all", tls: String = "off", expect: String = "", trafficType: String = "direct"
+    ) throws -> (TrafficStep?, ValidationResult) {
         scratch.write("topo/small.yaml", smallTopology)
         let path = scratch.write(
             "scenarios/family.yaml",
@@ -22,6 +22,7 @@ import Testing
                 origin_direct: ["tcp://echo:9000"]
                 edge_ips: {type: dynamic, connectivity: \(connectivity)}
                 tls: "\(tls)"
+                traffic_type: \(trafficType)
             timeline:
               - at: 0s
                 traffic: \(traffic)
@@ -61,5 +62,17 @@ import Testing
         #expect(try load("{from: client-1, app: echo}", tls: "full", expect: check).1.errors.isEmpty)
         let (_, unchecked) = try load("{from: client-1, app: echo}", expect: check)
         #expect(unchecked.errors.first?.field.hasSuffix("tls_version.app") == true, "\(unchecked.issues)")
+    }
+
+    /// `http_status` and `header_seen` are for http and https applications.
+    @Test func httpChecksNeedAnHTTPApplication() throws {
+        let checks = "expect:\n  - http_status: {app: echo, status: 200}\n  - header_seen: {app: echo}"
+        let (_, http) = try load("{from: client-1, app: echo}", expect: checks, trafficType: "http")
+        #expect(http.errors.isEmpty, "\(http.issues)")
+        let scenario = try ConfigLoader().loadScenario(scratch.folder.appendingPathComponent("scenarios/family.yaml").path).value
+        #expect(scenario.expectations.contains(.headerSeen(scope: TrafficScope(application: "echo"), header: "CF-Connecting-IP")))
+        #expect(scenario.expectations.contains(.httpStatus(scope: TrafficScope(application: "echo"), status: 200)))
+        let (_, direct) = try load("{from: client-1, app: echo}", expect: checks)
+        #expect(direct.errors.count == 2 && direct.errors.allSatisfy { $0.message.contains("has traffic_type direct") }, "\(direct.issues)")
     }
 }

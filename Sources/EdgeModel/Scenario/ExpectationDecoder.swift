@@ -55,6 +55,19 @@ struct ExpectationDecoder {
             }
             guard let scope else { return nil }
             return .firstByteTime(scope: scope, percentile: percentiles[key]!, bound: .below(bound))
+        case "http_status", "header_seen":
+            let scope = self.scope(fields, appRequired: true)
+            if let id = scope?.application, context.applications.first(where: { $0.id == id })?.trafficType == .direct {
+                fields.error("application \(id) has traffic_type direct; \(entry.key) is for http and https applications", field: "app")
+            }
+            if entry.key == "http_status" {
+                let status = fields.int("status", in: 100...599, required: true)
+                guard let scope, let status else { return nil }
+                return .httpStatus(scope: scope, status: status)
+            }
+            let header = fields.string("header") ?? "CF-Connecting-IP"
+            guard let scope else { return nil }
+            return .headerSeen(scope: scope, header: header)
         case "tls_version":
             let scope = self.scope(fields, appRequired: true)
             let version = fields.choice("version", ["1.1": TLSVersionSetting.v1_1, "1.2": .v1_2, "1.3": .v1_3], required: true)

@@ -291,11 +291,16 @@ public enum Expectation: Sendable, Hashable {
     case replayTiming(application: String?, percentile: Double, below: Duration)
     /// Every TLS connection of the scope negotiated this version.
     case tlsVersion(scope: TrafficScope, version: TLSVersionSetting)
+    /// Every HTTP exchange of the scope got this status.
+    case httpStatus(scope: TrafficScope, status: Int)
+    /// For every HTTP exchange of the scope, the origin said it got this header naming the
+    /// client's own address.
+    case headerSeen(scope: TrafficScope, header: String)
 
     public static let kinds = [
         "success_rate", "connect_time", "first_byte_time", "client_address_seen", "blocked", "served_by", "rotations",
         "old_address_refused", "connections_survived", "client_rejected", "client_accepted", "node_reported_down", "no_leftovers",
-        "memory_bounded", "limited", "origin_reached", "replay_success", "replay_timing", "tls_version",
+        "memory_bounded", "limited", "origin_reached", "replay_success", "replay_timing", "tls_version", "http_status", "header_seen",
     ]
 }
 

@@ -57,6 +57,30 @@ public struct ExpectationChecker: Sendable {
             return RunReport.Check(
                 name: "tls_version \(describe(scope))", passed: !connected.isEmpty && versions.keys.allSatisfy { $0 == wanted },
                 measured: connected.isEmpty ? "no connection completed" : measured, expected: "every connection \(wanted)")
+        case .httpStatus(let scope, let status):
+            let answered = traffic(scope).filter { $0.httpStatus != nil }
+            let statuses = Dictionary(grouping: answered, by: { $0.httpStatus! }).mapValues(\.count)
+            let unanswered = traffic(scope).count - answered.count
+            let measured = statuses.sorted { $0.key < $1.key }.map { "\($0.value)× \($0.key)" }.joined(separator: ", ")
+            return RunReport.Check(
+                name: "http_status \(describe(scope))",
+                passed: !answered.isEmpty && unanswered == 0 && statuses.keys.allSatisfy { $0 == status },
+                measured: (answered.isEmpty ? "no HTTP response" : measured) + (unanswered > 0 ? "; \(unanswered) without a response" : ""),
+                expected: "every request answered \(status)")
+        case .headerSeen(let scope, let header):
+            let results = traffic(scope)
+            let name = header.lowercased()
+            let missing = results.filter { result in
+                guard let value = result.headersSeen?[name] else { return true }
+                let own = observed.addresses(of: result.client).map { "\($0)" }
+                return !value.split(separator: ",").contains { own.contains($0.trimmingCharacters(in: .whitespaces)) }
+            }
+            return RunReport.Check(
+                name: "header_seen \(header) \(describe(scope))", passed: !results.isEmpty && missing.isEmpty,
+                measured:
+                    "\(results.count - missing.count) of \(results.count) requests reached the origin with the client's own address in \(header)",
+                expected: "every request",
+                detail: missing.first.map { "e.g. \($0.client): origin saw \($0.headersSeen?[name] ?? "no \(header)")" })
         case .successRate(let scope, let atLeast):
             let results = traffic(scope)
             let ok = results.filter(\.ok).count
@@ -153,7 +177,8 @@ public struct ExpectationChecker: Sendable {
                 measured: "\(blocked) of \(events.count) node events were blocks; \(leaked) of \(results.count) connections got through",
                 expected: "every connection blocked by an access rule")
         case .servedBy(let scope, let node):
-            let events = nodeEvents(scope).filter { $0.kind == "connect" || $0.kind == "clientFiltered" }
+            // An HTTP application's node says `request` for each request, where others say `connect`.
+            let events = nodeEvents(scope).filter { $0.kind == "connect" || $0.kind == "request" || $0.kind == "clientFiltered" }
             let byNode = Dictionary(grouping: events, by: \.node).mapValues(\.count)
             let there = byNode[node] ?? 0
             let spread = byNode.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -163,7 +188,7 @@ public struct ExpectationChecker: Sendable {
                 expected: "all by \(node)")
         case .originReached(let scope, let origin, let atLeast):
             let addresses = Set([observed.hostAddresses[origin], observed.hostAddressesV6[origin]].compactMap { $0 })
-            let events = nodeEvents(scope).filter { $0.kind == "connect" }
+            let events = nodeEvents(scope).filter { $0.kind == "connect" || $0.kind == "request" }
             let reached = events.filter { $0.origin.map(addresses.contains) ?? false }.count
             return RunReport.Check(
                 name: "origin_reached \(origin) \(describe(scope))", passed: reached >= atLeast,

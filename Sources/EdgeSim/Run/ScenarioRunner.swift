@@ -480,7 +480,8 @@ public final class ScenarioRunner: Sendable {
             let firstByte = results.filter(\.ok).compactMap(\.firstByteMs).sorted()
             let addresses = observed.addresses(of: first.client)
             let served = observed.events.filter {
-                $0.app == first.app && addresses.contains($0.client) && ($0.kind == "connect" || $0.kind == "clientFiltered")
+                $0.app == first.app && addresses.contains($0.client)
+                    && ($0.kind == "connect" || $0.kind == "request" || $0.kind == "clientFiltered")
             }
             return RunReport.Traffic(
                 app: first.app, client: first.client, transport: first.transport, attempted: results.count,

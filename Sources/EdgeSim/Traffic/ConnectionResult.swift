@@ -22,6 +22,11 @@ public struct ConnectionResult: Sendable, Hashable, Codable {
     public var refusal: String?
     /// The TLS version negotiated with the edge ("TLSv1.3"), for applications with edge TLS.
     public var tlsVersion: String?
+    /// The HTTP status the response had, for HTTP exchanges.
+    public var httpStatus: Int?
+    /// The headers the origin said it received (the built-in http origin lists them in its
+    /// answer), names lowercased; nil when the answer listed none.
+    public var headersSeen: [String: String]?
 
     public init(
         client: String, app: String, transport: String, address: String, ok: Bool, error: String?, started: Double, ended: Double,

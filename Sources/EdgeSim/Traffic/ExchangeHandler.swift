@@ -1,4 +1,6 @@
+import Foundation
 import Glibc
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -25,6 +27,8 @@ final class ExchangeHandler: ChannelInboundHandler {
         case holding
         case pinging(expected: Int)
         case waitingReply(prefix: String)
+        /// Reading one HTTP response, to its `Content-Length` or the end of the connection.
+        case httpResponse
         case done
     }
 
@@ -40,7 +44,20 @@ final class ExchangeHandler: ChannelInboundHandler {
     private var firstByte: NIODeadline?
     private static let ping = ByteBuffer(string: "edgesim still here")
 
-    init(kind: ExchangeKind, bytes: Int, hold: TimeAmount, host: String, promise: EventLoopPromise<NIODeadline?>) {
+    /// An HTTP response as it came: the status, and what the body says the origin saw.
+    struct HTTPReply: Sendable, Equatable {
+        var status: Int
+        var body: String
+    }
+
+    /// Where the HTTP exchange puts the response it read (any status).
+    private let httpReply: NIOLockedValueBox<HTTPReply?>
+
+    init(
+        kind: ExchangeKind, bytes: Int, hold: TimeAmount, host: String, promise: EventLoopPromise<NIODeadline?>,
+        httpReply: NIOLockedValueBox<HTTPReply?> = NIOLockedValueBox(nil)
+    ) {
+        self.httpReply = httpReply
         self.kind = kind
         self.payload = Payload.of(bytes)
         self.hold = hold
@@ -56,7 +73,7 @@ final class ExchangeHandler: ChannelInboundHandler {
         case .mail:
             stage = .mail(index: 0)
         case .http:
-            stage = .waitingReply(prefix: "HTTP/1.1 200")
+            stage = .httpResponse
             let request = "GET / HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: edgesim\r\nConnection: close\r\n\r\n"
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
         case .anyReply:
@@ -115,6 +132,8 @@ final class ExchangeHandler: ChannelInboundHandler {
             if let line = firstLine() {
                 line.hasPrefix(prefix) ? finish(context: context) : fail("response was '\(line)'", context: context)
             }
+        case .httpResponse:
+            if let reply = Self.httpResponse(received, atEnd: false) { answered(reply, context: context) }
         case .holding, .done:
             break
         }
@@ -133,6 +152,12 @@ final class ExchangeHandler: ChannelInboundHandler {
         case .echoing(let expected), .pinging(let expected):
             fail("connection closed after \(max(echoed, received.count)) of \(expected) bytes came back", context: context)
         case .holding: fail("connection closed while held open", context: context)
+        case .httpResponse:
+            if let reply = Self.httpResponse(received, atEnd: true) {
+                answered(reply, context: context)
+            } else {
+                fail("connection closed before a whole HTTP response came", context: context)
+            }
         case .mail, .waitingReply: fail("connection closed before the origin answered", context: context)
         }
         context.fireChannelInactive()
@@ -181,6 +206,32 @@ final class ExchangeHandler: ChannelInboundHandler {
         if last.last == UInt8(ascii: "\r") { last = last.dropLast() }
         guard last.count == 3 || (last.count > 3 && last[last.startIndex + 3] == UInt8(ascii: " ")) else { return nil }
         return String(decoding: last, as: UTF8.self)
+    }
+
+    /// A 2xx response completes the exchange; any other is kept and fails it.
+    private func answered(_ reply: HTTPReply, context: ChannelHandlerContext) {
+        httpReply.withLockedValue { $0 = reply }
+        (200..<300).contains(reply.status) ? finish(context: context) : fail("HTTP \(reply.status)", context: context)
+    }
+
+    /// One whole HTTP response in `bytes`: by its `Content-Length`, or everything once the
+    /// connection ended (`atEnd`); nil while more is to come.
+    static func httpResponse(_ bytes: [UInt8], atEnd: Bool) -> HTTPReply? {
+        guard let end = bytes.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+        let head = String(decoding: bytes[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n")
+        let statusLine = head.first?.split(separator: " ") ?? []
+        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/"), let status = Int(statusLine[1]) else { return nil }
+        let length = head.dropFirst().compactMap { line -> Int? in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+            return Int(parts[1].trimmingCharacters(in: .whitespaces))
+        }.first
+        let body = bytes[end.upperBound...]
+        if let length {
+            guard body.count >= length else { return nil }
+            return HTTPReply(status: status, body: String(decoding: body.prefix(length), as: UTF8.self))
+        }
+        return atEnd ? HTTPReply(status: status, body: String(decoding: body, as: UTF8.self)) : nil
     }
 
     private func firstLine() -> String? {

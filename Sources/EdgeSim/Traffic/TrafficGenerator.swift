@@ -137,11 +137,13 @@ public struct TrafficGenerator: Sendable {
         }
         result.address = Endpoint(routes[0].address, port).description
         let bytes = max(Int(request.step.bytes), 1)
+        let httpReply = NIOLockedValueBox<ExchangeHandler.HTTPReply?>(nil)
         do {
             switch app.edge.transport {
             case .tcp:
                 let (connect, firstByte, used, version) = try await tcp(
-                    to: routes.map { ($0.source, Endpoint($0.address, port)) }, bytes: bytes, request: request, tls: try tls?.get())
+                    to: routes.map { ($0.source, Endpoint($0.address, port)) }, bytes: bytes, request: request, tls: try tls?.get(),
+                    httpReply: httpReply)
                 result.address = used.description
                 result.tlsVersion = version
                 result.connectMs = connect
@@ -157,8 +159,24 @@ public struct TrafficGenerator: Sendable {
         } catch {
             result.error = "\(error)"
         }
+        if let reply = httpReply.withLockedValue({ $0 }) {
+            result.httpStatus = reply.status
+            result.headersSeen = Self.headersListed(in: reply.body)
+        }
         result.ended = Date().timeIntervalSince1970
         return result
+    }
+
+    /// `Name: value` lines of an answer body (what the built-in http origin says it received),
+    /// names lowercased; nil when there are none.
+    static func headersListed(in body: String) -> [String: String]? {
+        var headers: [String: String] = [:]
+        for line in body.split(separator: "\n").dropFirst() {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            headers[parts[0].lowercased()] = parts[1].trimmingCharacters(in: .whitespaces)
+        }
+        return headers.isEmpty ? nil : headers
     }
 
     /// The application's addresses the step's family asks for, or why there are none.
@@ -188,7 +206,10 @@ public struct TrafficGenerator: Sendable {
     }
 
     /// Connects over the first route, or races them as happy eyeballs do when there are two.
-    private func tcp(to routes: [(source: IPAddress, target: Endpoint)], bytes: Int, request: Request, tls: NIOSSLContext?) async throws
+    private func tcp(
+        to routes: [(source: IPAddress, target: Endpoint)], bytes: Int, request: Request, tls: NIOSSLContext?,
+        httpReply: NIOLockedValueBox<ExchangeHandler.HTTPReply?>
+    ) async throws
         -> (
             Double, Double?, Endpoint, String?
         )
@@ -223,7 +244,9 @@ public struct TrafficGenerator: Sendable {
                     try channel.pipeline.syncOperations.addHandler(negotiated)
                 }
                 try channel.pipeline.syncOperations.addHandler(
-                    ExchangeHandler(kind: request.exchange, bytes: bytes, hold: hold, host: request.app.dns.name, promise: promise))
+                    ExchangeHandler(
+                        kind: request.exchange, bytes: bytes, hold: hold, host: request.app.dns.name, promise: promise, httpReply: httpReply
+                    ))
             }.get()
         } catch {
             channel.close(promise: nil)
