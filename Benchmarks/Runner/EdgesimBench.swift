@@ -39,7 +39,10 @@ struct EdgesimBench: AsyncParsableCommand {
     @Option(help: "TLS connections opened on the TLS handshake test.")
     var tlsConnections = 2000
 
-    @Option(help: "What to measure: relay, tls, dns, fleet, replay (comma-separated).")
+    @Option(help: "Seconds wrk runs against each HTTP peer.")
+    var httpSeconds = 10
+
+    @Option(help: "What to measure: relay, tls, http, dns, fleet, replay (comma-separated).")
     var workloads = "relay,dns"
 
     @Option(help: "Fleet sizes (edge nodes) for the fleet workload.")
@@ -128,7 +131,7 @@ struct EdgesimBench: AsyncParsableCommand {
                         mine / theirs))
             }
         }
-        guard parts.contains("relay") || parts.contains("tls") else { return }
+        guard parts.contains("relay") || parts.contains("tls") || parts.contains("http") else { return }
         let (sink, sinkPort) = try await BenchOrigins.sink(at: "127.0.0.1")
         let echo = TCPOrigin()
         let echoPort = Int(try await echo.start(address: IPAddress("127.0.0.1")!)[0].port)
@@ -155,6 +158,21 @@ struct EdgesimBench: AsyncParsableCommand {
                 if let best, let mine = values["edgesim"] { line += String(format: "%.2fx", mine / best) }
                 say(line)
             }
+        }
+        if parts.contains("http") {
+            let web = TCPOrigin(responder: .http)
+            let webPort = Int(try await web.start(address: IPAddress("127.0.0.1")!)[0].port)
+            if let (rates, names) = try await HTTPBenchmark.run(
+                edgesim: edgesim, folder: folder, originPort: webPort, rounds: rounds, seconds: httpSeconds, connections: concurrency,
+                say: say)
+            {
+                say("\nHTTP through an http application, wrk -t2 -c\(concurrency), keep-alive (median of \(rounds) rounds)")
+                say(names.map { "\($0) \(String(format: "%.0f", rates[$0] ?? 0)) requests/s" }.joined(separator: ", "))
+                if let mine = rates["edgesim"], let theirs = rates["haproxy"] {
+                    say(String(format: "edgesim/haproxy %.2fx\n", mine / theirs))
+                }
+            }
+            await web.stop()
         }
         guard parts.contains("relay") else {
             try? await sink.close()

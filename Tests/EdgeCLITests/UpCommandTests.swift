@@ -112,5 +112,65 @@ extension FleetRuns {
                 })
         }
 
+        /// An https application on a fleet `edgesim up` keeps: curl, trusting only the CA whose
+        /// path up printed, gets the origin's answer, and the origin got the client's address.
+        @Test(arguments: EdgesimProcess.modes)
+        func curlTrustsTheCAUpPrintsAndReachesAnHTTPSApplication(mode: String) throws {
+            guard let curl = Self.tool("curl"), let dig = Self.tool("dig") else {
+                try #require(ProcessInfo.processInfo.environment["CI"] != "true", "curl and dig come from scripts/setup")
+                print("skipped: curl or dig is not installed (scripts/setup installs them)")
+                return
+            }
+            let (folder, apps) = try EdgesimProcess.scenario(
+                """
+                - id: www
+                  protocol: tcp/443
+                  dns: {type: CNAME, name: www.up.example}
+                  origin_direct: ["tcp://web:80"]
+                  tls: flexible
+                  traffic_type: https
+                """)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let ready = folder.appendingPathComponent("ready").path
+            let certificates = folder.appendingPathComponent("tls").path
+            let topology = EdgesimProcess.repository.appendingPathComponent("topologies/tls-lab.yaml").path
+            let up = Process()
+            up.executableURL = URL(fileURLWithPath: EdgesimProcess.executable)
+            up.arguments = [
+                "up", topology, "--apps", apps, "--mode", mode, "--dns-port", "5300", "--ready-file", ready, "--certificates", certificates,
+            ]
+            let output = Pipe()
+            up.standardOutput = output
+            up.standardError = FileHandle.nullDevice
+            try up.run()
+            let watchdog = DispatchWorkItem { kill(up.processIdentifier, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
+            defer { watchdog.cancel() }
+            #expect(
+                EdgesimProcess.waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: ready) || !up.isRunning },
+                "the fleet never came up")
+            try #require(up.isRunning)
+
+            let namespace = mode == "netns" ? "edgesim-\(up.processIdentifier)-paris" : nil
+            let server = mode == "netns" ? ["@198.18.255.53"] : ["@127.53.0.53", "-p", "5300"]
+            let address =
+                try tool([dig] + server + ["+short", "+time=2", "+tries=1", "www.up.example", "A"], in: namespace)
+                .split(separator: "\n").last.map(String.init) ?? ""
+            let ca = "\(certificates)/ca.pem"
+            let answer = try tool(
+                [
+                    curl, "--silent", "--show-error", "--max-time", "10", "--cacert", ca, "--resolve", "www.up.example:443:\(address)",
+                    "https://www.up.example/",
+                ], in: namespace)
+            #expect(answer.contains("edgesim origin: GET / HTTP/1.1"), "curl got '\(answer)' from \(address)")
+            #expect(answer.contains("CF-Connecting-IP: ") && answer.contains("X-Forwarded-Proto: https"), "\(answer)")
+
+            kill(up.processIdentifier, SIGINT)
+            up.waitUntilExit()
+            #expect(up.terminationReason == .exit && up.terminationStatus == 0)
+            let printed = String(decoding: try output.fileHandleForReading.readAll(), as: UTF8.self)
+            #expect(printed.contains("TLS: the fleet's CA is \(ca) (curl --cacert \(ca) https://www.up.example/"), "\(printed)")
+            #expect(FileManager.default.fileExists(atPath: ca), "--certificates keeps the CA after the fleet stops")
+        }
     }
 }
