@@ -114,56 +114,14 @@ enum TLSBenchmark {
     static func handshakes(
         _ host: String, _ port: Int, context: NIOSSLContext, total: Int, concurrency: Int, deadline: Duration
     ) async throws -> (rate: Double, failed: Int) {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let next = Count()
-        let done = Count()
-        let failed = Count()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    while next.increment() < total, clock.now - start < deadline {
-                        do {
-                            let channel = try await connect(host, port, context: context)
-                            let echoed = try await channel.executeThenClose { inbound, outbound in
-                                try await outbound.write(ByteBuffer(bytes: [1]))
-                                var iterator = inbound.makeAsyncIterator()
-                                return try await iterator.next()?.readableBytes == 1
-                            }
-                            if echoed { done.increment() } else { failed.increment() }
-                        } catch {
-                            failed.increment()
-                        }
-                    }
-                }
-            }
-            try await group.waitForAll()
+        try await Workloads.connections(total: total, concurrency: concurrency, deadline: deadline) {
+            try await connect(host, port, context: context)
         }
-        return (Double(done.current) / (clock.now - start).seconds, failed.current)
     }
 
     /// One TLS connection: `bytes` to the sink, whose count comes back after the close; bytes per second.
     static func throughput(_ host: String, _ port: Int, context: NIOSSLContext, bytes: Int, deadline: Duration) async throws -> Double {
-        let channel = try await connect(host, port, context: context, halfClosure: true)
-        let chunk = ByteBuffer(repeating: 0x5A, count: 64 * 1024)
-        let clock = ContinuousClock()
-        let start = clock.now
-        let received: UInt64 = try await channel.executeThenClose { inbound, outbound in
-            var sent = 0
-            while sent < bytes, clock.now - start < deadline {
-                try await outbound.write(chunk)
-                sent += chunk.readableBytes
-            }
-            outbound.finish()
-            var reply = ByteBuffer()
-            do {
-                for try await part in inbound { reply.writeImmutableBuffer(part) }
-            } catch NIOSSLError.uncleanShutdown {
-                // The relay closed TCP after the count without close_notify: the count is here.
-            }
-            return reply.readInteger(as: UInt64.self) ?? 0
-        }
-        return Double(received) / (clock.now - start).seconds
+        try await Workloads.throughput(over: connect(host, port, context: context, halfClosure: true), bytes: bytes, deadline: deadline)
     }
 
     static func connect(_ host: String, _ port: Int, context: NIOSSLContext, halfClosure: Bool = false) async throws

@@ -11,6 +11,33 @@ extension FleetRuns {
             ["/usr/bin/\(name)", "/bin/\(name)", "/usr/sbin/\(name)"].first { FileManager.default.isExecutableFile(atPath: $0) }
         }
 
+        /// `edgesim up` on a topology of the repository, until its ready file appears; killed after
+        /// 90 s at the latest (cancel the watchdog once it has stopped).
+        func startUp(_ topology: String, apps: String, mode: String, folder: URL, _ extra: [String] = []) throws -> (
+            Process, Pipe, DispatchWorkItem
+        ) {
+            let ready = folder.appendingPathComponent("ready").path
+            let up = Process()
+            up.executableURL = URL(fileURLWithPath: EdgesimProcess.executable)
+            up.arguments =
+                [
+                    "up", EdgesimProcess.repository.appendingPathComponent("topologies/\(topology).yaml").path, "--apps", apps, "--mode",
+                    mode,
+                ]
+                + ["--dns-port", "5300", "--ready-file", ready] + extra
+            let output = Pipe()
+            up.standardOutput = output
+            up.standardError = FileHandle.nullDevice
+            try up.run()
+            let watchdog = DispatchWorkItem { kill(up.processIdentifier, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
+            #expect(
+                EdgesimProcess.waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: ready) || !up.isRunning },
+                "the fleet never came up")
+            try #require(up.isRunning)
+            return (up, output, watchdog)
+        }
+
         /// Runs a tool, from inside a namespace when one is given; its output.
         func tool(_ arguments: [String], in namespace: String?) throws -> String {
             let process = Process()
@@ -44,22 +71,8 @@ extension FleetRuns {
                   origin_direct: ["tcp://origin-seattle:8000"]
                 """)
             defer { try? FileManager.default.removeItem(at: folder) }
-            let ready = folder.appendingPathComponent("ready").path
-            let topology = EdgesimProcess.repository.appendingPathComponent("topologies/world-21.yaml").path
-            let up = Process()
-            up.executableURL = URL(fileURLWithPath: EdgesimProcess.executable)
-            up.arguments = ["up", topology, "--apps", apps, "--mode", mode, "--dns-port", "5300", "--ready-file", ready]
-            let output = Pipe()
-            up.standardOutput = output
-            up.standardError = FileHandle.nullDevice
-            try up.run()
-            let watchdog = DispatchWorkItem { kill(up.processIdentifier, SIGKILL) }
-            DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
+            let (up, output, watchdog) = try startUp("world-21", apps: apps, mode: mode, folder: folder)
             defer { watchdog.cancel() }
-            #expect(
-                EdgesimProcess.waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: ready) || !up.isRunning },
-                "the fleet never came up")
-            try #require(up.isRunning)
 
             let namespace = mode == "netns" ? "edgesim-\(up.processIdentifier)-paris" : nil
             let server = mode == "netns" ? ["@198.18.255.53"] : ["@127.53.0.53", "-p", "5300"]
@@ -131,25 +144,9 @@ extension FleetRuns {
                   traffic_type: https
                 """)
             defer { try? FileManager.default.removeItem(at: folder) }
-            let ready = folder.appendingPathComponent("ready").path
             let certificates = folder.appendingPathComponent("tls").path
-            let topology = EdgesimProcess.repository.appendingPathComponent("topologies/tls-lab.yaml").path
-            let up = Process()
-            up.executableURL = URL(fileURLWithPath: EdgesimProcess.executable)
-            up.arguments = [
-                "up", topology, "--apps", apps, "--mode", mode, "--dns-port", "5300", "--ready-file", ready, "--certificates", certificates,
-            ]
-            let output = Pipe()
-            up.standardOutput = output
-            up.standardError = FileHandle.nullDevice
-            try up.run()
-            let watchdog = DispatchWorkItem { kill(up.processIdentifier, SIGKILL) }
-            DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
+            let (up, output, watchdog) = try startUp("tls-lab", apps: apps, mode: mode, folder: folder, ["--certificates", certificates])
             defer { watchdog.cancel() }
-            #expect(
-                EdgesimProcess.waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: ready) || !up.isRunning },
-                "the fleet never came up")
-            try #require(up.isRunning)
 
             let namespace = mode == "netns" ? "edgesim-\(up.processIdentifier)-paris" : nil
             let server = mode == "netns" ? ["@198.18.255.53"] : ["@127.53.0.53", "-p", "5300"]

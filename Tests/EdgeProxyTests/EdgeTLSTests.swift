@@ -73,15 +73,24 @@ struct EdgeTLSTests {
 
     // MARK: Versions and modes
 
-    /// Flexible: TLS 1.1, 1.2 and 1.3 from openssl s_client, each negotiated as asked and
-    /// trusted through the CA file; the plain origin gets the client's bytes in the clear.
-    @Test(arguments: ["1.1", "1.2", "1.3"])
-    func flexibleAcceptsEachVersionAndReachesAPlainOrigin(version: String) async throws {
-        let fixture = try Fixture(appID: "flex")
-        let origin = TCPOrigin()
-        let originEndpoint = try await origin.start(address: Loopback.address())[0]
+    /// Each mode with TLS 1.1, 1.2 and 1.3 from openssl s_client: the version asked for is the
+    /// one negotiated, the edge's certificate is trusted through the CA file, and the connection
+    /// reaches its origin (plain for flexible; for full and strict a built-in origin serving TLS
+    /// with a certificate from the same CA for the name the client asked for). Then bytes echo
+    /// through both legs.
+    @Test(arguments: [TLSMode.flexible, .full, .strict], ["1.1", "1.2", "1.3"])
+    func sClientNegotiatesEachVersionInEachMode(mode: TLSMode, version: String) async throws {
+        let fixture = try Fixture(appID: "each")
+        let originAddress = Loopback.address()
+        var originTLS: (certificate: String, key: String)?
+        if mode != .flexible {
+            let files = try fixture.ca.issue(names: [Self.name]).write(to: fixture.folder, name: "origin")
+            originTLS = (files.certificate.path, files.key.path)
+        }
+        let origin = TCPOrigin(tls: originTLS)
+        let originEndpoint = try await origin.start(address: originAddress)[0]
         let edge = Loopback.address()
-        let node = fixture.node(app("flex", tls: .flexible, origin: originEndpoint), at: edge)
+        let node = fixture.node(app("each", tls: mode, origin: originEndpoint), at: edge)
         _ = try await node.start()
         defer {
             Task {
@@ -95,15 +104,18 @@ struct EdgeTLSTests {
             "-brief", "-tls\(version.replacingOccurrences(of: ".", with: "_"))",
         ]
         if version == "1.1" { arguments += ["-cipher", "DEFAULT@SECLEVEL=0"] }
-        let (status, output) = try OpenSSL.run(arguments)
+        let (status, output) = try await OpenSSL.runAside(arguments)
         #expect(status == 0, "\(output)")
         #expect(output.contains("Protocol version: TLSv\(version)"), "\(output)")
         #expect(output.contains("Verification: OK"), "\(output)")
+        let connected = try #require(await node.events.first { $0.event == .connect || $0.event == .tlsError })
+        #expect(connected.event == .connect, "\(connected.message ?? "")")
+        #expect(connected.origin == originEndpoint.description)
 
         let payload = randomBytes(100_000)
         let echoed = try await TLSTestClient.exchange(
             with: Endpoint(edge, 443), caFile: fixture.caFile, serverName: Self.name, sending: payload, expecting: payload.count)
-        #expect(echoed.received == payload, "the echo origin saw the bytes in the clear and they came back through TLS")
+        #expect(echoed.received == payload, "the bytes came back through both legs")
         #expect(echoed.version == .tlsv13)
     }
 
@@ -120,7 +132,7 @@ struct EdgeTLSTests {
                 await origin.stop()
             }
         }
-        let (status, output) = try OpenSSL.run([
+        let (status, output) = try await OpenSSL.runAside([
             "s_client", "-connect", "\(edge):443", "-servername", Self.name, "-CAfile", fixture.caFile, "-brief", "-tls1_2",
         ])
         #expect(status != 0, "\(output)")
@@ -335,16 +347,11 @@ struct EdgeTLSTests {
 extension OpenSSL {
     /// Runs openssl to the end with no input; its status and everything it printed.
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(path, "openssl is not installed"))
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let printed = try pipe.fileHandleForReading.readToEnd() ?? Data()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: printed, as: UTF8.self))
+        try ExternalProcess.run(try #require(path, "openssl is not installed"), arguments)
+    }
+
+    /// The same, for a client of a server in this process (see `ExternalProcess.runAside`).
+    static func runAside(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await ExternalProcess.runAside(try #require(path, "openssl is not installed"), arguments)
     }
 }

@@ -27,6 +27,29 @@ final class ExternalProcess: Sendable {
         return nil
     }
 
+    /// Runs a program to its end with no input; its status and everything it printed.
+    static func run(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let printed = try pipe.fileHandleForReading.readToEnd() ?? Data()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: printed, as: UTF8.self))
+    }
+
+    /// `run` on a thread of its own: waiting for a client of an in-process server must not hold
+    /// one of the few threads Swift's tasks run on, which the server may need to answer it.
+    static func runAside(_ path: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try run(path, arguments) }) }.start()
+        }
+    }
+
     /// True when a test may skip for want of `tool`: outside CI only, since CI installs everything.
     static func mayBeMissing(_ tool: String) -> Bool {
         ProcessInfo.processInfo.environment["CI"] != "true"

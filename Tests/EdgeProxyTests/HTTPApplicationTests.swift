@@ -10,18 +10,8 @@ import Testing
 /// connection serves several requests, and an origin that is down is a 502.
 @Suite(.enabled(if: Curl.path != nil || !ExternalProcess.mayBeMissing("curl"), "curl is not installed (scripts/setup installs it)"))
 struct HTTPApplicationTests {
-    func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Curl.path))
-        process.arguments = ["--silent", "--show-error", "--max-time", "10"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let printed = try pipe.fileHandleForReading.readToEnd() ?? Data()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: printed, as: UTF8.self))
+    func curl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await ExternalProcess.runAside(try #require(Curl.path), ["--silent", "--show-error", "--max-time", "10"] + arguments)
     }
 
     @Test func anHTTPSApplicationAnswersCurlAndTheOriginSeesTheClient() async throws {
@@ -43,7 +33,7 @@ struct HTTPApplicationTests {
         }
 
         let url = "https://\(EdgeTLSTests.name)/"
-        let (status, output) = try curl([
+        let (status, output) = try await curl([
             "--cacert", fixture.caFile, "--resolve", "\(EdgeTLSTests.name):443:\(edge)", "--interface", "127.0.0.1", url, url + "second",
         ])
         #expect(status == 0, "\(output)")
@@ -64,7 +54,7 @@ struct HTTPApplicationTests {
         let node = EdgeNode(applications: [app], listen: [edge])
         _ = try await node.start()
         defer { Task { await node.stop() } }
-        let (status, output) = try curl(["--include", "http://\(edge)/missing"])
+        let (status, output) = try await curl(["--include", "http://\(edge)/missing"])
         #expect(status == 0, "\(output)")
         #expect(output.hasPrefix("HTTP/1.1 502 Bad Gateway"), "\(output)")
         let request = try #require(await node.events.first { $0.event == .request })

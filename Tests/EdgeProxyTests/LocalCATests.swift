@@ -16,19 +16,8 @@ struct LocalCATests {
         try await body(folder)
     }
 
-    /// Runs openssl to the end; its status and everything it printed.
     func openssl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(OpenSSL.path, "openssl is not installed"))
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let printed = try pipe.fileHandleForReading.readToEnd() ?? Data()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: printed, as: UTF8.self))
+        try OpenSSL.run(arguments)
     }
 
     @Test func anIssuedCertificateVerifiesForItsNamesAndAddressesOnly() async throws {

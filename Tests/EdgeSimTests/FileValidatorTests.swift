@@ -1,5 +1,6 @@
 import EdgeModel
 import EdgePcap
+import EdgeProxy
 import EdgeSim
 import Foundation
 import Testing
@@ -72,5 +73,31 @@ import Testing
     @Test func emptyCaptureIsReported() throws {
         let result = FileValidator().validate(try scenario(capture: PcapWriter.file(linkType: 101, packets: [])))
         #expect(result.issues.first?.message.contains("holds no packets") == true)
+    }
+
+    /// Certificate files that cannot serve are errors naming the field, as a node would find them.
+    @Test func tlsFilesAreReadAsANodeWouldReadThem() throws {
+        let ca = try LocalCA()
+        let own = try ca.issue(names: ["a.example"]).write(to: folder, name: "own")
+        let other = try ca.issue(names: ["b.example"]).write(to: folder, name: "other")
+        try "not a certificate\n".write(to: folder.appendingPathComponent("garbage.pem"), atomically: true, encoding: .utf8)
+        func validate(certificate: String, key: String) throws -> ValidationResult {
+            let apps = folder.appendingPathComponent("apps-\(UUID().uuidString).yaml")
+            try """
+            - protocol: tcp/443
+              dns: {type: CNAME, name: a.example}
+              origin_direct: ["tcp://198.18.0.1:80"]
+              tls: flexible
+              tls_certificate: \(certificate)
+              tls_key: \(key)
+            """.write(to: apps, atomically: true, encoding: .utf8)
+            return FileValidator().validate(apps.path)
+        }
+        #expect(try validate(certificate: own.certificate.path, key: own.key.path).isValid)
+        let garbage = try validate(certificate: "garbage.pem", key: own.key.path)
+        #expect(garbage.issues.map(\.field) == ["tls_certificate"], "\(garbage.issues)")
+        let mismatch = try validate(certificate: own.certificate.path, key: other.key.path)
+        #expect(
+            mismatch.issues.map(\.field) == ["tls_key"] && mismatch.issues[0].message.contains("is not the key of"), "\(mismatch.issues)")
     }
 }

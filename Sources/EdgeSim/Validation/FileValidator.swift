@@ -1,5 +1,6 @@
 import EdgeModel
 import EdgePcap
+import EdgeProxy
 
 /// Validates configuration files the way a run would read them, including what the model alone
 /// cannot check: that the captures a scenario replays open in libpcap, decode, and hold flows
@@ -13,9 +14,14 @@ public struct FileValidator: Sendable {
 
     public func validate(_ path: String, as kind: ConfigKind? = nil) -> ValidationResult {
         var result = loader.validate(path, as: kind)
-        guard result.isValid, result.kind == .scenario, let scenario = try? loader.loadScenario(path).value else {
+        guard result.isValid else { return result }
+        if result.kind == .applications, let apps = try? loader.loadApplications(path).value {
+            result.issues += Self.tlsProblems(apps)
+        }
+        guard result.kind == .scenario, let scenario = try? loader.loadScenario(path).value else {
             return result
         }
+        result.issues += Self.tlsProblems(scenario.applications)
         for timed in scenario.timeline {
             guard case .replay(let replay) = timed.step else { continue }
             do {
@@ -35,5 +41,17 @@ public struct FileValidator: Sendable {
             }
         }
         return result
+    }
+
+    /// Certificate and key files that cannot serve, read as a node would read them.
+    static func tlsProblems(_ apps: [Application]) -> [ConfigIssue] {
+        apps.filter { $0.tls != .off }.compactMap { app -> ConfigIssue? in
+            do throws(TLSConfigurationError) {
+                try EdgeTLS.checkOwnFiles(of: app)
+                return nil
+            } catch {
+                return ConfigIssue("application \(app.id): \(error.message)", field: error.field, at: app.location)
+            }
+        }
     }
 }
