@@ -20,42 +20,74 @@ enum HTTPBenchmark {
             """
         let appsFile = folder.appendingPathComponent("http-apps.json")
         try apps.write(to: appsFile, atomically: true, encoding: .utf8)
-        let node = try PeerLauncher.run(edgesim, ["node", "--apps", appsFile.path, "--listen", "127.0.0.11", "--name", "http-bench"])
-        try await PeerLauncher.ready([node]) { try await PeerLauncher.waitForListener("127.0.0.11", 20021) }
-        peers.append(("edgesim", "http://127.0.0.11:20021/", [node]))
+        // Each side as it serves best: edgesim with a loop per core and with one loop (fewer
+        // threads fighting wrk and the origin for two cores), HAProxy with its default of a
+        // thread per core and with one thread.
+        for (index, threads) in [nil, 1].enumerated() {
+            let address = "127.0.0.\(11 + index)"
+            let node = try PeerLauncher.run(
+                edgesim,
+                ["node", "--apps", appsFile.path, "--listen", address, "--name", "http-bench"]
+                    + (threads.map { ["--threads", "\($0)"] } ?? []))
+            try await PeerLauncher.ready([node]) { try await PeerLauncher.waitForListener(address, 20021) }
+            peers.append((threads.map { "edgesim-\($0)t" } ?? "edgesim", "http://\(address):20021/", [node]))
+        }
         if let binary = PeerLauncher.find("haproxy") {
-            let config = """
-                global
-                  maxconn 8000
-                defaults
-                  mode http
-                  option http-keep-alive
-                  timeout connect 5s
-                  timeout client 60s
-                  timeout server 60s
-                  timeout http-keep-alive 60s
-                listen web
-                  bind 127.0.0.12:20021
-                  option forwardfor
-                  http-reuse always
-                  server origin 127.0.0.1:\(originPort)
+            for (index, threads) in [nil, 1].enumerated() {
+                let address = "127.0.0.\(13 + index)"
+                let config = """
+                    global
+                      maxconn 8000
+                    \(threads.map { "  nbthread \($0)" } ?? "")
+                    defaults
+                      mode http
+                      option http-keep-alive
+                      timeout connect 5s
+                      timeout client 60s
+                      timeout server 60s
+                      timeout http-keep-alive 60s
+                    listen web
+                      bind \(address):20021
+                      option forwardfor
+                      http-reuse always
+                      server origin 127.0.0.1:\(originPort)
 
-                """
-            let file = folder.appendingPathComponent("haproxy-http.cfg")
-            try config.write(to: file, atomically: true, encoding: .utf8)
-            let process = try PeerLauncher.run(binary, ["-db", "-f", file.path])
-            try await PeerLauncher.ready([process]) { try await PeerLauncher.waitForListener("127.0.0.12", 20021) }
-            peers.append(("haproxy", "http://127.0.0.12:20021/", [process]))
+                    """
+                let file = folder.appendingPathComponent("haproxy-http-\(index).cfg")
+                try config.write(to: file, atomically: true, encoding: .utf8)
+                let process = try PeerLauncher.run(binary, ["-db", "-f", file.path])
+                try await PeerLauncher.ready([process]) { try await PeerLauncher.waitForListener(address, 20021) }
+                peers.append((threads.map { "haproxy-\($0)t" } ?? "haproxy", "http://\(address):20021/", [process]))
+            }
         }
         var rates: [String: [Double]] = [:]
         for round in 1...rounds {
             for peer in peers {
+                let before = cpuSeconds(peer.processes)
                 let rate = try requestsPerSecond(wrk: wrk, url: peer.url, seconds: seconds, connections: connections)
+                let used = cpuSeconds(peer.processes) - before
                 rates[peer.name, default: []].append(rate)
-                say(String(format: "round %d/%d: HTTP %@: %.0f requests/s", round, rounds, peer.name, rate))
+                say(
+                    String(
+                        format: "round %d/%d: HTTP %@: %.0f requests/s, %.1f µs of CPU per request", round, rounds, peer.name, rate,
+                        used / (rate * Double(seconds)) * 1e6))
             }
         }
         return (rates.mapValues { $0.sorted()[$0.count / 2] }, peers.map(\.name))
+    }
+
+    /// User and system CPU time the processes have used so far (/proc/PID/stat, in clock ticks).
+    static func cpuSeconds(_ processes: [ChildProcess]) -> Double {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return processes.reduce(0) { total, process in
+            guard let stat = try? String(contentsOfFile: "/proc/\(process.pid)/stat", encoding: .utf8),
+                let end = stat.lastIndex(of: ")")
+            else { return total }
+            // After the name: state is field 3, utime 14 and stime 15.
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return total }
+            return total + (user + system) / ticks
+        }
     }
 
     /// wrk's `Requests/sec` for `seconds` with `connections` kept-alive connections on 2 threads.

@@ -6,6 +6,7 @@ import EdgeSim
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 struct NodeCommand: AsyncParsableCommand {
@@ -91,7 +92,11 @@ struct NodeCommand: AsyncParsableCommand {
         completion: .directory)
     var certificates: String?
 
+    @Option(help: "Event loop threads serving the node's connections and flows (default: one per core).")
+    var threads: Int?
+
     func validate() throws {
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
         guard (apps == nil) != (scenario == nil) else { throw ValidationError("give either --apps or --scenario (with --as)") }
         if scenario != nil, nodeName == nil { throw ValidationError("--scenario needs --as NODE") }
         guard FleetPlan.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be loopback or netns") }
@@ -224,11 +229,12 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let log = EventLog(output: output)
         let logger = Logger(label: "edgesim.node.\(name)")
+        let loops = threads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
         let node = EdgeNode(
             applications: applications.value, listen: listen, accessRules: rules,
             prefixes: table, configuration: configuration, events: log,
             resolver: resolver.flatMap(Endpoint.init).map { DNSOriginResolver(client: DNSClient(server: $0)) },
-            smartRouting: smartRouting, logger: logger)
+            smartRouting: smartRouting, group: loops ?? MultiThreadedEventLoopGroup.singleton, logger: logger)
         let service = NodeService(node: node, logger: logger) { [name] listeners in
             let ports = Dictionary(grouping: listeners, by: { "\($0.app) \($0.transport.rawValue) \($0.endpoint.address.bracketed)" })
             for (key, group) in ports.sorted(by: { $0.key < $1.key }) {
@@ -247,7 +253,9 @@ struct NodeCommand: AsyncParsableCommand {
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
+            try? await loops?.shutdownGracefully()
         } catch {
+            try? await loops?.shutdownGracefully()
             printError("error: \(error)")
             throw ExitCode(1)
         }

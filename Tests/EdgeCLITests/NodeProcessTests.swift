@@ -45,9 +45,13 @@ import Testing
           origin_direct: ["udp://127.0.0.1:5353"]
         """.write(to: apps, atomically: true, encoding: .utf8)
         let address = "127.\(Int.random(in: 100...199)).\(Int.random(in: 0...255)).\(Int.random(in: 1...254))"
-        let (process, pipe) = try run(["node", "--apps", apps.path, "--listen", address, "--name", "ams"])
+        let (process, pipe) = try run(["node", "--apps", apps.path, "--listen", address, "--name", "ams", "--threads", "3"])
         let startup = readUntil(pipe, contains: "ready")
         #expect(startup.contains("node ams: serving"), "\(startup)")
+        // --threads: the node's own event loops, as many as asked.
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/task")) ?? []
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\($0)/comm", encoding: .utf8) }
+        #expect(names.filter { $0.hasPrefix("NIO-ELT-") }.count == 3, "\(names)")
         #expect(startup.contains("tcp \(address):7000-7002"), "\(startup)")
         #expect(startup.contains("udp \(address):5353"), "\(startup)")
         process.terminate()
@@ -56,6 +60,14 @@ import Testing
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
         #expect(rest.contains("node ams: no traffic"), "\(rest)")
+    }
+
+    @Test func threadsOutOfRangeAreRefused() throws {
+        let (process, pipe) = try run(["node", "--apps", "unused.yaml", "--threads", "0"])
+        process.waitUntilExit()
+        let errors = String(decoding: try pipe.fileHandleForReading.readAll(), as: UTF8.self)
+        #expect(process.terminationStatus != 0)
+        #expect(errors.contains("--threads must be between 1 and 256"), "\(errors)")
     }
 
     @Test func aBadAppsFileIsRefusedWithItsLineAndExitTwo() throws {

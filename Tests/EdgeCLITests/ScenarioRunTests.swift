@@ -68,7 +68,11 @@ extension FleetRuns {
                     if row["app"] as? String == "echo-dual" {
                         #expect(families.values.reduce(0, +) == 50 && families["ipv6", default: 0] >= 47, "\(row)")
                     } else {
-                        #expect(families == ["ipv6": 50], "\(row)")
+                        // Only answered exchanges count: a UDP datagram the links lost has none
+                        // (the scenario allows 4% of those).
+                        #expect(Set(families.keys) == ["ipv6"], "\(row)")
+                        #expect(families.values.reduce(0, +) == row["succeeded"] as? Int, "\(row)")
+                        if row["app"] as? String == "echo-v6" { #expect(families["ipv6"] == 50, "\(row)") }
                     }
                 }
             }

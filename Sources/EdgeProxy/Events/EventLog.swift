@@ -42,6 +42,7 @@ public final class EventLog: Sendable {
                 state.recent[state.next] = event
                 state.next = (state.next + 1) % retained
             }
+            guard !state.waiters.isEmpty else { return [CheckedContinuation<ProxyEvent?, Never>]() }
             let matching = state.waiters.filter { $0.matches(event) }
             state.waiters.removeAll { $0.matches(event) }
             return matching.map(\.continuation)

@@ -52,10 +52,15 @@ public struct EventSummary: Sendable, Hashable {
 
         public mutating func add(_ event: ProxyEvent) {
             let group = Group(app: event.app, node: event.node, event: event.event, ipVersion: event.ipVersion)
-            running[group, default: Running()].count += 1
-            running[group]!.bytesIn &+= event.bytesIn
-            running[group]!.bytesOut &+= event.bytesOut
-            if let duration = event.durationMs { running[group]!.durations.add(duration) }
+            // One lookup, and the figures changed in place.
+            Self.count(event, into: &running[group, default: Running()])
+        }
+
+        private static func count(_ event: ProxyEvent, into figures: inout Running) {
+            figures.count += 1
+            figures.bytesIn &+= event.bytesIn
+            figures.bytesOut &+= event.bytesOut
+            if let duration = event.durationMs { figures.durations.add(duration) }
         }
 
         public var summary: EventSummary {
