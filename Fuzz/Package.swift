@@ -6,7 +6,7 @@ import PackageDescription
 // the committed corpora. scripts/fuzz builds this package with the whole project instrumented.
 let targets: [(name: String, target: String)] = [
     ("FuzzDNS", "dns"), ("FuzzProxy", "proxy"), ("FuzzDocument", "document"), ("FuzzCapture", "capture"), ("FuzzControl", "control"), ("FuzzRelay", "relay"),
-    ("FuzzMail", "mail"), ("FuzzPackets", "packets"),
+    ("FuzzMail", "mail"), ("FuzzPackets", "packets"), ("FuzzHTTP", "http"),
 ]
 
 let package = Package(

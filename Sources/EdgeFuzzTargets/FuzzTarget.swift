@@ -20,6 +20,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// Captured frames of every link type, decoded (IPv4/IPv6, fragments) into flows and replay
     /// schedules.
     case packets
+    /// An http application's forwarder: a client's requests and an origin's responses.
+    case http
 
     public func check(_ bytes: [UInt8]) throws(FuzzFinding) {
         switch self {
@@ -31,6 +33,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .relay: try RelayFuzzCheck.check(bytes)
         case .mail: try MailFuzzCheck.check(bytes)
         case .packets: try PacketsFuzzCheck.check(bytes)
+        case .http: try HTTPFuzzCheck.check(bytes)
         }
     }
 }

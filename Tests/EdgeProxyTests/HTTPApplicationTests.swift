@@ -46,6 +46,52 @@ struct HTTPApplicationTests {
         #expect(request.status == 200 && request.bytesOut > 0 && request.origin == originEndpoint.description)
     }
 
+    /// Bodies by length and chunked, and HTTP/1.0, through an http application: curl on one
+    /// side, the built-in origin (which counts the body it read) on the other.
+    @Test func bodiesAndHTTP10PassThrough() async throws {
+        let origin = TCPOrigin(responder: .http)
+        let originEndpoint = try await origin.start(address: Loopback.address())[0]
+        var app = application("plain", "tcp/80", origins: ["tcp://\(originEndpoint)"])
+        app.trafficType = .http
+        let edge = Loopback.address()
+        let node = EdgeNode(applications: [app], listen: [edge])
+        _ = try await node.start()
+        defer {
+            Task {
+                await node.stop()
+                await origin.stop()
+            }
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-test-body-\(UUID().uuidString)")
+        try Data(randomBytes(50_000)).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+
+        let posted = try await curl(["--data-binary", "@\(file.path)", "http://\(edge)/up"])
+        #expect(posted.status == 0 && posted.output.contains("edgesim origin: POST /up HTTP/1.1"), "\(posted.output)")
+        #expect(posted.output.contains("Content-Length: 50000") && posted.output.contains("body: 50000 bytes"), "\(posted.output)")
+        let chunked = try await curl(["-H", "Transfer-Encoding: chunked", "--data-binary", "@\(file.path)", "http://\(edge)/chunks"])
+        #expect(chunked.output.contains("Transfer-Encoding: chunked") && chunked.output.contains("body: 50000 bytes"), "\(chunked.output)")
+        let old = try await curl(["--http1.0", "--include", "http://\(edge)/old"])
+        #expect(old.output.contains("edgesim origin: GET /old HTTP/1.1"), "forwarded as HTTP/1.1 on a kept-alive connection: \(old.output)")
+        #expect(old.output.contains("Connection: close"), "\(old.output)")
+        let upload = try #require(await node.events.first { $0.event == .request && $0.message == "POST /chunks" })
+        #expect(upload.bytesIn == 50_000 && upload.status == 200)
+
+        // A request shaped to smuggle another past a proxy is answered by the edge and not
+        // forwarded.
+        let smuggled = try await TCPTestClient.exchange(
+            with: Endpoint(edge, 80),
+            sending: Array(
+                "POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /hidden HTTP/1.1\r\n\r\n".utf8))
+        let answer = String(decoding: smuggled.received, as: UTF8.self)
+        #expect(
+            answer.hasPrefix("HTTP/1.1 400 Bad Request\r\n") && answer.contains("both Content-Length and Transfer-Encoding"), "\(answer)")
+        // Its event was written before the edge closed; nothing was forwarded before it.
+        let refused = try #require(node.events.events.last { $0.event == .request })
+        #expect(refused.status == 400 && refused.message?.contains("both Content-Length and Transfer-Encoding") == true, "\(refused)")
+        #expect(!node.events.events.contains { $0.message?.contains("/hidden") == true || $0.message == "POST /" })
+    }
+
     @Test func anHTTPApplicationWithItsOriginDownAnswers502() async throws {
         let closed = Loopback.address()
         var app = application("plain", "tcp/80", origins: ["tcp://\(closed):9"])

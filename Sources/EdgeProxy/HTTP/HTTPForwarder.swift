@@ -1,14 +1,13 @@
 import EdgeModel
 import NIOCore
-import NIOHTTP1
 
 /// Carries out `HTTPForwardingStateMachine` for one client connection of an http or https
-/// application: decoded requests in, responses out, one kept-alive origin connection opened
-/// through `openOrigin` (which resolves and connects, in TLS for full and strict) with an HTTP
-/// client and an `HTTPOriginHandler` in its pipeline.
+/// application: the client's bytes in, responses out, one kept-alive origin connection opened
+/// through `openOrigin` (which resolves and connects, in TLS for full and strict) with an
+/// `HTTPOriginHandler` at the end of its pipeline. Writes each way are flushed once per read.
 final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// Opens the origin leg with handlers made by the function given (afresh for each address
     /// tried); the endpoint it reached, or why not (502/504).
@@ -20,8 +19,14 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var originChannel: (any Channel)?
     private var originEndpoint: Endpoint?
-    /// The write of the last response's end, which a close waits for.
-    private var lastWrite: EventLoopFuture<Void>?
+    /// Writes made since the last flush, each way.
+    private var clientUnflushed = false
+    private var originUnflushed = false
+    /// Inside a read from the origin: the client is flushed when it completes.
+    private var readingOrigin = false
+    /// Bytes for the client not yet written, joined while small.
+    private var toClient: ByteBuffer?
+    static let joinLimit = 16_384
 
     init(
         client: IPAddress, scheme: String, openOrigin: @escaping OpenOrigin,
@@ -41,15 +46,11 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): perform(machine.requestHead(head, now: .now()))
-        case .body(let body): perform(machine.requestBody(body))
-        case .end: perform(machine.requestEnd())
-        }
+        perform(machine.clientBytes(unwrapInboundIn(data), now: .now()))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        originChannel?.flush()
+        flushOrigin()
         context.fireChannelReadComplete()
     }
 
@@ -58,23 +59,16 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    /// A request the client cannot make (malformed HTTP) closes it; the decoder said why.
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
-
     // MARK: From the origin leg
 
-    func originResponse(_ part: HTTPClientResponsePart) {
-        switch part {
-        case .head(let head): perform(machine.responseHead(head))
-        case .body(let body): perform(machine.responseBody(body))
-        case .end: perform(machine.responseEnd())
-        }
+    func originRead(_ bytes: ByteBuffer) {
+        readingOrigin = true
+        perform(machine.originBytes(bytes))
     }
 
-    func originResponseComplete() {
-        context?.flush()
+    func originReadComplete() {
+        readingOrigin = false
+        flushClient()
     }
 
     func originGone() {
@@ -90,43 +84,61 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
             switch action {
             case .connectOrigin:
                 connect(context: context)
-            case .sendToOrigin(let part):
-                originChannel?.write(part, promise: nil)
-            case .sendToClient(let part):
-                if case .end = part {
-                    lastWrite = context.writeAndFlush(wrapOutboundOut(part))
+            case .sendToOrigin(let bytes):
+                originChannel?.write(bytes, promise: nil)
+                originUnflushed = true
+            case .sendToClient(let bytes):
+                // A head and a small body go out as one buffer: one write, one piece to send.
+                if var joined = toClient, joined.readableBytes + bytes.readableBytes <= Self.joinLimit {
+                    toClient = nil
+                    var bytes = bytes
+                    joined.writeBuffer(&bytes)
+                    toClient = joined
                 } else {
-                    context.write(wrapOutboundOut(part), promise: nil)
+                    if let earlier = toClient { context.write(wrapOutboundOut(earlier), promise: nil) }
+                    toClient = bytes
                 }
-            case .answer(let status, let message):
-                let body = ByteBuffer(string: "\(status.code) \(status.reasonPhrase): \(message)\n")
-                var headers = HTTPHeaders([("Content-Type", "text/plain"), ("Content-Length", "\(body.readableBytes)")])
-                headers.add(name: "Server", value: "edgesim")
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-                lastWrite = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+                clientUnflushed = true
             case .record(let exchange, let message):
                 record(exchange, originEndpoint, message)
             case .closeClient:
+                writeToClient(context)
                 // Once what was written has gone: a close now would drop the last response.
                 let channel = context.channel
-                context.flush()
-                (lastWrite ?? context.eventLoop.makeSucceededVoidFuture()).whenComplete { _ in channel.close(promise: nil) }
+                clientUnflushed = false
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
             case .closeOrigin:
                 originChannel?.close(promise: nil)
                 originChannel = nil
+                originUnflushed = false
             }
         }
+        writeToClient(context)
+        if !readingOrigin { flushClient() }
+    }
+
+    /// Bytes for the client joined so far, written.
+    private func writeToClient(_ context: ChannelHandlerContext) {
+        guard let bytes = toClient else { return }
+        toClient = nil
+        context.write(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    private func flushClient() {
+        guard clientUnflushed, let context else { return }
+        clientUnflushed = false
+        context.flush()
+    }
+
+    private func flushOrigin() {
+        guard originUnflushed else { return }
+        originUnflushed = false
+        originChannel?.flush()
     }
 
     private func connect(context: ChannelHandlerContext) {
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let handlers = { () -> [any ChannelHandler] in
-            [
-                HTTPRequestEncoder(), ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)),
-                HTTPOriginHandler(forwarder: this),
-            ]
-        }
+        let handlers = { () -> [any ChannelHandler] in [HTTPOriginHandler(forwarder: this)] }
         openOrigin(handlers).whenComplete { result in
             let forwarder = this.value
             switch result {
@@ -138,10 +150,12 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
                 forwarder.originChannel = channel
                 forwarder.originEndpoint = endpoint
                 forwarder.perform(forwarder.machine.originConnected())
-                channel.flush()
+                forwarder.flushOrigin()
             case .failure(let error):
-                let status: HTTPResponseStatus = StatusCode(connectError: error) == .originTimeout ? .gatewayTimeout : .badGateway
-                forwarder.perform(forwarder.machine.originConnectFailed(status, message: "\(error)"))
+                let timedOut = StatusCode(connectError: error) == .originTimeout
+                forwarder.perform(
+                    forwarder.machine.originConnectFailed(
+                        status: timedOut ? 504 : 502, reason: timedOut ? "Gateway Timeout" : "Bad Gateway", message: "\(error)"))
             }
         }
     }

@@ -1,186 +1,352 @@
 import EdgeModel
 import NIOCore
-import NIOHTTP1
 
-/// The decisions of one client connection of an http or https application, without sockets.
-/// Requests are forwarded to one kept-alive origin connection as they come (pipelined), the
-/// origin is opened on the first request and again after it closed, and responses go back in
-/// order. When the origin cannot be reached or goes away, each request still open is answered
-/// 502 (504 when connecting timed out); a response already under way can only be cut off.
-struct HTTPForwardingStateMachine {
-    enum Origin: Equatable {
+/// The decisions of one client connection of an http or https application, on the bytes
+/// themselves, without sockets. Requests are read head by head (`HTTPHead`) and body by body
+/// (`HTTPBodyFramer`) and forwarded to one kept-alive origin connection as they come
+/// (pipelined); the origin is opened on the first request and again after it closed, and
+/// responses go back in order with the same care. A request the edge cannot forward is answered
+/// by the edge (400, 431; 502 or 504 when the origin cannot be reached or goes away), in its
+/// turn; a response already under way can only be cut off.
+public struct HTTPForwardingStateMachine: Sendable {
+    public enum Origin: Equatable, Sendable {
         case none
         case connecting
         case ready
     }
 
-    /// One request and its response, as far as they got.
-    struct Exchange: Equatable {
-        var method: HTTPMethod
-        var uri: String
-        var started: NIODeadline
-        var bytesIn = 0
-        var bytesOut = 0
-        /// Set once the response head went to the client.
-        var status: Int?
-        /// The client asked to close after this response (HTTP/1.0, `Connection: close`).
-        var clientCloses: Bool
+    /// The edge's own answer to a request, given when the request's turn comes.
+    public struct Answer: Equatable, Sendable {
+        public var status: Int
+        public var reason: String
+        public var message: String
     }
 
-    enum Action: Equatable {
+    /// One request and its response, as far as they got.
+    public struct Exchange: Equatable, Sendable {
+        public var method: String
+        public var uri: String
+        public var started: NIODeadline
+        /// Body bytes each way (content, not chunk framing).
+        public var bytesIn = 0
+        public var bytesOut = 0
+        /// Set once the final response head went to the client.
+        public var status: Int?
+        /// The client asked to close after this response (HTTP/1.0, `Connection: close`).
+        public var clientCloses: Bool
+        /// Not forwarded: the edge answers this itself, then closes.
+        public var answer: Answer?
+    }
+
+    public enum Action: Equatable, Sendable {
         case connectOrigin
-        case sendToOrigin(HTTPClientRequestPart)
-        case sendToClient(HTTPServerResponsePart)
-        /// Answer the oldest open request with this status and text.
-        case answer(HTTPResponseStatus, message: String)
+        case sendToOrigin(ByteBuffer)
+        case sendToClient(ByteBuffer)
         /// One request is over: write its event.
         case record(Exchange, message: String?)
         case closeClient
         case closeOrigin
     }
 
-    private(set) var origin: Origin = .none
-    private(set) var exchanges: [Exchange] = []
-    /// Request parts waiting for the origin connection.
-    private var outbox: [HTTPClientRequestPart] = []
-    private var closed = false
-    let client: IPAddress
-    /// `X-Forwarded-Proto`: http or https.
-    let scheme: String
+    /// Longest head either way.
+    public static let headLimit = 65_536
 
-    init(client: IPAddress, scheme: String) {
-        self.client = client.unmapped
+    private enum Reading: Equatable {
+        case head
+        case body(HTTPBodyFramer)
+        /// After a request the connection ends with, or one that could not be read.
+        case stopped
+    }
+
+    public private(set) var origin: Origin = .none
+    public private(set) var exchanges: [Exchange] = []
+    private var reading: Reading = .head
+    private var answering: Reading = .head
+    /// A head begun but not finished, each way.
+    private var partialRequest: ByteBuffer?
+    private var partialResponse: ByteBuffer?
+    /// Request bytes waiting for the origin connection.
+    private var outbox: [ByteBuffer] = []
+    /// The origin said it closes after the response under way.
+    private var originCloses = false
+    private var closed = false
+    /// The client's address as the origin is told it.
+    public let client: String
+    /// `X-Forwarded-Proto`: http or https.
+    public let scheme: String
+
+    public init(client: IPAddress, scheme: String) {
+        self.client = "\(client.unmapped)"
         self.scheme = scheme
     }
 
-    mutating func requestHead(_ head: HTTPRequestHead, now: NIODeadline) -> [Action] {
-        guard !closed else { return [] }
-        exchanges.append(Exchange(method: head.method, uri: head.uri, started: now, clientCloses: !head.isKeepAlive))
-        return send(.head(Self.forwarded(head, client: client, scheme: scheme)))
-    }
+    // MARK: From the client
 
-    mutating func requestBody(_ body: ByteBuffer) -> [Action] {
-        guard !closed, !exchanges.isEmpty else { return [] }
-        exchanges[exchanges.count - 1].bytesIn += body.readableBytes
-        return send(.body(.byteBuffer(body)))
-    }
-
-    mutating func requestEnd() -> [Action] {
-        guard !closed else { return [] }
-        return send(.end(nil))
-    }
-
-    mutating func originConnected() -> [Action] {
-        guard origin == .connecting else { return [] }
-        origin = .ready
-        defer { outbox.removeAll() }
-        return outbox.map { .sendToOrigin($0) }
-    }
-
-    /// The origin could not be reached: every open request is answered with `status`.
-    mutating func originConnectFailed(_ status: HTTPResponseStatus, message: String) -> [Action] {
-        guard origin == .connecting else { return [] }
-        origin = .none
-        outbox.removeAll()
-        return failAll(status, message: message)
-    }
-
-    mutating func responseHead(_ head: HTTPResponseHead) -> [Action] {
-        guard !closed, !exchanges.isEmpty, exchanges[0].status == nil else { return [] }
-        exchanges[0].status = Int(head.status.code)
-        var head = head
-        for name in Self.hopByHop { head.headers.remove(name: name) }
-        if exchanges[0].clientCloses { head.headers.add(name: "Connection", value: "close") }
-        head.version = .http1_1
-        return [.sendToClient(.head(head))]
-    }
-
-    mutating func responseBody(_ body: ByteBuffer) -> [Action] {
-        guard !closed, !exchanges.isEmpty else { return [] }
-        exchanges[0].bytesOut += body.readableBytes
-        return [.sendToClient(.body(.byteBuffer(body)))]
-    }
-
-    mutating func responseEnd() -> [Action] {
-        guard !closed, !exchanges.isEmpty else { return [] }
-        let done = exchanges.removeFirst()
-        var actions: [Action] = [.sendToClient(.end(nil)), .record(done, message: nil)]
-        if done.clientCloses {
-            closed = true
-            actions.append(.closeClient)
-        }
-        return actions
-    }
-
-    /// The origin connection ended. Idle, nothing is lost (the next request opens another);
-    /// otherwise open requests are answered 502, and a response under way is cut off.
-    mutating func originClosed() -> [Action] {
-        guard origin != .none else { return [] }
-        origin = .none
-        outbox.removeAll()
-        guard !closed, let first = exchanges.first else { return [] }
-        if first.status != nil {
-            closed = true
-            exchanges.removeAll()
-            return [.record(first, message: "the origin closed the connection in the middle of the response"), .closeClient]
-        }
-        return failAll(.badGateway, message: "the origin closed the connection before answering")
-    }
-
-    /// The client went away: the origin connection goes too.
-    mutating func clientClosed() -> [Action] {
-        guard !closed else { return [.closeOrigin] }
-        closed = true
-        var actions = exchanges.map { Action.record($0, message: "the client closed before the response was complete") }
-        exchanges.removeAll()
-        actions.append(.closeOrigin)
-        return actions
-    }
-
-    /// The handler answered the oldest request itself (`answer`): its event, and a close if asked.
-    private mutating func failAll(_ status: HTTPResponseStatus, message: String) -> [Action] {
+    public mutating func clientBytes(_ input: ByteBuffer, now: NIODeadline) -> [Action] {
         var actions: [Action] = []
-        while var exchange = exchanges.first, !closed {
-            exchanges.removeFirst()
-            exchange.status = Int(status.code)
-            actions += [.answer(status, message: message), .record(exchange, message: message)]
-            if exchange.clientCloses {
-                closed = true
-                actions.append(.closeClient)
+        var buffer = input
+        while buffer.readableBytes > 0, !closed {
+            switch reading {
+            case .stopped:
+                return actions
+            case .head:
+                if var partial = partialRequest {
+                    partial.writeBuffer(&buffer)
+                    buffer = partial
+                    partialRequest = nil
+                } else {
+                    // Empty lines before a request line are allowed (RFC 9112, 2.2).
+                    while let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
+                        first == UInt8(ascii: "\r") || first == UInt8(ascii: "\n")
+                    {
+                        buffer.moveReaderIndex(forwardBy: 1)
+                    }
+                    if buffer.readableBytes == 0 { return actions }
+                }
+                let head: HTTPHead
+                do throws(HTTPHeadError) {
+                    guard let parsed = try HTTPHead.parse(buffer, kind: .request, limit: Self.headLimit) else {
+                        partialRequest = buffer
+                        return actions
+                    }
+                    head = parsed
+                } catch {
+                    reading = .stopped
+                    let answer =
+                        error.tooLarge
+                        ? Answer(
+                            status: 431, reason: "Request Header Fields Too Large",
+                            message: "the request head is over \(Self.headLimit) bytes")
+                        : Answer(status: 400, reason: "Bad Request", message: "\(error)")
+                    exchanges.append(
+                        Exchange(method: "-", uri: "-", started: now, clientCloses: true, answer: answer))
+                    return actions + answerInTurn()
+                }
+                buffer.moveReaderIndex(forwardBy: head.bytes.count)
+                exchanges.append(Exchange(method: head.method, uri: head.target, started: now, clientCloses: head.closes))
+                actions += send(head.forwardedRequest(client: client, scheme: scheme))
+                let body = HTTPBodyFramer(head.framing())
+                reading = !body.isDone ? .body(body) : head.closes ? .stopped : .head
+            case .body(var body):
+                let before = body.contentBytes
+                let taken = body.take(buffer)
+                exchanges[exchanges.count - 1].bytesIn += body.contentBytes - before
+                if taken.count > 0 { actions += send(buffer.readSlice(length: taken.count)!) }
+                if let error = taken.error {
+                    // Part of the body went already: neither side can be put right.
+                    return actions + cutOff(message: "the request body could not be read: \(error)")
+                }
+                reading = !taken.ended ? .body(body) : exchanges[exchanges.count - 1].clientCloses ? .stopped : .head
             }
         }
         return actions
     }
 
-    private mutating func send(_ part: HTTPClientRequestPart) -> [Action] {
+    /// The client went away: the origin connection goes too.
+    public mutating func clientClosed() -> [Action] {
+        guard !closed else { return [.closeOrigin] }
+        closed = true
+        var actions = exchanges.filter { $0.answer == nil }.map {
+            Action.record($0, message: "the client closed before the response was complete")
+        }
+        exchanges.removeAll()
+        actions.append(.closeOrigin)
+        return actions
+    }
+
+    // MARK: From the origin
+
+    public mutating func originConnected() -> [Action] {
+        guard origin == .connecting else { return [] }
+        defer { outbox.removeAll() }
+        guard !closed else {
+            // The client is gone or cut off meanwhile: nothing goes to this connection.
+            origin = .none
+            return [.closeOrigin]
+        }
+        origin = .ready
+        return outbox.map { .sendToOrigin($0) }
+    }
+
+    /// The origin could not be reached: every request sent is answered with `status`.
+    public mutating func originConnectFailed(status: Int, reason: String, message: String) -> [Action] {
+        guard origin == .connecting else { return [] }
+        origin = .none
+        outbox.removeAll()
+        return failAll(Answer(status: status, reason: reason, message: message))
+    }
+
+    public mutating func originBytes(_ input: ByteBuffer) -> [Action] {
+        var actions: [Action] = []
+        var buffer = input
+        while buffer.readableBytes > 0, !closed, origin == .ready {
+            guard let first = exchanges.first, first.answer == nil else {
+                // Bytes no request asked for: the origin is not speaking HTTP as it should.
+                return actions + originBroke("the origin sent bytes no request asked for")
+            }
+            switch answering {
+            case .head, .stopped:
+                if var partial = partialResponse {
+                    partial.writeBuffer(&buffer)
+                    buffer = partial
+                    partialResponse = nil
+                }
+                let head: HTTPHead
+                do throws(HTTPHeadError) {
+                    guard let parsed = try HTTPHead.parse(buffer, kind: .response, limit: Self.headLimit) else {
+                        partialResponse = buffer
+                        return actions
+                    }
+                    head = parsed
+                } catch {
+                    return actions + originBroke("the origin's response could not be read: \(error)")
+                }
+                buffer.moveReaderIndex(forwardBy: head.bytes.count)
+                if head.status < 200 {
+                    guard head.status != 101 else {
+                        return actions + originBroke("the origin switched protocols, which edgesim does not forward")
+                    }
+                    // Interim (100 Continue, 103 Early Hints): passed on, the final one follows.
+                    actions.append(.sendToClient(head.forwardedResponse(closing: false)))
+                    continue
+                }
+                let framing = head.framing(requestMethod: first.method)
+                exchanges[0].status = head.status
+                originCloses = head.closes
+                let closing = first.clientCloses || framing == .untilClose
+                if closing { exchanges[0].clientCloses = true }
+                actions.append(.sendToClient(head.forwardedResponse(closing: closing)))
+                let body = HTTPBodyFramer(framing)
+                if body.isDone {
+                    actions += responseEnded()
+                } else {
+                    answering = .body(body)
+                }
+            case .body(var body):
+                let before = body.contentBytes
+                let taken = body.take(buffer)
+                exchanges[0].bytesOut += body.contentBytes - before
+                if taken.count > 0 { actions.append(.sendToClient(buffer.readSlice(length: taken.count)!)) }
+                if let error = taken.error {
+                    return actions + cutOff(message: "the origin's response body could not be read: \(error)")
+                }
+                answering = .body(body)
+                if taken.ended { actions += responseEnded() }
+            }
+        }
+        return actions
+    }
+
+    /// The origin connection ended. Idle, nothing is lost (the next request opens another); a
+    /// body that runs until the close is complete; otherwise requests sent are answered 502, and
+    /// a response under way is cut off.
+    public mutating func originClosed() -> [Action] {
+        guard origin != .none else { return [] }
+        origin = .none
+        outbox.removeAll()
+        partialResponse = nil
+        originCloses = false
+        guard !closed, let first = exchanges.first, first.answer == nil else { return answerInTurn() }
+        if case .body(let body) = answering {
+            if body.state == .untilClose { return responseEnded() }
+            return cutOff(message: "the origin closed the connection in the middle of the response")
+        }
+        answering = .head
+        return failAll(Answer(status: 502, reason: "Bad Gateway", message: "the origin closed the connection before answering"))
+    }
+
+    // MARK: Inside
+
+    /// The first exchange's response is complete.
+    private mutating func responseEnded() -> [Action] {
+        answering = .head
+        let done = exchanges.removeFirst()
+        var actions: [Action] = [.record(done, message: nil)]
+        if done.clientCloses {
+            closed = true
+            actions += [.closeClient, .closeOrigin]
+            return actions
+        }
+        if originCloses {
+            // Requests already sent on this connection are lost with it: each gets its 502.
+            originCloses = false
+            origin = .none
+            outbox.removeAll()
+            actions.append(.closeOrigin)
+            guard exchanges.contains(where: { $0.answer == nil }) else { return actions + answerInTurn() }
+            return actions
+                + failAll(Answer(status: 502, reason: "Bad Gateway", message: "the origin closed the connection after an earlier response"))
+        }
+        return actions + answerInTurn()
+    }
+
+    /// Answers of the edge's own whose turn has come (their requests are first in line).
+    private mutating func answerInTurn() -> [Action] {
+        var actions: [Action] = []
+        while !closed, let first = exchanges.first, let answer = first.answer {
+            exchanges.removeFirst()
+            actions += answered(first, answer, closing: true)
+        }
+        return actions
+    }
+
+    /// Every open request answered with `answer` (or its own), in order.
+    private mutating func failAll(_ answer: Answer) -> [Action] {
+        var actions: [Action] = []
+        while !closed, let first = exchanges.first {
+            exchanges.removeFirst()
+            // A request whose body is still coming cannot be followed by another.
+            let unfinished = exchanges.isEmpty && reading != .head
+            actions += answered(first, first.answer ?? answer, closing: first.clientCloses || first.answer != nil || unfinished)
+        }
+        return actions
+    }
+
+    private mutating func answered(_ exchange: Exchange, _ answer: Answer, closing: Bool) -> [Action] {
+        var exchange = exchange
+        exchange.status = answer.status
+        var actions: [Action] = [
+            .sendToClient(HTTPHead.answer(status: answer.status, reason: answer.reason, message: answer.message, closing: closing)),
+            .record(exchange, message: answer.message),
+        ]
+        if closing {
+            closed = true
+            actions += [.closeClient, .closeOrigin]
+        }
+        return actions
+    }
+
+    /// The origin cannot be followed any more: the response under way is cut off, or, before
+    /// one began, each open request is answered 502.
+    private mutating func originBroke(_ message: String) -> [Action] {
+        origin = .none
+        outbox.removeAll()
+        partialResponse = nil
+        if exchanges.first?.status != nil { return cutOff(message: message) }
+        answering = .head
+        return [.closeOrigin] + failAll(Answer(status: 502, reason: "Bad Gateway", message: message))
+    }
+
+    /// Both connections end; the exchange under way is recorded with `message`.
+    private mutating func cutOff(message: String) -> [Action] {
+        closed = true
+        var actions: [Action] = []
+        if let first = exchanges.first, first.answer == nil { actions.append(.record(first, message: message)) }
+        exchanges.removeAll()
+        return actions + [.closeClient, .closeOrigin]
+    }
+
+    private mutating func send(_ bytes: ByteBuffer) -> [Action] {
         switch origin {
         case .ready:
-            return [.sendToOrigin(part)]
+            return [.sendToOrigin(bytes)]
         case .connecting:
-            outbox.append(part)
+            outbox.append(bytes)
             return []
         case .none:
             origin = .connecting
-            outbox.append(part)
+            outbox.append(bytes)
             return [.connectOrigin]
         }
-    }
-
-    /// Headers that describe one connection, not the message: dropped in both directions.
-    static let hopByHop = ["Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"]
-
-    /// The request as the origin gets it: the client's address added to `X-Forwarded-For` and
-    /// given as `CF-Connecting-IP`, the scheme as `X-Forwarded-Proto`, connection headers
-    /// dropped (the origin connection is kept alive whatever the client asked).
-    static func forwarded(_ head: HTTPRequestHead, client: IPAddress, scheme: String) -> HTTPRequestHead {
-        var head = head
-        let address = "\(client.unmapped)"
-        let earlier = head.headers["X-Forwarded-For"].joined(separator: ", ")
-        head.headers.replaceOrAdd(name: "X-Forwarded-For", value: earlier.isEmpty ? address : "\(earlier), \(address)")
-        head.headers.replaceOrAdd(name: "X-Forwarded-Proto", value: scheme)
-        head.headers.replaceOrAdd(name: "CF-Connecting-IP", value: address)
-        for name in hopByHop { head.headers.remove(name: name) }
-        head.version = .http1_1
-        return head
     }
 }

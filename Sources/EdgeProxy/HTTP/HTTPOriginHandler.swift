@@ -1,9 +1,9 @@
 import NIOCore
-import NIOHTTP1
 
-/// The origin leg's end of an HTTP forwarder: responses and the connection's end go back to it.
+/// The origin leg's end of an HTTP forwarder: the origin's bytes and the connection's end go
+/// back to it.
 final class HTTPOriginHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
 
     private let forwarder: NIOLoopBound<HTTPForwarder>
 
@@ -12,11 +12,11 @@ final class HTTPOriginHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        forwarder.value.originResponse(unwrapInboundIn(data))
+        forwarder.value.originRead(unwrapInboundIn(data))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        forwarder.value.originResponseComplete()
+        forwarder.value.originReadComplete()
         context.fireChannelReadComplete()
     }
 

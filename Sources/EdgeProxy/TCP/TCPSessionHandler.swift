@@ -1,7 +1,6 @@
 import EdgeDNS
 import EdgeModel
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
@@ -212,13 +211,13 @@ final class TCPSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
                     .request, client: client, edge: edge, origin: origin, bytesIn: UInt64(exchange.bytesIn),
                     bytesOut: UInt64(exchange.bytesOut),
                     duration: .now() - exchange.started, status: status >= 500 ? .originRefused : .ok,
-                    message: "\(exchange.method.rawValue) \(exchange.uri)" + (message.map { ": \($0)" } ?? ""), httpStatus: status)
+                    message: exchange.answer != nil && exchange.method == "-"
+                        ? message : "\(exchange.method) \(exchange.uri)" + (message.map { ": \($0)" } ?? ""), httpStatus: status)
             })
         do {
             let operations = context.pipeline.syncOperations
             try operations.addHandlers(
-                [HTTPResponseEncoder(), ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)), forwarder],
-                position: .before(relay))
+                [forwarder], position: .before(relay))
             operations.removeHandler(relay, promise: nil)
         } catch {
             record.originFailed(status: .originRefused, message: "cannot serve HTTP: \(error)", origin: nil, via: [])
