@@ -53,6 +53,45 @@ import Testing
         #expect(bytes == Array(0..<count))
     }
 
+    /// Many lines go out in one write, but never more than a pipe keeps whole: another writer
+    /// of the same pipe (a node's control replies share its standard output) never splits one.
+    @Test func linesStayWholeNextToAnotherWriterOfThePipe() throws {
+        let pipe = Pipe()
+        let log = EventLog(output: pipe.fileHandleForWriting)
+        let lines = ReadLines()
+        let read = DispatchSemaphore(value: 0)
+        let reading = pipe.fileHandleForReading
+        Thread {
+            var text = Data()
+            while true {
+                let chunk = reading.availableData
+                if chunk.isEmpty { break }
+                text += chunk
+            }
+            lines.set(String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init))
+            read.signal()
+        }.start()
+        let other = DispatchSemaphore(value: 0)
+        let control = "{\"control\":\"" + String(repeating: "x", count: 200) + "\"}\n"
+        Thread {
+            for _ in 0..<2_000 { try? pipe.fileHandleForWriting.write(contentsOf: Data(control.utf8)) }
+            other.signal()
+        }.start()
+        for index in 0..<5_000 { log.record(event(index)) }
+        #expect(other.wait(timeout: .now() + 30) == .success)
+        log.flush()
+        try pipe.fileHandleForWriting.close()
+        #expect(read.wait(timeout: .now() + 30) == .success)
+        let written = lines.value
+        #expect(written.count == 7_000)
+        let events = written.filter { !$0.hasPrefix("{\"control\"") }
+        #expect(written.count - events.count == 2_000 && written.allSatisfy { !$0.hasPrefix("{\"control\"") || $0 == control.dropLast() })
+        let order = try events.map { line in
+            ((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["bytesIn"] as? NSNumber)?.intValue ?? -1
+        }
+        #expect(order == Array(0..<5_000), "every event line whole and in order")
+    }
+
     /// The hand-written line decodes to what Foundation's encoder writes, for events with every
     /// optional field and without, and strings that need escaping.
     @Test func aLineSaysWhatJSONEncoderSays() throws {

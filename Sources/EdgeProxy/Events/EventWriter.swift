@@ -1,9 +1,10 @@
 import Foundation
 
 /// Writes events as JSON lines on a thread of its own, so an event loop that records one never
-/// waits for encoding or for a slow reader of the output (a runner behind a pipe). Each line is
-/// written on its own, so lines stay whole next to other writers of the same pipe. Events wait
-/// in order; only when `capacity` are waiting does `enqueue` wait for the writer.
+/// waits for encoding or for a slow reader of the output (a runner behind a pipe). Lines waiting
+/// together go out in writes of whole lines up to `PIPE_BUF` bytes (a longer line alone), which
+/// a pipe keeps whole next to other writers of it, in one system call for many events. Events
+/// wait in order; only when `capacity` are waiting does `enqueue` wait for the writer.
 final class EventWriter: Sendable {
     private let shared: Shared
 
@@ -23,11 +24,21 @@ final class EventWriter: Sendable {
         let thread = Thread {
             var line: [UInt8] = []
             line.reserveCapacity(512)
+            var chunk: [UInt8] = []
+            chunk.reserveCapacity(Self.writeSize)
             while let batch = Self.take(shared) {
                 for event in batch {
                     line.removeAll(keepingCapacity: true)
                     event.appendJSONLine(to: &line)
-                    try? output.writeAll(Data(line))
+                    if !chunk.isEmpty, chunk.count + line.count > Self.writeSize {
+                        try? output.writeAll(Data(chunk))
+                        chunk.removeAll(keepingCapacity: true)
+                    }
+                    chunk += line
+                }
+                if !chunk.isEmpty {
+                    try? output.writeAll(Data(chunk))
+                    chunk.removeAll(keepingCapacity: true)
                 }
                 shared.condition.lock()
                 shared.written += batch.count
@@ -40,6 +51,8 @@ final class EventWriter: Sendable {
     }
 
     private let capacity: Int
+    /// The most a pipe writes in one piece (POSIX PIPE_BUF on Linux).
+    static let writeSize = 4096
 
     /// Everything waiting, once there is something; nil once stopped and empty.
     private static func take(_ shared: Shared) -> [ProxyEvent]? {
