@@ -26,6 +26,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Write the checks as JUnit XML to this file.")
     var junit: String?
 
+    @Option(help: "Write the report as a self-contained HTML page (checks, latency, served-by and timeline charts) to this file.")
+    var html: String?
+
     @Option(help: "Port of the fleet's DNS responder (default 53 as root, else 5300).")
     var dnsPort: UInt16?
 
@@ -95,6 +98,12 @@ struct RunCommand: AsyncParsableCommand {
         if let junit {
             guard FileManager.default.createFile(atPath: junit, contents: Data(result.junit().utf8)) else {
                 printError("error: cannot write JUnit XML to \(junit)")
+                throw ExitCode(1)
+            }
+        }
+        if let html {
+            guard FileManager.default.createFile(atPath: html, contents: Data(result.html().utf8)) else {
+                printError("error: cannot write the HTML report to \(html)")
                 throw ExitCode(1)
             }
         }

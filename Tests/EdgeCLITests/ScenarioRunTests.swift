@@ -27,7 +27,8 @@ extension FleetRuns {
             let report = folder.appendingPathComponent("report.json").path
             let junit = folder.appendingPathComponent("junit.xml").path
             let path = EdgesimProcess.repository.appendingPathComponent("scenarios/\(scenario).yaml").path
-            let run = try EdgesimProcess.run(["run", path, "--mode", mode, "--report", report, "--junit", junit])
+            let html = folder.appendingPathComponent("report.html").path
+            let run = try EdgesimProcess.run(["run", path, "--mode", mode, "--report", report, "--junit", junit, "--html", html])
             #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(3000))")
             #expect(run.output.contains("scenario \(scenario) (\(mode) mode): PASSED"), "\(run.output)")
             if scenario == "mail-checks" {
@@ -53,6 +54,15 @@ extension FleetRuns {
                 let traffic = json["traffic"] as? [[String: Any]] ?? []
                 let served = traffic.first?["servedBy"] as? [String: Int] ?? [:]
                 #expect(served["ams", default: 0] > 0, "\(served)")
+                // The HTML report, as a browser opens it: no console errors, and the charts of
+                // this run (first-byte histogram, served-by split, timeline with the freeze).
+                if HeadlessChromium.path != nil || !HeadlessChromium.mayBeMissing {
+                    let page = try HeadlessChromium.open(html)
+                    #expect(page.console.isEmpty, "\(page.console)")
+                    #expect(page.dom.contains("PASSED") && page.dom.contains("node lhr: freeze"), "\(page.dom.prefix(3000))")
+                    #expect(page.dom.components(separatedBy: "<svg").count - 1 == 3, "\(page.dom.prefix(3000))")
+                    #expect(page.dom.contains("<title>ams: \(served["ams", default: 0])</title>"), "served-by share of ams")
+                }
                 let downs = json["nodeDowns"] as? [[String: Any]] ?? []
                 #expect(downs.first?["node"] as? String == "lhr")
                 #expect(downs.first?["backAt"] != nil, "it answered again after the thaw")

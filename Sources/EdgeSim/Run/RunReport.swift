@@ -49,6 +49,34 @@ public struct RunReport: Sendable, Codable {
         public var servedBy: [String: Int]
         /// Smart-routed connections by the path they took ("maa→nrt": entered at maa, relayed by nrt).
         public var relayed: [String: Int] = [:]
+        /// Successful connections and flows by time to first byte: counts in the buckets
+        /// `RunReport.histogramEdgesMs` bounds (the last open-ended).
+        public var firstByteHistogram: [Int] = []
+    }
+
+    /// Upper bounds, in ms, of the latency histogram's buckets; a last bucket takes the rest.
+    public static let histogramEdgesMs: [Double] = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000]
+
+    /// Counts of `values` in the buckets `histogramEdgesMs` bounds.
+    public static func histogram(_ values: [Double]) -> [Int] {
+        var counts = Array(repeating: 0, count: histogramEdgesMs.count + 1)
+        for value in values { counts[histogramEdgesMs.firstIndex { value <= $0 } ?? histogramEdgesMs.count] += 1 }
+        return counts
+    }
+
+    /// A step of the timeline as it was carried out.
+    public struct TimelineEntry: Sendable, Codable, Hashable {
+        /// Seconds since the run started.
+        public var at: Double
+        /// traffic, link, node, origin, replay, originName.
+        public var kind: String
+        public var text: String
+
+        public init(at: Double, kind: String, text: String) {
+            self.at = at
+            self.kind = kind
+            self.text = text
+        }
     }
 
     public struct Rotation: Sendable, Codable, Hashable {
@@ -154,6 +182,9 @@ public struct RunReport: Sendable, Codable {
     public var captures: [CaptureRow] = []
     /// Things the reader should know: where the DNS answered, limits of the mode, errors.
     public var notes: [String] = []
+    /// The timeline's steps when they were carried out (rotations, node downs and exits have
+    /// rows of their own).
+    public var timeline: [TimelineEntry] = []
 
     public init(scenario: String, mode: String, outcome: Outcome, started: Double, durationSeconds: Double) {
         self.scenario = scenario

@@ -55,6 +55,8 @@ public final class ScenarioRunner: Sendable {
     /// Origins misbehaving on purpose now.
     private let faulted = Mutex<Set<String>>([])
     private let notes = Mutex<[String]>([])
+    /// Timeline steps as carried out, at epoch seconds.
+    private let steps = Mutex<[RunReport.TimelineEntry]>([])
     /// Per timeline index of a replay step: its capture and which flows go where.
     private let replays: [Int: (Capture, ReplayPlan)]
     private let replayed = Mutex<[ReplayResult]>([])
@@ -226,6 +228,8 @@ public final class ScenarioRunner: Sendable {
         }
         note(fleet.network.summary)
         report.notes = notes.withLock { $0 }
+        report.timeline = steps.withLock { $0 }.map { RunReport.TimelineEntry(at: $0.at - began, kind: $0.kind, text: $0.text) }
+            .sorted { $0.at < $1.at }
         return report
     }
 
@@ -293,11 +297,16 @@ public final class ScenarioRunner: Sendable {
         _ timed: TimedStep, index: Int, fleet: Fleet, names: [String: NameCache], deadline: ContinuousClock.Instant
     ) async throws {
         let at = String(format: "%5.1f s", timed.at.seconds)
+        let mark = { (kind: String, text: String) in
+            self.options.say("\(at)  \(text)")
+            self.steps.withLock { $0.append(RunReport.TimelineEntry(at: Date().timeIntervalSince1970, kind: kind, text: text)) }
+        }
         switch timed.step {
         case .traffic(let step):
             guard let app = plan.applications.first(where: { $0.id == step.application }) else { return }
-            options.say(
-                "\(at)  traffic: \(step.clients.joined(separator: ", ")) → \(app.id), \(step.connections) \(app.edge.transport == .tcp ? "connections" : "flows") each"
+            mark(
+                "traffic",
+                "traffic: \(step.clients.joined(separator: ", ")) → \(app.id), \(step.connections) \(app.edge.transport == .tcp ? "connections" : "flows") each"
             )
             await withTaskGroup(of: Void.self) { group in
                 for client in step.clients {
@@ -319,10 +328,10 @@ public final class ScenarioRunner: Sendable {
                 }
             }
         case .link(let step):
-            options.say("\(at)  link \(step.a)–\(step.b): \(describe(step.change))")
+            mark("link", "link \(step.a)–\(step.b): \(describe(step.change))")
             try await fleet.change(step)
         case .node(let step):
-            options.say("\(at)  node \(step.name): \(step.action.rawValue)")
+            mark("node", "node \(step.name): \(step.action.rawValue)")
             switch step.action {
             case .kill: await fleet.stopNode(step.name, kill: true)
             case .stop: await fleet.stopNode(step.name, kill: false)
@@ -335,7 +344,7 @@ public final class ScenarioRunner: Sendable {
             case .blackhole, .reset, .slowRead: break  // origins only, refused by the decoder
             }
         case .origin(let step):
-            options.say("\(at)  origin \(step.name): \(step.action.rawValue)")
+            mark("origin", "origin \(step.name): \(step.action.rawValue)")
             switch step.action {
             case .kill, .stop, .freeze: await fleet.stopOrigin(step.name)
             case .blackhole:
@@ -363,8 +372,9 @@ public final class ScenarioRunner: Sendable {
         case .replay(let step):
             guard let (capture, replayPlan) = replays[index], let names = names[step.client] else { return }
             let speed = step.speed == 0 ? "as fast as possible" : step.speed == 1 ? "at the captured pace" : "at \(step.speed)× speed"
-            options.say(
-                "\(at)  replay \(URL(fileURLWithPath: step.capture).lastPathComponent): \(replayPlan.flows.count) flows from \(step.client), \(speed)"
+            mark(
+                "replay",
+                "replay \(URL(fileURLWithPath: step.capture).lastPathComponent): \(replayPlan.flows.count) flows from \(step.client), \(speed)"
             )
             let request = Replayer.Request(
                 stepNumber: index + 1, step: step, capture: capture, plan: replayPlan, sourceV4: plan.hostAddresses[step.client],
@@ -374,7 +384,7 @@ public final class ScenarioRunner: Sendable {
                 self.replayed.withLock { $0.append(result) }
             }
         case .originName(let step):
-            options.say("\(at)  origin name \(step.name) → \(step.origins.joined(separator: ", "))")
+            mark("originName", "origin name \(step.name) → \(step.origins.joined(separator: ", "))")
             fleet.setOriginName(step)
         }
     }
@@ -493,7 +503,8 @@ public final class ScenarioRunner: Sendable {
                     \.count),
                 servedBy: Dictionary(grouping: served, by: \.node).mapValues(\.count),
                 relayed: Dictionary(grouping: served.filter { !$0.via.isEmpty }, by: { ([$0.node] + $0.via).joined(separator: "→") })
-                    .mapValues(\.count))
+                    .mapValues(\.count),
+                firstByteHistogram: RunReport.histogram(firstByte))
         }.sorted { ($0.app, $0.client) < ($1.app, $1.client) }
     }
 
