@@ -40,6 +40,7 @@ enum DNSBenchmark {
               zonelistfile: "\(folder.path)/zone.list"
               xfrdfile: "\(folder.path)/xfrd.state"
               server-count: 2
+              reuseport: yes
               verbosity: 0
             remote-control:
               control-enable: no

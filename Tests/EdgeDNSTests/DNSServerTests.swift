@@ -105,6 +105,42 @@ import Testing
         }
     }
 
+    /// A query asked again is answered from the reply kept for it, under its own ID, until the
+    /// zone changes; then with the new records.
+    @Test func aRepeatedQueryGetsTheSameReplyUnderItsIDUntilTheZoneChanges() async throws {
+        try await withServer { endpoint, server in
+            let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: 0) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                            wrappingChannelSynchronously: channel)
+                    }
+                }
+            try await client.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                func ask(_ id: UInt16) async throws -> DNSMessage? {
+                    var query = ByteBuffer()
+                    query.writeDNSMessage(DNSMessage.query(id: id, name: DNSName("a1.apps.edge.example")!, type: .a))
+                    try await outbound.write(AddressedEnvelope(remoteAddress: endpoint.socketAddress, data: query))
+                    return try await iterator.next().map { try $0.data.readDNSMessage() }
+                }
+                var replies: [DNSMessage] = []
+                for id in [UInt16(1), 2, 0xBEEF] { if let reply = try await ask(id) { replies.append(reply) } }
+                #expect(replies.map(\.id) == [1, 2, 0xBEEF])
+                #expect(replies.allSatisfy { $0.answers.map(\.data) == [.a(IPAddress("198.19.0.1")!)] })
+                #expect(server.counters.queries == 3)
+                server.zones.update(AnswererTests.apex) { zone in
+                    zone.remove(DNSName("a1.apps.edge.example")!, type: .a)
+                    zone.add(DNSRecord(name: DNSName("a1.apps.edge.example")!, ttl: 30, data: .a(IPAddress("198.19.0.9")!)))
+                }
+                let after = try await ask(3)
+                #expect(after?.id == 3 && after?.answers.map(\.data) == [.a(IPAddress("198.19.0.9")!)])
+                let again = try await ask(4)
+                #expect(again?.id == 4 && again?.answers.map(\.data) == [.a(IPAddress("198.19.0.9")!)])
+            }
+        }
+    }
+
     @Test func malformedPacketsGetFormerrOrAreDroppedAndTheServerGoesOn() async throws {
         try await withServer { endpoint, server in
             let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)

@@ -68,6 +68,10 @@ public final class DNSServer: Sendable {
                     .channelOption(
                         ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: CInt(SO_REUSEPORT))), value: 1
                     )
+                    // Up to 16 queries a system call in (recvmmsg), and their replies out
+                    // together when the read is done (sendmmsg).
+                    .channelOption(.datagramVectorReadMessageCount, value: 16)
+                    .channelOption(.maxMessagesPerRead, value: 4)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(server: self))
@@ -100,6 +104,22 @@ public final class DNSServer: Sendable {
 
     /// The bytes to send back for one query, or nil to drop it.
     public func respond(to bytes: ByteBuffer, maxSize: (DNSMessage) -> Int, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        reply(to: bytes, maxSize: maxSize, allocator: allocator)?.bytes
+    }
+
+    /// A reply kept from before went out again: counted as the first one was.
+    func countRepeated(truncated: Bool, formatError: Bool) {
+        tally.withLock {
+            $0.queries += 1
+            if truncated { $0.truncated += 1 }
+            if formatError { $0.formatErrors += 1 }
+        }
+    }
+
+    /// The reply, and whether it was cut to fit or is a FORMERR.
+    func reply(
+        to bytes: ByteBuffer, maxSize: (DNSMessage) -> Int, allocator: ByteBufferAllocator
+    ) -> (bytes: ByteBuffer, truncated: Bool, formatError: Bool)? {
         tally.withLock { $0.queries += 1 }
         let response: DNSMessage
         let limit: Int
@@ -125,8 +145,9 @@ public final class DNSServer: Sendable {
             limit = 512
         }
         var buffer = allocator.buffer(capacity: 512)
-        if buffer.writeDNSMessage(response, maxSize: limit) { tally.withLock { $0.truncated += 1 } }
-        return buffer
+        let truncated = buffer.writeDNSMessage(response, maxSize: limit)
+        if truncated { tally.withLock { $0.truncated += 1 } }
+        return (buffer, truncated, response.responseCode == .formatError)
     }
 }
 
@@ -135,6 +156,8 @@ final class UDPQueryHandler: ChannelInboundHandler {
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     private let server: DNSServer
+    /// Replies this socket wrote, for the same queries asked again.
+    private var cache = ResponseCache()
 
     init(server: DNSServer) {
         self.server = server
@@ -145,9 +168,16 @@ final class UDPQueryHandler: ChannelInboundHandler {
         let client = Endpoint(envelope.remoteAddress)?.address ?? .v4(0)
         let decision = server.rateDecision(for: client)
         guard decision != .drop else { return }
+        // Before the zones are read: a change after this leaves the reply uncached.
+        let generation = server.zones.generation
+        if decision == .answer, let kept = cache.reply(to: envelope.data, generation: generation) {
+            server.countRepeated(truncated: kept.truncated, formatError: kept.formatError)
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: kept.reply)), promise: nil)
+            return
+        }
         // RFC 6891: the requester's payload size, never below 512, capped at what we offer. A
         // slipped answer has room for the question only, so it goes out truncated.
-        let reply = server.respond(
+        let reply = server.reply(
             to: envelope.data,
             maxSize: { query in
                 decision == .slip
@@ -155,7 +185,17 @@ final class UDPQueryHandler: ChannelInboundHandler {
                     : Int(min(max(query.edns?.udpPayloadSize ?? 512, 512), Answerer.udpPayloadSize))
             }, allocator: context.channel.allocator)
         guard let reply else { return }
-        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
+        if decision == .answer {
+            cache.keep(
+                query: envelope.data, reply: reply.bytes, truncated: reply.truncated, formatError: reply.formatError, generation: generation
+            )
+        }
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply.bytes)), promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -64,6 +64,7 @@ public struct Zone: Sendable {
 /// wholly after a change, and each change raises the zone's SOA serial.
 public final class ZoneStore: Sendable {
     private let zones: Mutex<[Zone]>
+    private let changes = Atomic<Int>(0)
 
     public init(_ zones: [Zone] = []) {
         self.zones = Mutex(zones)
@@ -71,8 +72,13 @@ public final class ZoneStore: Sendable {
 
     public var snapshot: [Zone] { zones.withLock { $0 } }
 
+    /// Goes up with every change, so what was answered from the zones before can be told from
+    /// what is answered now. Read it before the snapshot an answer comes from.
+    public var generation: Int { changes.load(ordering: .acquiring) }
+
     public func add(_ zone: Zone) {
         zones.withLock { $0.append(zone) }
+        changes.add(1, ordering: .releasing)
     }
 
     /// Puts `zones` in place of the current set in one step. A zone whose apex was served before
@@ -85,12 +91,14 @@ public final class ZoneStore: Sendable {
             }
             current = next
         }
+        changes.add(1, ordering: .releasing)
     }
 
     /// Changes the zone with this apex and increments its serial; returns the new serial.
     @discardableResult
     public func update(_ apex: DNSName, _ change: (inout Zone) -> Void) -> UInt32? {
-        zones.withLock { zones in
+        defer { changes.add(1, ordering: .releasing) }
+        return zones.withLock { zones in
             guard let index = zones.firstIndex(where: { $0.apex == apex }) else { return nil }
             change(&zones[index])
             zones[index].soa.serial &+= 1
