@@ -13,6 +13,16 @@ import Testing
 
     static func loopback() -> IPAddress { .v4(0x7F40_0000 | (next.wrappingAdd(1, ordering: .relaxed).oldValue % 0x3F_FFFF) + 1) }
 
+    /// A UDP socket on loopback to send raw queries from.
+    func udpClient() async throws -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>> {
+        try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
     func withServer(_ body: (Endpoint, DNSServer) async throws -> Void) async throws {
         var zone = AnswererTests.zone()
         for index in 0..<100 {
@@ -109,13 +119,7 @@ import Testing
     /// zone changes; then with the new records.
     @Test func aRepeatedQueryGetsTheSameReplyUnderItsIDUntilTheZoneChanges() async throws {
         try await withServer { endpoint, server in
-            let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: "127.0.0.1", port: 0) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                            wrappingChannelSynchronously: channel)
-                    }
-                }
+            let client = try await udpClient()
             try await client.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
                 func ask(_ id: UInt16) async throws -> DNSMessage? {
@@ -143,13 +147,7 @@ import Testing
 
     @Test func malformedPacketsGetFormerrOrAreDroppedAndTheServerGoesOn() async throws {
         try await withServer { endpoint, server in
-            let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: "127.0.0.1", port: 0) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                            wrappingChannelSynchronously: channel)
-                    }
-                }
+            let client = try await udpClient()
             let hostile: [[UInt8]] = [
                 WireFormatTests.header(questions: 1) + [0xC0, 0x0C, 0, 1, 0, 1],  // pointer to itself
                 WireFormatTests.header(questions: 1) + [1, 0x61, 0xC0, 0x0C, 0, 1, 0, 1],  // pointer loop

@@ -14,19 +14,8 @@ import Testing
             bytesIn: UInt64(index), bytesOut: 20, durationMs: 1, status: .ok)
     }
 
-    @Test func recordingDoesNotWaitForTheReaderAndEveryLineComesOutInOrder() throws {
-        let pipe = Pipe()
-        let log = EventLog(output: pipe.fileHandleForWriting)
-        let count = 2_000
-        // Far more than a pipe holds (64 KiB) while nobody reads: recorded all the same.
-        let recorded = DispatchSemaphore(value: 0)
-        Thread {
-            for index in 0..<count { log.record(event(index)) }
-            recorded.signal()
-        }.start()
-        #expect(recorded.wait(timeout: .now() + 30) == .success, "recording waited for the pipe's reader")
-        #expect(log.count(.disconnect) == count)
-
+    /// Reads the pipe on a thread until it ends; the lines are there once the semaphore is signalled.
+    func readLines(from pipe: Pipe) -> (ReadLines, DispatchSemaphore) {
         let lines = ReadLines()
         let read = DispatchSemaphore(value: 0)
         let reading = pipe.fileHandleForReading
@@ -40,6 +29,23 @@ import Testing
             lines.set(String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init))
             read.signal()
         }.start()
+        return (lines, read)
+    }
+
+    @Test func recordingDoesNotWaitForTheReaderAndEveryLineComesOutInOrder() throws {
+        let pipe = Pipe()
+        let log = EventLog(output: pipe.fileHandleForWriting)
+        let count = 2_000
+        // Far more than a pipe holds (64 KiB) while nobody reads: recorded all the same.
+        let recorded = DispatchSemaphore(value: 0)
+        Thread {
+            for index in 0..<count { log.record(event(index)) }
+            recorded.signal()
+        }.start()
+        #expect(recorded.wait(timeout: .now() + 30) == .success, "recording waited for the pipe's reader")
+        #expect(log.count(.disconnect) == count)
+
+        let (lines, read) = readLines(from: pipe)
         log.flush()
         try pipe.fileHandleForWriting.close()
         #expect(read.wait(timeout: .now() + 30) == .success)
@@ -58,19 +64,7 @@ import Testing
     @Test func linesStayWholeNextToAnotherWriterOfThePipe() throws {
         let pipe = Pipe()
         let log = EventLog(output: pipe.fileHandleForWriting)
-        let lines = ReadLines()
-        let read = DispatchSemaphore(value: 0)
-        let reading = pipe.fileHandleForReading
-        Thread {
-            var text = Data()
-            while true {
-                let chunk = reading.availableData
-                if chunk.isEmpty { break }
-                text += chunk
-            }
-            lines.set(String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init))
-            read.signal()
-        }.start()
+        let (lines, read) = readLines(from: pipe)
         let other = DispatchSemaphore(value: 0)
         let control = "{\"control\":\"" + String(repeating: "x", count: 200) + "\"}\n"
         Thread {

@@ -90,11 +90,7 @@ public struct HTTPForwardingStateMachine: Sendable {
             case .stopped:
                 return actions
             case .head:
-                if var partial = partialRequest {
-                    partial.writeBuffer(&buffer)
-                    buffer = partial
-                    partialRequest = nil
-                } else {
+                if partialRequest == nil {
                     // Empty lines before a request line are allowed (RFC 9112, 2.2).
                     while let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
                         first == UInt8(ascii: "\r") || first == UInt8(ascii: "\n")
@@ -104,13 +100,10 @@ public struct HTTPForwardingStateMachine: Sendable {
                     if buffer.readableBytes == 0 { return actions }
                 }
                 let head: HTTPHead
-                do throws(HTTPHeadError) {
-                    guard let parsed = try HTTPHead.parse(buffer, kind: .request, limit: Self.headLimit) else {
-                        partialRequest = buffer
-                        return actions
-                    }
-                    head = parsed
-                } catch {
+                switch Self.head(.request, in: &buffer, partial: &partialRequest) {
+                case .success(nil): return actions
+                case .success(let parsed?): head = parsed
+                case .failure(let error):
                     reading = .stopped
                     let answer =
                         error.tooLarge
@@ -122,7 +115,6 @@ public struct HTTPForwardingStateMachine: Sendable {
                         Exchange(method: "-", uri: "-", started: now, clientCloses: true, answer: answer))
                     return actions + answerInTurn()
                 }
-                buffer.moveReaderIndex(forwardBy: head.bytes.count)
                 exchanges.append(Exchange(method: head.method, uri: head.target, started: now, clientCloses: head.closes))
                 actions += send(head.forwardedRequest(client: client, scheme: scheme))
                 let body = HTTPBodyFramer(head.framing())
@@ -186,22 +178,12 @@ public struct HTTPForwardingStateMachine: Sendable {
             }
             switch answering {
             case .head, .stopped:
-                if var partial = partialResponse {
-                    partial.writeBuffer(&buffer)
-                    buffer = partial
-                    partialResponse = nil
-                }
                 let head: HTTPHead
-                do throws(HTTPHeadError) {
-                    guard let parsed = try HTTPHead.parse(buffer, kind: .response, limit: Self.headLimit) else {
-                        partialResponse = buffer
-                        return actions
-                    }
-                    head = parsed
-                } catch {
-                    return actions + originBroke("the origin's response could not be read: \(error)")
+                switch Self.head(.response, in: &buffer, partial: &partialResponse) {
+                case .success(nil): return actions
+                case .success(let parsed?): head = parsed
+                case .failure(let error): return actions + originBroke("the origin's response could not be read: \(error)")
                 }
-                buffer.moveReaderIndex(forwardBy: head.bytes.count)
                 if head.status < 200 {
                     guard head.status != 101 else {
                         return actions + originBroke("the origin switched protocols, which edgesim does not forward")
@@ -256,6 +238,29 @@ public struct HTTPForwardingStateMachine: Sendable {
     }
 
     // MARK: Inside
+
+    /// The head at the front of what came, a head begun earlier put in front of it: the head
+    /// (and the bytes after it left in `buffer`), nil while it is not whole (the bytes kept in
+    /// `partial`), or why it cannot be read.
+    private static func head(
+        _ kind: HTTPHead.Kind, in buffer: inout ByteBuffer, partial: inout ByteBuffer?
+    ) -> Result<HTTPHead?, HTTPHeadError> {
+        if var earlier = partial {
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
+            partial = nil
+        }
+        do throws(HTTPHeadError) {
+            guard let head = try HTTPHead.parse(buffer, kind: kind, limit: headLimit) else {
+                partial = buffer
+                return .success(nil)
+            }
+            buffer.moveReaderIndex(forwardBy: head.bytes.count)
+            return .success(head)
+        } catch {
+            return .failure(error)
+        }
+    }
 
     /// The first exchange's response is complete.
     private mutating func responseEnded() -> [Action] {
