@@ -92,6 +92,30 @@ struct HTTPApplicationTests {
         #expect(!node.events.events.contains { $0.message?.contains("/hidden") == true || $0.message == "POST /" })
     }
 
+    /// An origin that does not speak HTTP (an echo server sends the request back): the client
+    /// gets a 502 at once and keeps its connection; the next request is tried afresh.
+    @Test func anOriginThatDoesNotSpeakHTTPIsA502() async throws {
+        let origin = TCPOrigin(responder: .echo)
+        let originEndpoint = try await origin.start(address: Loopback.address())[0]
+        var app = application("plain", "tcp/80", origins: ["tcp://\(originEndpoint)"])
+        app.trafficType = .http
+        let edge = Loopback.address()
+        let node = EdgeNode(applications: [app], listen: [edge])
+        _ = try await node.start()
+        defer {
+            Task {
+                await node.stop()
+                await origin.stop()
+            }
+        }
+        let (status, output) = try await curl(["--include", "http://\(edge)/a", "http://\(edge)/b"])
+        #expect(status == 0, "\(output)")
+        #expect(output.components(separatedBy: "HTTP/1.1 502 Bad Gateway").count - 1 == 2, "\(output)")
+        #expect(output.contains("the origin's response could not be read"), "\(output)")
+        let events = node.events.events.filter { $0.event == .request }
+        #expect(events.map(\.status) == [502, 502] && events.map { $0.message?.prefix(6) } == ["GET /a", "GET /b"], "\(events)")
+    }
+
     @Test func anHTTPApplicationWithItsOriginDownAnswers502() async throws {
         let closed = Loopback.address()
         var app = application("plain", "tcp/80", origins: ["tcp://\(closed):9"])

@@ -73,6 +73,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
 
     func originGone() {
         originChannel = nil
+        readingOrigin = false
         perform(machine.originClosed())
     }
 
@@ -111,6 +112,8 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
                 originChannel?.close(promise: nil)
                 originChannel = nil
                 originUnflushed = false
+                // No read of the origin will complete to flush what goes to the client: now.
+                readingOrigin = false
             }
         }
         writeToClient(context)
