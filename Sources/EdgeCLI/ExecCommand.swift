@@ -45,7 +45,7 @@ struct ExecCommand: AsyncParsableCommand {
                 // Through /proc/PID/root an absolute symbolic link (/var/run) would lead back to this root.
                 let seen = isPrivate ? "/proc/\(target)/root/run/netns/\(NamespaceNetwork.namePrefix)\(target)-\(host)" : namespace
                 guard FileManager.default.fileExists(atPath: seen) else {
-                    let hosts = (try? ConfigLoader().loadScenario(fleet?.scenario ?? "").value.topology.hostNames) ?? []
+                    let hosts = (try? fleet?.description().topology.hostNames) ?? []
                     printError(
                         "error: the fleet of \(target) has no host '\(host)'\(hosts.isEmpty ? "" : "; its hosts: \(hosts.joined(separator: ", "))")"
                     )

@@ -40,6 +40,12 @@ enum FleetStart {
             for issue in error.issues { printError(issue.description) }
             throw ExitCode(2)
         }
+        let (resolved, port) = try prepare(scenario, mode: mode, dnsPort: dnsPort)
+        return (scenario, resolved, port)
+    }
+
+    /// The same for a scenario already read (`up`'s topology and applications).
+    static func prepare(_ scenario: Scenario, mode: RunMode?, dnsPort: UInt16?) throws -> (FleetPlan.Mode, UInt16) {
         let resolved = HostChecks.resolve(mode ?? scenario.mode)
         if resolved == .netns, let refusal = HostChecks.netnsRefusal {
             printError("error: \(refusal)")
@@ -56,6 +62,6 @@ enum FleetStart {
         if !PrivateNetwork.isInside {
             for leftover in Leftovers.clean() { printError("removed leftover of an earlier run: \(leftover)") }
         }
-        return (scenario, resolved, port)
+        return (resolved, port)
     }
 }

@@ -28,10 +28,15 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Serve as this scenario's edge node --as NAME (how edgesim run starts its nodes).")
     var scenario: String?
 
-    @Option(name: .customLong("as"), help: "The scenario's edge node to be.")
+    @Option(
+        help: "Serve as this topology's edge node --as NAME, with --apps if any (how edgesim up starts its nodes).",
+        completion: .file(extensions: ["yaml", "yml"]))
+    var topology: String?
+
+    @Option(name: .customLong("as"), help: "The scenario's (or topology's) edge node to be.")
     var nodeName: String?
 
-    @Option(help: "With --scenario: loopback or netns, as the runner chose.")
+    @Option(help: "With --scenario or --topology: loopback or netns, as the runner chose.")
     var mode: String = "loopback"
 
     @Flag(
@@ -97,8 +102,13 @@ struct NodeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
-        guard (apps == nil) != (scenario == nil) else { throw ValidationError("give either --apps or --scenario (with --as)") }
-        if scenario != nil, nodeName == nil { throw ValidationError("--scenario needs --as NODE") }
+        if scenario != nil, apps != nil || topology != nil { throw ValidationError("--scenario holds the topology and applications") }
+        guard apps != nil || scenario != nil || topology != nil else {
+            throw ValidationError("give --apps, --scenario (with --as) or --topology (with --as)")
+        }
+        if scenario != nil || topology != nil, nodeName == nil {
+            throw ValidationError("\(scenario != nil ? "--scenario" : "--topology") needs --as NODE")
+        }
         guard FleetPlan.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be loopback or netns") }
         for address in listenAddresses where IPAddress(address) == nil {
             throw ValidationError("--listen \(address) is not an IP address")
@@ -161,8 +171,18 @@ struct NodeCommand: AsyncParsableCommand {
         var smartRouting: SmartRoutingConfiguration?
         var limits = flagLimits
         do {
-            if let scenario, let nodeName {
-                let loaded = try loader.loadScenario(scenario)
+            if scenario != nil || topology != nil, let nodeName {
+                let loaded: Loaded<Scenario>
+                if let scenario {
+                    loaded = try loader.loadScenario(scenario)
+                } else {
+                    let path = URL(fileURLWithPath: topology!).standardizedFileURL.path
+                    let loadedTopology = try loader.loadTopology(path)
+                    let loadedApps = try apps.map { try loader.loadApplications($0, topologyHosts: true) }
+                    loaded = Loaded(
+                        value: Scenario(topology: loadedTopology.value, topologyPath: path, applications: loadedApps?.value ?? []),
+                        warnings: loadedTopology.warnings + (loadedApps?.warnings ?? []))
+                }
                 let plan: FleetPlan
                 do {
                     plan = try FleetPlan(scenario: loaded.value, mode: FleetPlan.Mode(rawValue: mode)!)
@@ -247,7 +267,10 @@ struct NodeCommand: AsyncParsableCommand {
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
         if control {
-            services.append(.init(service: NodeControlService(node: node), successTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(
+                .init(
+                    service: NodeControlService(node: node, certificateFolder: certificates),
+                    successTerminationBehavior: .gracefullyShutdownGroup))
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

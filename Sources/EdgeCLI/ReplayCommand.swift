@@ -92,7 +92,7 @@ struct ReplayCommand: AsyncParsableCommand {
             return
         }
         // Applications may be named by id or DNS name, as in scenario files.
-        let scenario = try? ConfigLoader().loadScenario(fleet.scenario).value
+        let scenario = try? fleet.description()
         func id(_ reference: String) -> String {
             if reference == ReplayStep.fleetDNS { return reference }
             return scenario?.application(reference)?.id ?? reference

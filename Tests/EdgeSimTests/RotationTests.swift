@@ -110,6 +110,66 @@ import Testing
         await origin.stop()
     }
 
+    /// An application added, changed and removed while everything runs: each change is served on
+    /// the node before DNS publishes it, a change moves to new addresses make-before-break (the old
+    /// ones keep their old definition while they drain), and a removed one answers nowhere.
+    @Test func applicationsAreAddedChangedAndRemovedWhileRunning() async throws {
+        let origin = TCPOrigin()
+        let originEndpoint = try await origin.start(address: IPAddress("127.0.0.1")!)[0]
+        func app(port: UInt16) -> Application {
+            Application(
+                id: "live", edge: EdgeListener(transport: .tcp, ports: PortRange(port: port)),
+                dns: PublicName(type: .cname, name: "live.lab.example"),
+                origin: .direct([
+                    OriginAddress(transport: .tcp, host: .ip(originEndpoint.address), ports: PortRange(port: originEndpoint.port))
+                ]),
+                edgeIPs: .dynamic(.ipv4))
+        }
+        let pools = (ipv4: Self.loopbackPool(), ipv6: try IPPrefix.parse("2001:db8:a::/64").get())
+        let book = AddressBook(ipv4: pools.ipv4, ipv6: pools.ipv6)
+        let store = ZoneStore()
+        let dns = DNSServer(zones: store)
+        let client = DNSClient(server: try await dns.start(at: Endpoint(IPAddress("127.0.0.1")!, 0)))
+        let node = EdgeNode(applications: [], listen: [])
+        let rotator = AddressRotator(
+            applications: [], book: book, zones: EdgeZones(pools: pools), store: store, servers: [node], drain: .milliseconds(300))
+        try await rotator.start()
+        func resolve() async throws -> (rcode: DNSResponseCode, addresses: [IPAddress]) {
+            let answer = try await client.query(DNSName("live.lab.example")!, .a)
+            return (
+                answer.responseCode,
+                answer.answers.compactMap { record -> IPAddress? in if case .a(let address) = record.data { address } else { nil } }
+            )
+        }
+
+        #expect(node.define(app(port: 7)), "new to the node")
+        try await rotator.add(app(port: 7))
+        let first = try #require(try await resolve().addresses.first)
+        #expect(try await echo(at: Endpoint(first, 7)) == "new")
+
+        #expect(!node.define(app(port: 9)), "a change, not a new application")
+        try await rotator.change(app(port: 9))
+        let second = try #require(try await resolve().addresses.first)
+        #expect(second != first)
+        #expect(try await echo(at: Endpoint(second, 9)) == "new")
+        #expect(try await echo(at: Endpoint(first, 7)) == "new", "the old address drains with the old definition")
+        await #expect(throws: (any Error).self) { _ = try await echo(at: Endpoint(second, 7)) }
+        await rotator.waitForRetirements()
+        await #expect(throws: (any Error).self) { _ = try await echo(at: Endpoint(first, 7)) }
+
+        await rotator.remove("live")
+        #expect(await node.remove("live"))
+        // Its zone held nothing else, so the zone went with it: the responder is no authority there now.
+        #expect(try await resolve().rcode == .refused)
+        await #expect(throws: (any Error).self) { _ = try await echo(at: Endpoint(second, 9)) }
+        #expect(book.addresses(ofID: "live").isEmpty)
+        #expect(!(await node.remove("live")), "already gone")
+        #expect(node.services.isEmpty)
+        await node.stop()
+        await dns.stop()
+        await origin.stop()
+    }
+
     func echo(at endpoint: Endpoint) async throws -> String {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: endpoint.socketAddress) {
             channel in

@@ -232,7 +232,7 @@ enum ApplicationDecoder {
     /// Two apps may not claim the same name or static address on overlapping ports, nor one id.
     /// Two applications conflict only if they share a name, a static address or an id, so each
     /// is compared with the earlier ones that share one (found by hash), not with all of them.
-    private static func checkConflicts(_ apps: [(app: Application, path: String)], _ diagnostics: Diagnostics) {
+    static func checkConflicts(_ apps: [(app: Application, path: String)], _ diagnostics: Diagnostics) {
         var byName: [String: [Int]] = [:]
         var byAddress: [IPAddress: [Int]] = [:]
         var byID: [String: [Int]] = [:]

@@ -38,13 +38,35 @@ public struct ConfigLoader: Sendable {
         self.limits = limits
     }
 
-    /// Applications on their own, as `edgesim node` serves them: origins must be IP addresses.
-    public func loadApplications(_ path: String) throws(ConfigErrors) -> Loaded<[Application]> {
+    /// Applications on their own, as `edgesim node` serves them: origins must be IP addresses,
+    /// unless `topologyHosts` (a fleet, which resolves a topology's origin names).
+    public func loadApplications(_ path: String, topologyHosts: Bool = false) throws(ConfigErrors) -> Loaded<[Application]> {
         try load(path) { root, diagnostics in
             let apps = ApplicationDecoder.decodeFile(root, path: "", diagnostics)
-            Self.reportTopologyHosts(apps, diagnostics, severity: .error)
+            if !topologyHosts { Self.reportTopologyHosts(apps, diagnostics, severity: .error) }
             return apps
         }
+    }
+
+    /// One application object from bytes (JSON or YAML, e.g. an API request's body), checked as
+    /// a file's would be and against the applications already there (ids, names and static
+    /// addresses on overlapping ports). `source` names it in messages. Origins may name topology
+    /// hosts when `topologyHosts` allows (a fleet resolves them).
+    public func decodeApplication(
+        _ bytes: [UInt8], source: String, alongside existing: [Application], topologyHosts: Bool = false
+    ) throws(ConfigErrors) -> Application {
+        let diagnostics = Diagnostics()
+        let root: ConfigNode
+        do {
+            root = try DocumentReader.read(bytes, file: source, limits: limits)
+        } catch {
+            throw ConfigErrors([error])
+        }
+        guard let app = ApplicationDecoder.decode(root, path: "", diagnostics) else { throw ConfigErrors(diagnostics.issues) }
+        if !topologyHosts { Self.reportTopologyHosts([app], diagnostics, severity: .error) }
+        ApplicationDecoder.checkConflicts(existing.map { ($0, "") } + [(app, "")], diagnostics)
+        guard !diagnostics.hasErrors else { throw ConfigErrors(diagnostics.issues) }
+        return app
     }
 
     /// Origins named by topology host are resolved only inside a scenario.

@@ -28,6 +28,27 @@ public struct Scenario: Sendable, Hashable {
     }
 }
 
+extension Scenario {
+    /// A fleet with no timeline and no checks (`edgesim up`): a topology and the applications
+    /// to run on it.
+    public init(
+        topology: Topology, topologyPath: String, applications: [Application], rotation: RotationSchedule? = nil, mode: RunMode = .auto
+    ) {
+        name = "up"
+        description = ""
+        self.topologyPath = topologyPath
+        self.topology = topology
+        self.applications = applications
+        accessRules = []
+        self.mode = mode
+        timeout = .seconds(365 * 86_400)
+        self.rotation = rotation
+        timeline = []
+        expectations = []
+        location = SourceLocation(file: topologyPath)
+    }
+}
+
 public enum RunMode: String, Sendable, Hashable, CaseIterable {
     /// Network namespaces when root, else loopback aliases.
     case auto
@@ -41,6 +62,12 @@ public struct RotationSchedule: Sendable, Hashable {
     public var drain: Duration
     /// Application ids; empty means every application with dynamic addresses.
     public var applications: [String]
+
+    public init(every: Duration, drain: Duration, applications: [String] = []) {
+        self.every = every
+        self.drain = drain
+        self.applications = applications
+    }
 }
 
 public struct TimedStep: Sendable, Hashable {

@@ -38,6 +38,14 @@ public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// 127.0.0.0/8 or ::1.
+    public var isLoopback: Bool {
+        switch self {
+        case .v4(let value): return value >> 24 == 127
+        case .v6(let value): return value == 1
+        }
+    }
+
     public var isIPv4: Bool {
         if case .v4 = self { return true }
         return false

@@ -17,7 +17,11 @@ public final class EdgeNode: Sendable {
         public var description: String { "\(transport.rawValue) \(endpoint) (\(app))" }
     }
 
-    public let services: [ApplicationService]
+    /// The applications the node serves, in the order given; `define` and `remove` change them.
+    public var services: [ApplicationService] { serviceTable.withLock { $0 } }
+    private let serviceTable: Mutex<[ApplicationService]>
+    /// Makes the service of an application defined later, sharing the node's counters, rules and limits.
+    private let makeService: @Sendable (Application) -> ApplicationService
     public let events: EventLog
     public let counters: NodeCounters
     /// Open TCP connections against the node's limits.
@@ -51,11 +55,13 @@ public final class EdgeNode: Sendable {
         let gate = ConnectionGate(
             nodeLimit: configuration.maxTCPConnections, applicationLimit: configuration.maxTCPConnectionsPerApplication)
         self.gate = gate
-        self.services = applications.map {
+        let makeService: @Sendable (Application) -> ApplicationService = {
             ApplicationService(
                 app: $0, configuration: configuration, events: events, counters: counters, matcher: matcher, resolver: resolver,
                 smartRouting: router, gate: gate)
         }
+        self.makeService = makeService
+        self.serviceTable = Mutex(applications.map(makeService))
         self.events = events
         self.counters = counters
         self.listenAddresses = listen
@@ -90,6 +96,34 @@ public final class EdgeNode: Sendable {
         } catch {
             for address in addresses where !already.contains(address) { await retire(appID, address: address) }
             throw error
+        }
+    }
+
+    /// Adds an application, or changes one: addresses served already keep the definition they
+    /// were opened with (their listeners and connections go on), addresses served from now on
+    /// take the new one, so a change moves make-before-break with a rotation. True when new.
+    @discardableResult
+    public func define(_ app: Application) -> Bool {
+        let service = makeService(app)
+        return serviceTable.withLock { services in
+            if let index = services.firstIndex(where: { $0.app.id == app.id }) {
+                services[index] = service
+                return false
+            }
+            services.append(service)
+            return true
+        }
+    }
+
+    /// Stops serving an application on every address and forgets it; connections already open
+    /// go on. False when the node had no such application.
+    @discardableResult
+    public func remove(_ appID: String) async -> Bool {
+        for address in servedAddresses(appID) { await retire(appID, address: address) }
+        return serviceTable.withLock { services in
+            guard let index = services.firstIndex(where: { $0.app.id == appID }) else { return false }
+            services.remove(at: index)
+            return true
         }
     }
 

@@ -47,8 +47,10 @@ public final class AddressBook: Sendable {
     }
 
     /// The addresses an application answers on now.
-    public func addresses(of app: Application) -> [IPAddress] {
-        state.withLock { state in state.statics[app.id] ?? state.holdings[app.id]?.all ?? [] }
+    public func addresses(of app: Application) -> [IPAddress] { addresses(ofID: app.id) }
+
+    public func addresses(ofID appID: String) -> [IPAddress] {
+        state.withLock { state in state.statics[appID] ?? state.holdings[appID]?.all ?? [] }
     }
 
     public func holding(_ appID: String) -> Holding? { state.withLock { $0.holdings[appID] } }
@@ -62,6 +64,16 @@ public final class AddressBook: Sendable {
             let new = try Self.fresh(connectivity, &state, app: app.id)
             state.holdings[app.id] = new
             return (old, new)
+        }
+    }
+
+    /// Forgets an application and returns its addresses to the pools; returns them.
+    @discardableResult
+    public func forget(_ appID: String) -> [IPAddress] {
+        state.withLock { state in
+            let addresses = state.statics.removeValue(forKey: appID) ?? state.holdings.removeValue(forKey: appID)?.all ?? []
+            for address in addresses { address.isIPv4 ? state.v4.release(address) : state.v6.release(address) }
+            return addresses
         }
     }
 

@@ -30,7 +30,9 @@ public final class AddressRotator: Sendable {
         }
     }
 
-    public let applications: [Application]
+    /// The applications it gives addresses to; `add`, `change` and `remove` change them.
+    public var applications: [Application] { table.withLock { $0 } }
+    private let table: Mutex<[Application]>
     public let book: AddressBook
     public let zones: EdgeZones
     public let store: ZoneStore
@@ -45,7 +47,7 @@ public final class AddressRotator: Sendable {
     public init(
         applications: [Application], book: AddressBook, zones: EdgeZones, store: ZoneStore, servers: [any AddressServing], drain: Duration
     ) {
-        self.applications = applications
+        self.table = Mutex(applications)
         self.book = book
         self.zones = zones
         self.store = store
@@ -66,6 +68,47 @@ public final class AddressRotator: Sendable {
             for server in servers { try await server.startServing(app.id, on: book.addresses(of: app)) }
         }
         publish()
+    }
+
+    /// Gives a new application its first addresses, serves them everywhere, then publishes it.
+    public func add(_ app: Application) async throws {
+        try book.assign([app])
+        table.withLock { $0.append(app) }
+        do {
+            for server in servers { try await server.startServing(app.id, on: book.addresses(of: app)) }
+        } catch {
+            await remove(app.id)
+            throw error
+        }
+        publish()
+    }
+
+    /// Puts a changed definition in place make-before-break: a dynamic application moves to new
+    /// addresses served with the new definition, DNS switches to them, and the old ones drain
+    /// as in a rotation. Static addresses cannot move, so they are closed and opened again.
+    public func change(_ app: Application, drain: Duration? = nil) async throws {
+        guard let old = applications.first(where: { $0.id == app.id }) else {
+            throw UnknownApplication(description: "no application has id '\(app.id)'")
+        }
+        switch (old.edgeIPs, app.edgeIPs) {
+        case (.dynamic(let before), .dynamic(let after)) where before == after:
+            table.withLock { table in table = table.map { $0.id == app.id ? app : $0 } }
+            try await rotate(app.id, drain: drain)
+        default:
+            await remove(app.id)
+            try await add(app)
+        }
+    }
+
+    /// Takes an application out of DNS, then stops serving it everywhere and frees its addresses.
+    public func remove(_ appID: String) async {
+        let addresses = book.addresses(ofID: appID)
+        table.withLock { $0.removeAll { $0.id == appID } }
+        publish()
+        for server in servers {
+            for address in addresses { await server.stopServing(appID, address: address) }
+        }
+        book.forget(appID)
     }
 
     /// Builds the zones from the addresses and origin names as they are now and serves them.

@@ -11,9 +11,18 @@ import Synchronization
 /// rotated, all on a `FleetNetwork` (loopback behind the fabric, or network namespaces).
 public final class Fleet: AddressServing {
     public struct Options: Sendable {
+        /// Where node processes read what they serve at start.
+        public enum NodeSource: Sendable, Hashable {
+            /// A scenario file (`edgesim run`).
+            case scenario(String)
+            /// A topology and, if any, an applications file (`edgesim up`); applications added
+            /// later are given over the control channel.
+            case topology(String, applications: String?)
+        }
+
         /// The edgesim executable the node processes run.
         public var executable: String
-        public var scenarioPath: String
+        public var nodeSource: NodeSource
         /// Node processes started at once.
         public var startConcurrency: Int
         public var say: @Sendable (String) -> Void
@@ -25,13 +34,16 @@ public final class Fleet: AddressServing {
         /// Where the fleet's CA and the certificates it issues go, when anything serves TLS; kept
         /// after the fleet stops. nil: a scratch folder removed at the end.
         public var certificateFolder: String?
+        /// Applications may be added and changed while the fleet runs (`define`), so a CA is
+        /// made even when nothing serves TLS at start. Default false.
+        public var applicationsChange = false
 
         public init(
             executable: String, scenarioPath: String, startConcurrency: Int = 8,
             say: @escaping @Sendable (String) -> Void, nodeLog: @escaping @Sendable (String, String) -> Void
         ) {
             self.executable = executable
-            self.scenarioPath = scenarioPath
+            self.nodeSource = .scenario(scenarioPath)
             self.startConcurrency = startConcurrency
             self.say = say
             self.nodeLog = nodeLog
@@ -125,7 +137,7 @@ public final class Fleet: AddressServing {
             zones.originNames.set(name, addresses: plan.originAddresses(origin.origins), ttl: UInt32(origin.ttl.components.seconds))
         }
         self.zones = zones
-        if FleetCertificates.needed(plan) {
+        if FleetCertificates.needed(plan) || options.applicationsChange {
             certificates =
                 options.certificateFolder.map { URL(fileURLWithPath: $0) }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -136,7 +148,7 @@ public final class Fleet: AddressServing {
         let certificateArguments = certificates.map { ["--certificates", $0.path] } ?? []
         // Applications that find their origin by name ask the fleet's DNS.
         let resolver =
-            plan.applications.contains { if case .dns = $0.origin { return true } else { return false } }
+            options.applicationsChange || plan.applications.contains { if case .dns = $0.origin { return true } else { return false } }
             ? ["--resolver", network.dnsEndpoint.description] : []
         let recorded = self.recorded
         let exits = self.exits
@@ -144,11 +156,16 @@ public final class Fleet: AddressServing {
         let lastLines = self.lastLines
         let network = self.network
         var nodes: [String: NodeProcess] = [:]
+        let source: [String]
+        switch options.nodeSource {
+        case .scenario(let path): source = ["--scenario", path]
+        case .topology(let path, let apps): source = ["--topology", path] + (apps.map { ["--apps", $0] } ?? [])
+        }
         for name in plan.edgeNodes {
             let command = network.processCommand(
                 for: name,
-                [options.executable, "node", "--scenario", options.scenarioPath, "--as", name, "--mode", plan.mode.rawValue, "--control"]
-                    + resolver + certificateArguments)
+                [options.executable, "node"] + source + ["--as", name, "--mode", plan.mode.rawValue, "--control"] + resolver
+                    + certificateArguments)
             nodes[name] = NodeProcess(
                 name: name, command: command,
                 onOutput: { node, output in
@@ -200,6 +217,48 @@ public final class Fleet: AddressServing {
         }
     }
 
+    /// The applications as nodes serve them now: the plan's, then as `define` and `remove` change them.
+    public var applications: [Application] { rotatorIfStarted?.applications ?? plan.applications }
+
+    /// Adds an application, or changes one with the same id (`app` as a file or API gives it:
+    /// origins may name topology hosts). Every node learns the definition first; then the
+    /// application gets its addresses (a change moves to new ones make-before-break) and DNS
+    /// publishes them.
+    public func define(_ app: Application) async throws {
+        let served: Application
+        do {
+            served = try plan.served(app)
+        } catch {
+            throw StartFailure(description: error.description)
+        }
+        if served.tls != .off, let certificates {
+            do {
+                try FleetCertificates.issue(served, zones: zones, into: certificates)
+            } catch {
+                throw StartFailure(description: "cannot issue a certificate for \(app.id): \(error)")
+            }
+        }
+        let exists = applications.contains { $0.id == app.id }
+        for (name, node) in nodes.sorted(by: { $0.key < $1.key }) {
+            do {
+                try await node.define(served)
+            } catch  where !node.isRunning || router.isDown(name) {
+                // Given again when it starts or answers again.
+            }
+        }
+        if exists {
+            try await rotator.change(served)
+        } else {
+            try await rotator.add(served)
+        }
+    }
+
+    /// Takes an application out of DNS, stops serving it everywhere and frees its addresses.
+    public func remove(_ appID: String) async {
+        await rotator.remove(appID)
+        for node in nodes.values { await node.remove(appID) }
+    }
+
     public var events: [NodeEvent] { recorded.all }
     public var nodeExits: [NodeExit] { exits.all }
 
@@ -207,7 +266,7 @@ public final class Fleet: AddressServing {
     /// reported ended too: a client that is done may see its last bytes a moment before the
     /// node has closed both sides and said so.
     public func settleEvents(within limit: Duration = .seconds(2)) async {
-        let tcp = Set(plan.applications.filter { $0.edge.transport == .tcp }.map(\.id))
+        let tcp = Set(applications.filter { $0.edge.transport == .tcp }.map(\.id))
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             let gone = Set(nodeExits.map(\.node)).union(nodeDowns.map(\.node))
@@ -247,7 +306,7 @@ public final class Fleet: AddressServing {
         options.say("node \(name) answers again: catching up with the addresses it serves, then back in anycast")
         let current = serving.withLock { $0 }
         if plan.scenario.topology.announces(name) {
-            for app in plan.applications {
+            for app in applications {
                 let addresses = (current[app.id] ?? []).map { plan.nodeAddress(of: $0, on: name) }
                 do {
                     try await node.reconcile(app.id, to: addresses)
@@ -329,7 +388,7 @@ public final class Fleet: AddressServing {
     /// Every node that is up serves the addresses through its own copies, then the fabric
     /// opens the public ones.
     public func startServing(_ appID: String, on addresses: [IPAddress]) async throws {
-        guard let app = plan.applications.first(where: { $0.id == appID }) else { return }
+        guard let app = applications.first(where: { $0.id == appID }) else { return }
         serving.withLock { $0[appID, default: []].formUnion(addresses) }
         for (name, node) in nodes where !router.isDown(name) && plan.scenario.topology.announces(name) {
             do {

@@ -25,14 +25,24 @@ enum FleetCertificates {
         }
     }
 
+    /// Issues a certificate for an application added while the fleet runs, from the CA in `folder`.
+    static func issue(_ app: Application, zones: EdgeZones, into folder: URL) throws {
+        guard app.tlsSettings.needsIssuedCertificate else { return }
+        try issue(app, by: try LocalCA.load(from: folder), zones: zones, into: folder)
+    }
+
+    private static func issue(_ app: Application, by ca: LocalCA, zones: EdgeZones, into folder: URL) throws {
+        let names = Array(Set([app.dns.name, zones.generatedHost(app).text])).sorted()
+        try ca.issue(names: names).write(to: folder, name: app.id)
+    }
+
     /// Writes the CA and every certificate the plan needs into `folder` (the CA is reused when
     /// one is there already).
     static func issue(_ plan: FleetPlan, zones: EdgeZones, into folder: URL) throws {
         let ca = try (try? LocalCA.load(from: folder)) ?? LocalCA(name: "edgesim fleet CA")
         try ca.write(to: folder)
         for app in plan.applications where app.tls != .off && app.tlsSettings.needsIssuedCertificate {
-            let names = Array(Set([app.dns.name, zones.generatedHost(app).text])).sorted()
-            try ca.issue(names: names).write(to: folder, name: app.id)
+            try issue(app, by: ca, zones: zones, into: folder)
         }
         for spec in plan.scenario.topology.origins where spec.tls == .issued {
             let addresses = Set(plan.originAddresses([spec.name]) + [plan.originListenAddress(spec.name)].compactMap { $0 })

@@ -227,6 +227,11 @@ public struct FleetPlan: Sendable {
         return .v4(0xC612_0000 | (value & 0x1_FFFF))
     }
 
+    /// An application as nodes serve it, in this plan (one added while the fleet runs).
+    public func served(_ app: Application) throws(PlanError) -> Application {
+        try served(app, topology: scenario.topology)
+    }
+
     private func served(_ app: Application, topology: Topology) throws(PlanError) -> Application {
         var app = app
         if case .direct(let origins) = app.origin {

@@ -16,18 +16,26 @@ public enum NodeControl {
             /// Serve exactly these addresses for the app: open the missing, retire the others
             /// (a node that was unreachable catching up).
             case reconcile
+            /// Add or change an application (`application`: its Spectrum object as JSON); the
+            /// addresses it is served on are asked for with `serve`.
+            case define
+            /// Stop serving an application everywhere and forget it.
+            case remove
         }
 
         public var id: Int
         public var op: Operation
         public var app: String
         public var addresses: [String]
+        /// For `define`: the application as a Spectrum object in JSON.
+        public var application: String?
 
-        public init(id: Int, op: Operation, app: String, addresses: [IPAddress]) {
+        public init(id: Int, op: Operation, app: String, addresses: [IPAddress], application: String? = nil) {
             self.id = id
             self.op = op
             self.app = app
             self.addresses = addresses.map(\.description)
+            self.application = application
         }
     }
 

@@ -11,8 +11,14 @@ public final class NodeControlService: Service {
     let input: FileHandle
     let output: FileHandle
 
-    public init(node: EdgeNode, input: FileHandle = .standardInput, output: FileHandle = .standardOutput) {
+    /// Where the fleet's issued certificates are, for applications defined later.
+    let certificateFolder: String?
+
+    public init(
+        node: EdgeNode, certificateFolder: String? = nil, input: FileHandle = .standardInput, output: FileHandle = .standardOutput
+    ) {
         self.node = node
+        self.certificateFolder = certificateFolder
         self.input = input
         self.output = output
     }
@@ -32,6 +38,11 @@ public final class NodeControlService: Service {
                 var reply = NodeControl.Output(reply: request.id, error: node.smartRouter == nil ? "no smart routing on this node" : nil)
                 reply.routes = node.smartRouter?.report()
                 try? output.writeAll(NodeControl.encode(reply))
+                continue
+            }
+            if request.op == .define || request.op == .remove {
+                let problem = request.op == .define ? define(request) : await remove(request)
+                try? output.writeAll(NodeControl.encode(NodeControl.Output(reply: request.id, error: problem)))
                 continue
             }
             var problem: String?
@@ -59,11 +70,35 @@ public final class NodeControlService: Service {
                     } catch {
                         problem = "cannot serve \(request.app) on \(request.addresses): \(error)"
                     }
-                case .routes, .ping:
+                case .routes, .ping, .define, .remove:
                     break
                 }
             }
             try? output.writeAll(NodeControl.encode(NodeControl.Output(reply: request.id, error: problem)))
         }
+    }
+
+    /// Checks an application as a file's would be (TLS files included) and adds or changes it.
+    private func define(_ request: NodeControl.Request) -> String? {
+        guard let text = request.application else { return "define needs an application" }
+        let app: Application
+        do {
+            app = try ConfigLoader().decodeApplication(Array(text.utf8), source: "application \(request.app)", alongside: [])
+        } catch {
+            return error.issues.map(\.description).joined(separator: "; ")
+        }
+        if app.tls != .off {
+            do {
+                _ = try EdgeTLS(app: app, issuedFolder: certificateFolder)
+            } catch {
+                return "application \(app.id): \(error)"
+            }
+        }
+        node.define(app)
+        return nil
+    }
+
+    private func remove(_ request: NodeControl.Request) async -> String? {
+        await node.remove(request.app) ? nil : "no application \(request.app)"
     }
 }

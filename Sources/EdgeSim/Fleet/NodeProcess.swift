@@ -29,6 +29,9 @@ public final class NodeProcess: AddressServing {
         var watcher: Task<Void, Never>?
         /// The runner asked it to stop (or killed it on purpose).
         var stopping = false
+        /// Applications defined or removed since the fleet started (app id → Spectrum JSON, nil
+        /// when removed), given again to a process started anew.
+        var changes: [String: String?] = [:]
     }
 
     public init(
@@ -86,6 +89,26 @@ public final class NodeProcess: AddressServing {
             kill()
             throw Failure(description: "node \(name) did not become ready within \(timeout) (see its log)")
         }
+        // A process started anew reads the applications of its start; later changes are given again.
+        for (app, json) in state.withLock({ $0.changes }).sorted(by: { $0.key < $1.key }) {
+            let reply = await send(json == nil ? .remove : .define, app: app, addresses: [], application: json ?? nil)
+            if let problem = reply.error, json != nil { throw Failure(description: "node \(name): \(problem)") }
+        }
+    }
+
+    /// Adds or changes an application on the node (and on the process started after a restart).
+    public func define(_ app: Application) async throws {
+        let json = String(decoding: app.spectrumJSON, as: UTF8.self)
+        state.withLock { $0.changes[app.id] = .some(json) }
+        if let problem = await send(.define, app: app.id, addresses: [], application: json).error {
+            throw Failure(description: "node \(name): \(problem)")
+        }
+    }
+
+    /// Stops serving an application on the node and forgets it.
+    public func remove(_ appID: String) async {
+        state.withLock { $0.changes[appID] = .some(nil) }
+        _ = await send(.remove, app: appID, addresses: [])
     }
 
     public func startServing(_ appID: String, on addresses: [IPAddress]) async throws {
@@ -167,7 +190,8 @@ public final class NodeProcess: AddressServing {
     /// Sends one request; the node's reply (its `error` set when it failed or did not answer
     /// within `timeout`: a frozen node must not hold up the fleet).
     private func send(
-        _ op: NodeControl.Request.Operation, app: String, addresses: [IPAddress], timeout: Duration = .seconds(10)
+        _ op: NodeControl.Request.Operation, app: String, addresses: [IPAddress], application: String? = nil,
+        timeout: Duration = .seconds(10)
     ) async -> NodeControl.Output {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
@@ -184,7 +208,8 @@ public final class NodeProcess: AddressServing {
                 guard let input = state.input, state.process?.isRunning == true else { return "not running" }
                 state.replies[id] = continuation
                 do {
-                    try input.writeAll(NodeControl.encode(NodeControl.Request(id: id, op: op, app: app, addresses: addresses)))
+                    try input.writeAll(
+                        NodeControl.encode(NodeControl.Request(id: id, op: op, app: app, addresses: addresses, application: application)))
                 } catch {
                     state.replies[id] = nil
                     return "cannot write to it: \(error)"

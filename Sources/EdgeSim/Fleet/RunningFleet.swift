@@ -8,17 +8,37 @@ public struct RunningFleet: Codable, Sendable, Hashable {
     public var mode: String
     /// The fleet's DNS responder, `address:port`.
     public var dns: String
-    /// The fleet's description (a scenario with an empty timeline).
-    public var scenario: String
+    /// The topology file it runs.
+    public var topology: String
+    /// A JSON list of the applications it serves now, rewritten whenever they change.
+    public var applications: String
     /// It runs in a private network (a user and network namespace of its own): other commands
     /// enter it to reach the fleet.
     public var privateNetwork: Bool?
+    /// Where its HTTP API answers (`http://address:port`), when it serves one.
+    public var api: String?
 
-    public init(pid: Int32, mode: String, dns: String, scenario: String) {
+    public init(pid: Int32, mode: String, dns: String, topology: String, applications: String) {
         self.pid = pid
         self.mode = mode
         self.dns = dns
-        self.scenario = scenario
+        self.topology = topology
+        self.applications = applications
+    }
+
+    /// The topology and the applications the fleet serves now, as a scenario with no timeline.
+    public func description() throws(ConfigErrors) -> Scenario {
+        let loader = ConfigLoader()
+        let topology = try loader.loadTopology(self.topology).value
+        let applications = try loader.loadApplications(self.applications, topologyHosts: true).value
+        return Scenario(topology: topology, topologyPath: self.topology, applications: applications)
+    }
+
+    /// Writes the applications file `applications` names.
+    public static func writeApplications(_ apps: [Application], to path: String) throws {
+        let list = apps.map(\.spectrumObject)
+        let data = try JSONSerialization.data(withJSONObject: list, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     public static let fileName = "fleet.json"

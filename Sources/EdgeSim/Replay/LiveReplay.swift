@@ -40,9 +40,9 @@ public struct LiveReplay: Sendable {
     public func prepare() throws(Failure) -> (Scenario, FleetPlan, Capture, ReplayPlan) {
         let scenario: Scenario
         do {
-            scenario = try ConfigLoader().loadScenario(fleet.scenario).value
+            scenario = try fleet.description()
         } catch {
-            throw Failure(description: "cannot read the fleet's description \(fleet.scenario): \(error.issues.first?.description ?? "")")
+            throw Failure(description: "cannot read the fleet's description: \(error.issues.first?.description ?? "")")
         }
         guard let mode = FleetPlan.Mode(rawValue: fleet.mode) else { throw Failure(description: "unknown mode \(fleet.mode)") }
         let plan: FleetPlan

@@ -1,0 +1,196 @@
+import EdgeDNS
+import EdgeModel
+import Foundation
+
+/// The one place a running fleet is driven from: signals, the HTTP API and scripts call it to
+/// read the fleet's state and change it (applications, rotations, nodes, links, origins). It
+/// keeps the applications as they were given (with topology host names), with when each was
+/// made and last changed, and writes them to `applicationsFile` after every change so other
+/// commands see the fleet as it is.
+public actor FleetController {
+    /// An application as the API shows it.
+    public struct ApplicationRecord: Sendable {
+        public var app: Application
+        public var createdOn: Date
+        public var modifiedOn: Date
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        /// The body is not a valid application (the same messages as for a file).
+        case invalid([ConfigIssue])
+        case notFound(String)
+        /// The fleet could not carry the change out.
+        case failed(String)
+
+        public var description: String {
+            switch self {
+            case .invalid(let issues): return issues.map(\.description).joined(separator: "\n")
+            case .notFound(let what): return what
+            case .failed(let why): return why
+            }
+        }
+    }
+
+    nonisolated public let fleet: Fleet
+    private var records: [ApplicationRecord]
+    private let applicationsFile: String?
+    private let say: @Sendable (String) -> Void
+
+    /// `given`: the applications the fleet started with, as read from their file.
+    public init(fleet: Fleet, given: [Application], applicationsFile: String?, say: @escaping @Sendable (String) -> Void) {
+        self.fleet = fleet
+        let now = Date()
+        records = given.map { ApplicationRecord(app: $0, createdOn: now, modifiedOn: now) }
+        self.applicationsFile = applicationsFile
+        self.say = say
+    }
+
+    // MARK: Applications
+
+    public var applications: [ApplicationRecord] { records }
+
+    public func application(_ id: String) -> ApplicationRecord? { records.first { $0.app.id == id } }
+
+    /// The addresses an application answers on now.
+    public func addresses(of id: String) -> [IPAddress] { fleet.book.addresses(ofID: id) }
+
+    /// Adds an application from a request body (a Spectrum application object). Without an `id`
+    /// it gets a new one, as Spectrum gives. `zone`: its name must lie within it.
+    public func create(_ body: [UInt8], zone: DNSName?) async throws(Failure) -> ApplicationRecord {
+        let hasID = Self.object(body)?["id"] != nil
+        var app = try decode(body, alongside: records.map(\.app), zone: zone)
+        if !hasID { app.id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+        try await put(app)
+        let now = Date()
+        let record = ApplicationRecord(app: app, createdOn: now, modifiedOn: now)
+        records.append(record)
+        saved()
+        say("application \(app.id) added: \(app.dns.name) \(app.edge)")
+        return record
+    }
+
+    /// Replaces an application's definition (the body is the whole object, as Spectrum's PUT).
+    public func update(_ id: String, _ body: [UInt8], zone: DNSName?) async throws(Failure) -> ApplicationRecord {
+        guard let index = records.firstIndex(where: { $0.app.id == id }) else { throw .notFound("no application has id '\(id)'") }
+        if let given = Self.object(body)?["id"] as? String, given != id {
+            throw .invalid([ConfigIssue("is '\(given)' but the request is for '\(id)'", field: "id", at: Self.source)])
+        }
+        var app = try decode(body, alongside: records.map(\.app).filter { $0.id != id }, zone: zone)
+        app.id = id
+        try await put(app)
+        records[index].app = app
+        records[index].modifiedOn = Date()
+        saved()
+        say("application \(id) changed: \(app.dns.name) \(app.edge)")
+        return records[index]
+    }
+
+    public func delete(_ id: String) async throws(Failure) {
+        guard let index = records.firstIndex(where: { $0.app.id == id }) else { throw .notFound("no application has id '\(id)'") }
+        await fleet.remove(id)
+        records.remove(at: index)
+        saved()
+        say("application \(id) deleted")
+    }
+
+    /// Rotates the addresses of one application, or of every dynamic one.
+    @discardableResult
+    public func rotate(_ id: String? = nil) async throws(Failure) -> [AddressRotator.Rotation] {
+        let ids = id.map { [$0] } ?? records.map(\.app).filter { if case .dynamic = $0.edgeIPs { true } else { false } }.map(\.id)
+        if let id, application(id) == nil { throw .notFound("no application has id '\(id)'") }
+        var done: [AddressRotator.Rotation] = []
+        for id in ids {
+            do {
+                let rotation = try await fleet.rotator.rotate(id)
+                say("rotated \(id): \(rotation.old.joined(separator: ", ")) → \(rotation.new.joined(separator: ", "))")
+                done.append(rotation)
+            } catch {
+                throw .failed("\(error)")
+            }
+        }
+        return done
+    }
+
+    // MARK: Nodes, links, origins
+
+    public func stopNode(_ name: String, kill: Bool) async throws(Failure) {
+        guard fleet.nodes[name] != nil else { throw .notFound("no edge node '\(name)'") }
+        await fleet.stopNode(name, kill: kill)
+        say("node \(name) \(kill ? "killed" : "stopped")")
+    }
+
+    public func startNode(_ name: String) async throws(Failure) {
+        guard fleet.nodes[name] != nil else { throw .notFound("no edge node '\(name)'") }
+        do {
+            try await fleet.startNode(name)
+        } catch {
+            throw .failed("node \(name): \(error)")
+        }
+        say("node \(name) started")
+    }
+
+    public func change(_ step: LinkStep) async throws(Failure) {
+        do {
+            try await fleet.change(step)
+        } catch {
+            throw .failed("link \(step.a)-\(step.b): \(error)")
+        }
+    }
+
+    public func stopOrigin(_ name: String) async throws(Failure) {
+        guard fleet.origins[name] != nil else { throw .notFound("no origin '\(name)'") }
+        await fleet.stopOrigin(name)
+    }
+
+    public func startOrigin(_ name: String) async throws(Failure) {
+        guard fleet.origins[name] != nil else { throw .notFound("no origin '\(name)'") }
+        do {
+            try await fleet.startOrigin(name)
+        } catch {
+            throw .failed("origin \(name): \(error)")
+        }
+    }
+
+    // MARK: Helpers
+
+    static let source = SourceLocation(file: "request body")
+
+    private func decode(_ body: [UInt8], alongside: [Application], zone: DNSName?) throws(Failure) -> Application {
+        let app: Application
+        do {
+            app = try ConfigLoader().decodeApplication(body, source: Self.source.file, alongside: alongside, topologyHosts: true)
+        } catch {
+            throw .invalid(error.issues)
+        }
+        if let zone, let name = DNSName(app.dns.name), !name.isSubdomain(of: zone) {
+            throw .invalid([ConfigIssue("\(app.dns.name) is not within the zone \(zone.text)", field: "dns.name", at: Self.source)])
+        }
+        do {
+            _ = try fleet.plan.served(app)
+        } catch {
+            throw .invalid([ConfigIssue(error.description, at: Self.source)])
+        }
+        return app
+    }
+
+    private func put(_ app: Application) async throws(Failure) {
+        do {
+            try await fleet.define(app)
+        } catch {
+            throw .failed("\(error)")
+        }
+    }
+
+    private func saved() {
+        guard let applicationsFile else { return }
+        do {
+            try RunningFleet.writeApplications(records.map(\.app), to: applicationsFile)
+        } catch {
+            say("cannot write \(applicationsFile): \(error)")
+        }
+    }
+
+    private static func object(_ body: [UInt8]) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+    }
+}
