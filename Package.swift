@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
         // Apps, topologies and scenarios as value types: reading, decoding, validation.
@@ -90,6 +91,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The fleet's HTTP API: Spectrum's paths and edgesim's own, on a running fleet's controller.
+        .target(
+            name: "EdgeAPI",
+            dependencies: [
+                "EdgeSim", "EdgeModel", "EdgeDNS",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // What each fuzzer checks of a parser fed arbitrary bytes (Fuzz/ runs them under libFuzzer).
         .target(
             name: "EdgeFuzzTargets",
@@ -102,7 +114,7 @@ let package = Package(
         .target(
             name: "EdgeCLI",
             dependencies: [
-                "EdgeSim", "EdgeProxy", "EdgeDNS", "EdgePcap", "EdgeNet",
+                "EdgeSim", "EdgeAPI", "EdgeProxy", "EdgeDNS", "EdgePcap", "EdgeNet",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -148,7 +160,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "EdgeCLITests", dependencies: ["EdgeCLI", "EdgeModel"]),
+        .testTarget(name: "EdgeCLITests", dependencies: ["EdgeCLI", "EdgeModel"], exclude: ["SpectrumSDKClient.py"]),
+        .testTarget(name: "EdgeAPITests", dependencies: ["EdgeAPI", "EdgeModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EdgeAPI
 import EdgeModel
 import EdgeNet
 import EdgeSim
@@ -41,7 +42,28 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Write what crosses a host to a pcapng file while the fleet runs: HOST:FILE (repeatable).")
     var capture: [String] = []
 
+    @Option(
+        help:
+            "Serve the fleet's HTTP API (Spectrum's /client/v4 paths and /edgesim/v1) here, e.g. 127.0.0.1:8787 (port 0: any free port).")
+    var api: String?
+
+    @Option(help: "The bearer token the API asks for (default: a random one, printed).")
+    var apiToken: String?
+
+    @Flag(help: "Let the API listen on an address other than loopback.")
+    var apiPublic = false
+
     func validate() throws {
+        if let api {
+            guard let endpoint = Endpoint(api) else { throw ValidationError("--api takes ADDRESS:PORT, e.g. 127.0.0.1:8787, not '\(api)'") }
+            if !apiPublic, !endpoint.address.isLoopback {
+                throw ValidationError("--api \(api) is not a loopback address; add --api-public to listen there")
+            }
+        }
+        if apiToken != nil, api == nil { throw ValidationError("--api-token goes with --api") }
+        if let apiToken, apiToken.isEmpty || apiToken.contains(where: { $0.isWhitespace }) {
+            throw ValidationError("--api-token must be non-empty and without spaces")
+        }
         for entry in capture where CaptureRequest(argument: entry) == nil {
             throw ValidationError("--capture takes HOST:FILE, not '\(entry)'")
         }
@@ -62,16 +84,27 @@ struct UpCommand: AsyncParsableCommand {
             printError(wrong.replacingOccurrences(of: "this command takes a applications", with: "--apps takes applications"))
             throw ExitCode(2)
         }
-        // The fleet is described to its node processes as a scenario with an empty timeline.
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-up-\(getpid())")
+        let loader = ConfigLoader()
+        let topologyPath = URL(fileURLWithPath: topology).standardizedFileURL.path
+        let appsPath = apps.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let scenario: Scenario
+        do {
+            let loadedTopology = try loader.loadTopology(topologyPath)
+            let loadedApps = try appsPath.map { try loader.loadApplications($0, topologyHosts: true) }
+            for warning in loadedTopology.warnings + (loadedApps?.warnings ?? []) { printError(warning.description) }
+            let rotation = rotateEvery.flatMap { try? Quantity.duration($0).get() }.map {
+                RotationSchedule(every: $0, drain: $0, applications: [])
+            }
+            scenario = Scenario(
+                topology: loadedTopology.value, topologyPath: topologyPath, applications: loadedApps?.value ?? [], rotation: rotation)
+        } catch let errors as ConfigErrors {
+            for issue in errors.issues { printError(issue.description) }
+            throw ExitCode(2)
+        }
+        let (mode, port) = try FleetStart.prepare(scenario, mode: RunMode(rawValue: self.mode)!, dnsPort: dnsPort)
+        let directory = RunningFleet.folder(of: getpid())
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("up.yaml").path
-        var text = "name: up\ntopology: \(Self.quoted(URL(fileURLWithPath: topology).path))\n"
-        if let apps { text += "app_files: [\(Self.quoted(URL(fileURLWithPath: apps).path))]\n" }
-        if let rotateEvery { text += "rotation: {every: \(rotateEvery), drain: \(rotateEvery)}\n" }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        let (scenario, mode, port) = try FleetStart.prepare(scenario: path, mode: RunMode(rawValue: self.mode)!, dnsPort: dnsPort)
         let plan: FleetPlan
         do {
             plan = try FleetPlan(scenario: scenario, mode: mode)
@@ -81,7 +114,9 @@ struct UpCommand: AsyncParsableCommand {
         }
         let network = Fleet.network(for: plan, dnsPort: port, say: { printError($0) })
         var options = Fleet.Options(
-            executable: HostChecks.executablePath, scenarioPath: path, say: { printError($0) }, nodeLog: { _, _ in })
+            executable: HostChecks.executablePath, scenarioPath: "", say: { printError($0) }, nodeLog: { _, _ in })
+        options.nodeSource = .topology(topologyPath, applications: appsPath)
+        options.applicationsChange = true
         options.certificateFolder =
             certificates.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             ?? directory.appendingPathComponent("tls").path
@@ -145,13 +180,46 @@ struct UpCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        var running = RunningFleet(pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, scenario: path)
+        let applicationsFile = directory.appendingPathComponent("applications.json").path
+        let controller = FleetController(
+            fleet: fleet, given: scenario.applications, applicationsFile: applicationsFile, say: { say($0) })
+        try? RunningFleet.writeApplications(scenario.applications, to: applicationsFile)
+        var running = RunningFleet(
+            pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, topology: topologyPath,
+            applications: applicationsFile)
         running.privateNetwork = PrivateNetwork.isInside
         // In netns mode the fleet's DNS answers inside the hosts' namespaces, so from a client.
         let host = mode == .netns ? scenario.topology.clients.first.map { " --host \($0.name)" } ?? "" : ""
         say(
             "\(PrivateNetwork.isInside ? "the fleet is in a private network; " : "")reach it with: edgesim exec \(getpid())\(host) -- dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME"
         )
+        var apiTask: Task<Void, Never>?
+        if let api, let endpoint = Endpoint(api) {
+            let token = apiToken ?? APIServer.generatedToken()
+            let server = APIServer(controller: controller, configuration: .init(address: endpoint, token: token))
+            let listening = AsyncStream<Endpoint?>.makeStream()
+            apiTask = Task {
+                do {
+                    try await server.run { listening.continuation.yield($0) }
+                } catch {
+                    printError("error: the API cannot listen on \(endpoint): \(error)")
+                    listening.continuation.yield(nil)
+                }
+            }
+            var bound: Endpoint?
+            for await address in listening.stream {
+                bound = address
+                break
+            }
+            guard let bound else {
+                apiTask?.cancel()
+                for (_, started) in captures { _ = started.stop() }
+                await fleet.stop()
+                throw ExitCode(1)
+            }
+            running.api = "http://\(bound)"
+            say("API: http://\(bound)/client/v4 (bearer token \(token)); edgesim's own at http://\(bound)/edgesim/v1")
+        }
         try? running.write(to: directory)
         if let app = plan.applications.first, let client = scenario.topology.clients.first {
             say("replay a capture from a client: edgesim replay CAPTURE --to \(getpid()) --from \(client.name) --app \(app.id)")
@@ -160,9 +228,10 @@ struct UpCommand: AsyncParsableCommand {
         if let readyFile { _ = FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
 
         @Sendable func rotateAll() async {
-            for app in plan.applications {
-                guard case .dynamic = app.edgeIPs, let done = try? await fleet.rotator.rotate(app.id) else { continue }
-                say("rotated \(app.id): \(done.old.joined(separator: ", ")) → \(done.new.joined(separator: ", "))")
+            do {
+                try await controller.rotate()
+            } catch {
+                printError("error: \(error)")
             }
         }
         let rotation = Task {
@@ -177,6 +246,8 @@ struct UpCommand: AsyncParsableCommand {
         defer { onCommand.stop() }
         for await _ in stopped.stream { break }
         rotation.cancel()
+        apiTask?.cancel()
+        await apiTask?.value
         printError("stopping")
         for (request, started) in captures {
             let summary = started.stop()
