@@ -22,6 +22,39 @@ struct SpectrumRoutes: Sendable {
         router.get("/client/v4/zones/:zone_id/spectrum/apps/:app_id") { _, context in await show(context) }
         router.put("/client/v4/zones/:zone_id/spectrum/apps/:app_id") { request, context in await update(request, context) }
         router.delete("/client/v4/zones/:zone_id/spectrum/apps/:app_id") { _, context in await delete(context) }
+        router.get("/client/v4/zones/:zone_id/spectrum/analytics/events/summary") { request, context in
+            await analytics(request, context, bytime: false)
+        }
+        router.get("/client/v4/zones/:zone_id/spectrum/analytics/events/bytime") { request, context in
+            await analytics(request, context, bytime: true)
+        }
+        router.get("/client/v4/zones/:zone_id/spectrum/analytics/aggregate/current") { request, context in
+            guard let zone = await zone(context) else { return unknownZone(context) }
+            let parameters = request.uri.queryParameters
+            let apps = parameters.getAll("appID").flatMap { $0.split(separator: ",").map(String.init) }
+            let colo = parameters.get("colo_name") ?? parameters.get("coloName")
+            let events = await events(in: zone)
+            return envelope(.ok, SpectrumEnvelope.success(currentAggregate(events, appIDs: apps, colo: colo)))
+        }
+    }
+
+    /// The events the fleet has recorded of the zone's applications (deleted ones too).
+    private func events(in zone: ServedZone) async -> [AnalyticsEvent] {
+        let apps = Set(await controller.namesEverServed.filter { DNSName($0.value)?.isSubdomain(of: zone.name) ?? false }.keys)
+        return controller.fleet.events.filter { apps.contains($0.app) }.map(AnalyticsEvent.init)
+    }
+
+    private func analytics(_ request: Request, _ context: BasicRequestContext, bytime: Bool) async -> Response {
+        guard let zone = await zone(context) else { return unknownZone(context) }
+        let parameters = request.uri.queryParameters
+        let query: AnalyticsQuery
+        do {
+            query = try AnalyticsQuery(all: { parameters.getAll($0) }, bytime: bytime)
+        } catch {
+            return envelope(.badRequest, SpectrumEnvelope.failure(.invalidRequest, [error.description]))
+        }
+        let events = await events(in: zone)
+        return envelope(.ok, SpectrumEnvelope.success(bytime ? query.byTime(events) : query.summary(events)))
     }
 
     private func zones(_ request: Request) async -> Response {

@@ -80,6 +80,19 @@ extension FleetRuns.UpCommandTests {
         #expect(left.compactMap { $0["id"] as? String } == ["echo"])
         #expect(try echo(try resolve("echo.up.example"), 8000) == "hello through the edge\n")
 
+        // Analytics count the deleted application's two connections (one before the change, one
+        // after, 23 bytes from the client each) as they reach the fleet.
+        var counted: [String: Any] = [:]
+        let seen = EdgesimProcess.waitUntil(seconds: 10) {
+            counted = (try? sdk("analytics")) ?? [:]
+            let rows = counted["rows"] as? [[String: Any]] ?? []
+            return rows.contains { ($0["dimensions"] as? [String]) == [id, "connect"] && ($0["metrics"] as? [Double]) == [2, 0] }
+                && rows.contains { ($0["dimensions"] as? [String]) == [id, "disconnect"] && ($0["metrics"] as? [Double]) == [2, 46] }
+        }
+        #expect(seen, "\(counted)")
+        let current = counted["current"] as? [[String: Any]] ?? []
+        #expect(current.contains { $0["appID"] as? String == "echo" && $0["connections"] as? Double == 0 }, "\(current)")
+
         kill(up.processIdentifier, SIGINT)
         up.waitUntilExit()
         #expect(up.terminationReason == .exit && up.terminationStatus == 0)

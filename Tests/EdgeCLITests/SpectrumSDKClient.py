@@ -1,7 +1,7 @@
 """Drives a running edgesim fleet's API with Cloudflare's own Python SDK, one step per call.
 
 usage: SpectrumSDKClient.py BASE_URL TOKEN ZONE_NAME STEP [APP_ID]
-steps: create, list, update APP_ID, delete APP_ID, bad-token, bad-body
+steps: create, list, update APP_ID, delete APP_ID, analytics, bad-token, bad-body
 Prints one JSON object with what the step saw.
 """
 import json
@@ -46,6 +46,19 @@ elif step == "update":
 elif step == "delete":
     deleted = client.spectrum.apps.delete(sys.argv[5], zone_id=zone_id())
     print(json.dumps({"id": deleted.id}))
+elif step == "analytics":
+    summary = client.spectrum.analytics.events.summaries.get(
+        zone_id=zone_id(), dimensions=["appID", "event"], metrics=["count", "bytesIngress"]
+    )
+    current = client.spectrum.analytics.aggregates.currents.get(zone_id=zone_id())
+    print(
+        json.dumps(
+            {
+                "rows": [{"dimensions": row.dimensions, "metrics": row.metrics} for row in summary.data],
+                "current": [{"appID": item.app_id, "connections": item.connections} for item in current],
+            }
+        )
+    )
 elif step == "bad-token":
     try:
         cloudflare.Cloudflare(api_token="wrong", base_url=base_url, max_retries=0).zones.list()

@@ -64,6 +64,11 @@ public final class Fleet: AddressServing {
         public var readsHeld: Int
         /// The origin address the node connected to, when it did.
         public var origin: IPAddress?
+        /// Bytes from the client (ingress) and to it (egress), so far or in all.
+        public var bytesIn: UInt64 = 0
+        public var bytesOut: UInt64 = 0
+        /// How long the connection or flow lasted (disconnect events).
+        public var durationMs: Double?
 
         public init(
             kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double, via: [String] = [], readsHeld: Int = 0,
@@ -172,10 +177,13 @@ public final class Fleet: AddressServing {
                     guard let kind = output.event, let app = output.app, let client = output.clientIP.flatMap({ IPAddress($0) }) else {
                         return
                     }
-                    let event = NodeEvent(
+                    var event = NodeEvent(
                         kind: kind, app: app, node: node, client: client, status: output.status ?? 0, time: output.time ?? 0,
                         via: output.via ?? [], readsHeld: output.readsHeld ?? 0,
                         origin: output.origin.flatMap { Endpoint($0)?.address })
+                    event.bytesIn = output.bytesIn ?? 0
+                    event.bytesOut = output.bytesOut ?? 0
+                    event.durationMs = output.durationMs
                     recorded.append(event)
                 },
                 onLog: { node, line in

@@ -33,6 +33,9 @@ public actor FleetController {
 
     nonisolated public let fleet: Fleet
     private var records: [ApplicationRecord]
+    /// The DNS name of every application the fleet has served, deleted ones too, so their
+    /// events are still counted in their zone.
+    public private(set) var namesEverServed: [String: String] = [:]
     private let applicationsFile: String?
     private let say: @Sendable (String) -> Void
 
@@ -41,6 +44,7 @@ public actor FleetController {
         self.fleet = fleet
         let now = Date()
         records = given.map { ApplicationRecord(app: $0, createdOn: now, modifiedOn: now) }
+        namesEverServed = Dictionary(given.map { ($0.id, $0.dns.name) }, uniquingKeysWith: { first, _ in first })
         self.applicationsFile = applicationsFile
         self.say = say
     }
@@ -64,6 +68,7 @@ public actor FleetController {
         let now = Date()
         let record = ApplicationRecord(app: app, createdOn: now, modifiedOn: now)
         records.append(record)
+        namesEverServed[app.id] = app.dns.name
         saved()
         say("application \(app.id) added: \(app.dns.name) \(app.edge)")
         return record
@@ -80,6 +85,7 @@ public actor FleetController {
         try await put(app)
         records[index].app = app
         records[index].modifiedOn = Date()
+        namesEverServed[app.id] = app.dns.name
         saved()
         say("application \(id) changed: \(app.dns.name) \(app.edge)")
         return records[index]

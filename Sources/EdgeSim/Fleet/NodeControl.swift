@@ -60,6 +60,10 @@ public enum NodeControl {
         public var readsHeld: Int?
         /// The origin address and port the node connected to.
         public var origin: String?
+        /// Bytes from the client and to it, and how long it lasted (see ProxyEvent).
+        public var bytesIn: UInt64?
+        public var bytesOut: UInt64?
+        public var durationMs: Double?
 
         public init(reply: Int, error: String?) {
             self.reply = reply
