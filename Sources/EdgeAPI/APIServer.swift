@@ -26,10 +26,13 @@ public struct APIServer: Sendable {
 
     public let controller: FleetController
     public let configuration: Configuration
+    /// Served at `/metrics` when given (the fleet counts into it from its start).
+    public let metrics: MetricsEndpoint?
 
-    public init(controller: FleetController, configuration: Configuration) {
+    public init(controller: FleetController, configuration: Configuration, metrics: MetricsEndpoint? = nil) {
         self.controller = controller
         self.configuration = configuration
+        self.metrics = metrics
     }
 
     /// A token for an API started without one: 32 random hex digits.
@@ -58,6 +61,7 @@ public struct APIServer: Sendable {
         let spectrum = SpectrumRoutes(controller: controller, maxBody: configuration.maxBody)
         spectrum.add(to: router)
         FleetRoutes(controller: controller).add(to: router)
+        metrics?.add(to: router, fleet: controller.fleet)
         return router
     }
 }

@@ -117,6 +117,9 @@ struct UpCommand: AsyncParsableCommand {
             executable: HostChecks.executablePath, scenarioPath: "", say: { printError($0) }, nodeLog: { _, _ in })
         options.nodeSource = .topology(topologyPath, applications: appsPath)
         options.applicationsChange = true
+        // The fleet counts for /metrics from its start, so the first scrape sees everything.
+        let metrics = api == nil ? nil : MetricsEndpoint()
+        options.metrics = metrics?.metrics
         options.certificateFolder =
             certificates.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             ?? directory.appendingPathComponent("tls").path
@@ -196,7 +199,7 @@ struct UpCommand: AsyncParsableCommand {
         var apiTask: Task<Void, Never>?
         if let api, let endpoint = Endpoint(api) {
             let token = apiToken ?? APIServer.generatedToken()
-            let server = APIServer(controller: controller, configuration: .init(address: endpoint, token: token))
+            let server = APIServer(controller: controller, configuration: .init(address: endpoint, token: token), metrics: metrics)
             let listening = AsyncStream<Endpoint?>.makeStream()
             apiTask = Task {
                 do {
@@ -218,7 +221,9 @@ struct UpCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             running.api = "http://\(bound)"
-            say("API: http://\(bound)/client/v4 (bearer token \(token)); edgesim's own at http://\(bound)/edgesim/v1")
+            say(
+                "API: http://\(bound)/client/v4 (bearer token \(token)); edgesim's own at http://\(bound)/edgesim/v1; Prometheus metrics at http://\(bound)/metrics"
+            )
         }
         try? running.write(to: directory)
         if let app = plan.applications.first, let client = scenario.topology.clients.first {

@@ -14,6 +14,17 @@ public final class DNSServer: Sendable {
         /// UDP queries over the rate limit: dropped, and answered truncated (slipped).
         public var rateLimited = 0
         public var slipped = 0
+        /// Replies sent, by the question's type and the response code.
+        public var answered: [Answered: Int] = [:]
+
+        public init() {}
+    }
+
+    /// What a reply was about and how it ended.
+    public struct Answered: Sendable, Hashable {
+        /// The question's type; nil for a query whose question could not be read.
+        public var type: DNSType?
+        public var code: DNSResponseCode
     }
 
     public let zones: ZoneStore
@@ -108,23 +119,26 @@ public final class DNSServer: Sendable {
     }
 
     /// A reply kept from before went out again: counted as the first one was.
-    func countRepeated(truncated: Bool, formatError: Bool) {
+    func countRepeated(truncated: Bool, formatError: Bool, answered: Answered) {
         tally.withLock {
             $0.queries += 1
             if truncated { $0.truncated += 1 }
             if formatError { $0.formatErrors += 1 }
+            $0.answered[answered, default: 0] += 1
         }
     }
 
     /// The reply, and whether it was cut to fit or is a FORMERR.
     func reply(
         to bytes: ByteBuffer, maxSize: (DNSMessage) -> Int, allocator: ByteBufferAllocator
-    ) -> (bytes: ByteBuffer, truncated: Bool, formatError: Bool)? {
+    ) -> (bytes: ByteBuffer, truncated: Bool, formatError: Bool, answered: Answered)? {
         tally.withLock { $0.queries += 1 }
         let response: DNSMessage
         let limit: Int
+        var type: DNSType?
         do {
             let query = try bytes.readDNSMessage()
+            type = query.questions.first?.type
             guard let answer = Answerer.answer(query, zones: zones.snapshot) else {
                 tally.withLock { $0.dropped += 1 }
                 return nil
@@ -146,8 +160,12 @@ public final class DNSServer: Sendable {
         }
         var buffer = allocator.buffer(capacity: 512)
         let truncated = buffer.writeDNSMessage(response, maxSize: limit)
-        if truncated { tally.withLock { $0.truncated += 1 } }
-        return (buffer, truncated, response.responseCode == .formatError)
+        let answered = Answered(type: type, code: response.responseCode)
+        tally.withLock {
+            if truncated { $0.truncated += 1 }
+            $0.answered[answered, default: 0] += 1
+        }
+        return (buffer, truncated, response.responseCode == .formatError, answered)
     }
 }
 
@@ -171,7 +189,7 @@ final class UDPQueryHandler: ChannelInboundHandler {
         // Before the zones are read: a change after this leaves the reply uncached.
         let generation = server.zones.generation
         if decision == .answer, let kept = cache.reply(to: envelope.data, generation: generation) {
-            server.countRepeated(truncated: kept.truncated, formatError: kept.formatError)
+            server.countRepeated(truncated: kept.truncated, formatError: kept.formatError, answered: kept.answered)
             context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: kept.reply)), promise: nil)
             return
         }
@@ -187,8 +205,8 @@ final class UDPQueryHandler: ChannelInboundHandler {
         guard let reply else { return }
         if decision == .answer {
             cache.keep(
-                query: envelope.data, reply: reply.bytes, truncated: reply.truncated, formatError: reply.formatError, generation: generation
-            )
+                query: envelope.data, reply: reply.bytes, truncated: reply.truncated, formatError: reply.formatError,
+                answered: reply.answered, generation: generation)
         }
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply.bytes)), promise: nil)
     }

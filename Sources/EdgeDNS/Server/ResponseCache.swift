@@ -13,6 +13,7 @@ struct ResponseCache {
         var reply: ByteBuffer
         var truncated: Bool
         var formatError: Bool
+        var answered: DNSServer.Answered
     }
 
     private var entries: [Int: Entry] = [:]
@@ -47,10 +48,12 @@ struct ResponseCache {
     }
 
     /// Keeps the reply written for `query` from zones of generation `current`.
-    mutating func keep(query: ByteBuffer, reply: ByteBuffer, truncated: Bool, formatError: Bool, generation current: Int) {
+    mutating func keep(
+        query: ByteBuffer, reply: ByteBuffer, truncated: Bool, formatError: Bool, answered: DNSServer.Answered, generation current: Int
+    ) {
         guard current == generation, let key = Self.key(query) else { return }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
         let bytes = query.withUnsafeReadableBytes { Array($0[2...]) }
-        entries[key] = Entry(query: bytes, reply: reply, truncated: truncated, formatError: formatError)
+        entries[key] = Entry(query: bytes, reply: reply, truncated: truncated, formatError: formatError, answered: answered)
     }
 }

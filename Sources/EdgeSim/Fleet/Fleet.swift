@@ -37,6 +37,8 @@ public final class Fleet: AddressServing {
         /// Applications may be added and changed while the fleet runs (`define`), so a CA is
         /// made even when nothing serves TLS at start. Default false.
         public var applicationsChange = false
+        /// Where the fleet counts what it sees (swift-metrics); nil: not counted.
+        public var metrics: FleetMetrics?
 
         public init(
             executable: String, scenarioPath: String, startConcurrency: Int = 8,
@@ -69,6 +71,9 @@ public final class Fleet: AddressServing {
         public var bytesOut: UInt64 = 0
         /// How long the connection or flow lasted (disconnect events).
         public var durationMs: Double?
+        /// Time to connect to the origin, when the node did.
+        public var originRTTMs: Double?
+        public var transport: Transport?
 
         public init(
             kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double, via: [String] = [], readsHeld: Int = 0,
@@ -184,7 +189,10 @@ public final class Fleet: AddressServing {
                     event.bytesIn = output.bytesIn ?? 0
                     event.bytesOut = output.bytesOut ?? 0
                     event.durationMs = output.durationMs
+                    event.originRTTMs = output.originRTTMs
+                    event.transport = output.transport.flatMap(Transport.init(rawValue:))
                     recorded.append(event)
+                    options.metrics?.record(event)
                 },
                 onLog: { node, line in
                     // The last lines each node wrote, to show when it dies.
@@ -265,6 +273,19 @@ public final class Fleet: AddressServing {
     public func remove(_ appID: String) async {
         await rotator.remove(appID)
         for node in nodes.values { await node.remove(appID) }
+    }
+
+    /// What the fleet's DNS responders counted, added up.
+    public var dnsCounters: DNSServer.Counters {
+        dnsServers.withLock { $0 }.map(\.counters).reduce(into: DNSServer.Counters()) { total, counters in
+            total.queries += counters.queries
+            total.formatErrors += counters.formatErrors
+            total.dropped += counters.dropped
+            total.truncated += counters.truncated
+            total.rateLimited += counters.rateLimited
+            total.slipped += counters.slipped
+            total.answered.merge(counters.answered, uniquingKeysWith: +)
+        }
     }
 
     public var events: [NodeEvent] { recorded.all }

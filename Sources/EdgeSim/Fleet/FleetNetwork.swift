@@ -30,6 +30,9 @@ public protocol FleetNetwork: Sendable {
     func startCapture(_ request: CaptureRequest) throws -> any HostCapture
     /// One line for the report: what the links carried.
     var summary: String { get }
+    /// What each link carried and lost so far (packets on emulated links; on loopback, the
+    /// fabric's connections and flows, and datagrams lost, as one entry).
+    var linkCounts: [LinkCount] { get }
     /// Removes everything it made.
     func stop() async
 }
@@ -40,3 +43,11 @@ public protocol HostCapture: Sendable {
 }
 
 extension LiveCapture: HostCapture {}
+
+/// What one link (or the loopback fabric) carried and lost.
+public struct LinkCount: Sendable, Hashable {
+    public var a: String
+    public var b: String
+    public var carried: Int
+    public var lost: Int
+}

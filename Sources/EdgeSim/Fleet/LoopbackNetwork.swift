@@ -83,6 +83,11 @@ public final class LoopbackNetwork: FleetNetwork {
         fabric.sever { client, node in broken.contains(HostPair(client: client, node: node)) }
     }
 
+    public var linkCounts: [LinkCount] {
+        let counters = fabric.counters
+        return [LinkCount(a: "fabric", b: "all", carried: counters.connections + counters.flows, lost: counters.datagramsLost)]
+    }
+
     public var summary: String {
         let counters = fabric.counters
         return

@@ -200,6 +200,10 @@ public final class NamespaceNetwork: FleetNetwork {
         try await applyRoutes()
     }
 
+    public var linkCounts: [LinkCount] {
+        links.withLock { Array($0.values) }.map { LinkCount(a: $0.a, b: $0.b, carried: $0.counters.forwarded, lost: $0.counters.lost) }
+    }
+
     public var summary: String {
         let all = links.withLock { Array($0.values) }
         let forwarded = all.map(\.counters.forwarded).reduce(0, +)

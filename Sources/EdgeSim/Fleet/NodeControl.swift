@@ -64,6 +64,9 @@ public enum NodeControl {
         public var bytesIn: UInt64?
         public var bytesOut: UInt64?
         public var durationMs: Double?
+        /// Time to connect to the origin; tcp or udp.
+        public var originRTTMs: Double?
+        public var transport: String?
 
         public init(reply: Int, error: String?) {
             self.reply = reply
