@@ -62,6 +62,7 @@ public struct APIServer: Sendable {
         spectrum.add(to: router)
         FleetRoutes(controller: controller).add(to: router)
         metrics?.add(to: router, fleet: controller.fleet)
+        Dashboard(controller: controller).add(to: router)
         return router
     }
 }
@@ -78,7 +79,11 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.headers[.authorization] == "Bearer \(token)" else {
+        // The dashboard's page holds no data; its stream, opened by EventSource (which sends no
+        // headers), may carry the token in the query.
+        if request.method == .get, request.uri.path == "/" { return try await next(request, context) }
+        let queryToken = request.uri.path == Dashboard.streamPath ? request.uri.queryParameters.get("access_token") : nil
+        guard request.headers[.authorization] == "Bearer \(token)" || queryToken == token else {
             return envelope(.unauthorized, SpectrumEnvelope.failure(.authentication, ["Authentication error"]))
         }
         return try await next(request, context)

@@ -224,6 +224,7 @@ struct UpCommand: AsyncParsableCommand {
             say(
                 "API: http://\(bound)/client/v4 (bearer token \(token)); edgesim's own at http://\(bound)/edgesim/v1; Prometheus metrics at http://\(bound)/metrics"
             )
+            say("dashboard: http://\(bound)/#token=\(token)")
         }
         try? running.write(to: directory)
         if let app = plan.applications.first, let client = scenario.topology.clients.first {

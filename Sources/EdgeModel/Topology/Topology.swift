@@ -81,6 +81,8 @@ public struct ClientSpec: Sendable, Hashable {
     /// Fixed addresses; assigned from the host pools when absent.
     public var ipv4: IPAddress?
     public var ipv6: IPAddress?
+    /// Where it is on the map (the dashboard); optional.
+    public var coordinates: Coordinates?
 }
 
 public struct OriginSpec: Sendable, Hashable {
@@ -125,6 +127,8 @@ public struct OriginSpec: Sendable, Hashable {
     public var ptr: String?
     public var ipv4: IPAddress?
     public var ipv6: IPAddress?
+    /// Where it is on the map (the dashboard); optional.
+    public var coordinates: Coordinates?
 
     public func listens(on ports: PortRange) -> Bool {
         self.ports.contains { $0.first <= ports.first && ports.last <= $0.last }

@@ -52,7 +52,8 @@ enum TopologyDecoder {
             return ClientSpec(
                 name: name, city: client.string("city"), ptr: client.value("ptr", HostName.normalize),
                 ptrConfirmed: client.bool("ptr_confirmed") ?? true,
-                ipv4: fixedAddress(client, "ipv4", host: name, v4: true), ipv6: fixedAddress(client, "ipv6", host: name, v4: false))
+                ipv4: fixedAddress(client, "ipv4", host: name, v4: true), ipv6: fixedAddress(client, "ipv6", host: name, v4: false),
+                coordinates: decodeCoordinates(client))
         }
         let origins = (fields.list("origins") ?? []).compactMap { item -> OriginSpec? in
             // Registered even when the rest is invalid, so links to it do not report it again.
@@ -221,7 +222,8 @@ enum TopologyDecoder {
             command: command, proxyProtocol: proxyProtocol, banner: banner, checks: checks ?? (kind == .postfix ? [.fcrdns] : []),
             tls: tls, city: fields.string("city"),
             ptr: fields.value("ptr", HostName.normalize),
-            ipv4: fixedAddress(fields, "ipv4", name, true), ipv6: fixedAddress(fields, "ipv6", name, false))
+            ipv4: fixedAddress(fields, "ipv4", name, true), ipv6: fixedAddress(fields, "ipv6", name, false),
+            coordinates: decodeCoordinates(fields))
         guard let kind else { return nil }
         var result = origin
         switch kind {

@@ -37,7 +37,9 @@ public actor FleetController {
     /// events are still counted in their zone.
     public private(set) var namesEverServed: [String: String] = [:]
     private let applicationsFile: String?
-    private let say: @Sendable (String) -> Void
+    private let tell: @Sendable (String) -> Void
+    /// What was done through the controller, when (seconds since the epoch), newest last.
+    public private(set) var changes: [(time: Double, text: String)] = []
 
     /// `given`: the applications the fleet started with, as read from their file.
     public init(fleet: Fleet, given: [Application], applicationsFile: String?, say: @escaping @Sendable (String) -> Void) {
@@ -46,7 +48,14 @@ public actor FleetController {
         records = given.map { ApplicationRecord(app: $0, createdOn: now, modifiedOn: now) }
         namesEverServed = Dictionary(given.map { ($0.id, $0.dns.name) }, uniquingKeysWith: { first, _ in first })
         self.applicationsFile = applicationsFile
-        self.say = say
+        self.tell = say
+    }
+
+    /// Says what was done and keeps it for the timeline (the last 1,000).
+    private func say(_ text: String) {
+        changes.append((Date().timeIntervalSince1970, text))
+        if changes.count > 1000 { changes.removeFirst(changes.count - 1000) }
+        tell(text)
     }
 
     // MARK: Applications
@@ -141,11 +150,17 @@ public actor FleetController {
         } catch {
             throw .failed("link \(step.a)-\(step.b): \(error)")
         }
+        switch step.change {
+        case .cut: say("link \(step.a)-\(step.b) cut")
+        case .restore: say("link \(step.a)-\(step.b) restored")
+        case .set(let shape): say("link \(step.a)-\(step.b) set to \(shape.latency * 2) round trip, \(Int(shape.loss * 100))% loss")
+        }
     }
 
     public func stopOrigin(_ name: String) async throws(Failure) {
         guard fleet.origins[name] != nil else { throw .notFound("no origin '\(name)'") }
         await fleet.stopOrigin(name)
+        say("origin \(name) stopped")
     }
 
     public func startOrigin(_ name: String) async throws(Failure) {
@@ -155,6 +170,7 @@ public actor FleetController {
         } catch {
             throw .failed("origin \(name): \(error)")
         }
+        say("origin \(name) started")
     }
 
     // MARK: Helpers
@@ -192,7 +208,7 @@ public actor FleetController {
         do {
             try RunningFleet.writeApplications(records.map(\.app), to: applicationsFile)
         } catch {
-            say("cannot write \(applicationsFile): \(error)")
+            tell("cannot write \(applicationsFile): \(error)")
         }
     }
 
