@@ -105,7 +105,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The API's OpenAPI document, served at /openapi.yaml.
+            resources: [.embedInCode("openapi.yaml")]
         ),
         // What each fuzzer checks of a parser fed arbitrary bytes (Fuzz/ runs them under libFuzzer).
         .target(

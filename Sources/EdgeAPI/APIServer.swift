@@ -35,6 +35,9 @@ public struct APIServer: Sendable {
         self.metrics = metrics
     }
 
+    /// The API described in OpenAPI 3.1 (Sources/EdgeAPI/openapi.yaml).
+    public static var openAPIDocument: [UInt8] { PackageResources.openapi_yaml }
+
     /// A token for an API started without one: 32 random hex digits.
     public static func generatedToken() -> String {
         (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
@@ -63,6 +66,11 @@ public struct APIServer: Sendable {
         FleetRoutes(controller: controller).add(to: router)
         metrics?.add(to: router, fleet: controller.fleet)
         Dashboard(controller: controller).add(to: router)
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: Self.openAPIDocument)))
+        }
         return router
     }
 }
