@@ -17,13 +17,13 @@ enum FleetState {
         var totalByApp: [String: Int] = [:]
         var bytesByApp: [String: UInt64] = [:]
         for event in events {
-            switch event.kind {
-            case "connect":
+            switch event.event {
+            case .connect:
                 openByNode[event.node, default: 0] += 1
                 openByApp[event.app, default: 0] += 1
                 totalByNode[event.node, default: 0] += 1
                 totalByApp[event.app, default: 0] += 1
-            case "disconnect":
+            case .disconnect:
                 openByNode[event.node, default: 0] -= 1
                 openByApp[event.app, default: 0] -= 1
                 bytesByApp[event.app, default: 0] += event.bytesIn + event.bytesOut

@@ -330,7 +330,7 @@ extension AnalyticsEvent {
     /// What analytics count of an event a node reported.
     public init(_ event: Fleet.NodeEvent) {
         self.init(
-            event: event.kind, appID: event.app, coloName: event.node, ipVersion: event.client.isIPv4 ? 4 : 6,
+            event: event.event.rawValue, appID: event.app, coloName: event.node, ipVersion: event.ipVersion,
             bytesIngress: event.bytesIn, bytesEgress: event.bytesOut, durationMs: event.durationMs, time: event.time)
     }
 }

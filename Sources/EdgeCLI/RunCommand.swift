@@ -112,7 +112,8 @@ struct RunCommand: AsyncParsableCommand {
 }
 
 /// Runs a handler on SIGINT/SIGTERM instead of dying, until stopped.
-final class SignalWatch {
+// Immutable after init, and dispatch sources may be cancelled from any thread.
+final class SignalWatch: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
 
     init(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {

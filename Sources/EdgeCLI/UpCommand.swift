@@ -4,6 +4,9 @@ import EdgeModel
 import EdgeNet
 import EdgeSim
 import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
 
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -124,145 +127,154 @@ struct UpCommand: AsyncParsableCommand {
             certificates.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             ?? directory.appendingPathComponent("tls").path
         let fleet = Fleet(plan: plan, network: network, options: options, ttl: 30)
-        let stopped = AsyncStream<Int32>.makeStream()
-        let signals = SignalWatch([SIGINT, SIGTERM]) { stopped.continuation.yield($0) }
-        defer { signals.stop() }
+        let session = Mutex(UpSession())
         let started = ContinuousClock.now
+        let service = FleetService(
+            fleet: fleet, drain: scenario.rotation?.drain ?? .seconds(10),
+            onRunning: { fleet in
+                let elapsed = (ContinuousClock.now - started).seconds
+                say("fleet \(scenario.topology.name) up in \(String(format: "%.2f", elapsed)) s (\(mode.rawValue) mode)")
+                for name in plan.edgeNodes { say("  node \(name): pid \(fleet.nodes[name]?.pid ?? 0)") }
+                for (name, origin) in fleet.origins.sorted(by: { $0.key < $1.key }) {
+                    say(
+                        "  origin \(name): \(origin.spec.kind.rawValue) on \(origin.address) ports \(origin.spec.ports.map(\.description).joined(separator: ","))"
+                    )
+                }
+                for name in scenario.topology.clients.map(\.name) {
+                    let v6 = plan.hostAddressesV6[name].map { ", \($0)" } ?? ""
+                    let inside = mode == .netns ? " (ip netns exec \(NamespaceNetwork.namePrefix)\(getpid())-\(name) ...)" : ""
+                    say("  client \(name): \(plan.hostAddresses[name]!)\(v6)\(inside)")
+                }
+                for app in plan.applications {
+                    say(
+                        "  app \(app.id): \(app.dns.name) \(app.edge) on \(fleet.book.addresses(of: app).map(\.description).joined(separator: ", "))"
+                    )
+                }
+                say(
+                    "DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME\(mode == .netns ? " (from inside a client's namespace)" : "")"
+                )
+                if let ca = fleet.certificateAuthorityFile {
+                    let tlsApp = plan.applications.first { $0.tls != .off }
+                    say(
+                        "TLS: the fleet's CA is \(ca)\(tlsApp.map { " (curl --cacert \(ca) https://\($0.dns.name)/, openssl s_client -CAfile \(ca) -servername \($0.dns.name))" } ?? "")"
+                    )
+                }
+                if plan.applications.isEmpty {
+                    say("no applications: give some with --apps FILE (a JSON or YAML list of Spectrum application objects)")
+                }
+                for request in capture.compactMap(CaptureRequest.init(argument:)) {
+                    guard scenario.topology.hostNames.contains(request.host) else {
+                        printError("error: --capture \(request.host): not a host of the topology")
+                        throw ExitCode(2)
+                    }
+                    do {
+                        let capturing = try fleet.network.startCapture(request)
+                        session.withLock { $0.captures.append((request, capturing)) }
+                        say("  capturing what crosses \(request.host) to \(request.file)")
+                    } catch {
+                        printError("error: \(error)")
+                        throw ExitCode(1)
+                    }
+                }
+                let applicationsFile = directory.appendingPathComponent("applications.json").path
+                let controller = FleetController(
+                    fleet: fleet, given: scenario.applications, applicationsFile: applicationsFile, say: { say($0) })
+                try? RunningFleet.writeApplications(scenario.applications, to: applicationsFile)
+                var running = RunningFleet(
+                    pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, topology: topologyPath,
+                    applications: applicationsFile)
+                running.privateNetwork = PrivateNetwork.isInside
+                // In netns mode the fleet's DNS answers inside the hosts' namespaces, so from a client.
+                let host = mode == .netns ? scenario.topology.clients.first.map { " --host \($0.name)" } ?? "" : ""
+                say(
+                    "\(PrivateNetwork.isInside ? "the fleet is in a private network; " : "")reach it with: edgesim exec \(getpid())\(host) -- dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME"
+                )
+                if let api, let endpoint = Endpoint(api) {
+                    let token = apiToken ?? APIServer.generatedToken()
+                    let server = APIServer(controller: controller, configuration: .init(address: endpoint, token: token), metrics: metrics)
+                    let listening = AsyncStream<Endpoint?>.makeStream()
+                    let apiTask = Task {
+                        do {
+                            try await server.run { listening.continuation.yield($0) }
+                        } catch {
+                            printError("error: the API cannot listen on \(endpoint): \(error)")
+                            listening.continuation.yield(nil)
+                        }
+                    }
+                    var bound: Endpoint?
+                    for await address in listening.stream {
+                        bound = address
+                        break
+                    }
+                    session.withLock { $0.tasks.append(apiTask) }
+                    guard let bound else { throw ExitCode(1) }
+                    running.api = "http://\(bound)"
+                    say(
+                        "API: http://\(bound)/client/v4 (bearer token \(token)); edgesim's own at http://\(bound)/edgesim/v1; Prometheus metrics at http://\(bound)/metrics"
+                    )
+                    say("dashboard: http://\(bound)/#token=\(token)")
+                }
+                try? running.write(to: directory)
+                if let app = plan.applications.first, let client = scenario.topology.clients.first {
+                    say("replay a capture from a client: edgesim replay CAPTURE --to \(getpid()) --from \(client.name) --app \(app.id)")
+                }
+                say("kill -USR1 \(getpid()) rotates the addresses now; Ctrl-C stops")
+                if let readyFile { _ = FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
+
+                @Sendable func rotateAll() async {
+                    do {
+                        try await controller.rotate()
+                    } catch {
+                        printError("error: \(error)")
+                    }
+                }
+                let rotation = Task {
+                    guard let every = scenario.rotation?.every else { return }
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: every)
+                        if !Task.isCancelled { await rotateAll() }
+                    }
+                }
+                // kill -USR1 <pid> rotates every dynamic application now (rotation on command).
+                let onCommand = SignalWatch([SIGUSR1]) { _ in Task { await rotateAll() } }
+                session.withLock {
+                    $0.tasks.append(rotation)
+                    $0.signals = onCommand
+                }
+            },
+            onStopping: { _ in
+                let (tasks, captures, signals) = session.withLock { ($0.tasks, $0.captures, $0.signals) }
+                signals?.stop()
+                for task in tasks { task.cancel() }
+                for task in tasks { await task.value }
+                printError("stopping")
+                for (request, capturing) in captures {
+                    let summary = capturing.stop()
+                    say("captured \(summary.packets) packets (\(summary.bytes) bytes) crossing \(request.host) in \(summary.file)")
+                }
+            })
+        var logger = Logger(label: "edgesim.up")
+        logger.logLevel = .warning
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await fleet.start(drain: scenario.rotation?.drain ?? .seconds(10))
+            try await group.run()
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             printError("error: \(error)")
-            await fleet.stop()
             throw ExitCode(1)
         }
-        let elapsed = (ContinuousClock.now - started).seconds
-        say("fleet \(scenario.topology.name) up in \(String(format: "%.2f", elapsed)) s (\(mode.rawValue) mode)")
-        for name in plan.edgeNodes { say("  node \(name): pid \(fleet.nodes[name]?.pid ?? 0)") }
-        for (name, origin) in fleet.origins.sorted(by: { $0.key < $1.key }) {
-            say(
-                "  origin \(name): \(origin.spec.kind.rawValue) on \(origin.address) ports \(origin.spec.ports.map(\.description).joined(separator: ","))"
-            )
-        }
-        for name in scenario.topology.clients.map(\.name) {
-            let v6 = plan.hostAddressesV6[name].map { ", \($0)" } ?? ""
-            let inside = mode == .netns ? " (ip netns exec \(NamespaceNetwork.namePrefix)\(getpid())-\(name) ...)" : ""
-            say("  client \(name): \(plan.hostAddresses[name]!)\(v6)\(inside)")
-        }
-        for app in plan.applications {
-            say(
-                "  app \(app.id): \(app.dns.name) \(app.edge) on \(fleet.book.addresses(of: app).map(\.description).joined(separator: ", "))"
-            )
-        }
-        say(
-            "DNS: dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME\(mode == .netns ? " (from inside a client's namespace)" : "")"
-        )
-        if let ca = fleet.certificateAuthorityFile {
-            let tlsApp = plan.applications.first { $0.tls != .off }
-            say(
-                "TLS: the fleet's CA is \(ca)\(tlsApp.map { " (curl --cacert \(ca) https://\($0.dns.name)/, openssl s_client -CAfile \(ca) -servername \($0.dns.name))" } ?? "")"
-            )
-        }
-        if plan.applications.isEmpty {
-            say("no applications: give some with --apps FILE (a JSON or YAML list of Spectrum application objects)")
-        }
-        var captures: [(CaptureRequest, any HostCapture)] = []
-        for request in capture.compactMap(CaptureRequest.init(argument:)) {
-            guard scenario.topology.hostNames.contains(request.host) else {
-                printError("error: --capture \(request.host): not a host of the topology")
-                for (_, started) in captures { _ = started.stop() }
-                await fleet.stop()
-                throw ExitCode(2)
-            }
-            do {
-                captures.append((request, try fleet.network.startCapture(request)))
-                say("  capturing what crosses \(request.host) to \(request.file)")
-            } catch {
-                printError("error: \(error)")
-                for (_, started) in captures { _ = started.stop() }
-                await fleet.stop()
-                throw ExitCode(1)
-            }
-        }
-        let applicationsFile = directory.appendingPathComponent("applications.json").path
-        let controller = FleetController(
-            fleet: fleet, given: scenario.applications, applicationsFile: applicationsFile, say: { say($0) })
-        try? RunningFleet.writeApplications(scenario.applications, to: applicationsFile)
-        var running = RunningFleet(
-            pid: getpid(), mode: mode.rawValue, dns: fleet.dnsEndpoint.description, topology: topologyPath,
-            applications: applicationsFile)
-        running.privateNetwork = PrivateNetwork.isInside
-        // In netns mode the fleet's DNS answers inside the hosts' namespaces, so from a client.
-        let host = mode == .netns ? scenario.topology.clients.first.map { " --host \($0.name)" } ?? "" : ""
-        say(
-            "\(PrivateNetwork.isInside ? "the fleet is in a private network; " : "")reach it with: edgesim exec \(getpid())\(host) -- dig @\(fleet.dnsEndpoint.address) -p \(fleet.dnsEndpoint.port) NAME"
-        )
-        var apiTask: Task<Void, Never>?
-        if let api, let endpoint = Endpoint(api) {
-            let token = apiToken ?? APIServer.generatedToken()
-            let server = APIServer(controller: controller, configuration: .init(address: endpoint, token: token), metrics: metrics)
-            let listening = AsyncStream<Endpoint?>.makeStream()
-            apiTask = Task {
-                do {
-                    try await server.run { listening.continuation.yield($0) }
-                } catch {
-                    printError("error: the API cannot listen on \(endpoint): \(error)")
-                    listening.continuation.yield(nil)
-                }
-            }
-            var bound: Endpoint?
-            for await address in listening.stream {
-                bound = address
-                break
-            }
-            guard let bound else {
-                apiTask?.cancel()
-                for (_, started) in captures { _ = started.stop() }
-                await fleet.stop()
-                throw ExitCode(1)
-            }
-            running.api = "http://\(bound)"
-            say(
-                "API: http://\(bound)/client/v4 (bearer token \(token)); edgesim's own at http://\(bound)/edgesim/v1; Prometheus metrics at http://\(bound)/metrics"
-            )
-            say("dashboard: http://\(bound)/#token=\(token)")
-        }
-        try? running.write(to: directory)
-        if let app = plan.applications.first, let client = scenario.topology.clients.first {
-            say("replay a capture from a client: edgesim replay CAPTURE --to \(getpid()) --from \(client.name) --app \(app.id)")
-        }
-        say("kill -USR1 \(getpid()) rotates the addresses now; Ctrl-C stops")
-        if let readyFile { _ = FileManager.default.createFile(atPath: readyFile, contents: Data("\(elapsed)\n".utf8)) }
-
-        @Sendable func rotateAll() async {
-            do {
-                try await controller.rotate()
-            } catch {
-                printError("error: \(error)")
-            }
-        }
-        let rotation = Task {
-            guard let every = scenario.rotation?.every else { return }
-            while !Task.isCancelled {
-                try await Task.sleep(for: every)
-                await rotateAll()
-            }
-        }
-        // kill -USR1 <pid> rotates every dynamic application now (rotation on command).
-        let onCommand = SignalWatch([SIGUSR1]) { _ in Task { await rotateAll() } }
-        defer { onCommand.stop() }
-        for await _ in stopped.stream { break }
-        rotation.cancel()
-        apiTask?.cancel()
-        await apiTask?.value
-        printError("stopping")
-        for (request, started) in captures {
-            let summary = started.stop()
-            say("captured \(summary.packets) packets (\(summary.bytes) bytes) crossing \(request.host) in \(summary.file)")
-        }
-        await fleet.stop()
     }
 
     static func quoted(_ path: String) -> String {
         "'" + path.replacingOccurrences(of: "'", with: "''") + "'"
     }
+}
+
+/// What `up` started alongside the fleet, ended before the fleet stops.
+struct UpSession {
+    var tasks: [Task<Void, Never>] = []
+    var captures: [(CaptureRequest, any HostCapture)] = []
+    var signals: SignalWatch?
 }

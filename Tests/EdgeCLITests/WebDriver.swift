@@ -19,25 +19,31 @@ final class WebDriver {
     init() async throws {
         let path = try #require(Self.driverPath, "chromedriver is not installed (scripts/setup --tests installs chromium-driver)")
         let browser = try #require(HeadlessChromium.path, "chromium is not installed")
-        let port = try FleetRuns.UpCommandTests.freePort()
+        // Port 0: the driver takes a free port and says which; its output goes to a file read here.
+        profile = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-test-chromium-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
+        let log = profile.appendingPathComponent("chromedriver.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
         driver = Process()
         driver.executableURL = URL(fileURLWithPath: path)
-        driver.arguments = ["--port=\(port)", "--allowed-ips=127.0.0.1"]
-        driver.standardOutput = FileHandle.nullDevice
+        driver.arguments = ["--port=0", "--allowed-ips=127.0.0.1"]
+        driver.standardOutput = try FileHandle(forWritingTo: log)
         driver.standardError = FileHandle.nullDevice
         try driver.run()
-        base = "http://127.0.0.1:\(port)"
-        profile = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-test-chromium-\(UUID().uuidString)")
-        let deadline = ContinuousClock.now + .seconds(10)
-        var ready = false
-        while !ready, ContinuousClock.now < deadline {
-            ready = ((try? await Self.call("GET", "\(base)/status")) as? [String: Any])?["ready"] as? Bool == true
-            if !ready { try await Task.sleep(for: .milliseconds(50)) }
+        let deadline = ContinuousClock.now + .seconds(20)
+        var port: String?
+        while port == nil, driver.isRunning, ContinuousClock.now < deadline {
+            let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            port = said.firstMatch(of: /started successfully on port (\d+)/).map { String($0.1) }
+            if port == nil { try await Task.sleep(for: .milliseconds(20)) }
         }
-        guard ready else {
+        guard let port else {
             kill(driver.processIdentifier, SIGKILL)
-            throw Failure(description: "chromedriver did not start")
+            let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(at: profile)
+            throw Failure(description: "chromedriver did not start: \(said)")
         }
+        base = "http://127.0.0.1:\(port)"
         let capabilities: [String: Any] = [
             "capabilities": [
                 "alwaysMatch": [

@@ -111,6 +111,40 @@ import Testing
         }
     }
 
+    /// The runner reads the line a node writes back into the same event (one event type from
+    /// node to report): every kind, with and without optional fields, an HTTP request's status.
+    @Test func aLineReadsBackAsTheSameEvent() throws {
+        var full = event(7)
+        full.originEndpoint = Endpoint(IPAddress("2001:db8::1")!, 443)
+        full.originRTTMs = 2.5
+        full.message = "refused: \"no\"\n"
+        full.via = ["nrt", "sin"]
+        full.readsHeld = 3
+        full.statusCode = .originTimeout
+        var request = event(1)
+        request.event = .request
+        request.httpStatus = 404
+        var samples = [full, request]
+        for kind in ProxyEvent.Kind.allCases where kind != .request {
+            var sample = event(2)
+            sample.event = kind
+            samples.append(sample)
+        }
+        for sample in samples {
+            var line: [UInt8] = []
+            sample.appendJSONLine(to: &line)
+            #expect(ProxyEvent.decoded(fromJSONLine: line.dropLast()) == sample, "\(String(decoding: line, as: UTF8.self))")
+        }
+        // Lines that are not events: control replies, a status edgesim has no code for, garbage.
+        for other in [#"{"ok":true,"reply":3}"#, #"{"ready":true}"#, "not json", ""] {
+            #expect(ProxyEvent.decoded(fromJSONLine: Array(other.utf8)) == nil)
+        }
+        var line: [UInt8] = []
+        full.appendJSONLine(to: &line)
+        let unknown = String(decoding: line, as: UTF8.self).replacingOccurrences(of: #""status":522"#, with: #""status":777"#)
+        #expect(ProxyEvent.decoded(fromJSONLine: Array(unknown.utf8)) == nil)
+    }
+
     @Test func withoutAnOutputNothingIsWrittenAndFlushReturns() {
         let log = EventLog()
         log.record(event(1))

@@ -1,4 +1,5 @@
 import EdgeModel
+import EdgeProxy
 import EdgeSim
 import Foundation
 import Testing
@@ -95,7 +96,9 @@ import Testing
 
     @Test func servedByNeedsEveryConnectionOfThoseClientsOnThatNode() throws {
         func event(_ node: String, _ client: IPAddress) -> Fleet.NodeEvent {
-            Fleet.NodeEvent(kind: "connect", app: "echo-tcp", node: node, client: client, status: 200, time: 0)
+            Fleet.NodeEvent(
+                event: .connect, time: 0, app: "echo-tcp", node: node, transport: .tcp, client: Endpoint(client, 40000),
+                edge: Endpoint(IPAddress("198.19.0.1")!, 7))
         }
         let events = [event("lhr", Self.paris), event("lhr", Self.paris), event("ams", Self.madrid)]
         let checks = ExpectationChecker(

@@ -1,7 +1,8 @@
 import EdgeModel
+import Foundation
 
 /// One thing that happened to a connection or UDP flow, written as one JSON line.
-public struct ProxyEvent: Sendable, Encodable, Hashable {
+public struct ProxyEvent: Sendable, Codable, Hashable {
     public enum Kind: String, Sendable, Codable, Hashable, CaseIterable {
         case connect
         case progress
@@ -72,6 +73,34 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
         self.readsHeld = readsHeld.flatMap { $0 > 0 ? $0 : nil }
     }
 
+    /// An event with every field given (decoding, tests).
+    public init(
+        event: Kind, time: Double, app: String, node: String, transport: Transport, client: Endpoint, edge: Endpoint,
+        origin: Endpoint? = nil, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, durationMs: Double? = nil, originRTTMs: Double? = nil,
+        status: StatusCode = .ok, tls: TLSMode = .off, proxyProtocol: ProxyProtocolMode = .off, message: String? = nil,
+        via: [String]? = nil, readsHeld: Int? = nil, httpStatus: Int? = nil
+    ) {
+        self.event = event
+        self.time = time
+        self.app = app
+        self.node = node
+        self.transport = transport
+        self.client = client
+        self.edgeEndpoint = edge
+        self.originEndpoint = origin
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.durationMs = durationMs
+        self.originRTTMs = originRTTMs
+        self.statusCode = status
+        self.tls = tls
+        self.proxyProtocol = proxyProtocol
+        self.message = message
+        self.via = via
+        self.readsHeld = readsHeld
+        self.httpStatus = httpStatus
+    }
+
     public var clientIP: String { client.address.description }
     public var clientPort: UInt16 { client.port }
     /// 4 or 6 (IPv4-mapped counts as 4).
@@ -83,6 +112,51 @@ public struct ProxyEvent: Sendable, Encodable, Hashable {
     private enum CodingKeys: String, CodingKey {
         case event, time, app, node, transport, clientIP, clientPort, ipVersion, edge, origin, bytesIn, bytesOut
         case durationMs, originRTTMs, status, tls, proxyProtocol, message, via, readsHeld
+    }
+
+    public struct UnreadableEvent: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads an event as `appendJSONLine` and `encode` write it.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func value<T>(_ key: CodingKeys, _ parse: (String) -> T?) throws -> T {
+            let text = try container.decode(String.self, forKey: key)
+            guard let value = parse(text) else { throw UnreadableEvent(description: "\(key.stringValue) '\(text)' cannot be read") }
+            return value
+        }
+        event = try container.decode(Kind.self, forKey: .event)
+        time = try container.decode(Double.self, forKey: .time)
+        app = try container.decode(String.self, forKey: .app)
+        node = try container.decode(String.self, forKey: .node)
+        transport = try value(.transport, Transport.init(rawValue:))
+        client = Endpoint(try value(.clientIP, IPAddress.init), try container.decode(UInt16.self, forKey: .clientPort))
+        edgeEndpoint = try value(.edge, Endpoint.init)
+        originEndpoint = try container.decodeIfPresent(String.self, forKey: .origin).flatMap(Endpoint.init)
+        bytesIn = try container.decode(UInt64.self, forKey: .bytesIn)
+        bytesOut = try container.decode(UInt64.self, forKey: .bytesOut)
+        durationMs = try container.decodeIfPresent(Double.self, forKey: .durationMs)
+        originRTTMs = try container.decodeIfPresent(Double.self, forKey: .originRTTMs)
+        let status = try container.decode(Int.self, forKey: .status)
+        // A request's status is the HTTP status the client got; other events carry edgesim's codes.
+        if event == .request {
+            statusCode = .ok
+            httpStatus = status
+        } else {
+            guard let code = StatusCode(rawValue: status) else { throw UnreadableEvent(description: "unknown status \(status)") }
+            statusCode = code
+        }
+        tls = try value(.tls, TLSMode.init(rawValue:))
+        proxyProtocol = try value(.proxyProtocol, ProxyProtocolMode.init(rawValue:))
+        message = try container.decodeIfPresent(String.self, forKey: .message)
+        via = try container.decodeIfPresent([String].self, forKey: .via)
+        readsHeld = try container.decodeIfPresent(Int.self, forKey: .readsHeld)
+    }
+
+    /// An event from one JSON line a node wrote; nil when the line is not one.
+    public static func decoded(fromJSONLine line: some Collection<UInt8>) -> ProxyEvent? {
+        try? JSONDecoder().decode(ProxyEvent.self, from: Data(line))
     }
 
     public func encode(to encoder: any Encoder) throws {

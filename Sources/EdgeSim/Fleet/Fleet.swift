@@ -52,44 +52,8 @@ public final class Fleet: AddressServing {
         }
     }
 
-    /// A node's event, as the checks need it.
-    public struct NodeEvent: Sendable, Hashable {
-        public var kind: String
-        public var app: String
-        public var node: String
-        public var client: IPAddress
-        public var status: Int
-        public var time: Double
-        /// Edge nodes the connection or flow went through (smart routing); empty for direct.
-        public var via: [String]
-        /// Times a read waited because the other side held `buffered_bytes` (TCP disconnects).
-        public var readsHeld: Int
-        /// The origin address the node connected to, when it did.
-        public var origin: IPAddress?
-        /// Bytes from the client (ingress) and to it (egress), so far or in all.
-        public var bytesIn: UInt64 = 0
-        public var bytesOut: UInt64 = 0
-        /// How long the connection or flow lasted (disconnect events).
-        public var durationMs: Double?
-        /// Time to connect to the origin, when the node did.
-        public var originRTTMs: Double?
-        public var transport: Transport?
-
-        public init(
-            kind: String, app: String, node: String, client: IPAddress, status: Int, time: Double, via: [String] = [], readsHeld: Int = 0,
-            origin: IPAddress? = nil
-        ) {
-            self.origin = origin
-            self.kind = kind
-            self.app = app
-            self.node = node
-            self.client = client
-            self.status = status
-            self.time = time
-            self.via = via
-            self.readsHeld = readsHeld
-        }
-    }
+    /// A node's event, as nodes write them and the checks, metrics and API read them.
+    public typealias NodeEvent = ProxyEvent
 
     public struct StartFailure: Error, CustomStringConvertible {
         public var description: String
@@ -178,19 +142,7 @@ public final class Fleet: AddressServing {
                     + certificateArguments)
             nodes[name] = NodeProcess(
                 name: name, command: command,
-                onOutput: { node, output in
-                    guard let kind = output.event, let app = output.app, let client = output.clientIP.flatMap({ IPAddress($0) }) else {
-                        return
-                    }
-                    var event = NodeEvent(
-                        kind: kind, app: app, node: node, client: client, status: output.status ?? 0, time: output.time ?? 0,
-                        via: output.via ?? [], readsHeld: output.readsHeld ?? 0,
-                        origin: output.origin.flatMap { Endpoint($0)?.address })
-                    event.bytesIn = output.bytesIn ?? 0
-                    event.bytesOut = output.bytesOut ?? 0
-                    event.durationMs = output.durationMs
-                    event.originRTTMs = output.originRTTMs
-                    event.transport = output.transport.flatMap(Transport.init(rawValue:))
+                onEvent: { _, event in
                     recorded.append(event)
                     options.metrics?.record(event)
                 },
@@ -301,9 +253,9 @@ public final class Fleet: AddressServing {
             let gone = Set(nodeExits.map(\.node)).union(nodeDowns.map(\.node))
             var open: [String: Int] = [:]
             for event in events where tcp.contains(event.app) && !gone.contains(event.node) {
-                switch event.kind {
-                case "connect": open[event.node, default: 0] += 1
-                case "disconnect": open[event.node, default: 0] -= 1
+                switch event.event {
+                case .connect: open[event.node, default: 0] += 1
+                case .disconnect: open[event.node, default: 0] -= 1
                 default: break
                 }
             }

@@ -114,36 +114,46 @@ public actor FleetController {
         let ids = id.map { [$0] } ?? records.map(\.app).filter { if case .dynamic = $0.edgeIPs { true } else { false } }.map(\.id)
         if let id, application(id) == nil { throw .notFound("no application has id '\(id)'") }
         var done: [AddressRotator.Rotation] = []
-        for id in ids {
-            do {
-                let rotation = try await fleet.rotator.rotate(id)
-                say("rotated \(id): \(rotation.old.joined(separator: ", ")) → \(rotation.new.joined(separator: ", "))")
-                done.append(rotation)
-            } catch {
-                throw .failed("\(error)")
-            }
-        }
+        for id in ids { done.append(try await rotate(id, drain: nil)) }
         return done
     }
 
     // MARK: Nodes, links, origins
 
-    public func stopNode(_ name: String, kill: Bool) async throws(Failure) {
-        guard fleet.nodes[name] != nil else { throw .notFound("no edge node '\(name)'") }
-        await fleet.stopNode(name, kill: kill)
-        say("node \(name) \(kill ? "killed" : "stopped")")
-    }
-
-    public func startNode(_ name: String) async throws(Failure) {
+    /// Stops, kills, starts, restarts, freezes or thaws an edge node (a timeline's `node` step).
+    public func node(_ step: HostStep) async throws(Failure) {
+        let name = step.name
         guard fleet.nodes[name] != nil else { throw .notFound("no edge node '\(name)'") }
         do {
-            try await fleet.startNode(name)
+            switch step.action {
+            case .kill: await fleet.stopNode(name, kill: true)
+            case .stop: await fleet.stopNode(name, kill: false)
+            case .start: try await fleet.startNode(name)
+            case .restart:
+                await fleet.stopNode(name, kill: false)
+                try await fleet.startNode(name)
+            case .freeze: fleet.freezeNode(name, true)
+            case .thaw: fleet.freezeNode(name, false)
+            case .blackhole, .reset, .slowRead:
+                throw Failure.invalid([ConfigIssue("\(step.action.rawValue) is for origins", at: Self.source)])
+            }
+        } catch let failure as Failure {
+            throw failure
         } catch {
             throw .failed("node \(name): \(error)")
         }
-        say("node \(name) started")
+        say("node \(name) \(Self.past(step.action))")
     }
 
+    public func stopNode(_ name: String, kill: Bool) async throws(Failure) {
+        try await node(HostStep(name: name, action: kill ? .kill : .stop))
+    }
+
+    public func startNode(_ name: String) async throws(Failure) {
+        try await node(HostStep(name: name, action: .start))
+    }
+
+    /// Cuts, reshapes or restores a link (a timeline's `link` step).
     public func change(_ step: LinkStep) async throws(Failure) {
         do {
             try await fleet.change(step)
@@ -157,20 +167,88 @@ public actor FleetController {
         }
     }
 
-    public func stopOrigin(_ name: String) async throws(Failure) {
-        guard fleet.origins[name] != nil else { throw .notFound("no origin '\(name)'") }
-        await fleet.stopOrigin(name)
-        say("origin \(name) stopped")
-    }
+    /// Origins that misbehave on purpose (blackhole, reset, slow reads), so `start` puts them right.
+    private var faulted: Set<String> = []
 
-    public func startOrigin(_ name: String) async throws(Failure) {
+    /// Stops, starts, restarts an origin or makes it misbehave (a timeline's `origin` step).
+    /// After a fault, start means behaving again; after a stop, listening again. False when
+    /// there was nothing to start.
+    @discardableResult
+    public func origin(_ step: HostStep) async throws(Failure) -> Bool {
+        let name = step.name
         guard fleet.origins[name] != nil else { throw .notFound("no origin '\(name)'") }
+        var started = true
         do {
-            try await fleet.startOrigin(name)
+            switch step.action {
+            case .kill, .stop, .freeze: await fleet.stopOrigin(name)
+            case .blackhole:
+                faulted.insert(name)
+                fleet.setOriginFault(name, .silent)
+            case .reset:
+                faulted.insert(name)
+                fleet.setOriginFault(name, .reset)
+            case .slowRead:
+                faulted.insert(name)
+                fleet.setOriginFault(name, .slowRead(bytesPerSecond: Int(clamping: step.readRate ?? 65_536)))
+            case .start, .thaw:
+                if faulted.remove(name) != nil {
+                    fleet.setOriginFault(name, .none)
+                } else {
+                    started = try await fleet.startOrigin(name)
+                }
+            case .restart:
+                await fleet.stopOrigin(name)
+                try await fleet.startOrigin(name)
+            }
         } catch {
             throw .failed("origin \(name): \(error)")
         }
-        say("origin \(name) started")
+        say("origin \(name) \(Self.past(step.action))")
+        return started
+    }
+
+    public func stopOrigin(_ name: String) async throws(Failure) {
+        try await origin(HostStep(name: name, action: .stop))
+    }
+
+    public func startOrigin(_ name: String) async throws(Failure) {
+        try await origin(HostStep(name: name, action: .start))
+    }
+
+    /// Points an origin name at other origins (a timeline's `origin_name` step).
+    public func originName(_ step: OriginNameStep) {
+        fleet.setOriginName(step)
+        say("origin name \(step.name) → \(step.origins.joined(separator: ", "))")
+    }
+
+    /// Rotates one application's addresses with its own drain; `afterRetirement` runs once the
+    /// old addresses stopped accepting (a timeline's `rotate` step).
+    @discardableResult
+    public func rotate(
+        _ id: String, drain: Duration?, afterRetirement: (@Sendable (AddressRotator.Rotation) async -> Void)? = nil
+    ) async throws(Failure) -> AddressRotator.Rotation {
+        let rotation: AddressRotator.Rotation
+        do {
+            rotation = try await fleet.rotator.rotate(id, drain: drain, afterRetirement: afterRetirement)
+        } catch {
+            throw .failed("\(error)")
+        }
+        say("rotated \(id): \(rotation.old.joined(separator: ", ")) → \(rotation.new.joined(separator: ", "))")
+        return rotation
+    }
+
+    static func past(_ action: HostStep.Action) -> String {
+        switch action {
+        case .stop: return "stopped"
+        case .start: return "started"
+        case .restart: return "restarted"
+        case .kill: return "killed"
+        case .freeze: return "frozen"
+        case .thaw: return "thawed"
+        case .blackhole: return "blackholing"
+        case .reset: return "resetting connections"
+        case .slowRead: return "reading slowly"
+        }
     }
 
     // MARK: Helpers

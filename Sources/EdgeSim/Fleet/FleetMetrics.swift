@@ -40,12 +40,13 @@ public final class FleetMetrics: Sendable {
 
     /// Counts one event a node reported.
     public func record(_ event: Fleet.NodeEvent) {
-        let ipVersion = event.client.isIPv4 ? "4" : "6"
-        let transport = event.transport?.rawValue ?? "tcp"
+        let ipVersion = "\(event.ipVersion)"
+        let transport = event.transport.rawValue
         CoreMetrics.Counter(
             label: "edgesim_connection_events_total",
             dimensions: [
-                ("app", event.app), ("node", event.node), ("transport", transport), ("event", event.kind), ("status", "\(event.status)"),
+                ("app", event.app), ("node", event.node), ("transport", transport), ("event", event.event.rawValue),
+                ("status", "\(event.status)"),
                 ("ip_version", ipVersion),
             ], factory: factory
         ).increment()
@@ -60,11 +61,11 @@ public final class FleetMetrics: Sendable {
             CoreMetrics.Timer(label: "edgesim_connection_duration_seconds", dimensions: [("app", event.app)], factory: factory)
                 .recordNanoseconds(Int64(duration * 1_000_000))
         }
-        if event.kind == "connect", let rtt = event.originRTTMs {
+        if event.event == .connect, let rtt = event.originRTTMs {
             CoreMetrics.Timer(label: "edgesim_origin_connect_seconds", dimensions: [("app", event.app)], factory: factory)
                 .recordNanoseconds(Int64(rtt * 1_000_000))
         }
-        if event.kind == "clientFiltered" {
+        if event.event == .clientFiltered {
             CoreMetrics.Counter(
                 label: "edgesim_access_rule_blocks_total", dimensions: [("app", event.app), ("node", event.node)], factory: factory
             )

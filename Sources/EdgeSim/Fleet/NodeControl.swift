@@ -39,7 +39,8 @@ public enum NodeControl {
         }
     }
 
-    /// A line from the node: a reply (`reply` set), readiness (`ready`), or an event.
+    /// A line from the node: a reply (`reply` set) or readiness (`ready`). Events are lines of
+    /// their own, `ProxyEvent`s as the node's event log writes them (`line(from:)`).
     public struct Output: Codable, Sendable {
         public var reply: Int?
         public var ok: Bool?
@@ -47,26 +48,6 @@ public enum NodeControl {
         public var ready: Bool?
         /// The answer to `routes`.
         public var routes: SmartRoutingReport?
-        // Event fields (see ProxyEvent).
-        public var event: String?
-        public var time: Double?
-        public var app: String?
-        public var node: String?
-        public var clientIP: String?
-        public var status: Int?
-        /// Edge nodes a smart-routed connection or flow went through.
-        public var via: [String]?
-        /// Times a read waited for a slow side (see ProxyEvent).
-        public var readsHeld: Int?
-        /// The origin address and port the node connected to.
-        public var origin: String?
-        /// Bytes from the client and to it, and how long it lasted (see ProxyEvent).
-        public var bytesIn: UInt64?
-        public var bytesOut: UInt64?
-        public var durationMs: Double?
-        /// Time to connect to the origin; tcp or udp.
-        public var originRTTMs: Double?
-        public var transport: String?
 
         public init(reply: Int, error: String?) {
             self.reply = reply
@@ -80,6 +61,18 @@ public enum NodeControl {
     /// A request line as a node reads it; nil when it is not one.
     public static func request(from line: some Collection<UInt8>) -> Request? {
         try? JSONDecoder().decode(Request.self, from: Data(line))
+    }
+
+    /// What a line a node wrote is: an event, a control message, or neither (its log).
+    public enum Line: Sendable {
+        case event(ProxyEvent)
+        case output(Output)
+    }
+
+    public static func line(from bytes: some Collection<UInt8>) -> Line? {
+        // Only event lines have an "event" key; replies and readiness never do.
+        if bytes.count > 9, let event = ProxyEvent.decoded(fromJSONLine: bytes) { return .event(event) }
+        return output(from: bytes).map(Line.output)
     }
 
     /// A line a node wrote, as the runner reads it; nil when it is not a control message.

@@ -15,7 +15,7 @@ public final class NodeProcess: AddressServing {
     /// The command line: the edgesim executable and its arguments, behind any wrapper
     /// (`ip netns exec NS`).
     let command: [String]
-    private let onOutput: @Sendable (String, NodeControl.Output) -> Void
+    private let onEvent: @Sendable (String, ProxyEvent) -> Void
     private let onLog: @Sendable (String, String) -> Void
     private let onExit: @Sendable (String, Int32, Bool) -> Void
     private let state = Mutex(State())
@@ -35,13 +35,13 @@ public final class NodeProcess: AddressServing {
     }
 
     public init(
-        name: String, command: [String], onOutput: @escaping @Sendable (String, NodeControl.Output) -> Void,
+        name: String, command: [String], onEvent: @escaping @Sendable (String, ProxyEvent) -> Void,
         onLog: @escaping @Sendable (String, String) -> Void,
         onExit: @escaping @Sendable (_ name: String, _ status: Int32, _ expected: Bool) -> Void
     ) {
         self.name = name
         self.command = command
-        self.onOutput = onOutput
+        self.onEvent = onEvent
         self.onLog = onLog
         self.onExit = onExit
     }
@@ -62,11 +62,11 @@ public final class NodeProcess: AddressServing {
         guard let output = process.output, let errors = process.errors else { throw Failure(description: "node \(name): no pipes") }
         Task { [self] in
             for await line in LineStream.lines(of: output) {
-                guard let message = NodeControl.output(from: Array(line.utf8)) else {
-                    onLog(name, line)
-                    continue
+                switch NodeControl.line(from: Array(line.utf8)) {
+                case .event(let event): onEvent(name, event)
+                case .output(let message): received(message)
+                case nil: onLog(name, line)
                 }
-                received(message)
             }
         }
         Task { [self] in
@@ -225,8 +225,6 @@ public final class NodeProcess: AddressServing {
             state.withLock { $0.ready.take() }?.resume(returning: true)
         } else if let id = message.reply {
             state.withLock { $0.replies.removeValue(forKey: id) }?.resume(returning: message)
-        } else {
-            onOutput(name, message)
         }
     }
 

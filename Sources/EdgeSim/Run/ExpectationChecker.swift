@@ -117,7 +117,7 @@ public struct ExpectationChecker: Sendable {
             let what: String
             switch limit {
             case "buffered":
-                hits = events.filter { $0.readsHeld > 0 }.count
+                hits = events.filter { ($0.readsHeld ?? 0) > 0 }.count
                 what = "connections whose reads waited for buffered_bytes to drain"
             default:
                 let status = limit == "connections" ? 495 : 498
@@ -178,7 +178,7 @@ public struct ExpectationChecker: Sendable {
                 expected: "every connection blocked by an access rule")
         case .servedBy(let scope, let node):
             // An HTTP application's node says `request` for each request, where others say `connect`.
-            let events = nodeEvents(scope).filter { $0.kind == "connect" || $0.kind == "request" || $0.kind == "clientFiltered" }
+            let events = nodeEvents(scope).filter { [.connect, .request, .clientFiltered].contains($0.event) }
             let byNode = Dictionary(grouping: events, by: \.node).mapValues(\.count)
             let there = byNode[node] ?? 0
             let spread = byNode.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -188,8 +188,8 @@ public struct ExpectationChecker: Sendable {
                 expected: "all by \(node)")
         case .originReached(let scope, let origin, let atLeast):
             let addresses = Set([observed.hostAddresses[origin], observed.hostAddressesV6[origin]].compactMap { $0 })
-            let events = nodeEvents(scope).filter { $0.kind == "connect" || $0.kind == "request" }
-            let reached = events.filter { $0.origin.map(addresses.contains) ?? false }.count
+            let events = nodeEvents(scope).filter { $0.event == .connect || $0.event == .request }
+            let reached = events.filter { $0.originEndpoint.map { addresses.contains($0.address) } ?? false }.count
             return RunReport.Check(
                 name: "origin_reached \(origin) \(describe(scope))", passed: reached >= atLeast,
                 measured: "\(reached) of \(events.count) connections and flows", expected: "at least \(atLeast) to \(origin)")
@@ -295,7 +295,7 @@ public struct ExpectationChecker: Sendable {
     private func nodeEvents(_ scope: TrafficScope) -> [Fleet.NodeEvent] {
         let addresses = Set(scope.clients.flatMap { observed.addresses(of: $0) })
         return observed.events.filter { event in
-            (scope.application.map { $0 == event.app } ?? true) && (scope.clients.isEmpty || addresses.contains(event.client))
+            (scope.application.map { $0 == event.app } ?? true) && (scope.clients.isEmpty || addresses.contains(event.client.address))
         }
     }
 

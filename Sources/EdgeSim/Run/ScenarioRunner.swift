@@ -53,7 +53,6 @@ public final class ScenarioRunner: Sendable {
     private let probes = Mutex<[Observations.Probe]>([])
     private let startUsage = Mutex<[String: ProcessUsage]>([:])
     /// Origins misbehaving on purpose now.
-    private let faulted = Mutex<Set<String>>([])
     private let notes = Mutex<[String]>([])
     /// Timeline steps as carried out, at epoch seconds.
     private let steps = Mutex<[RunReport.TimelineEntry]>([])
@@ -131,6 +130,9 @@ public final class ScenarioRunner: Sendable {
             options: .init(
                 executable: options.executable, scenarioPath: options.scenarioPath, say: options.say, nodeLog: options.nodeLog),
             ttl: ttl)
+        // The timeline changes the fleet through its controller, as the API and signals do; the
+        // runner says each step itself.
+        let controller = FleetController(fleet: fleet, given: scenario.applications, applicationsFile: nil, say: { _ in })
         var report = RunReport(scenario: scenario.name, mode: plan.mode.rawValue, outcome: .passed, started: began, durationSeconds: 0)
         var running: [(CaptureRequest, any HostCapture)] = []
         if plan.mode == .loopback {
@@ -171,7 +173,7 @@ public final class ScenarioRunner: Sendable {
                             format: "pass %d of the timeline (%.0f s of %.0f s played)", passes, (clock.now - played).seconds,
                             options.duration!.seconds))
                 }
-                try await play(fleet)
+                try await play(fleet, controller)
             } while options.duration.map({ clock.now - played < $0 }) ?? false
             if let duration = options.duration {
                 note(
@@ -235,7 +237,7 @@ public final class ScenarioRunner: Sendable {
 
     /// The timeline: every step at its time, the rotation schedule alongside, until all traffic
     /// has finished (or the scenario's timeout).
-    private func play(_ fleet: Fleet) async throws {
+    private func play(_ fleet: Fleet, _ controller: FleetController) async throws {
         let clock = ContinuousClock()
         let t0 = clock.now
         let deadline = t0 + scenario.timeout
@@ -258,7 +260,9 @@ public final class ScenarioRunner: Sendable {
             while !Task.isCancelled {
                 try await Task.sleep(until: next)
                 guard !trafficDone.withLock({ $0 }), clock.now < deadline else { return }
-                for app in rotationApps(rotation.applications) { try await rotate(app, fleet: fleet, drain: nil) }
+                for app in rotationApps(rotation.applications) {
+                    try await self.rotate(app, fleet: fleet, controller: controller, drain: nil)
+                }
                 next += rotation.every
             }
         }
@@ -273,7 +277,7 @@ public final class ScenarioRunner: Sendable {
             for (index, step) in scenario.timeline.enumerated() {
                 group.addTask {
                     try await Task.sleep(until: t0 + step.at)
-                    try await self.perform(step, index: index, fleet: fleet, names: names, deadline: deadline)
+                    try await self.perform(step, index: index, fleet: fleet, controller: controller, names: names, deadline: deadline)
                 }
             }
             group.addTask {
@@ -294,7 +298,8 @@ public final class ScenarioRunner: Sendable {
     }
 
     private func perform(
-        _ timed: TimedStep, index: Int, fleet: Fleet, names: [String: NameCache], deadline: ContinuousClock.Instant
+        _ timed: TimedStep, index: Int, fleet: Fleet, controller: FleetController, names: [String: NameCache],
+        deadline: ContinuousClock.Instant
     ) async throws {
         let at = String(format: "%5.1f s", timed.at.seconds)
         let mark = { (kind: String, text: String) in
@@ -329,46 +334,17 @@ public final class ScenarioRunner: Sendable {
             }
         case .link(let step):
             mark("link", "link \(step.a)–\(step.b): \(describe(step.change))")
-            try await fleet.change(step)
+            try await controller.change(step)
         case .node(let step):
             mark("node", "node \(step.name): \(step.action.rawValue)")
-            switch step.action {
-            case .kill: await fleet.stopNode(step.name, kill: true)
-            case .stop: await fleet.stopNode(step.name, kill: false)
-            case .start: try await fleet.startNode(step.name)
-            case .restart:
-                await fleet.stopNode(step.name, kill: false)
-                try await fleet.startNode(step.name)
-            case .freeze: fleet.freezeNode(step.name, true)
-            case .thaw: fleet.freezeNode(step.name, false)
-            case .blackhole, .reset, .slowRead: break  // origins only, refused by the decoder
-            }
+            try await controller.node(step)
         case .origin(let step):
             mark("origin", "origin \(step.name): \(step.action.rawValue)")
-            switch step.action {
-            case .kill, .stop, .freeze: await fleet.stopOrigin(step.name)
-            case .blackhole:
-                faulted.withLock { _ = $0.insert(step.name) }
-                fleet.setOriginFault(step.name, .silent)
-            case .reset:
-                faulted.withLock { _ = $0.insert(step.name) }
-                fleet.setOriginFault(step.name, .reset)
-            case .slowRead:
-                faulted.withLock { _ = $0.insert(step.name) }
-                fleet.setOriginFault(step.name, .slowRead(bytesPerSecond: Int(clamping: step.readRate ?? 65_536)))
-            case .start, .thaw:
-                // After a fault, start means behaving again; after a stop, listening again.
-                if faulted.withLock({ $0.remove(step.name) != nil }) {
-                    fleet.setOriginFault(step.name, .none)
-                } else if try await !fleet.startOrigin(step.name) {
-                    options.say("\(at)  origin \(step.name) was running already: nothing to start")
-                }
-            case .restart:
-                await fleet.stopOrigin(step.name)
-                try await fleet.startOrigin(step.name)
+            if try await !controller.origin(step) {
+                options.say("\(at)  origin \(step.name) was running already: nothing to start")
             }
         case .rotate(let step):
-            for app in rotationApps(step.applications) { try await rotate(app, fleet: fleet, drain: step.drain) }
+            for app in rotationApps(step.applications) { try await rotate(app, fleet: fleet, controller: controller, drain: step.drain) }
         case .replay(let step):
             guard let (capture, replayPlan) = replays[index], let names = names[step.client] else { return }
             let speed = step.speed == 0 ? "as fast as possible" : step.speed == 1 ? "at the captured pace" : "at \(step.speed)× speed"
@@ -385,14 +361,12 @@ public final class ScenarioRunner: Sendable {
             }
         case .originName(let step):
             mark("originName", "origin name \(step.name) → \(step.origins.joined(separator: ", "))")
-            fleet.setOriginName(step)
+            await controller.originName(step)
         }
     }
 
-    private func rotate(_ app: String, fleet: Fleet, drain: Duration?) async throws {
-        let rotation = try await fleet.rotator.rotate(app, drain: drain) { retired in
-            await self.probe(retired, fleet: fleet)
-        }
+    private func rotate(_ app: String, fleet: Fleet, controller: FleetController, drain: Duration?) async throws {
+        let rotation = try await controller.rotate(app, drain: drain) { retired in await self.probe(retired, fleet: fleet) }
         options.say("rotated \(app): \(rotation.old.joined(separator: ", ")) → \(rotation.new.joined(separator: ", "))")
     }
 
@@ -490,8 +464,7 @@ public final class ScenarioRunner: Sendable {
             let firstByte = results.filter(\.ok).compactMap(\.firstByteMs).sorted()
             let addresses = observed.addresses(of: first.client)
             let served = observed.events.filter {
-                $0.app == first.app && addresses.contains($0.client)
-                    && ($0.kind == "connect" || $0.kind == "request" || $0.kind == "clientFiltered")
+                $0.app == first.app && addresses.contains($0.client.address) && [.connect, .request, .clientFiltered].contains($0.event)
             }
             return RunReport.Traffic(
                 app: first.app, client: first.client, transport: first.transport, attempted: results.count,
@@ -502,7 +475,7 @@ public final class ScenarioRunner: Sendable {
                 families: Dictionary(grouping: results.filter(\.ok), by: { $0.address.hasPrefix("[") ? "ipv6" : "ipv4" }).mapValues(
                     \.count),
                 servedBy: Dictionary(grouping: served, by: \.node).mapValues(\.count),
-                relayed: Dictionary(grouping: served.filter { !$0.via.isEmpty }, by: { ([$0.node] + $0.via).joined(separator: "→") })
+                relayed: Dictionary(grouping: served.filter { $0.via != nil }, by: { ([$0.node] + ($0.via ?? [])).joined(separator: "→") })
                     .mapValues(\.count),
                 firstByteHistogram: RunReport.histogram(firstByte))
         }.sorted { ($0.app, $0.client) < ($1.app, $1.client) }
