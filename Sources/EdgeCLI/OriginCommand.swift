@@ -8,7 +8,7 @@ import ServiceLifecycle
 struct OriginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "origin",
-        abstract: "Run a built-in origin in the foreground: a TCP or UDP echo server.",
+        abstract: "Run a built-in origin in the foreground: a TCP or UDP echo server, or an HTTP/1.1 server.",
         discussion: """
             With --proxy-protocol the origin expects that header (it never guesses): v1 or v2 before \
             each TCP connection's bytes, v2 on each UDP peer's first datagram, simple on every datagram \
@@ -19,9 +19,11 @@ struct OriginCommand: AsyncParsableCommand {
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case tcpEcho = "tcp-echo"
         case udpEcho = "udp-echo"
+        /// Answers every request (keep-alive) with the headers it received.
+        case http
     }
 
-    @Argument(help: "tcp-echo or udp-echo.")
+    @Argument(help: "tcp-echo, udp-echo or http.")
     var kind: Kind
 
     @Option(help: "address:port to listen on (port 0: any free port, printed at start).")
@@ -35,7 +37,7 @@ struct OriginCommand: AsyncParsableCommand {
         guard let mode = ProxyProtocolMode(rawValue: proxyProtocol) else {
             throw ValidationError("--proxy-protocol must be off, v1, v2 or simple")
         }
-        if kind == .tcpEcho, mode == .simple { throw ValidationError("simple is UDP only") }
+        if kind != .udpEcho, mode == .simple { throw ValidationError("simple is UDP only") }
         if kind == .udpEcho, mode == .v1 { throw ValidationError("v1 is TCP only") }
     }
 
@@ -46,8 +48,8 @@ struct OriginCommand: AsyncParsableCommand {
         let start: @Sendable () async throws -> Endpoint
         let stop: @Sendable () async -> Void
         switch kind {
-        case .tcpEcho:
-            let origin = TCPOrigin(expecting: mode)
+        case .tcpEcho, .http:
+            let origin = TCPOrigin(expecting: mode, responder: kind == .http ? .http : .echo)
             start = { try await origin.start(address: endpoint.address, ports: [endpoint.port])[0] }
             stop = { await origin.stop() }
         case .udpEcho:

@@ -13,7 +13,7 @@ public final class TCPOrigin: Sendable {
         case echo
         /// A mail server taking one message per transaction, checking clients first.
         case smtp(MailServerSettings)
-        /// One `200 OK` response naming the client, then close.
+        /// `200 OK` to each request, naming the client and the headers it got; keep-alive.
         case http
     }
 
