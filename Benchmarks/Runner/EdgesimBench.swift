@@ -187,10 +187,18 @@ struct EdgesimBench: AsyncParsableCommand {
         peers.append(try await PeerLauncher.edgesim(edgesim, targets, folder: folder))
         // The same node writing every event: recording must not cost the connection rate.
         peers.append(try await PeerLauncher.edgesim(edgesim, targets, folder: folder, events: true))
-        if let haproxy = try await PeerLauncher.haproxy(targets, folder: folder) {
-            peers.append(haproxy)
+        // HAProxy as it comes and tuned, and nginx: edgesim is measured against the best of them.
+        for tuning in PeerLauncher.HAProxyTuning.allCases {
+            if let haproxy = try await PeerLauncher.haproxy(targets, folder: folder, tuning: tuning) {
+                peers.append(haproxy)
+            } else {
+                say("haproxy not installed: \(tuning.rawValue) skipped")
+            }
+        }
+        if let nginx = try await PeerLauncher.nginx(targets, folder: folder) {
+            peers.append(nginx)
         } else {
-            say("haproxy not installed: skipped")
+            say("nginx (with its stream module) not installed: skipped")
         }
         if let socat = try await PeerLauncher.socat(targets) { peers.append(socat) } else { say("socat not installed: skipped") }
 
@@ -237,14 +245,14 @@ struct EdgesimBench: AsyncParsableCommand {
         say("\nmedian of \(rounds) rounds")
         say(
             "workload".padding(toLength: 28, withPad: " ", startingAt: 0)
-                + peers.map { $0.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined()
-                + "edgesim/haproxy  edgesim/socat  events on/off")
+                + peers.map { $0.padding(toLength: 15, withPad: " ", startingAt: 0) }.joined()
+                + "edgesim/best peer       edgesim/socat  events on/off")
         for (key, title, scale) in workloads {
             let values = peers.map { peer in median((1...rounds).compactMap { results[peer]?["\(key)-\($0)"] }) }
             var line = title.padding(toLength: 28, withPad: " ", startingAt: 0)
             for value in values {
                 line += (value.map { String(format: key == "throughput" ? "%.2f" : "%.0f", $0 * scale) } ?? "-").padding(
-                    toLength: 11, withPad: " ", startingAt: 0)
+                    toLength: 15, withPad: " ", startingAt: 0)
             }
             func ratio(_ other: String, to base: String = "edgesim") -> String {
                 guard let index = peers.firstIndex(of: base), let mine = values[index], let otherIndex = peers.firstIndex(of: other),
@@ -252,8 +260,11 @@ struct EdgesimBench: AsyncParsableCommand {
                 else { return "-" }
                 return String(format: "%.2fx", mine / theirs)
             }
+            // The best of the relays edgesim is compared with: HAProxy as it comes or tuned, nginx.
+            let rivals = peers.indices.filter { peers[$0].hasPrefix("haproxy") || peers[$0] == "nginx" }
+            let best = rivals.filter { values[$0] != nil }.max { values[$0]! < values[$1]! }
             line +=
-                ratio("haproxy").padding(toLength: 17, withPad: " ", startingAt: 0)
+                (best.map { "\(ratio(peers[$0])) (\(peers[$0]))" } ?? "-").padding(toLength: 24, withPad: " ", startingAt: 0)
                 + ratio("socat").padding(toLength: 15, withPad: " ", startingAt: 0) + ratio("edgesim", to: "edgesim+ev")
             say(line)
         }

@@ -104,14 +104,33 @@ enum PeerLauncher {
             processes: [process])
     }
 
-    static func haproxy(_ targets: Targets, folder: URL) async throws -> Peer? {
+    /// HAProxy as it comes, and tuned for throughput: buffers of 128 KiB (`tune.bufsize`), or
+    /// splicing between the sockets in the kernel (`option splice-auto`).
+    enum HAProxyTuning: String, CaseIterable {
+        case standard = "haproxy"
+        case largeBuffers = "haproxy-buf"
+        case splice = "haproxy-splice"
+
+        var host: String {
+            switch self {
+            case .standard: return "127.0.0.3"
+            case .largeBuffers: return "127.0.0.21"
+            case .splice: return "127.0.0.22"
+            }
+        }
+    }
+
+    static func haproxy(_ targets: Targets, folder: URL, tuning: HAProxyTuning = .standard) async throws -> Peer? {
         guard let binary = find("haproxy") else { return nil }
-        let host = "127.0.0.3"
+        let host = tuning.host
         let config = """
             global
               maxconn 8000
+            \(tuning == .largeBuffers ? "  tune.bufsize 131072" : "")
+            \(tuning == .splice ? "  maxpipes 512" : "")
             defaults
               mode tcp
+            \(tuning == .splice ? "  option splice-auto" : "")
               timeout connect 5s
               timeout client 60s
               timeout server 60s
@@ -123,11 +142,39 @@ enum PeerLauncher {
               server echo \(targets.origin):\(targets.echoPort)
 
             """
-        let file = folder.appendingPathComponent("haproxy.cfg")
+        let file = folder.appendingPathComponent("\(tuning.rawValue).cfg")
         try config.write(to: file, atomically: true, encoding: .utf8)
         let process = try run(binary, ["-db", "-f", file.path])
         try await ready([process]) { try await waitForListener(host, 20002) }
-        return Peer(name: "haproxy", throughput: (host, 20001), connections: (host, 20002), datagrams: nil, processes: [process])
+        return Peer(name: tuning.rawValue, throughput: (host, 20001), connections: (host, 20002), datagrams: nil, processes: [process])
+    }
+
+    /// nginx's `stream` proxy, a worker per core, 256 KiB buffers, half-closes passed on (the
+    /// sink answers after the client's), in the foreground with its files in `folder`.
+    static func nginx(_ targets: Targets, folder: URL) async throws -> Peer? {
+        let module = "/usr/lib/nginx/modules/ngx_stream_module.so"
+        guard let binary = find("nginx"), FileManager.default.fileExists(atPath: module) else { return nil }
+        let host = "127.0.0.23"
+        let prefix = folder.appendingPathComponent("nginx")
+        try FileManager.default.createDirectory(at: prefix, withIntermediateDirectories: true)
+        let config = """
+            load_module \(module);
+            daemon off;
+            worker_processes auto;
+            pid \(prefix.path)/nginx.pid;
+            error_log \(prefix.path)/error.log warn;
+            events { worker_connections 16384; multi_accept on; }
+            stream {
+              server { listen \(host):20001; proxy_pass \(targets.origin):\(targets.sinkPort); proxy_buffer_size 256k; proxy_half_close on; }
+              server { listen \(host):20002 backlog=1024; proxy_pass \(targets.origin):\(targets.echoPort); }
+            }
+
+            """
+        let file = prefix.appendingPathComponent("nginx.conf")
+        try config.write(to: file, atomically: true, encoding: .utf8)
+        let process = try run(binary, ["-e", prefix.appendingPathComponent("error.log").path, "-p", prefix.path, "-c", file.path])
+        try await ready([process]) { try await waitForListener(host, 20002) }
+        return Peer(name: "nginx", throughput: (host, 20001), connections: (host, 20002), datagrams: nil, processes: [process])
     }
 
     static func socat(_ targets: Targets) async throws -> Peer? {

@@ -93,6 +93,7 @@ import Testing
         full.originEndpoint = Endpoint(IPAddress("2001:db8::1")!, 443)
         full.durationMs = 12.345
         full.originRTTMs = 0.000_01
+        full.firstByteMs = 4.25
         full.message = "refused: \"no\" \\ path\n\tat\u{1}once — ünïcode"
         full.via = ["nrt", "sin"]
         full.readsHeld = 3
@@ -117,6 +118,7 @@ import Testing
         var full = event(7)
         full.originEndpoint = Endpoint(IPAddress("2001:db8::1")!, 443)
         full.originRTTMs = 2.5
+        full.firstByteMs = 7.5
         full.message = "refused: \"no\"\n"
         full.via = ["nrt", "sin"]
         full.readsHeld = 3

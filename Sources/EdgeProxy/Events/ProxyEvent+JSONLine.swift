@@ -54,6 +54,10 @@ extension ProxyEvent {
         string(edge)
         key("event")
         string(event.rawValue)
+        if let firstByteMs {
+            key("firstByteMs")
+            number(firstByteMs)
+        }
         key("ipVersion")
         number(ipVersion)
         if let message {

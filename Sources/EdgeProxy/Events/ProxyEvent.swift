@@ -36,6 +36,9 @@ public struct ProxyEvent: Sendable, Codable, Hashable {
     public var durationMs: Double?
     /// Time to connect to (or first reply from) the origin.
     public var originRTTMs: Double?
+    /// TCP: from accepting the connection to the origin's first byte for the client (disconnect
+    /// events of connections that got one).
+    public var firstByteMs: Double?
     public var statusCode: StatusCode
     public var tls: TLSMode
     public var proxyProtocol: ProxyProtocolMode
@@ -111,7 +114,7 @@ public struct ProxyEvent: Sendable, Codable, Hashable {
 
     private enum CodingKeys: String, CodingKey {
         case event, time, app, node, transport, clientIP, clientPort, ipVersion, edge, origin, bytesIn, bytesOut
-        case durationMs, originRTTMs, status, tls, proxyProtocol, message, via, readsHeld
+        case durationMs, firstByteMs, originRTTMs, status, tls, proxyProtocol, message, via, readsHeld
     }
 
     public struct UnreadableEvent: Error, CustomStringConvertible {
@@ -138,6 +141,7 @@ public struct ProxyEvent: Sendable, Codable, Hashable {
         bytesOut = try container.decode(UInt64.self, forKey: .bytesOut)
         durationMs = try container.decodeIfPresent(Double.self, forKey: .durationMs)
         originRTTMs = try container.decodeIfPresent(Double.self, forKey: .originRTTMs)
+        firstByteMs = try container.decodeIfPresent(Double.self, forKey: .firstByteMs)
         let status = try container.decode(Int.self, forKey: .status)
         // A request's status is the HTTP status the client got; other events carry edgesim's codes.
         if event == .request {
@@ -174,6 +178,7 @@ public struct ProxyEvent: Sendable, Codable, Hashable {
         try container.encode(bytesIn, forKey: .bytesIn)
         try container.encode(bytesOut, forKey: .bytesOut)
         try container.encodeIfPresent(durationMs, forKey: .durationMs)
+        try container.encodeIfPresent(firstByteMs, forKey: .firstByteMs)
         try container.encodeIfPresent(originRTTMs, forKey: .originRTTMs)
         try container.encode(status, forKey: .status)
         try container.encode(tls.rawValue, forKey: .tls)

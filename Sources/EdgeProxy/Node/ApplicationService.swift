@@ -143,7 +143,7 @@ public final class ApplicationService: Sendable {
     func event(
         _ kind: ProxyEvent.Kind, client: Endpoint, edge: Endpoint, origin: Endpoint? = nil, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0,
         duration: TimeAmount? = nil, originRTT: TimeAmount? = nil, status: StatusCode, message: String? = nil, via: [String]? = nil,
-        readsHeld: Int? = nil, httpStatus: Int? = nil
+        readsHeld: Int? = nil, httpStatus: Int? = nil, firstByte: TimeAmount? = nil
     ) {
         var event = ProxyEvent(
             event: kind, time: Date().timeIntervalSince1970, app: app, node: configuration.nodeName, client: client, edge: edge,
@@ -151,6 +151,7 @@ public final class ApplicationService: Sendable {
             originRTTMs: originRTT.map { Double($0.nanoseconds) / 1e6 }, status: status, message: message, via: via,
             readsHeld: readsHeld)
         event.httpStatus = httpStatus
+        event.firstByteMs = firstByte.map { Double($0.nanoseconds) / 1e6 }
         events.record(event)
     }
 }

@@ -10,6 +10,8 @@ final class ConnectionRecord {
     private var origin: Endpoint?
     private var started = NIODeadline.now()
     private var originRTT: TimeAmount?
+    /// From the start to the origin's first byte for the client.
+    private var firstByte: TimeAmount?
     /// Edge nodes the origin leg went through; empty for direct.
     private var via: [String] = []
     private var bytesIn: UInt64 = 0
@@ -31,7 +33,10 @@ final class ConnectionRecord {
     }
 
     func addIn(_ count: Int) { bytesIn += UInt64(count) }
-    func addOut(_ count: Int) { bytesOut += UInt64(count) }
+    func addOut(_ count: Int) {
+        if bytesOut == 0, count > 0 { firstByte = .now() - started }
+        bytesOut += UInt64(count)
+    }
 
     func held() {
         if readsHeld == 0 { service.counters.add(.tcpReadsHeld) }
@@ -103,6 +108,6 @@ final class ConnectionRecord {
         finished = true
         service.event(
             .disconnect, client: client, edge: edge, origin: origin, bytesIn: bytesIn, bytesOut: bytesOut, duration: .now() - started,
-            originRTT: originRTT, status: status, message: message, via: via, readsHeld: readsHeld)
+            originRTT: originRTT, status: status, message: message, via: via, readsHeld: readsHeld, firstByte: firstByte)
     }
 }

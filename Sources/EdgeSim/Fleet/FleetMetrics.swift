@@ -27,6 +27,7 @@ public final class FleetMetrics: Sendable {
             "Bytes carried for clients, ingress (from them) and egress (to them), counted when a connection or flow ends.",
         "edgesim_connection_duration_seconds": "How long connections and flows lasted.",
         "edgesim_origin_connect_seconds": "Time nodes took to connect to origins.",
+        "edgesim_first_byte_seconds": "Time from a TCP connection's acceptance to the origin's first byte for the client.",
         "edgesim_access_rule_blocks_total": "Connections and flows refused by IP access rules.",
         "edgesim_dns_answers_total": "Answers of the fleet's DNS responder, by question type and response code.",
         "edgesim_rotations_total": "Address rotations, by application.",
@@ -60,6 +61,10 @@ public final class FleetMetrics: Sendable {
         if let duration = event.durationMs {
             CoreMetrics.Timer(label: "edgesim_connection_duration_seconds", dimensions: [("app", event.app)], factory: factory)
                 .recordNanoseconds(Int64(duration * 1_000_000))
+        }
+        if let firstByte = event.firstByteMs {
+            CoreMetrics.Timer(label: "edgesim_first_byte_seconds", dimensions: [("app", event.app)], factory: factory)
+                .recordNanoseconds(Int64(firstByte * 1_000_000))
         }
         if event.event == .connect, let rtt = event.originRTTMs {
             CoreMetrics.Timer(label: "edgesim_origin_connect_seconds", dimensions: [("app", event.app)], factory: factory)
