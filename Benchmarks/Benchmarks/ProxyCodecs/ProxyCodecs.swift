@@ -11,6 +11,11 @@ let benchmarks: @Sendable () -> Void = {
     let edge = Endpoint(IPAddress("2001:db8:a::1")!, 25)
     let header = ProxyHeader(transport: .stream, source: client, destination: edge)
 
+    // What the harness itself allocates per sample: subtract it from the others.
+    Benchmark("Baseline: an empty iteration") { benchmark in
+        for index in benchmark.scaledIterations { blackHole(index) }
+    }
+
     Benchmark("PROXY v1 encode+decode (TCP6)") { benchmark in
         var buffer = ByteBuffer()
         for _ in benchmark.scaledIterations {
@@ -20,8 +25,13 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // Set-up (the buffer's storage, the header) is outside the measurement: what is counted is
+    // what each header costs, as a node pays it per connection or per datagram.
     Benchmark("PROXY v2 encode+decode (TCP6)") { benchmark in
         var buffer = ByteBuffer()
+        buffer.writeProxyV2(header)
+        buffer.clear()
+        benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             buffer.clear()
             buffer.writeProxyV2(header)
@@ -29,9 +39,12 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    let spp = SimpleProxyHeader(client: Endpoint(IPAddress("198.18.1.1")!, 5000), proxy: Endpoint(IPAddress("198.19.0.1")!, 53))
     Benchmark("Simple Proxy Protocol encode+decode") { benchmark in
         var buffer = ByteBuffer()
-        let spp = SimpleProxyHeader(client: Endpoint(IPAddress("198.18.1.1")!, 5000), proxy: Endpoint(IPAddress("198.19.0.1")!, 53))
+        buffer.writeSimpleProxyHeader(spp)
+        buffer.clear()
+        benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             buffer.clear()
             buffer.writeSimpleProxyHeader(spp)

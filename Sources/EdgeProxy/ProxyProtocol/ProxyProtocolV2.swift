@@ -12,32 +12,44 @@ public enum ProxyProtocolV2 {
 }
 
 extension ByteBuffer {
+    /// Writes the header straight into the buffer, addresses as integers in network order: no
+    /// allocation but the buffer's own growth.
     @discardableResult
     public mutating func writeProxyV2(_ header: ProxyHeader) -> Int {
         var written = writeBytes(ProxyProtocolV2.signature)
         written += writeInteger(UInt8(0x20 | header.command.rawValue))
-        var addressBytes: [UInt8] = []
         var family: UInt8 = 0
+        var addresses: (IPAddress, UInt16, IPAddress, UInt16)?
         if header.command == .proxy, let source = header.source, let destination = header.destination,
             source.address.isIPv4 == destination.address.isIPv4
         {
             family = source.address.isIPv4 ? 1 : 2
-            addressBytes = source.address.bytes + destination.address.bytes
-            addressBytes += [
-                UInt8(source.port >> 8), UInt8(source.port & 0xff), UInt8(destination.port >> 8), UInt8(destination.port & 0xff),
-            ]
+            addresses = (source.address, source.port, destination.address, destination.port)
         }
         let transport = family == 0 ? 0 : header.transport.rawValue
         written += writeInteger(UInt8(family << 4 | transport))
         let tlvLength = header.tlvs.reduce(0) { $0 + 3 + $1.value.count }
-        written += writeInteger(UInt16(addressBytes.count + tlvLength))
-        written += writeBytes(addressBytes)
+        let addressLength = family == 1 ? 12 : family == 2 ? 36 : 0
+        written += writeInteger(UInt16(addressLength + tlvLength))
+        if let (source, sourcePort, destination, destinationPort) = addresses {
+            written += writeAddress(source)
+            written += writeAddress(destination)
+            written += writeInteger(sourcePort)
+            written += writeInteger(destinationPort)
+        }
         for tlv in header.tlvs {
             written += writeInteger(tlv.type)
             written += writeInteger(UInt16(tlv.value.count))
             written += writeBytes(tlv.value)
         }
         return written
+    }
+
+    private mutating func writeAddress(_ address: IPAddress) -> Int {
+        switch address {
+        case .v4(let value): return writeInteger(value)
+        case .v6(let value): return writeInteger(value)
+        }
     }
 
     /// Reads a v2 header. Returns nil when more bytes are needed; throws on anything malformed.
@@ -78,12 +90,16 @@ extension ByteBuffer {
         var destination: Endpoint?
         if command == .proxy, family == 1 || family == 2 {
             let size = family == 1 ? 4 : 16
-            guard let sourceBytes = getBytes(at: body, length: size), let destinationBytes = getBytes(at: body + size, length: size),
+            func address(at index: Int) -> IPAddress? {
+                family == 1
+                    ? getInteger(at: index, as: UInt32.self).map(IPAddress.v4) : getInteger(at: index, as: UInt128.self).map(IPAddress.v6)
+            }
+            guard let sourceAddress = address(at: body), let destinationAddress = address(at: body + size),
                 let sourcePort = getInteger(at: body + 2 * size, as: UInt16.self),
                 let destinationPort = getInteger(at: body + 2 * size + 2, as: UInt16.self)
             else { return nil }
-            source = Endpoint(IPAddress(bytes: sourceBytes), sourcePort)
-            destination = Endpoint(IPAddress(bytes: destinationBytes), destinationPort)
+            source = Endpoint(sourceAddress, sourcePort)
+            destination = Endpoint(destinationAddress, destinationPort)
         }
         var tlvs: [ProxyHeader.TLV] = []
         var offset = body + addressLength
