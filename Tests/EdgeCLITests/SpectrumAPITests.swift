@@ -14,20 +14,13 @@ extension FleetRuns.UpCommandTests {
             print("skipped: dig, socat or Python's cloudflare package is missing (scripts/setup --tests installs them)")
             return
         }
-        let (folder, apps) = try EdgesimProcess.scenario(
-            """
-            - id: echo
-              protocol: tcp/8000
-              dns: {type: CNAME, name: echo.up.example}
-              origin_direct: ["tcp://origin-seattle:8000"]
-            """)
+        let (folder, apps) = try EdgesimProcess.scenario(Self.echoApps)
         defer { try? FileManager.default.removeItem(at: folder) }
         let (up, output, watchdog) = try startUp(
             "world-21", apps: apps, mode: mode, folder: folder, ["--api", "127.0.0.1:0", "--api-token", "sdk-test-token"])
         defer { watchdog.cancel() }
         defer { kill(up.processIdentifier, SIGINT) }
-        let fleet = try String(contentsOfFile: "/tmp/edgesim-up-\(up.processIdentifier)/fleet.json", encoding: .utf8)
-        let api = try #require(fleet.firstMatch(of: /"api" : "(http:[^"]+)"/)?.1).replacing("\\/", with: "/")
+        let api = "http://\(try apiAddress(of: up))"
         let script = EdgesimProcess.repository.appendingPathComponent("Tests/EdgeCLITests/SpectrumSDKClient.py").path
 
         func sdk(_ step: String, _ app: String? = nil) throws -> [String: Any] {

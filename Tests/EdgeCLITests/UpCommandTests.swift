@@ -38,6 +38,21 @@ extension FleetRuns {
             return (up, output, watchdog)
         }
 
+        /// The applications most tests bring up: one TCP echo, echo.up.example on port 8000, to
+        /// the Seattle origin of world-21.
+        static let echoApps = """
+            - id: echo
+              protocol: tcp/8000
+              dns: {type: CNAME, name: echo.up.example}
+              origin_direct: ["tcp://origin-seattle:8000"]
+            """
+
+        /// Where `up` serves its API (`address:port`), as it wrote it into its fleet.json.
+        func apiAddress(of up: Process) throws -> String {
+            let fleet = try String(contentsOfFile: "/tmp/edgesim-up-\(up.processIdentifier)/fleet.json", encoding: .utf8)
+            return String(try #require(fleet.firstMatch(of: /"api" : "http:\\\/\\\/([^"]+)"/)?.1))
+        }
+
         /// Runs a tool, from inside a namespace when one is given; its output.
         func tool(_ arguments: [String], in namespace: String?) throws -> String {
             let process = Process()
@@ -65,13 +80,7 @@ extension FleetRuns {
                 print("skipped: dig or socat is not installed (scripts/setup installs them)")
                 return
             }
-            let (folder, apps) = try EdgesimProcess.scenario(
-                """
-                - id: echo
-                  protocol: tcp/8000
-                  dns: {type: CNAME, name: echo.up.example}
-                  origin_direct: ["tcp://origin-seattle:8000"]
-                """)
+            let (folder, apps) = try EdgesimProcess.scenario(Self.echoApps)
             defer { try? FileManager.default.removeItem(at: folder) }
             let (up, output, watchdog) = try startUp("world-21", apps: apps, mode: mode, folder: folder)
             defer { watchdog.cancel() }

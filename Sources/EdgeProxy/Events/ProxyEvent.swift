@@ -56,24 +56,11 @@ public struct ProxyEvent: Sendable, Codable, Hashable {
         origin: Endpoint? = nil, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, durationMs: Double? = nil,
         originRTTMs: Double? = nil, status: StatusCode, message: String? = nil, via: [String]? = nil, readsHeld: Int? = nil
     ) {
-        self.event = event
-        self.time = time
-        self.app = app.id
-        self.node = node
-        self.transport = app.edge.transport
-        self.client = Endpoint(client.address.unmapped, client.port)
-        self.edgeEndpoint = edge
-        self.originEndpoint = origin
-        self.bytesIn = bytesIn
-        self.bytesOut = bytesOut
-        self.durationMs = durationMs
-        self.originRTTMs = originRTTMs
-        self.statusCode = status
-        self.tls = app.tls
-        self.proxyProtocol = app.proxyProtocol
-        self.message = message
-        self.via = via?.isEmpty == false ? via : nil
-        self.readsHeld = readsHeld.flatMap { $0 > 0 ? $0 : nil }
+        self.init(
+            event: event, time: time, app: app.id, node: node, transport: app.edge.transport,
+            client: Endpoint(client.address.unmapped, client.port), edge: edge, origin: origin, bytesIn: bytesIn, bytesOut: bytesOut,
+            durationMs: durationMs, originRTTMs: originRTTMs, status: status, tls: app.tls, proxyProtocol: app.proxyProtocol,
+            message: message, via: via?.isEmpty == false ? via : nil, readsHeld: readsHeld.flatMap { $0 > 0 ? $0 : nil })
     }
 
     /// An event with every field given (decoding, tests).
