@@ -1,6 +1,8 @@
 import EdgeModel
 import Foundation
 import NIOCore
+import NIOPosix
+import Synchronization
 
 /// Settings of an edge node's data plane. Every value has a default that suits a test fleet.
 public struct ProxyConfiguration: Sendable {
@@ -86,6 +88,14 @@ public final class ApplicationService: Sendable {
     let smartRouting: SmartRouter?
     /// Edge TLS, for `tls` other than off; a failure is reported on every connection (status 540).
     let tls: Result<EdgeTLS, TLSConfigurationError>?
+    /// Origin bootstraps with their options set, one per event loop and source address, made
+    /// once rather than for every connection (each is only used on its own loop's thread).
+    private let bootstraps = Mutex<[BootstrapKey: ClientBootstrap]>([:])
+
+    private struct BootstrapKey: Hashable {
+        var loop: ObjectIdentifier
+        var source: SocketAddress?
+    }
 
     public init(
         app: Application, configuration: ProxyConfiguration, events: EventLog, counters: NodeCounters, matcher: AccessRuleMatcher,
@@ -104,6 +114,31 @@ public final class ApplicationService: Sendable {
         tls =
             app.tls == .off
             ? nil : Result { () throws(TLSConfigurationError) in try EdgeTLS(app: app, issuedFolder: configuration.certificateFolder) }
+    }
+
+    /// The bootstrap for connections to origins from `loop` (its options set), leaving from
+    /// `source` when given. Call it on `loop`, and set its initializer and connect there.
+    func originBootstrap(on loop: any EventLoop, source: SocketAddress?) -> ClientBootstrap {
+        let key = BootstrapKey(loop: ObjectIdentifier(loop), source: source)
+        let configuration = configuration
+        return bootstraps.withLock { made in
+            if let bootstrap = made[key] { return bootstrap }
+            let bootstrap = Self.freshOriginBootstrap(on: loop, source: source, configuration: configuration)
+            made[key] = bootstrap
+            return bootstrap
+        }
+    }
+
+    static func freshOriginBootstrap(on loop: any EventLoop, source: SocketAddress?, configuration: ProxyConfiguration) -> ClientBootstrap {
+        var bootstrap = ClientBootstrap(group: loop)
+        if let source { bootstrap = bootstrap.bind(to: source) }
+        return
+            bootstrap
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
+            .channelOption(.recvAllocator, value: configuration.receiveBuffers)
     }
 
     /// nil when access rules do not apply to this application.

@@ -26,15 +26,14 @@ struct DirectConnector: OriginConnector {
     func connect(_ request: OriginRequest, leg: NIOLoopBound<[any ChannelHandler]>, on loop: any EventLoop) -> EventLoopFuture<any Channel>
     {
         let configuration = request.service.configuration
-        var bootstrap = ClientBootstrap(group: loop)
-        if let source = configuration.sourceAddress(towards: request.origin) { bootstrap = bootstrap.bind(to: source) }
+        let source = configuration.sourceAddress(towards: request.origin)
+        // A bootstrap is a class: the shared one is set up and used on its own loop's thread only.
+        let bootstrap =
+            loop.inEventLoop
+            ? request.service.originBootstrap(on: loop, source: source)
+            : ApplicationService.freshOriginBootstrap(on: loop, source: source, configuration: configuration)
         return
             bootstrap
-            .connectTimeout(configuration.connectTimeout)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
-            .channelOption(.recvAllocator, value: configuration.receiveBuffers)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let size = configuration.socketSendBuffer {
