@@ -89,6 +89,7 @@ let package = Package(
                 "EdgeModel", "EdgePcap", "EdgeProxy", "EdgeDNS", "EdgeRouting", "EdgeNet",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -172,26 +172,9 @@ struct NodeCommand: AsyncParsableCommand {
         var limits = flagLimits
         do {
             if scenario != nil || topology != nil, let nodeName {
-                let loaded: Loaded<Scenario>
-                if let scenario {
-                    loaded = try loader.loadScenario(scenario)
-                } else {
-                    let path = URL(fileURLWithPath: topology!).standardizedFileURL.path
-                    let loadedTopology = try loader.loadTopology(path)
-                    let loadedApps = try apps.map { try loader.loadApplications($0, topologyHosts: true) }
-                    loaded = Loaded(
-                        value: Scenario(topology: loadedTopology.value, topologyPath: path, applications: loadedApps?.value ?? []),
-                        warnings: loadedTopology.warnings + (loadedApps?.warnings ?? []))
-                }
-                let plan: FleetPlan
-                do {
-                    plan = try FleetPlan(scenario: loaded.value, mode: FleetPlan.Mode(rawValue: mode)!)
-                } catch {
-                    printError("error: \(error)")
-                    throw ExitCode(2)
-                }
+                let plan = try FleetNodePlan.load(scenario: scenario, topology: topology, apps: apps, mode: mode)
                 guard plan.edgeNodes.contains(nodeName) else {
-                    printError("error: \(nodeName) is not an edge node of \(loaded.value.topology.name)")
+                    printError("error: \(nodeName) is not an edge node of \(plan.scenario.topology.name)")
                     throw ExitCode(2)
                 }
                 applications = Loaded(value: plan.applications, warnings: [])
@@ -203,7 +186,7 @@ struct NodeCommand: AsyncParsableCommand {
                 // fabric knows which edge-to-origin link they cross.
                 if plan.mode == .loopback { originSource = plan.hostAddresses[nodeName] }
                 smartRouting = plan.smartRouting(for: nodeName)
-                limits = loaded.value.limits
+                limits = plan.scenario.limits
             } else {
                 applications = try loader.loadApplications(apps!)
                 rules = try accessRules.map { try loader.loadAccessRules($0).value } ?? []

@@ -32,6 +32,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Port of the fleet's DNS responder (default 53 as root, else 5300).")
     var dnsPort: UInt16?
 
+    @OptionGroup var layout: FleetLayoutOptions
+
     @Flag(help: "Also print what the node processes log.")
     var verbose = false
 
@@ -76,7 +78,7 @@ struct RunCommand: AsyncParsableCommand {
                     dnsPort: port, say: { printError($0) },
                     nodeLog: { node, line in if verbose { printError("[\(node)] \(line)") } },
                     duration: duration.flatMap { try? Quantity.duration($0).get() },
-                    captures: capture.compactMap(CaptureRequest.init(argument:))))
+                    captures: capture.compactMap(CaptureRequest.init(argument:)), nodesPerProcess: layout.nodesPerProcess))
         } catch {
             printError("error: \(error)")
             throw ExitCode(2)

@@ -30,6 +30,8 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Port of the fleet's DNS responder (default 53 as root, else 5300).")
     var dnsPort: UInt16?
 
+    @OptionGroup var layout: FleetLayoutOptions
+
     @Option(help: "Rotate every application's addresses this often (e.g. 30s).")
     var rotateEvery: String?
 
@@ -120,6 +122,7 @@ struct UpCommand: AsyncParsableCommand {
             executable: HostChecks.executablePath, scenarioPath: "", say: { printError($0) }, nodeLog: { _, _ in })
         options.nodeSource = .topology(topologyPath, applications: appsPath)
         options.applicationsChange = true
+        options.nodesPerProcess = layout.nodesPerProcess
         // The fleet counts for /metrics from its start, so the first scrape sees everything.
         let metrics = api == nil ? nil : MetricsEndpoint()
         options.metrics = metrics?.metrics

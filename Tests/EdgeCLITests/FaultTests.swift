@@ -77,6 +77,32 @@ extension FleetRuns {
             #expect(served["ams", default: 0] > 0, "\(served)")
         }
 
+        /// Three nodes in one node-host process: killing one leaves its neighbours serving and
+        /// reports only it; started again, it takes its clients back.
+        @Test(arguments: EdgesimProcess.modes)
+        func aKilledNodeSharingAProcessDiesAloneAndComesBack(mode: String) throws {
+            let (folder, path) = try EdgesimProcess.scenario(
+                Self.scenario(
+                    """
+                      - at: 1s
+                        node: {name: lhr, action: kill}
+                      - at: 2s
+                        node: {name: lhr, action: start}
+                    """))
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let reportPath = folder.appendingPathComponent("report.json").path
+            let run = try EdgesimProcess.run(["run", path, "--mode", mode, "--report", reportPath, "--nodes-per-process", "3"])
+            let report = try EdgesimProcess.report(at: reportPath)
+            #expect(run.status == 0, "\(run.output)")
+            let served = servedBy(report, client: "paris")
+            #expect(served["lhr", default: 0] >= 45, "\(served)")
+            #expect(served["ams", default: 0] > 0, "\(served)")
+            let exits = report["nodeExits"] as? [[String: Any]] ?? []
+            #expect(exits.map { $0["node"] as? String } == ["lhr"], "\(exits)")
+            #expect(exits.first?["status"] as? Int == Int(SIGKILL))
+            #expect(exits.first?["expected"] as? Bool == true)
+        }
+
         @Test(arguments: EdgesimProcess.modes)
         func aCutLinksClientsMoveToTheNextNearest(mode: String) throws {
             let (run, report) = try run(

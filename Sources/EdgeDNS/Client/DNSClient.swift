@@ -45,50 +45,65 @@ public struct DNSClient: Sendable {
     private func exchangeUDP(_ query: DNSMessage) async throws -> DNSMessage {
         let loop = group.next()
         let promise = loop.makePromise(of: DNSMessage.self)
-        let bindAddress = server.address.isIPv4 ? "0.0.0.0" : "::"
-        let channel = try await loop.flatSubmit {
-            DatagramBootstrap(group: loop)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ReplyMatcher<AddressedEnvelope<ByteBuffer>>(query: query, promise: promise) { $0.data })
+        // Every way out completes the promise: one left pending is a leak NIO traps on.
+        do {
+            let bindAddress = server.address.isIPv4 ? "0.0.0.0" : "::"
+            let channel = try await loop.flatSubmit {
+                DatagramBootstrap(group: loop)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                ReplyMatcher<AddressedEnvelope<ByteBuffer>>(query: query, promise: promise) { $0.data })
+                        }
                     }
-                }
-                .bind(host: bindAddress, port: 0)
-        }.get()
-        defer { channel.close(promise: nil) }
-        let timer = loop.scheduleTask(in: timeout) { promise.fail(Timeout(description: "no answer from \(server) within \(timeout)")) }
-        defer { timer.cancel() }
-        var bytes = channel.allocator.buffer(capacity: 64)
-        bytes.writeDNSMessage(query)
-        try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: server.socketAddress, data: bytes))
-        return try await promise.futureResult.get()
+                    .bind(host: bindAddress, port: 0)
+            }.get()
+            defer { channel.close(promise: nil) }
+            let timer = loop.scheduleTask(in: timeout) { promise.fail(Timeout(description: "no answer from \(server) within \(timeout)")) }
+            defer { timer.cancel() }
+            var bytes = channel.allocator.buffer(capacity: 64)
+            bytes.writeDNSMessage(query)
+            try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: server.socketAddress, data: bytes))
+            return try await promise.futureResult.get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
     }
 
     private func exchangeTCP(_ query: DNSMessage) async throws -> DNSMessage {
         let loop = group.next()
         let promise = loop.makePromise(of: DNSMessage.self)
-        let channel = try await loop.flatSubmit { [server, timeout] in
-            ClientBootstrap(group: loop)
-                .connectTimeout(timeout)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandlers(
-                            ByteToMessageHandler(DNSLengthPrefixDecoder()), ReplyMatcher<ByteBuffer>(query: query, promise: promise) { $0 })
+        // Every way out completes the promise: one left pending is a leak NIO traps on.
+        do {
+            let channel = try await loop.flatSubmit { [server, timeout] in
+                ClientBootstrap(group: loop)
+                    .connectTimeout(timeout)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandlers(
+                                ByteToMessageHandler(DNSLengthPrefixDecoder()),
+                                ReplyMatcher<ByteBuffer>(query: query, promise: promise) { $0 })
+                        }
                     }
-                }
-                .connect(to: server.socketAddress)
-        }.get()
-        defer { channel.close(promise: nil) }
-        let timer = loop.scheduleTask(in: timeout) { promise.fail(Timeout(description: "no TCP answer from \(server) within \(timeout)")) }
-        defer { timer.cancel() }
-        var message = channel.allocator.buffer(capacity: 64)
-        message.writeDNSMessage(query)
-        var framed = channel.allocator.buffer(capacity: message.readableBytes + 2)
-        framed.writeInteger(UInt16(message.readableBytes))
-        framed.writeImmutableBuffer(message)
-        try await channel.writeAndFlush(framed)
-        return try await promise.futureResult.get()
+                    .connect(to: server.socketAddress)
+            }.get()
+            defer { channel.close(promise: nil) }
+            let timer = loop.scheduleTask(in: timeout) {
+                promise.fail(Timeout(description: "no TCP answer from \(server) within \(timeout)"))
+            }
+            defer { timer.cancel() }
+            var message = channel.allocator.buffer(capacity: 64)
+            message.writeDNSMessage(query)
+            var framed = channel.allocator.buffer(capacity: message.readableBytes + 2)
+            framed.writeInteger(UInt16(message.readableBytes))
+            framed.writeImmutableBuffer(message)
+            try await channel.writeAndFlush(framed)
+            return try await promise.futureResult.get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
     }
 }
 

@@ -80,8 +80,9 @@ public struct NetworkNamespace: Sendable, Hashable {
         guard result == 0 else { throw Failure(description: "cannot enter \(name): \(String(cString: strerror(-result)))") }
     }
 
-    /// An event loop whose thread lives in this namespace, so every socket made on it is too.
-    public func eventLoopGroup() throws -> MultiThreadedEventLoopGroup {
+    /// Event loops whose threads live in this namespace, so every socket made on them is too
+    /// (threads a thread in a namespace starts are in it as well).
+    public func eventLoopGroup(threads: Int = 1) throws -> MultiThreadedEventLoopGroup {
         let made = Locked<Result<MultiThreadedEventLoopGroup, Failure>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let path = self.path
@@ -89,7 +90,7 @@ public struct NetworkNamespace: Sendable, Hashable {
         let thread = Thread {
             let result = cedgenet_enter_netns(path)
             if result == 0 {
-                made.set(.success(MultiThreadedEventLoopGroup(numberOfThreads: 1)))
+                made.set(.success(MultiThreadedEventLoopGroup(numberOfThreads: threads)))
             } else {
                 made.set(.failure(Failure(description: "cannot enter \(name): \(String(cString: strerror(-result)))")))
             }

@@ -164,18 +164,21 @@ public final class EdgeNode: Sendable {
             throw BindError(endpoint: endpoint, transport: .udp, what: "smart routing probes", underlying: error)
         }
         do {
-            let channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            RelayHeaderHandler(services: services, router: router, headerTimeout: headerTimeout))
+            // Made on the group's own thread: that puts the socket in the group's namespace, if any.
+            let channel = try await group.onLoop { [group] loop in
+                ServerBootstrap(group: loop, childGroup: group)
+                    .serverChannelOption(.backlog, value: 1024)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.allowRemoteHalfClosure, value: true)
+                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                RelayHeaderHandler(services: services, router: router, headerTimeout: headerTimeout))
+                        }
                     }
-                }
-                .bind(to: endpoint.socketAddress).get()
+                    .bind(to: endpoint.socketAddress)
+            }.get()
             relayListener.withLock { $0 = channel }
         } catch {
             throw BindError(endpoint: endpoint, transport: .tcp, what: "smart routing relays", underlying: error)
@@ -231,55 +234,61 @@ public final class EdgeNode: Sendable {
         let configuration = service.configuration
         switch service.app.edge.transport {
         case .tcp:
-            return try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
-                .childChannelOption(.recvAllocator, value: configuration.receiveBuffers)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        if let size = configuration.socketSendBuffer {
-                            try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
-                        }
-                        service.counters.add(.tcpAccepted)
-                        let record = ConnectionRecord(service: service)
-                        if let limit = service.gate.enter(service.app.id) {
-                            // Over a limit: reset at once, and say so once the addresses are known.
-                            service.counters.add(.tcpRefusedLimit)
-                            try channel.pipeline.syncOperations.addHandler(LimitRefusal(record: record, reason: limit))
-                            return
-                        }
-                        let relay = RelayHandler(
-                            onRead: { record.addIn($0) }, onError: { record.failed($0, onOriginSide: false) }, onHeld: { record.held() })
-                        let watcher = IdleWatcher(idle: configuration.tcpIdleTimeout, halfClosed: configuration.tcpHalfClosedTimeout) {
-                            record.timedOut($0)
-                        }
-                        let helloReader = service.app.tls == .off ? nil : ClientHelloReader(timeout: configuration.headerTimeout)
-                        try channel.pipeline.syncOperations.addHandler(watcher)
-                        if let helloReader { try channel.pipeline.syncOperations.addHandler(helloReader) }
-                        try channel.pipeline.syncOperations.addHandlers(
-                            relay, TCPSessionHandler(service: service, relay: relay, record: record, helloReader: helloReader))
-                        let bound = NIOLoopBound(record, eventLoop: channel.eventLoop)
-                        channel.closeFuture.whenComplete { _ in
-                            // The place is free before the event says so.
-                            service.gate.leave(service.app.id)
-                            bound.value.closed()
-                            service.counters.add(.tcpClosed)
+            // Made on the group's own thread: that puts the socket in the group's namespace, if any.
+            return try await group.onLoop { [group] loop in
+                ServerBootstrap(group: loop, childGroup: group)
+                    .serverChannelOption(.backlog, value: 1024)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.allowRemoteHalfClosure, value: true)
+                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .childChannelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
+                    .childChannelOption(.recvAllocator, value: configuration.receiveBuffers)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            if let size = configuration.socketSendBuffer {
+                                try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
+                            }
+                            service.counters.add(.tcpAccepted)
+                            let record = ConnectionRecord(service: service)
+                            if let limit = service.gate.enter(service.app.id) {
+                                // Over a limit: reset at once, and say so once the addresses are known.
+                                service.counters.add(.tcpRefusedLimit)
+                                try channel.pipeline.syncOperations.addHandler(LimitRefusal(record: record, reason: limit))
+                                return
+                            }
+                            let relay = RelayHandler(
+                                onRead: { record.addIn($0) }, onError: { record.failed($0, onOriginSide: false) }, onHeld: { record.held() }
+                            )
+                            let watcher = IdleWatcher(idle: configuration.tcpIdleTimeout, halfClosed: configuration.tcpHalfClosedTimeout) {
+                                record.timedOut($0)
+                            }
+                            let helloReader = service.app.tls == .off ? nil : ClientHelloReader(timeout: configuration.headerTimeout)
+                            try channel.pipeline.syncOperations.addHandler(watcher)
+                            if let helloReader { try channel.pipeline.syncOperations.addHandler(helloReader) }
+                            try channel.pipeline.syncOperations.addHandlers(
+                                relay, TCPSessionHandler(service: service, relay: relay, record: record, helloReader: helloReader))
+                            let bound = NIOLoopBound(record, eventLoop: channel.eventLoop)
+                            channel.closeFuture.whenComplete { _ in
+                                // The place is free before the event says so.
+                                service.gate.leave(service.app.id)
+                                bound.value.closed()
+                                service.counters.add(.tcpClosed)
+                            }
                         }
                     }
-                }
-                .bind(to: endpoint.socketAddress).get()
+                    .bind(to: endpoint.socketAddress)
+            }.get()
         case .udp:
-            return try await DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(UDPListenerHandler(service: service))
+            return try await group.onLoop { loop in
+                DatagramBootstrap(group: loop)
+                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(UDPListenerHandler(service: service))
+                        }
                     }
-                }
-                .bind(to: endpoint.socketAddress).get()
+                    .bind(to: endpoint.socketAddress)
+            }.get()
         }
     }
 }

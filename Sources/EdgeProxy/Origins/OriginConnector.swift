@@ -25,13 +25,12 @@ struct DirectConnector: OriginConnector {
 
     func connect(_ request: OriginRequest, leg: NIOLoopBound<[any ChannelHandler]>, on loop: any EventLoop) -> EventLoopFuture<any Channel>
     {
+        // Sockets are made by the calling thread, so on the loop's own: in its namespace, if any.
+        // (A bootstrap is a class too: the shared one is set up and used on its loop only.)
+        guard loop.inEventLoop else { return loop.flatSubmit { self.connect(request, leg: leg, on: loop) } }
         let configuration = request.service.configuration
         let source = configuration.sourceAddress(towards: request.origin)
-        // A bootstrap is a class: the shared one is set up and used on its own loop's thread only.
-        let bootstrap =
-            loop.inEventLoop
-            ? request.service.originBootstrap(on: loop, source: source)
-            : ApplicationService.freshOriginBootstrap(on: loop, source: source, configuration: configuration)
+        let bootstrap = request.service.originBootstrap(on: loop, source: source)
         return
             bootstrap
             .channelInitializer { channel in

@@ -26,15 +26,18 @@ final class ProbeService: Sendable {
     func start(services: [String: ApplicationService]) async throws {
         let endpoint = Endpoint(configuration.address, configuration.port)
         let router = self.router
-        let bound = try await DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ProbeHandler(service: self, relays: UDPRelayTable(services: services, router: router)))
+        // Made on the group's own thread: that puts the socket in the group's namespace, if any.
+        let bound = try await group.onLoop { loop in
+            DatagramBootstrap(group: loop)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ProbeHandler(service: self, relays: UDPRelayTable(services: services, router: router)))
+                    }
                 }
-            }
-            .bind(to: endpoint.socketAddress).get()
+                .bind(to: endpoint.socketAddress)
+        }.get()
         channel.withLock { $0 = bound }
         let interval = TimeAmount.nanoseconds(
             configuration.interval.components.seconds * 1_000_000_000

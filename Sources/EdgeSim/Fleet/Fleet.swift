@@ -6,7 +6,7 @@ import Foundation
 import NIOCore
 import Synchronization
 
-/// A scenario's topology running on this machine: one `edgesim node` process per edge node,
+/// A scenario's topology running on this machine: edge nodes in `edgesim node-host` processes,
 /// the origins on their hosts, the fleet's DNS responder, application addresses assigned and
 /// rotated, all on a `FleetNetwork` (loopback behind the fabric, or network namespaces).
 public final class Fleet: AddressServing {
@@ -39,6 +39,8 @@ public final class Fleet: AddressServing {
         public var applicationsChange = false
         /// Where the fleet counts what it sees (swift-metrics); nil: not counted.
         public var metrics: FleetMetrics?
+        /// Edge nodes a node-host process holds; nil: `automaticNodesPerProcess`.
+        public var nodesPerProcess: Int?
 
         public init(
             executable: String, scenarioPath: String, startConcurrency: Int = 8,
@@ -78,7 +80,9 @@ public final class Fleet: AddressServing {
     public let options: Options
     public let network: any FleetNetwork
     public var router: FleetRouter { network.router }
-    public let nodes: [String: NodeProcess]
+    public let nodes: [String: HostedNode]
+    /// The node-host processes, each holding some of the nodes.
+    public let hosts: [NodeHostProcess]
     private let originHosts = Mutex<[String: OriginHost]>([:])
     /// The origins, once `start` has made them on their hosts.
     public var origins: [String: OriginHost] { originHosts.withLock { $0 } }
@@ -129,20 +133,25 @@ public final class Fleet: AddressServing {
         let tearingDown = self.tearingDown
         let lastLines = self.lastLines
         let network = self.network
-        var nodes: [String: NodeProcess] = [:]
+        var nodes: [String: HostedNode] = [:]
+        var hosts: [NodeHostProcess] = []
         let source: [String]
         switch options.nodeSource {
         case .scenario(let path): source = ["--scenario", path]
         case .topology(let path, let apps): source = ["--topology", path] + (apps.map { ["--apps", $0] } ?? [])
         }
-        for name in plan.edgeNodes {
-            let command = network.processCommand(
-                for: name,
-                [options.executable, "node"] + source + ["--as", name, "--mode", plan.mode.rawValue, "--control"] + resolver
-                    + certificateArguments)
-            nodes[name] = NodeProcess(
-                name: name, command: command,
-                onEvent: { _, event in
+        let perProcess = max(1, options.nodesPerProcess ?? Self.automaticNodesPerProcess(plan.edgeNodes.count))
+        // One node to a process gets a loop per core, as a machine of its own; packed nodes one each.
+        let threads = perProcess == 1 ? System.coreCount : 1
+        let namespaces = network.namespacePrefix.map { ["--namespace-prefix", $0] } ?? []
+        for (index, start) in stride(from: 0, to: plan.edgeNodes.count, by: perProcess).enumerated() {
+            let members = Array(plan.edgeNodes[start..<min(start + perProcess, plan.edgeNodes.count)])
+            let command =
+                [options.executable, "node-host"] + source + ["--mode", plan.mode.rawValue, "--nodes", members.joined(separator: ",")]
+                + ["--threads-per-node", "\(threads)"] + namespaces + resolver + certificateArguments
+            let host = NodeHostProcess(
+                name: "node-host-\(index + 1)", nodes: members, command: command,
+                onEvent: { event in
                     recorded.append(event)
                     options.metrics?.record(event)
                 },
@@ -164,9 +173,16 @@ public final class Fleet: AddressServing {
                             (["node \(node) exited unexpectedly (status \(status)); its last lines:"] + said).joined(separator: "\n"))
                     }
                 })
+            hosts.append(host)
+            for name in members { nodes[name] = HostedNode(name: name, host: host) }
         }
+        self.hosts = hosts
         self.nodes = nodes
     }
+
+    /// One node to a process (a machine of its own each) for fleets up to 32 nodes; beyond,
+    /// 64 to a process, so a thousand nodes need sixteen.
+    public static func automaticNodesPerProcess(_ nodes: Int) -> Int { nodes <= 32 ? 1 : 64 }
 
     /// Set once `start` has assigned the first addresses.
     public var rotator: AddressRotator { rotatorBox.withLock { $0! } }
@@ -302,9 +318,9 @@ public final class Fleet: AddressServing {
         await network.setNode(name, down: false)
     }
 
-    /// Suspends or resumes a node's process, as a machine that stalls.
-    public func freezeNode(_ name: String, _ frozen: Bool) {
-        nodes[name]?.freeze(frozen)
+    /// Stalls or resumes a node, as a machine that stops responding.
+    public func freezeNode(_ name: String, _ frozen: Bool) async {
+        await nodes[name]?.freeze(frozen)
     }
 
     /// Brings everything up: origins, DNS, node processes (a few at a time), then the
@@ -398,7 +414,7 @@ public final class Fleet: AddressServing {
     public func stopNode(_ name: String, kill: Bool) async {
         guard let node = nodes[name] else { return }
         if kill {
-            node.kill()
+            await node.kill()
             await network.setNode(name, down: true)
         } else {
             // Taken out of service: withdrawn from anycast first, then stopped once its connections end.
@@ -473,7 +489,7 @@ public final class Fleet: AddressServing {
     public func stop() async {
         tearingDown.set(true)
         await withTaskGroup(of: Void.self) { group in
-            for node in nodes.values { group.addTask { await node.stop() } }
+            for host in hosts { group.addTask { await host.stop() } }
         }
         for server in dnsServers.withLock({ $0 }) { await server.stop() }
         for origin in origins.values { await origin.stop() }
@@ -481,5 +497,5 @@ public final class Fleet: AddressServing {
         if let certificates, options.certificateFolder == nil { try? FileManager.default.removeItem(at: certificates) }
     }
 
-    public var nodePIDs: [Int32] { nodes.values.compactMap(\.pid) }
+    public var nodePIDs: [Int32] { hosts.compactMap(\.pid) }
 }

@@ -132,8 +132,8 @@ public actor FleetController {
             case .restart:
                 await fleet.stopNode(name, kill: false)
                 try await fleet.startNode(name)
-            case .freeze: fleet.freezeNode(name, true)
-            case .thaw: fleet.freezeNode(name, false)
+            case .freeze: await fleet.freezeNode(name, true)
+            case .thaw: await fleet.freezeNode(name, false)
             case .blackhole, .reset, .slowRead:
                 throw Failure.invalid([ConfigIssue("\(step.action.rawValue) is for origins", at: Self.source)])
             }

@@ -13,6 +13,9 @@ public protocol FleetNetwork: Sendable {
     func group(for host: String) -> any EventLoopGroup
     /// The command line that runs `command` as a host's process.
     func processCommand(for host: String, _ command: [String]) -> [String]
+    /// What every host's network namespace is named after (then the host's name); nil when
+    /// hosts have none.
+    var namespacePrefix: String? { get }
     /// Where the DNS responder listens (one per entry: the host whose network it is in) and
     /// the address clients query.
     var dnsListeners: [(host: String?, endpoint: Endpoint)] { get }

@@ -56,6 +56,8 @@ public final class LoopbackNetwork: FleetNetwork {
 
     public func processCommand(for host: String, _ command: [String]) -> [String] { command }
 
+    public var namespacePrefix: String? { nil }
+
     public var dnsListeners: [(host: String?, endpoint: Endpoint)] { [(nil, dnsEndpoint)] }
 
     public func openPublic(_ endpoint: Endpoint, transport: Transport) async throws {

@@ -169,6 +169,8 @@ public final class NamespaceNetwork: FleetNetwork {
         [IPCommand.executable, "netns", "exec", namespace(host).name] + command
     }
 
+    public var namespacePrefix: String? { prefix }
+
     public var dnsListeners: [(host: String?, endpoint: Endpoint)] { plan.edgeNodes.map { ($0, dnsEndpoint) } }
 
     public func openPublic(_ endpoint: Endpoint, transport: Transport) async throws {}

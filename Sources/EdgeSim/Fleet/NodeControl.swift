@@ -21,6 +21,17 @@ public enum NodeControl {
             case define
             /// Stop serving an application everywhere and forget it.
             case remove
+            /// node-host only: start the node named in `node` (again, after a stop or kill).
+            case start
+            /// node-host only: close the node's listeners, let its connections finish for
+            /// `grace` seconds, then end it.
+            case stop
+            /// node-host only: end the node at once with everything it holds, as a crash would.
+            case kill
+            /// node-host only: stall the node's event loops (nothing it holds moves, pings go
+            /// unanswered) until `thaw`.
+            case freeze
+            case thaw
         }
 
         public var id: Int
@@ -29,13 +40,20 @@ public enum NodeControl {
         public var addresses: [String]
         /// For `define`: the application as a Spectrum object in JSON.
         public var application: String?
+        /// Which node a node-host process is asked about; nil for a single `edgesim node`.
+        public var node: String?
+        /// For `stop`: seconds the node's connections may take to finish.
+        public var grace: Double?
 
-        public init(id: Int, op: Operation, app: String, addresses: [IPAddress], application: String? = nil) {
+        public init(
+            id: Int, op: Operation, app: String, addresses: [IPAddress], application: String? = nil, node: String? = nil
+        ) {
             self.id = id
             self.op = op
             self.app = app
             self.addresses = addresses.map(\.description)
             self.application = application
+            self.node = node
         }
     }
 

@@ -61,18 +61,20 @@ public enum Leftovers {
         return program.hasSuffix("edgesim") || program.hasSuffix(".xctest")
     }
 
-    /// `edgesim node --control` processes whose parent is no longer an edgesim runner.
+    /// `edgesim node-host` (and `edgesim node --control`) processes whose parent is no longer
+    /// an edgesim runner.
     public static func find() -> [Found] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         var found: [Found] = []
         for entry in entries {
             guard let pid = Int32(entry), pid != getpid(), let arguments = commandLine(pid) else { continue }
-            guard arguments.first?.hasSuffix("edgesim") == true, arguments.contains("node"), arguments.contains("--control") else {
-                continue
-            }
+            let isNode = arguments.contains("node-host") || (arguments.contains("node") && arguments.contains("--control"))
+            guard arguments.first?.hasSuffix("edgesim") == true, isNode else { continue }
             let parent = parentPID(pid) ?? 1
             let parentIsRunner =
-                commandLine(parent).map { $0.first?.hasSuffix("edgesim") == true && $0.contains("--control") == false } ?? false
+                commandLine(parent).map {
+                    $0.first?.hasSuffix("edgesim") == true && !$0.contains("--control") && !$0.contains("node-host")
+                } ?? false
             if parent <= 1 || !parentIsRunner { found.append(Found(pid: pid, command: arguments.joined(separator: " "))) }
         }
         return found

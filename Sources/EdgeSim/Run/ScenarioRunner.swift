@@ -28,12 +28,15 @@ public final class ScenarioRunner: Sendable {
         public var duration: Duration?
         /// Captures asked for on the command line, besides the scenario's own.
         public var captures: [CaptureRequest] = []
+        /// Edge nodes a node-host process holds; nil: `Fleet.automaticNodesPerProcess`.
+        public var nodesPerProcess: Int?
 
         public init(
             mode: FleetPlan.Mode, executable: String, scenarioPath: String, dnsPort: UInt16, say: @escaping @Sendable (String) -> Void,
             nodeLog: @escaping @Sendable (String, String) -> Void = { _, _ in }, progressEvery: Duration = .seconds(2),
-            duration: Duration? = nil, captures: [CaptureRequest] = []
+            duration: Duration? = nil, captures: [CaptureRequest] = [], nodesPerProcess: Int? = nil
         ) {
+            self.nodesPerProcess = nodesPerProcess
             self.duration = duration
             self.captures = captures
             self.mode = mode
@@ -125,11 +128,10 @@ public final class ScenarioRunner: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let network = Fleet.network(for: plan, dnsPort: options.dnsPort, say: options.say)
-        let fleet = Fleet(
-            plan: plan, network: network,
-            options: .init(
-                executable: options.executable, scenarioPath: options.scenarioPath, say: options.say, nodeLog: options.nodeLog),
-            ttl: ttl)
+        var fleetOptions = Fleet.Options(
+            executable: options.executable, scenarioPath: options.scenarioPath, say: options.say, nodeLog: options.nodeLog)
+        fleetOptions.nodesPerProcess = options.nodesPerProcess
+        let fleet = Fleet(plan: plan, network: network, options: fleetOptions, ttl: ttl)
         // The timeline changes the fleet through its controller, as the API and signals do; the
         // runner says each step itself.
         let controller = FleetController(fleet: fleet, given: scenario.applications, applicationsFile: nil, say: { _ in })

@@ -1,0 +1,226 @@
+import EdgeModel
+import EdgeNet
+import EdgeProxy
+import Foundation
+import Synchronization
+
+/// One `edgesim node-host` process of a running fleet, hosting some of its edge nodes, driven
+/// over its standard input and output (`NodeControl`, each request naming its node). It ends by
+/// itself when the runner goes away, since its input closes.
+public final class NodeHostProcess: Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `node-host-N`, for its log lines that are no node's.
+    public let name: String
+    /// The nodes it may host.
+    public let nodes: [String]
+    /// The command line: the edgesim executable and its arguments.
+    let command: [String]
+    private let onEvent: @Sendable (ProxyEvent) -> Void
+    private let onLog: @Sendable (String, String) -> Void
+    private let onExit: @Sendable (String, Int32, Bool) -> Void
+    private let state = Mutex(State())
+
+    private struct State {
+        var process: ChildProcess?
+        var input: FileHandle?
+        var nextID = 1
+        var replies: [Int: CheckedContinuation<NodeControl.Output, Never>] = [:]
+        var ready: CheckedContinuation<Bool, Never>?
+        /// Set while the process starts, so nodes starting at once share one start.
+        var starting: Task<Void, any Error>?
+        /// Nodes running in it now, and those asked to end (their exit is expected).
+        var running: Set<String> = []
+        var ending: Set<String> = []
+        /// The runner asked the whole process to stop.
+        var closing = false
+    }
+
+    public init(
+        name: String, nodes: [String], command: [String], onEvent: @escaping @Sendable (ProxyEvent) -> Void,
+        onLog: @escaping @Sendable (_ node: String, _ line: String) -> Void,
+        onExit: @escaping @Sendable (_ node: String, _ status: Int32, _ expected: Bool) -> Void
+    ) {
+        self.name = name
+        self.nodes = nodes
+        self.command = command
+        self.onEvent = onEvent
+        self.onLog = onLog
+        self.onExit = onExit
+    }
+
+    public var pid: Int32? { state.withLock { $0.process?.isRunning == true ? $0.process?.pid : nil } }
+
+    public func isRunning(_ node: String) -> Bool { state.withLock { $0.process?.isRunning == true && $0.running.contains(node) } }
+
+    /// Starts the process unless it runs, and waits until it says it is ready.
+    func ensureStarted(timeout: Duration) async throws {
+        let task = state.withLock { state -> Task<Void, any Error>? in
+            if state.process?.isRunning == true, state.starting == nil { return nil }
+            if let starting = state.starting { return starting }
+            let task = Task { try await self.launch(timeout: timeout) }
+            state.starting = task
+            return task
+        }
+        guard let task else { return }
+        defer { state.withLock { $0.starting = nil } }
+        try await task.value
+    }
+
+    private func launch(timeout: Duration) async throws {
+        // A host needs no working directory (its files' paths are absolute); "/" is one it can always enter.
+        let process = try ChildProcess(command, directory: "/", input: .pipe, output: .pipe, errors: .pipe)
+        state.withLock {
+            $0.process = process
+            $0.input = process.input
+            $0.closing = false
+            $0.running = []
+            $0.ending = []
+        }
+        process.onExit { [self] status in exited(status) }
+        guard let output = process.output, let errors = process.errors else { throw Failure(description: "\(name): no pipes") }
+        Task { [self] in
+            for await line in LineStream.lines(of: output) {
+                switch NodeControl.line(from: Array(line.utf8)) {
+                case .event(let event): onEvent(event)
+                case .output(let message): received(message)
+                case nil: onLog(owner(of: line), line)
+                }
+            }
+        }
+        Task { [self] in
+            for await line in LineStream.lines(of: errors) { onLog(owner(of: line), line) }
+        }
+        let timer = Task { [self] in
+            try await Task.sleep(for: timeout)
+            state.withLock { $0.ready.take() }?.resume(returning: false)
+        }
+        defer { timer.cancel() }
+        let ready = await withCheckedContinuation { continuation in
+            let early = state.withLock { state -> Bool in
+                guard state.process?.isRunning ?? false else { return true }
+                state.ready = continuation
+                return false
+            }
+            if early { continuation.resume(returning: false) }
+        }
+        guard ready else {
+            if let pid = process.isRunning ? process.pid : nil { Foundation.kill(pid, SIGKILL) }
+            throw Failure(description: "\(name) did not become ready within \(timeout) (see its log)")
+        }
+    }
+
+    /// The node a log line speaks of (`node NAME: ...`, or swift-log's `node=NAME`), else the host.
+    private func owner(of line: String) -> String {
+        if line.hasPrefix("node "), let colon = line.firstIndex(of: ":") {
+            let candidate = String(line[line.index(line.startIndex, offsetBy: 5)..<colon])
+            if nodes.contains(candidate) { return candidate }
+        }
+        if let range = line.range(of: "node=") {
+            let candidate = String(line[range.upperBound...].prefix { !$0.isWhitespace && $0 != "]" })
+            if nodes.contains(candidate) { return candidate }
+        }
+        return name
+    }
+
+    /// Starts a node in the process (starting the process first if it is not running).
+    func startNode(_ node: String, timeout: Duration) async throws {
+        try await ensureStarted(timeout: timeout)
+        if let problem = await send(.start, node: node, timeout: timeout).error {
+            throw Failure(description: "node \(node): \(problem)")
+        }
+        state.withLock { state in
+            state.running.insert(node)
+            state.ending.remove(node)
+        }
+    }
+
+    /// Ends a node in the process, gracefully or as a kill; reported as its exit.
+    func endNode(_ node: String, kill: Bool, grace: Duration) async {
+        let wasRunning = state.withLock { state -> Bool in
+            state.ending.insert(node)
+            return state.running.contains(node)
+        }
+        guard wasRunning else { return }
+        var request = NodeControl.Request(id: 0, op: kill ? .kill : .stop, app: "", addresses: [], node: node)
+        request.grace = grace.seconds
+        _ = await send(request, timeout: grace + .seconds(10))
+        let ended = state.withLock { $0.running.remove(node) != nil }
+        if ended { onExit(node, kill ? SIGKILL : 0, true) }
+    }
+
+    /// Asks the process to stop every node (its input closes), then kills it if it has not
+    /// ended within `grace`.
+    public func stop(grace: Duration = .seconds(5)) async {
+        let (process, input) = state.withLock { state in
+            state.closing = true
+            defer { state.input = nil }
+            return (state.process, state.input)
+        }
+        try? input?.close()
+        await process?.end(within: grace + .seconds(2))
+    }
+
+    func send(
+        _ op: NodeControl.Request.Operation, node: String, app: String = "", addresses: [IPAddress] = [], application: String? = nil,
+        timeout: Duration = .seconds(10)
+    ) async -> NodeControl.Output {
+        await send(
+            NodeControl.Request(id: 0, op: op, app: app, addresses: addresses, application: application, node: node), timeout: timeout)
+    }
+
+    /// Sends one request; the reply (its `error` set when it failed or did not come within
+    /// `timeout`: a frozen node must not hold up the fleet).
+    private func send(_ request: NodeControl.Request, timeout: Duration) async -> NodeControl.Output {
+        var request = request
+        request.id = state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        let id = request.id
+        let timer = Task { [self] in
+            try await Task.sleep(for: timeout)
+            state.withLock { $0.replies.removeValue(forKey: id) }?.resume(
+                returning: NodeControl.Output(reply: id, error: "no answer within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            let problem = state.withLock { state -> String? in
+                guard let input = state.input, state.process?.isRunning == true else { return "not running" }
+                state.replies[id] = continuation
+                do {
+                    try input.writeAll(NodeControl.encode(request))
+                } catch {
+                    state.replies[id] = nil
+                    return "cannot write to it: \(error)"
+                }
+                return nil
+            }
+            if let problem { continuation.resume(returning: NodeControl.Output(reply: -1, error: problem)) }
+        }
+    }
+
+    private func received(_ message: NodeControl.Output) {
+        if message.ready == true {
+            state.withLock { $0.ready.take() }?.resume(returning: true)
+        } else if let id = message.reply {
+            state.withLock { $0.replies.removeValue(forKey: id) }?.resume(returning: message)
+        }
+    }
+
+    private func exited(_ status: Int32) {
+        let (waiters, ready, ended) = state.withLock { state in
+            defer {
+                state.replies = [:]
+                state.running = []
+            }
+            let ended = state.running.sorted().map { ($0, state.closing || state.ending.contains($0)) }
+            return (Array(state.replies.values), state.ready.take(), ended)
+        }
+        for waiter in waiters { waiter.resume(returning: NodeControl.Output(reply: -1, error: "exited")) }
+        ready?.resume(returning: false)
+        for (node, expected) in ended { onExit(node, status, expected) }
+    }
+}

@@ -1,0 +1,184 @@
+import EdgeModel
+import EdgeProxy
+import EdgeSim
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// Several edge nodes in one process, driven over their control channel: each starts, serves,
+/// freezes and dies alone.
+@Suite struct NodeHostTests {
+    /// The runner's end of a node host's control channel, over real pipes.
+    final class Driver: Sendable {
+        let toHost = Pipe()
+        let fromHost = Pipe()
+        private let state = Mutex(State())
+
+        struct State {
+            var nextID = 1
+            var replies: [Int: NodeControl.Output] = [:]
+            var waiters: [Int: CheckedContinuation<NodeControl.Output?, Never>] = [:]
+        }
+
+        init() {
+            Task { [self] in
+                for await line in LineStream.lines(of: fromHost.fileHandleForReading) {
+                    guard let output = NodeControl.output(from: Array(line.utf8)), let id = output.reply else { continue }
+                    let waiter = state.withLock { state -> CheckedContinuation<NodeControl.Output?, Never>? in
+                        if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                        state.replies[id] = output
+                        return nil
+                    }
+                    waiter?.resume(returning: output)
+                }
+            }
+        }
+
+        func send(_ op: NodeControl.Request.Operation, _ node: String, app: String = "", addresses: [IPAddress] = []) throws -> Int {
+            let id = state.withLock { state in
+                defer { state.nextID += 1 }
+                return state.nextID
+            }
+            try toHost.fileHandleForWriting.writeAll(
+                NodeControl.encode(NodeControl.Request(id: id, op: op, app: app, addresses: addresses, node: node)))
+            return id
+        }
+
+        /// The reply to request `id`, or nil when none came within `limit`.
+        func reply(_ id: Int, within limit: Duration = .seconds(10)) async -> NodeControl.Output? {
+            let timer = Task { [self] in
+                try await Task.sleep(for: limit)
+                state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+            }
+            defer { timer.cancel() }
+            return await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> NodeControl.Output? in
+                    if let reply = state.replies.removeValue(forKey: id) { return reply }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        }
+
+        /// Sends a request and returns its reply's error (nil: it was done).
+        func ask(_ op: NodeControl.Request.Operation, _ node: String, app: String = "", addresses: [IPAddress] = []) async throws
+            -> String??
+        {
+            let id = try send(op, node, app: app, addresses: addresses)
+            return await reply(id).map(\.error)
+        }
+    }
+
+    static func plan(port: UInt16) throws -> FleetPlan {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-nodehost-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let topology = folder.appendingPathComponent("topology.yaml")
+        try """
+        name: pair
+        edge_nodes: [{name: ams}, {name: fra}]
+        clients: [{name: c1}]
+        origins: [{name: o1, kind: tcp-echo, ports: [\(port)]}]
+        links:
+          - {between: [c1, ams], rtt: 2ms}
+          - {between: [c1, fra], rtt: 4ms}
+          - {between: [ams, o1], rtt: 2ms}
+          - {between: [fra, o1], rtt: 2ms}
+        """.write(to: topology, atomically: true, encoding: .utf8)
+        let apps = folder.appendingPathComponent("apps.yaml")
+        try """
+        - id: echo
+          protocol: tcp/\(port)
+          dns: {type: CNAME, name: echo.example}
+          origin_direct: ["tcp://o1:\(port)"]
+        """.write(to: apps, atomically: true, encoding: .utf8)
+        let loader = ConfigLoader()
+        let scenario = Scenario(
+            topology: try loader.loadTopology(topology.path).value, topologyPath: topology.path,
+            applications: try loader.loadApplications(apps.path, topologyHosts: true).value)
+        return try FleetPlan(scenario: scenario, mode: .loopback)
+    }
+
+    /// True when a TCP connection to address:port is accepted.
+    static func accepts(_ address: String, _ port: UInt16) -> Bool {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_port = port.bigEndian
+        target.sin_addr.s_addr = inet_addr(address)
+        return withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    static func freePort() throws -> UInt16 {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        }
+        try #require(bound)
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    @Test func nodesStartServeFreezeAndDieAloneThenAllStopWhenTheInputCloses() async throws {
+        let port = try Self.freePort()
+        let plan = try Self.plan(port: port)
+        let host = NodeHost(
+            blueprints: plan.edgeNodes.map { NodeBlueprint(plan: plan, node: $0, certificateFolder: nil) }, options: .init(),
+            events: EventLog(), logger: Logger(label: "test"))
+        let driver = Driver()
+        let service = NodeHostControlService(
+            host: host, drain: .milliseconds(100), input: driver.toHost.fileHandleForReading, output: driver.fromHost.fileHandleForWriting)
+        let running = Task { try await service.run() }
+        let third = UInt8.random(in: 100...199)
+        let amsAddress = "127.77.\(third).1"
+        let fraAddress = "127.77.\(third).2"
+
+        #expect(try await driver.ask(.start, "ams") == .some(nil))
+        #expect(try await driver.ask(.start, "fra") == .some(nil))
+        let again = try await driver.ask(.start, "ams")
+        #expect(again??.contains("running already") == true, "\(String(describing: again))")
+        #expect(try await driver.ask(.start, "nowhere")??.contains("no node nowhere here") == true)
+        #expect(try await driver.ask(.serve, "ams", app: "echo", addresses: [IPAddress(amsAddress)!]) == .some(nil))
+        #expect(try await driver.ask(.serve, "fra", app: "echo", addresses: [IPAddress(fraAddress)!]) == .some(nil))
+        #expect(Self.accepts(amsAddress, port))
+        #expect(Self.accepts(fraAddress, port))
+        #expect(host.running == ["ams", "fra"])
+
+        // A frozen node answers nothing, its neighbour goes on, and the ping waiting is answered on thaw.
+        #expect(try await driver.ask(.freeze, "ams") == .some(nil))
+        let waiting = try driver.send(.ping, "ams")
+        #expect(await driver.reply(waiting, within: .seconds(1)) == nil)
+        #expect(try await driver.ask(.ping, "fra") == .some(nil))
+        #expect(try await driver.ask(.thaw, "ams") == .some(nil))
+        #expect(await driver.reply(waiting)?.ok == true)
+
+        // Killed: its listener is gone at once, the other node's stays.
+        #expect(try await driver.ask(.kill, "ams") == .some(nil))
+        #expect(!Self.accepts(amsAddress, port))
+        #expect(Self.accepts(fraAddress, port))
+        #expect(try await driver.ask(.ping, "ams")??.contains("not running") == true)
+        #expect(host.running == ["fra"])
+
+        // Started again, it serves again.
+        let restarted = try await driver.ask(.start, "ams")
+        #expect(restarted == .some(nil), "\(String(describing: restarted))")
+        #expect(try await driver.ask(.serve, "ams", app: "echo", addresses: [IPAddress(amsAddress)!]) == .some(nil))
+        #expect(Self.accepts(amsAddress, port))
+
+        // The runner goes away: every node stops and the service returns.
+        try driver.toHost.fileHandleForWriting.close()
+        try await running.value
+        #expect(host.running.isEmpty)
+        #expect(!Self.accepts(amsAddress, port))
+        #expect(!Self.accepts(fraAddress, port))
+    }
+}
