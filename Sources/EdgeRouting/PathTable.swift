@@ -14,14 +14,21 @@ public struct PathTable: Sendable {
     }
 
     public let topology: Topology
-    private var shapes: [LinkKey: LinkShape]
-    private var down: Set<String> = []
+    private var shapes: [LinkKey: LinkShape] {
+        didSet { graph = LinkGraph(topology: topology, shapes: shapes, down: down) }
+    }
+    private var down: Set<String> = [] {
+        didSet { graph = LinkGraph(topology: topology, shapes: shapes, down: down) }
+    }
+    /// The links as numbered adjacency lists, made again whenever a link or host changes.
+    private var graph: LinkGraph
 
     public init(topology: Topology) {
         self.topology = topology
         var shapes: [LinkKey: LinkShape] = [:]
         for link in topology.links { shapes[LinkKey(link.a, link.b)] = link.shape }
         self.shapes = shapes
+        graph = LinkGraph(topology: topology, shapes: shapes, down: [])
     }
 
     /// Cuts a link; paths go around it.
@@ -64,26 +71,110 @@ public struct PathTable: Sendable {
     /// Dijkstra from `source` ordered by (hops, latency); hosts in `terminals` are reached but
     /// not passed through.
     private func paths(from source: String, stoppingAt terminals: Set<String>) -> [String: Path] {
-        guard !down.contains(source) else { return [:] }
-        let edges = Set(topology.edgeNodes.map(\.name))
-        var neighbours: [String: [(String, LinkShape)]] = [:]
-        for (key, shape) in shapes where !down.contains(key.a) && !down.contains(key.b) {
-            neighbours[key.a, default: []].append((key.b, shape))
-            neighbours[key.b, default: []].append((key.a, shape))
-        }
-        var best: [String: Path] = [source: Path(hosts: [source], shape: LinkShape())]
-        var done: Set<String> = []
-        while let (host, path) = best.filter({ !done.contains($0.key) }).min(by: { $0.value.precedes($1.value) }) {
-            done.insert(host)
-            let mayTransit = host == source || (edges.contains(host) && !terminals.contains(host))
+        guard !down.contains(source), let start = graph.index[source] else { return [:] }
+        let count = graph.names.count
+        var hops = [Int](repeating: .max, count: count)
+        var latency = [Duration](repeating: .zero, count: count)
+        var shape = [LinkShape](repeating: LinkShape(), count: count)
+        var previous = [Int](repeating: -1, count: count)
+        var done = [Bool](repeating: false, count: count)
+        var queue = PathQueue()
+        hops[start] = 0
+        queue.push(.init(hops: 0, latency: .zero, host: start))
+        while let next = queue.pop() {
+            let host = next.host
+            guard !done[host] else { continue }
+            done[host] = true
+            let mayTransit = host == start || (graph.isEdge[host] && !terminals.contains(graph.names[host]))
             guard mayTransit else { continue }
-            for (next, shape) in neighbours[host] ?? [] where !done.contains(next) {
-                let candidate = Path(hosts: path.hosts + [next], shape: path.shape.followed(by: shape))
-                if best[next].map({ candidate.precedes($0) }) ?? true { best[next] = candidate }
+            for (neighbour, link) in graph.neighbours[host] where !done[neighbour] {
+                let candidateHops = hops[host] + 1
+                let candidateLatency = latency[host] + link.latency
+                guard (candidateHops, candidateLatency) < (hops[neighbour], latency[neighbour]) else { continue }
+                hops[neighbour] = candidateHops
+                latency[neighbour] = candidateLatency
+                shape[neighbour] = shape[host].followed(by: link)
+                previous[neighbour] = host
+                queue.push(.init(hops: candidateHops, latency: candidateLatency, host: neighbour))
             }
         }
-        best[source] = nil
-        return best
+        var found: [String: Path] = [:]
+        for host in 0..<count where host != start && done[host] {
+            var hosts: [String] = []
+            var step = host
+            while step != -1 {
+                hosts.append(graph.names[step])
+                step = previous[step]
+            }
+            found[graph.names[host]] = Path(hosts: hosts.reversed(), shape: shape[host])
+        }
+        return found
+    }
+}
+
+/// The topology's hosts numbered, with the links between live hosts as adjacency lists.
+struct LinkGraph: Sendable {
+    var names: [String] = []
+    var index: [String: Int] = [:]
+    var isEdge: [Bool] = []
+    var neighbours: [[(Int, LinkShape)]] = []
+
+    init(topology: Topology, shapes: [LinkKey: LinkShape], down: Set<String>) {
+        let edges = Set(topology.edgeNodes.map(\.name))
+        for name in topology.hostNames where index[name] == nil {
+            index[name] = names.count
+            names.append(name)
+            isEdge.append(edges.contains(name))
+        }
+        neighbours = Array(repeating: [], count: names.count)
+        // Sorted, so equal paths are chosen the same way in every process.
+        for (key, shape) in shapes.sorted(by: { ($0.key.a, $0.key.b) < ($1.key.a, $1.key.b) })
+        where !down.contains(key.a) && !down.contains(key.b) {
+            guard let a = index[key.a], let b = index[key.b] else { continue }
+            neighbours[a].append((b, shape))
+            neighbours[b].append((a, shape))
+        }
+    }
+}
+
+/// A binary min-heap of hosts by (hops, latency): the next host Dijkstra settles.
+struct PathQueue {
+    struct Entry {
+        var hops: Int
+        var latency: Duration
+        var host: Int
+
+        func precedes(_ other: Entry) -> Bool { (hops, latency, host) < (other.hops, other.latency, other.host) }
+    }
+
+    private var items: [Entry] = []
+
+    mutating func push(_ entry: Entry) {
+        items.append(entry)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].precedes(items[parent]) else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let first = items.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var smallest = parent
+            if left < items.count, items[left].precedes(items[smallest]) { smallest = left }
+            if right < items.count, items[right].precedes(items[smallest]) { smallest = right }
+            guard smallest != parent else { return first }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
     }
 }
 

@@ -45,6 +45,42 @@ public enum IPCommand {
         return String(decoding: printed, as: UTF8.self)
     }
 
+    /// Runs many batches, `width` at a time, each on a thread of its own (`ip` blocks its
+    /// caller, and Swift's own threads are as few as the cores); the first failure, if any,
+    /// is thrown once all have run.
+    public static func batches(_ jobs: [(namespace: String, lines: [String])], width: Int = 16) async throws {
+        let jobs = jobs.filter { !$0.lines.isEmpty }
+        guard !jobs.isEmpty else { return }
+        let next = Locked(0)
+        let failure = Locked<(any Error)?>(nil)
+        let threads = min(width, jobs.count)
+        let finished = Locked(0)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            for _ in 0..<threads {
+                Thread {
+                    while true {
+                        let index = next.withLock { value -> Int in
+                            defer { value += 1 }
+                            return value
+                        }
+                        guard index < jobs.count else { break }
+                        do {
+                            try batch(jobs[index].lines, namespace: jobs[index].namespace)
+                        } catch {
+                            failure.withLock { if $0 == nil { $0 = error } }
+                        }
+                    }
+                    let last = finished.withLock { value -> Bool in
+                        value += 1
+                        return value == threads
+                    }
+                    if last { continuation.resume() }
+                }.start()
+            }
+        }
+        if let error = failure.value { throw error }
+    }
+
     public static var executable: String {
         ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/ip"
     }

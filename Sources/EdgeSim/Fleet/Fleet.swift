@@ -488,12 +488,24 @@ public final class Fleet: AddressServing {
     /// Stops everything it started.
     public func stop() async {
         tearingDown.set(true)
+        var phase = ContinuousClock.now
+        // Big fleets take a while: each step says how long it took.
+        func done(_ what: String) {
+            guard nodes.count >= 100 else { return }
+            options.say("  \(what) in \(String(format: "%.2f", (ContinuousClock.now - phase).seconds)) s")
+            phase = .now
+        }
         await withTaskGroup(of: Void.self) { group in
             for host in hosts { group.addTask { await host.stop() } }
         }
-        for server in dnsServers.withLock({ $0 }) { await server.stop() }
-        for origin in origins.values { await origin.stop() }
+        done("\(nodes.count) edge nodes stopped")
+        await withTaskGroup(of: Void.self) { group in
+            for server in dnsServers.withLock({ $0 }) { group.addTask { await server.stop() } }
+            for origin in origins.values { group.addTask { await origin.stop() } }
+        }
+        done("DNS responders and origins stopped")
         await network.stop()
+        done("network taken down")
         if let certificates, options.certificateFolder == nil { try? FileManager.default.removeItem(at: certificates) }
     }
 

@@ -68,6 +68,9 @@ public final class FleetRouter: FabricRouter {
 
     public func path(from a: String, to b: String) -> PathTable.Path? { table.withLock { $0.path(from: a, to: b) } }
 
+    /// The internet's path from `host` to every host it can reach.
+    public func routes(from host: String) -> [String: PathTable.Path] { table.withLock { $0.routes(from: host) } }
+
     public func isDown(_ host: String) -> Bool { table.withLock { $0.isDown(host) } }
 
     public func shape(between a: String, _ b: String) -> LinkShape? { table.withLock { $0.shape(between: a, b) } }

@@ -22,7 +22,8 @@ public final class NamespaceNetwork: FleetNetwork {
     public let dnsEndpoint = Endpoint(FleetPlan.anycastDNS, 53)
     private let links = Mutex<[String: EmulatedLink]>([:])
     private let groups = Mutex<[String: MultiThreadedEventLoopGroup]>([:])
-    private let applied = Mutex<[String: [String]]>([:])
+    /// The routes each namespace has now, by destination.
+    private let applied = Mutex<[String: [String: String]]>([:])
     private let linkDevice = Mutex(LinkDevice.tun)
     private let say: @Sendable (String) -> Void
 
@@ -31,6 +32,14 @@ public final class NamespaceNetwork: FleetNetwork {
         router = FleetRouter(plan: plan)
         prefix = "\(Self.namePrefix)\(run)-"
         self.say = say
+        var devices: [String: [String: String]] = [:]
+        for (index, link) in plan.scenario.topology.links.enumerated() {
+            if devices[link.a]?[link.b] == nil {
+                devices[link.a, default: [:]][link.b] = "l\(index)"
+                devices[link.b, default: [:]][link.a] = "l\(index)"
+            }
+        }
+        self.devices = devices
     }
 
     var hosts: [String] { plan.scenario.topology.hostNames }
@@ -44,13 +53,21 @@ public final class NamespaceNetwork: FleetNetwork {
     }
 
     /// Device name of the link between two hosts (the same name at both ends).
-    func device(_ a: String, _ b: String) -> String? {
-        plan.scenario.topology.links.firstIndex { ($0.a == a && $0.b == b) || ($0.a == b && $0.b == a) }.map { "l\($0)" }
-    }
+    func device(_ a: String, _ b: String) -> String? { devices[a]?[b] }
+    /// Each link's device name by its two ends, both ways round.
+    private let devices: [String: [String: String]]
 
     public func start() async throws {
         let started = ContinuousClock.now
+        var phase = started
+        // Big fleets take a while: each step says how long it took.
+        func done(_ what: String) {
+            guard hosts.count >= 100 else { return }
+            say("  \(what) in \(String(format: "%.2f", (ContinuousClock.now - phase).seconds)) s")
+            phase = .now
+        }
         try NetworkNamespace.create(hosts.map(namespace))
+        done("\(hosts.count) namespaces made")
         // Programs run in a host (`ip netns exec`, command and postfix origins) resolve through the fleet's DNS.
         for host in hosts { try namespace(host).setResolver(FleetPlan.anycastDNS) }
         let topology = plan.scenario.topology
@@ -63,100 +80,117 @@ public final class NamespaceNetwork: FleetNetwork {
                 shape: link.shape)
             links.withLock { $0["l\(index)"] = made }
         }
+        done("\(topology.links.count) links made")
         let edges = Set(plan.edgeNodes)
-        try await forEachHost { host in
-            let ns = self.namespace(host)
-            var lines = ["link set lo up", "addr add \(self.plan.hostAddresses[host]!)/32 dev lo"]
-            if let v6 = self.plan.hostAddressesV6[host] { lines.append("addr add \(v6)/128 dev lo nodad") }
+        var jobs: [(namespace: String, lines: [String])] = []
+        for host in hosts {
+            let ns = namespace(host)
+            var lines = ["link set lo up", "addr add \(plan.hostAddresses[host]!)/32 dev lo"]
+            if let v6 = plan.hostAddressesV6[host] { lines.append("addr add \(v6)/128 dev lo nodad") }
             for (index, link) in topology.links.enumerated() where link.a == host || link.b == host {
-                lines.append("link set l\(index) up")
+                lines.append("link set l\(index) group \(Self.linkGroup) up")
             }
             if edges.contains(host) {
                 // Every edge that announces holds every application address; every edge the DNS anycast address.
                 if topology.announces(host) {
-                    lines.append("route add local \(self.plan.applicationPoolIPv4) dev lo")
-                    lines.append("route add local \(self.plan.applicationPoolIPv6) dev lo")
+                    lines.append("route add local \(plan.applicationPoolIPv4) dev lo")
+                    lines.append("route add local \(plan.applicationPoolIPv6) dev lo")
                 }
                 lines.append("addr add \(FleetPlan.anycastDNS)/32 dev lo")
                 try ns.sysctl("net/ipv4/ip_forward", "1")
                 try ns.sysctl("net/ipv6/conf/all/forwarding", "1")
                 try ns.sysctl("net/ipv6/ip_nonlocal_bind", "1")
             }
-            try IPCommand.batch(lines, namespace: ns.name)
+            jobs.append((ns.name, lines))
         }
+        try await IPCommand.batches(jobs)
+        done("addresses set")
         try await applyRoutes()
+        done("routes set")
         let loop = MultiThreadedEventLoopGroup.singleton
         for link in links.withLock({ Array($0.values) }) { try await link.start(on: loop.next()) }
         for host in hosts {
             let group = try namespace(host).eventLoopGroup()
             groups.withLock { $0[host] = group }
         }
+        done("links and host event loops started")
         say(
             "\(hosts.count) namespaces and \(topology.links.count) links up in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s"
         )
     }
 
-    /// Runs `body` for every host, a few at a time.
-    private func forEachHost(_ body: @escaping @Sendable (String) async throws -> Void) async throws {
-        let all = hosts
-        var index = 0
-        while index < all.count {
-            let batch = all[index..<min(index + 8, all.count)]
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for host in batch { group.addTask { try await body(host) } }
-                try await group.waitForAll()
-            }
-            index += batch.count
-        }
-    }
-
-    /// Routes every host should have now; only namespaces whose routes changed are updated.
+    /// Routes every host should have now; only namespaces whose routes changed are updated,
+    /// and routes no longer wanted are deleted.
     func applyRoutes() async throws {
-        var wanted: [String: [String]] = [:]
+        var wanted: [String: [String: String]] = [:]
         for host in hosts { wanted[host] = routes(for: host) }
         let before = applied.withLock { $0 }
         let changed = wanted.filter { before[$0.key] != $0.value }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (host, lines) in changed {
-                let name = namespace(host).name
-                group.addTask { try IPCommand.batch(lines, namespace: name) }
-            }
-            try await group.waitForAll()
+        var jobs: [(namespace: String, lines: [String])] = []
+        var removals: [(namespace: String, lines: [String])] = []
+        for (host, routes) in changed {
+            let old = before[host] ?? [:]
+            let name = namespace(host).name
+            jobs.append((name, routes.filter { old[$0.key] != $0.value }.sorted { $0.key < $1.key }.map(\.value)))
+            removals.append((name, old.keys.filter { routes[$0] == nil }.sorted().map { "route del \($0)" }))
         }
-        applied.withLock { applied in for (host, lines) in changed { applied[host] = lines } }
+        try await IPCommand.batches(jobs)
+        // A route over a link that went down may be gone already.
+        try? await IPCommand.batches(removals)
+        applied.withLock { applied in for (host, routes) in changed { applied[host] = routes } }
     }
 
-    /// One host's routes: to every other host along the internet's path, and for clients (and
-    /// edges that do not announce) the application and DNS addresses towards the nearest live
-    /// edge node that announces.
-    func routes(for host: String) -> [String] {
-        var lines: [String] = []
-        let v4 = plan.hostAddresses[host]!
-        let v6 = plan.hostAddressesV6[host]
-        for other in hosts where other != host {
-            let path = router.path(from: host, to: other)
-            let device = path.flatMap { self.device(host, $0.hosts[1]) }
-            let destination4 = plan.hostAddresses[other]!
-            lines.append(
-                device.map { "route replace \(destination4)/32 dev \($0) src \(v4)" } ?? "route replace unreachable \(destination4)/32")
-            if let v6, let destination6 = plan.hostAddressesV6[other] {
-                lines.append(
-                    device.map { "route replace \(destination6)/128 dev \($0) src \(v6)" }
-                        ?? "route replace unreachable \(destination6)/128")
-            }
+    /// Where every host's addresses are (the benchmarking range and the documentation prefix):
+    /// one route covers the destinations a host reaches over the same link.
+    static let coveringIPv4 = try! IPPrefix.parse("198.18.0.0/15").get()
+    static let coveringIPv6 = try! IPPrefix.parse("2001:db8::/32").get()
+
+    /// One host's routes by destination: to every other host along the internet's path (one
+    /// covering route for the link most of them go over, a route of their own for the rest),
+    /// and for clients (and edges that do not announce) the application and DNS addresses
+    /// towards the nearest live edge node that announces.
+    func routes(for host: String) -> [String: String] {
+        let paths = router.routes(from: host)
+        let others = hosts.filter { $0 != host }
+        func device(to other: String) -> String? { paths[other].flatMap { self.device(host, $0.hosts[1]) } }
+        var routes = Self.hostRoutes(
+            source: plan.hostAddresses[host]!, to: others.map { (plan.hostAddresses[$0]!, device(to: $0)) }, covering: Self.coveringIPv4)
+        if let v6 = plan.hostAddressesV6[host] {
+            let destinations = others.compactMap { other in plan.hostAddressesV6[other].map { ($0, device(to: other)) } }
+            routes.merge(Self.hostRoutes(source: v6, to: destinations, covering: Self.coveringIPv6)) { $1 }
         }
         // Edges that announce hold the application addresses; everyone else routes them to the nearest that does.
-        guard !plan.scenario.topology.announces(host) else { return lines }
+        guard !plan.scenario.topology.announces(host) else { return routes }
+        let v4 = plan.hostAddresses[host]!
         let nearest = router.nearestEdges(from: host).first
-        let device = nearest.flatMap { self.device(host, $0.path.hosts[1]) }
+        let towards = nearest.flatMap { self.device(host, $0.path.hosts[1]) }
         for prefix in ["\(plan.applicationPoolIPv4)", "\(FleetPlan.anycastDNS)/32"] {
-            lines.append(device.map { "route replace \(prefix) dev \($0) src \(v4)" } ?? "route replace unreachable \(prefix)")
+            routes[prefix] = towards.map { "route replace \(prefix) dev \($0) src \(v4)" } ?? "route replace unreachable \(prefix)"
         }
-        if let v6 {
+        if let v6 = plan.hostAddressesV6[host] {
             let prefix = "\(plan.applicationPoolIPv6)"
-            lines.append(device.map { "route replace \(prefix) dev \($0) src \(v6)" } ?? "route replace unreachable \(prefix)")
+            routes[prefix] = towards.map { "route replace \(prefix) dev \($0) src \(v6)" } ?? "route replace unreachable \(prefix)"
         }
-        return lines
+        return routes
+    }
+
+    /// Routes from `source` to each destination (over a device, or unreachable): the device
+    /// most destinations inside `covering` use gets one route for all of `covering`.
+    static func hostRoutes(source: IPAddress, to destinations: [(IPAddress, String?)], covering: IPPrefix) -> [String: String] {
+        let bits = source.isIPv4 ? 32 : 128
+        var uses: [String: Int] = [:]
+        for (address, device) in destinations where covering.contains(address) {
+            if let device { uses[device, default: 0] += 1 }
+        }
+        let common = uses.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
+        var routes: [String: String] = [:]
+        if let common { routes["\(covering)"] = "route replace \(covering) dev \(common) src \(source)" }
+        for (address, device) in destinations {
+            if let device, device == common, covering.contains(address) { continue }
+            let prefix = "\(address)/\(bits)"
+            routes[prefix] = device.map { "route replace \(prefix) dev \($0) src \(source)" } ?? "route replace unreachable \(prefix)"
+        }
+        return routes
     }
 
     public func group(for host: String) -> any EventLoopGroup {
@@ -170,6 +204,9 @@ public final class NamespaceNetwork: FleetNetwork {
     }
 
     public var namespacePrefix: String? { prefix }
+
+    /// The interface group every link device is in, so a namespace's links go in one deletion.
+    static let linkGroup = 77
 
     public var dnsListeners: [(host: String?, endpoint: Endpoint)] { plan.edgeNodes.map { ($0, dnsEndpoint) } }
 
@@ -215,9 +252,24 @@ public final class NamespaceNetwork: FleetNetwork {
     }
 
     public func stop() async {
-        for link in links.withLock({ Array($0.values) }) { await link.close() }
-        for group in groups.withLock({ Array($0.values) }) { try? await group.shutdownGracefully() }
+        var phase = ContinuousClock.now
+        func done(_ what: String) {
+            guard hosts.count >= 100 else { return }
+            say("  \(what) in \(String(format: "%.2f", (ContinuousClock.now - phase).seconds)) s")
+            phase = .now
+        }
+        // One deletion of every link device in a namespace at a time: the kernel then waits once
+        // for the whole group, where closing each device's descriptor waits once per device
+        // (20 ms each, nearly a minute for a thousand-node fleet).
+        try? await IPCommand.batches(hosts.map { (namespace($0).name, ["link delete group \(Self.linkGroup)"]) })
+        done("link devices deleted")
+        await withTaskGroup(of: Void.self) { tasks in
+            for link in links.withLock({ Array($0.values) }) { tasks.addTask { await link.close() } }
+            for group in groups.withLock({ Array($0.values) }) { tasks.addTask { try? await group.shutdownGracefully() } }
+        }
+        done("links and host event loops stopped")
         NetworkNamespace.delete(hosts.map(namespace))
         for host in hosts { namespace(host).removeResolver() }
+        done("\(hosts.count) namespaces deleted")
     }
 }
