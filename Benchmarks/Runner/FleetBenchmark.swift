@@ -1,15 +1,19 @@
 import Foundation
 
-/// How fast `edgesim up` brings a fleet of N edge nodes up, and how much memory each node
-/// process takes, for a few fleet sizes and each mode.
+/// How fast `edgesim up` brings a fleet of N edge nodes up, and how much memory the nodes take
+/// (their node-host processes' resident memory over the number of nodes), for a few fleet sizes
+/// and each mode.
 enum FleetBenchmark {
     struct Result {
         var nodes: Int
         var mode: String
         /// From starting `edgesim up` until it said the fleet was up.
         var seconds: Double
-        /// Resident memory of the node processes, averaged.
+        /// Resident memory of the node processes, over the number of nodes.
         var megabytesPerNode: Double
+        var nodeProcesses: Int
+        /// Runner and node processes together.
+        var fleetMegabytes: Double
         /// Resident memory of the runner (fabric or links, DNS, origins).
         var runnerMegabytes: Double
         var teardownSeconds: Double
@@ -68,8 +72,8 @@ enum FleetBenchmark {
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
         return Result(
-            nodes: nodes, mode: mode, seconds: seconds, megabytesPerNode: nodeMemory / Double(max(1, children.count)),
-            runnerMegabytes: runnerMemory, teardownSeconds: Date().timeIntervalSince(stopping))
+            nodes: nodes, mode: mode, seconds: seconds, megabytesPerNode: nodeMemory / Double(nodes), nodeProcesses: children.count,
+            fleetMegabytes: nodeMemory + runnerMemory, runnerMegabytes: runnerMemory, teardownSeconds: Date().timeIntervalSince(stopping))
     }
 
     static func childPIDs(of pid: Int32) -> [Int32] {

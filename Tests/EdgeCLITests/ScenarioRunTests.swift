@@ -11,8 +11,8 @@ extension FleetRuns {
         ]
 
         /// Scenarios that need netns mode (smart routing measures paths between namespaces;
-        /// IPv6 clients).
-        static let netnsOnly = ["argo-lab", "replay-ipv6", "ipv6-clients"]
+        /// IPv6 clients; a thousand nodes).
+        static let netnsOnly = ["argo-lab", "replay-ipv6", "ipv6-clients", "metro-1000"]
 
         static var cases: [(String, String)] {
             scenarios.flatMap { scenario in EdgesimProcess.modes.map { (scenario, $0) } }

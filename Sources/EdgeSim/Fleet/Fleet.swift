@@ -374,8 +374,12 @@ public final class Fleet: AddressServing {
                 }
                 try await group.waitForAll()
             }
+            let before = index
             index += batch.count
-            options.say("started \(index)/\(names.count) edge nodes")
+            // Every batch for a small fleet; every tenth of the way for a big one.
+            if names.count <= 80 || index == names.count || before * 10 / names.count != index * 10 / names.count {
+                options.say("started \(index)/\(names.count) edge nodes")
+            }
         }
         let rotator = AddressRotator(applications: plan.applications, book: book, zones: zones, store: store, servers: [self], drain: drain)
         rotatorBox.withLock { $0 = rotator }
@@ -510,4 +514,11 @@ public final class Fleet: AddressServing {
     }
 
     public var nodePIDs: [Int32] { hosts.compactMap(\.pid) }
+
+    /// The name a node's process goes by in reports: the node's own when it has the process to
+    /// itself, else its node-host's (`node-host-3`).
+    public func processName(of node: String) -> String {
+        guard let host = nodes[node]?.host, host.nodes.count > 1 else { return node }
+        return host.name
+    }
 }

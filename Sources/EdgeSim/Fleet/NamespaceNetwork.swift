@@ -142,8 +142,8 @@ public final class NamespaceNetwork: FleetNetwork {
 
     /// Where every host's addresses are (the benchmarking range and the documentation prefix):
     /// one route covers the destinations a host reaches over the same link.
-    static let coveringIPv4 = try! IPPrefix.parse("198.18.0.0/15").get()
-    static let coveringIPv6 = try! IPPrefix.parse("2001:db8::/32").get()
+    public static let coveringIPv4 = try! IPPrefix.parse("198.18.0.0/15").get()
+    public static let coveringIPv6 = try! IPPrefix.parse("2001:db8::/32").get()
 
     /// One host's routes by destination: to every other host along the internet's path (one
     /// covering route for the link most of them go over, a route of their own for the rest),
@@ -176,7 +176,7 @@ public final class NamespaceNetwork: FleetNetwork {
 
     /// Routes from `source` to each destination (over a device, or unreachable): the device
     /// most destinations inside `covering` use gets one route for all of `covering`.
-    static func hostRoutes(source: IPAddress, to destinations: [(IPAddress, String?)], covering: IPPrefix) -> [String: String] {
+    public static func hostRoutes(source: IPAddress, to destinations: [(IPAddress, String?)], covering: IPPrefix) -> [String: String] {
         let bits = source.isIPv4 ? 32 : 128
         var uses: [String: Int] = [:]
         for (address, device) in destinations where covering.contains(address) {

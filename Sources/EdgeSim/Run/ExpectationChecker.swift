@@ -244,7 +244,9 @@ public struct ExpectationChecker: Sendable {
         func mib(_ bytes: UInt64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
         var problems: [String] = []
         var largest: (String, UInt64) = ("", 0)
-        let usage = observed.usage.filter { processes.isEmpty || processes.contains($0.key) }
+        // A node sharing a process is measured by its process.
+        let wanted = Set(processes.map { observed.processOfNode[$0] ?? $0 })
+        let usage = observed.usage.filter { processes.isEmpty || wanted.contains($0.key) }
         for (name, span) in usage.sorted(by: { $0.key < $1.key }) {
             guard let start = span.start, let end = span.end else {
                 problems.append("\(name): not measured at both ends")

@@ -36,6 +36,8 @@ public struct Observations: Sendable {
     /// Memory and descriptors of each node process and of the runner ("runner"), when the fleet
     /// was up and at the end.
     public var usage: [String: (start: ProcessUsage?, end: ProcessUsage?)] = [:]
+    /// The process each edge node runs in, as `usage` names it (its own name, or its node-host's).
+    public var processOfNode: [String: String] = [:]
     /// What the run left once it was torn down (empty when nothing).
     public var leftovers: [String] = []
     /// Each host's address as the network saw it.

@@ -201,6 +201,7 @@ public final class ScenarioRunner: Sendable {
             report.captures.append(RunReport.CaptureRow(host: request.host, summary: summary))
         }
         var observed = observations(fleet, began: began)
+        for node in fleet.nodes.keys { observed.processOfNode[node] = fleet.processName(of: node) }
         let endUsage = Self.usage(of: fleet)
         let started = startUsage.withLock { $0 }
         for name in Set(started.keys).union(endUsage.keys) { observed.usage[name] = (started[name], endUsage[name]) }
@@ -487,10 +488,12 @@ public final class ScenarioRunner: Sendable {
         RunReport.Replay.rows(observed.replays) { step in replays[step - 1]?.1.skipped ?? [:] }
     }
 
-    /// Memory and descriptors of every node process and of this runner.
+    /// Memory and descriptors of every node process (named as `Fleet.processName(of:)`) and of this runner.
     static func usage(of fleet: Fleet) -> [String: ProcessUsage] {
         var usage: [String: ProcessUsage] = [:]
-        for (name, node) in fleet.nodes { if let pid = node.pid, let found = ProcessUsage.of(pid) { usage[name] = found } }
+        for (name, node) in fleet.nodes {
+            if let pid = node.pid, let found = ProcessUsage.of(pid) { usage[fleet.processName(of: name)] = found }
+        }
         if let runner = ProcessUsage.of(getpid()) { usage["runner"] = runner }
         return usage
     }
