@@ -22,9 +22,16 @@ import Testing
         #expect(routes.count == 4, "\(routes)")
     }
 
-    @Test func aHostReachingNothingHasOnlyUnreachableRoutes() {
+    @Test func whenMostDestinationsAreUnreachableTheRangeIsAndTheReachableGetRoutesOfTheirOwn() {
         let routes = NamespaceNetwork.hostRoutes(
-            source: IPAddress("2001:db8:1::1")!, to: [(IPAddress("2001:db8:1::2")!, nil)], covering: NamespaceNetwork.coveringIPv6)
-        #expect(routes == ["2001:db8:1::2/128": "route replace unreachable 2001:db8:1::2/128"])
+            source: IPAddress("2001:db8:1::1")!,
+            to: [
+                (IPAddress("2001:db8:1::2")!, nil), (IPAddress("2001:db8:1::3")!, nil), (IPAddress("2001:db8:1::4")!, "l0"),
+            ], covering: NamespaceNetwork.coveringIPv6)
+        #expect(
+            routes == [
+                "2001:db8::/32": "route replace unreachable 2001:db8::/32",
+                "2001:db8:1::4/128": "route replace 2001:db8:1::4/128 dev l0 src 2001:db8:1::1",
+            ])
     }
 }

@@ -174,21 +174,24 @@ public final class NamespaceNetwork: FleetNetwork {
         return routes
     }
 
-    /// Routes from `source` to each destination (over a device, or unreachable): the device
-    /// most destinations inside `covering` use gets one route for all of `covering`.
+    /// Routes from `source` to each destination (over a device, or unreachable): whichever
+    /// most destinations inside `covering` share (a device, or being unreachable, as for an
+    /// edge that reaches no other edge) becomes one route for all of `covering`.
     public static func hostRoutes(source: IPAddress, to destinations: [(IPAddress, String?)], covering: IPPrefix) -> [String: String] {
         let bits = source.isIPv4 ? 32 : 128
+        let unreachable = "unreachable"
         var uses: [String: Int] = [:]
-        for (address, device) in destinations where covering.contains(address) {
-            if let device { uses[device, default: 0] += 1 }
-        }
+        for (address, device) in destinations where covering.contains(address) { uses[device ?? unreachable, default: 0] += 1 }
         let common = uses.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
+        func line(_ prefix: String, _ way: String) -> String {
+            way == unreachable ? "route replace unreachable \(prefix)" : "route replace \(prefix) dev \(way) src \(source)"
+        }
         var routes: [String: String] = [:]
-        if let common { routes["\(covering)"] = "route replace \(covering) dev \(common) src \(source)" }
+        if let common { routes["\(covering)"] = line("\(covering)", common) }
         for (address, device) in destinations {
-            if let device, device == common, covering.contains(address) { continue }
-            let prefix = "\(address)/\(bits)"
-            routes[prefix] = device.map { "route replace \(prefix) dev \($0) src \(source)" } ?? "route replace unreachable \(prefix)"
+            let way = device ?? unreachable
+            if way == common, covering.contains(address) { continue }
+            routes["\(address)/\(bits)"] = line("\(address)/\(bits)", way)
         }
         return routes
     }
