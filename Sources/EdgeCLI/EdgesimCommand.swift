@@ -12,7 +12,8 @@ public struct EdgesimCommand: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            ValidateCommand.self, RunCommand.self, UpCommand.self, BenchCommand.self, CleanCommand.self, NodeCommand.self,
+            ValidateCommand.self, RunCommand.self, UpCommand.self, ExportCommand.self, BenchCommand.self, CleanCommand.self,
+            NodeCommand.self,
             NodeHostCommand.self, DNSCommand.self,
             OriginCommand.self, PcapCommand.self, ReplayCommand.self, ExecCommand.self,
         ]
