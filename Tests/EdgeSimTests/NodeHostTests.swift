@@ -114,6 +114,42 @@ import Testing
         }
     }
 
+    /// A TCP socket bound to address:port, listening (`listen`) or connected; every wait on it
+    /// gives up after 10 s. -1 when that fails.
+    static func socket(_ address: String, _ port: UInt16, listen: Bool) -> Int32 {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var limit = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var one: Int32 = 1
+        setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_port = port.bigEndian
+        target.sin_addr.s_addr = inet_addr(address)
+        let done = withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+                return listen
+                    ? bind(socket, pointer, length) == 0 && Foundation.listen(socket, 8) == 0 : connect(socket, pointer, length) == 0
+            }
+        }
+        guard done else {
+            close(socket)
+            return -1
+        }
+        return socket
+    }
+
+    /// True when the connection ends (the other side closed or reset it) before 10 s pass.
+    static func ends(_ socket: Int32) -> Bool {
+        var byte: UInt8 = 0
+        while true {
+            let read = recv(socket, &byte, 1, 0)
+            if read == 0 { return true }
+            if read < 0 { return errno == ECONNRESET }
+        }
+    }
+
     static func freePort() throws -> UInt16 {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
@@ -161,8 +197,32 @@ import Testing
         #expect(try await driver.ask(.thaw, "ams") == .some(nil))
         #expect(await driver.reply(waiting)?.ok == true)
 
-        // Killed: its listener is gone at once, the other node's stays.
+        // A connection relayed through ams to its origin (no fabric here: the origin listens on
+        // the address nodes connect to), open when ams is killed.
+        let origin = Self.socket(try #require(plan.hostAddresses["o1"]).description, port, listen: true)
+        try #require(origin >= 0)
+        defer { close(origin) }
+        let client = Self.socket(amsAddress, port, listen: false)
+        try #require(client >= 0)
+        defer { close(client) }
+        var byte: UInt8 = 7
+        #expect(send(client, &byte, 1, 0) == 1)
+        // The node's retries for the probes above may reach the origin first, and end at once.
+        var originSide: Int32 = -1
+        for _ in 0..<5 where originSide < 0 {
+            let accepted = accept(origin, nil, nil)
+            guard accepted >= 0 else { break }
+            byte = 0
+            if recv(accepted, &byte, 1, 0) == 1, byte == 7 { originSide = accepted } else { close(accepted) }
+        }
+        try #require(originSide >= 0, "no connection through the node carried the client's byte to the origin")
+        defer { close(originSide) }
+
+        // Killed: its listener is gone at once, the other node's stays, and both sides of the
+        // connection it relayed end.
         #expect(try await driver.ask(.kill, "ams") == .some(nil))
+        #expect(Self.ends(client))
+        #expect(Self.ends(originSide))
         #expect(!Self.accepts(amsAddress, port))
         #expect(Self.accepts(fraAddress, port))
         #expect(try await driver.ask(.ping, "ams")??.contains("not running") == true)
@@ -180,5 +240,6 @@ import Testing
         #expect(host.running.isEmpty)
         #expect(!Self.accepts(amsAddress, port))
         #expect(!Self.accepts(fraAddress, port))
+        await host.shutdown(grace: .zero)
     }
 }

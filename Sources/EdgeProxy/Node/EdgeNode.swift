@@ -35,6 +35,8 @@ public final class EdgeNode: Sendable {
     private let logger: Logger
     /// Listening sockets by application and address, so one address can be retired alone.
     private let channels = Mutex<[ListenerKey: [any Channel]]>([:])
+    /// Accepted connections not yet closed, so `abort` can end them.
+    private let accepted = OpenConnections()
 
     private struct ListenerKey: Hashable {
         var app: String
@@ -165,7 +167,7 @@ public final class EdgeNode: Sendable {
         }
         do {
             // Made on the group's own thread: that puts the socket in the group's namespace, if any.
-            let channel = try await group.onLoop { [group] loop in
+            let channel = try await group.onLoop { [group, accepted] loop in
                 ServerBootstrap(group: loop, childGroup: group)
                     .serverChannelOption(.backlog, value: 1024)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -173,6 +175,7 @@ public final class EdgeNode: Sendable {
                     .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            accepted.track(channel)
                             try channel.pipeline.syncOperations.addHandler(
                                 RelayHeaderHandler(services: services, router: router, headerTimeout: headerTimeout))
                         }
@@ -206,6 +209,14 @@ public final class EdgeNode: Sendable {
         return openConnections == 0
     }
 
+    /// Ends the node as a killed process ends: every listener closes, then every connection it
+    /// accepted (the relayed origin side closes with it). Its event loops are left running, so
+    /// work still on its way to them (a DNS answer, say) lands rather than being lost.
+    public func abort() async {
+        await stop()
+        await accepted.closeAll()
+    }
+
     /// Closes every listener. Connections already accepted are left to finish (the process
     /// that owns the node ends them when it exits).
     public func stop() async {
@@ -235,7 +246,7 @@ public final class EdgeNode: Sendable {
         switch service.app.edge.transport {
         case .tcp:
             // Made on the group's own thread: that puts the socket in the group's namespace, if any.
-            return try await group.onLoop { [group] loop in
+            return try await group.onLoop { [group, accepted] loop in
                 ServerBootstrap(group: loop, childGroup: group)
                     .serverChannelOption(.backlog, value: 1024)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -268,7 +279,9 @@ public final class EdgeNode: Sendable {
                             try channel.pipeline.syncOperations.addHandlers(
                                 relay, TCPSessionHandler(service: service, relay: relay, record: record, helloReader: helloReader))
                             let bound = NIOLoopBound(record, eventLoop: channel.eventLoop)
+                            accepted.insert(channel)
                             channel.closeFuture.whenComplete { _ in
+                                accepted.remove(channel)
                                 // The place is free before the event says so.
                                 service.gate.leave(service.app.id)
                                 bound.value.closed()

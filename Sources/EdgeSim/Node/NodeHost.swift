@@ -72,6 +72,11 @@ public final class NodeHost: Sendable {
     public let events: EventLog
     private let logger: Logger
     private let slots = Mutex<[String: Slot]>([:])
+    /// Each node's event loops, made at its first start and kept for the next: a node that is
+    /// stopped or killed closes its sockets but leaves its loops running, so work still on its way
+    /// to them (a DNS answer, a task another loop of the node hands over) lands on a live loop.
+    /// They end with the host (`shutdown`).
+    private let groups = Mutex<[String: MultiThreadedEventLoopGroup]>([:])
     /// Nodes being started, so a second start of the same node is refused rather than doubled.
     private let starting = Mutex<Set<String>>([])
 
@@ -94,10 +99,15 @@ public final class NodeHost: Sendable {
         guard claimed else { throw Failure(description: "node \(name) is running already") }
         defer { starting.withLock { _ = $0.remove(name) } }
         let group: MultiThreadedEventLoopGroup
-        if let prefix = options.namespacePrefix {
-            group = try NetworkNamespace(prefix + name).eventLoopGroup(threads: options.threadsPerNode)
+        if let kept = groups.withLock({ $0[name] }) {
+            group = kept
         } else {
-            group = MultiThreadedEventLoopGroup(numberOfThreads: options.threadsPerNode)
+            if let prefix = options.namespacePrefix {
+                group = try NetworkNamespace(prefix + name).eventLoopGroup(threads: options.threadsPerNode)
+            } else {
+                group = MultiThreadedEventLoopGroup(numberOfThreads: options.threadsPerNode)
+            }
+            groups.withLock { $0[name] = group }
         }
         var nodeLogger = logger
         nodeLogger[metadataKey: "node"] = "\(name)"
@@ -105,28 +115,28 @@ public final class NodeHost: Sendable {
         do {
             _ = try await node.start()
         } catch {
-            await node.stop()
-            try? await group.shutdownGracefully()
+            await node.abort()
             throw Failure(description: "node \(name) cannot start: \(error)")
         }
         slots.withLock { $0[name] = Slot(node: node, group: group) }
     }
 
-    /// Closes the node's listeners, lets its connections finish for at most `grace`, then ends it.
+    /// Closes the node's listeners, lets its connections finish for at most `grace`, then ends
+    /// those left.
     public func stop(_ name: String, grace: Duration) async {
         guard let slot = slots.withLock({ $0.removeValue(forKey: name) }) else { return }
         slot.thaw()
         await slot.node.stop()
         _ = await slot.node.drain(within: grace)
-        try? await slot.group.shutdownGracefully()
+        await slot.node.abort()
     }
 
-    /// Ends the node at once: its loops shut down, closing every socket it holds, as the
-    /// kernel does for a process that is killed.
+    /// Ends the node at once, as the kernel ends a killed process: every listener and every
+    /// connection closes. Its loops stay for its next start.
     public func kill(_ name: String) async {
         guard let slot = slots.withLock({ $0.removeValue(forKey: name) }) else { return }
         slot.thaw()
-        try? await slot.group.shutdownGracefully()
+        await slot.node.abort()
     }
 
     /// Stalls (or resumes) every loop of the node; false when it is not running.
@@ -150,5 +160,16 @@ public final class NodeHost: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for name in running { group.addTask { await self.stop(name, grace: grace) } }
         }
+    }
+
+    /// Stops every node and ends every node's loops, for a host that ends but whose process goes
+    /// on (a process that exits needs only `stopAll`).
+    public func shutdown(grace: Duration) async {
+        await stopAll(grace: grace)
+        let all = groups.withLock { groups in
+            defer { groups.removeAll() }
+            return Array(groups.values)
+        }
+        for group in all { try? await group.shutdownGracefully() }
     }
 }
