@@ -51,6 +51,18 @@ public struct ProxyConfiguration: Sendable {
 
     public init() {}
 
+    /// Sets a relayed TCP socket's options, at once (a bootstrap's channel options would cost a
+    /// future each, for every connection): half-closes passed on, the write limits, the read
+    /// sizes, the send buffer when configured, and TCP_NODELAY when `noDelay`.
+    func configure(_ channel: any Channel, noDelay: Bool) throws {
+        guard let options = channel.syncOptions else { return }
+        try options.setOption(.allowRemoteHalfClosure, value: true)
+        try options.setOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+        try options.setOption(.recvAllocator, value: receiveBuffers)
+        if noDelay { try options.setOption(.tcpOption(.tcp_nodelay), value: 1) }
+        if let socketSendBuffer { try options.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(socketSendBuffer)) }
+    }
+
     /// The configuration a scenario's `limits:` asks for.
     public init(limits: NodeLimits) {
         maxTCPConnections = limits.tcpConnections
@@ -129,16 +141,12 @@ public final class ApplicationService: Sendable {
         }
     }
 
+    /// The bootstrap sets TCP_NODELAY itself; the other options are set by the connector's
+    /// initializer (`ProxyConfiguration.configure`), which costs no future per option.
     static func freshOriginBootstrap(on loop: any EventLoop, source: SocketAddress?, configuration: ProxyConfiguration) -> ClientBootstrap {
         var bootstrap = ClientBootstrap(group: loop)
         if let source { bootstrap = bootstrap.bind(to: source) }
-        return
-            bootstrap
-            .connectTimeout(configuration.connectTimeout)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
-            .channelOption(.recvAllocator, value: configuration.receiveBuffers)
+        return bootstrap.connectTimeout(configuration.connectTimeout)
     }
 
     /// nil when access rules do not apply to this application.

@@ -5,6 +5,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One edge node: serves every application on each of its listen addresses, relaying TCP and
 /// UDP to the origins. Port ranges become one socket per port, all on the same event loops.
 public final class EdgeNode: Sendable {
@@ -35,6 +39,8 @@ public final class EdgeNode: Sendable {
     private let logger: Logger
     /// Listening sockets by application and address, so one address can be retired alone.
     private let channels = Mutex<[ListenerKey: [any Channel]]>([:])
+    /// Applications with at most this many ports get a TCP listener per event loop.
+    static let spreadPortLimit = 64
     /// Accepted connections not yet closed, so `abort` can end them.
     private let accepted = OpenConnections()
 
@@ -138,16 +144,19 @@ public final class EdgeNode: Sendable {
     private func serve(_ service: ApplicationService, on addresses: [IPAddress]) async throws -> [Listener] {
         var listeners: [Listener] = []
         let already = Set(servedAddresses(service.app.id))
+        let ports = service.app.edge.ports.first...service.app.edge.ports.last
+        // A listener per loop for a few ports; a range of many keeps one socket per port.
+        let spread = ports.count <= Self.spreadPortLimit
         for address in addresses where !already.contains(address) {
-            for port in service.app.edge.ports.first...service.app.edge.ports.last {
+            for port in ports {
                 let endpoint = Endpoint(address, port)
-                let channel: any Channel
+                let bound: [any Channel]
                 do {
-                    channel = try await bind(service, at: endpoint)
+                    bound = try await bind(service, at: endpoint, spread: spread)
                 } catch {
                     throw BindError(endpoint: endpoint, transport: service.app.edge.transport, what: service.app.id, underlying: error)
                 }
-                channels.withLock { $0[ListenerKey(app: service.app.id, address: address), default: []].append(channel) }
+                channels.withLock { $0[ListenerKey(app: service.app.id, address: address), default: []].append(contentsOf: bound) }
                 listeners.append(Listener(app: service.app.id, transport: service.app.edge.transport, endpoint: endpoint))
             }
         }
@@ -241,68 +250,116 @@ public final class EdgeNode: Sendable {
         }
     }
 
-    private func bind(_ service: ApplicationService, at endpoint: Endpoint) async throws -> any Channel {
+    /// The sockets serving one application on one endpoint. TCP gets a listener per event loop
+    /// when `spread` (SO_REUSEPORT: the kernel spreads new connections over them, and each
+    /// connection stays on the loop that accepted it, with no hand-over between threads), else
+    /// one listener handing connections to the group's loops in turn.
+    private func bind(_ service: ApplicationService, at endpoint: Endpoint, spread: Bool) async throws -> [any Channel] {
         let configuration = service.configuration
         switch service.app.edge.transport {
         case .tcp:
-            // Made on the group's own thread: that puts the socket in the group's namespace, if any.
-            return try await group.onLoop { [group, accepted] loop in
-                ServerBootstrap(group: loop, childGroup: group)
-                    .serverChannelOption(.backlog, value: 1024)
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelOption(.allowRemoteHalfClosure, value: true)
-                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .childChannelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
-                    .childChannelOption(.recvAllocator, value: configuration.receiveBuffers)
-                    .childChannelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            if let size = configuration.socketSendBuffer {
-                                try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
-                            }
-                            service.counters.add(.tcpAccepted)
-                            let record = ConnectionRecord(service: service)
-                            if let limit = service.gate.enter(service.app.id) {
-                                // Over a limit: reset at once, and say so once the addresses are known.
-                                service.counters.add(.tcpRefusedLimit)
-                                try channel.pipeline.syncOperations.addHandler(LimitRefusal(record: record, reason: limit))
-                                return
-                            }
-                            let relay = RelayHandler(
-                                onRead: { record.addIn($0) }, onError: { record.failed($0, onOriginSide: false) }, onHeld: { record.held() }
+            let accepted = self.accepted
+            let loops = Array(group.makeIterator())
+            guard spread, loops.count > 1 else {
+                // Made on the group's own thread: that puts the socket in the group's namespace, if any.
+                return [
+                    try await group.onLoop { [group] loop in
+                        ServerBootstrap(group: loop, childGroup: group)
+                            .serverChannelOption(.backlog, value: 1024)
+                            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                            .childChannelInitializer { Self.accept($0, service: service, accepted: accepted) }
+                            .bind(to: endpoint.socketAddress)
+                    }.get()
+                ]
+            }
+            // Listeners sharing a port with SO_REUSEPORT would share it with another program's too:
+            // first make sure nothing listens there.
+            try await loops[0].submit { try Self.checkNothingListens(on: endpoint) }.get()
+            var listeners: [any Channel] = []
+            do {
+                for loop in loops {
+                    let listener = try await loop.flatSubmit {
+                        ServerBootstrap(group: loop, childGroup: loop)
+                            .serverChannelOption(.backlog, value: 1024)
+                            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                            .serverChannelOption(
+                                ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: CInt(SO_REUSEPORT))),
+                                value: 1
                             )
-                            let watcher = IdleWatcher(idle: configuration.tcpIdleTimeout, halfClosed: configuration.tcpHalfClosedTimeout) {
-                                record.timedOut($0)
-                            }
-                            let helloReader = service.app.tls == .off ? nil : ClientHelloReader(timeout: configuration.headerTimeout)
-                            try channel.pipeline.syncOperations.addHandler(watcher)
-                            if let helloReader { try channel.pipeline.syncOperations.addHandler(helloReader) }
-                            try channel.pipeline.syncOperations.addHandlers(
-                                relay, TCPSessionHandler(service: service, relay: relay, record: record, helloReader: helloReader))
-                            let bound = NIOLoopBound(record, eventLoop: channel.eventLoop)
-                            accepted.insert(channel)
-                            channel.closeFuture.whenComplete { _ in
-                                accepted.remove(channel)
-                                // The place is free before the event says so.
-                                service.gate.leave(service.app.id)
-                                bound.value.closed()
-                                service.counters.add(.tcpClosed)
-                            }
-                        }
-                    }
-                    .bind(to: endpoint.socketAddress)
-            }.get()
+                            .childChannelInitializer { Self.accept($0, service: service, accepted: accepted) }
+                            .bind(to: endpoint.socketAddress)
+                    }.get()
+                    listeners.append(listener)
+                }
+            } catch {
+                for listener in listeners { try? await listener.close() }
+                throw error
+            }
+            return listeners
         case .udp:
-            return try await group.onLoop { loop in
-                DatagramBootstrap(group: loop)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(UDPListenerHandler(service: service))
+            return [
+                try await group.onLoop { loop in
+                    DatagramBootstrap(group: loop)
+                        .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                        .channelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(UDPListenerHandler(service: service))
+                            }
                         }
-                    }
-                    .bind(to: endpoint.socketAddress)
-            }.get()
+                        .bind(to: endpoint.socketAddress)
+                }.get()
+            ]
         }
+    }
+
+    /// Sets up a TCP connection the node accepted: the relay, the session and its record, or a
+    /// refusal when the node or the application is at its limit.
+    private static func accept(_ channel: any Channel, service: ApplicationService, accepted: OpenConnections) -> EventLoopFuture<Void> {
+        let configuration = service.configuration
+        return channel.eventLoop.makeCompletedFuture {
+            try configuration.configure(channel, noDelay: true)
+            service.counters.add(.tcpAccepted)
+            let record = ConnectionRecord(service: service)
+            if let limit = service.gate.enter(service.app.id) {
+                // Over a limit: reset at once, and say so once the addresses are known.
+                service.counters.add(.tcpRefusedLimit)
+                try channel.pipeline.syncOperations.addHandler(LimitRefusal(record: record, reason: limit))
+                return
+            }
+            let relay = RelayHandler(
+                onRead: { record.addIn($0) }, onError: { record.failed($0, onOriginSide: false) }, onHeld: { record.held() }
+            )
+            let watcher = IdleWatcher(idle: configuration.tcpIdleTimeout, halfClosed: configuration.tcpHalfClosedTimeout) {
+                record.timedOut($0)
+            }
+            let helloReader = service.app.tls == .off ? nil : ClientHelloReader(timeout: configuration.headerTimeout)
+            try channel.pipeline.syncOperations.addHandler(watcher)
+            if let helloReader { try channel.pipeline.syncOperations.addHandler(helloReader) }
+            try channel.pipeline.syncOperations.addHandlers(
+                relay, TCPSessionHandler(service: service, relay: relay, record: record, helloReader: helloReader))
+            let bound = NIOLoopBound(record, eventLoop: channel.eventLoop)
+            accepted.insert(channel)
+            channel.closeFuture.whenComplete { _ in
+                accepted.remove(channel)
+                // The place is free before the event says so.
+                service.gate.leave(service.app.id)
+                bound.value.closed()
+                service.counters.add(.tcpClosed)
+            }
+        }
+    }
+
+    /// Throws (EADDRINUSE) when a socket listens on `endpoint` already. Run it on the thread that
+    /// will make the listeners, so it looks in their network namespace.
+    private static func checkNothingListens(on endpoint: Endpoint) throws {
+        let probe = socket(endpoint.address.isIPv4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard probe >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        defer { close(probe) }
+        var one: Int32 = 1
+        // SO_REUSEADDR: a connection of an earlier listener waiting out TIME_WAIT is no conflict.
+        _ = setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound = endpoint.socketAddress.withSockAddr { address, length in Glibc.bind(probe, address, socklen_t(length)) }
+        guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
     }
 }
 

@@ -35,9 +35,7 @@ struct DirectConnector: OriginConnector {
             bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let size = configuration.socketSendBuffer {
-                        try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
-                    }
+                    try configuration.configure(channel, noDelay: false)
                     try channel.pipeline.syncOperations.addHandlers(leg.value)
                 }
             }

@@ -2,8 +2,9 @@ import NIOCore
 
 /// Closes a client connection on which nothing has moved for too long: no byte either way for
 /// `idle`, or, once either side has half-closed, for `halfClosed` (the other side stopped
-/// reading or answering). First in the client's pipeline, so it sees every byte both ways.
-final class IdleWatcher: ChannelDuplexHandler {
+/// reading or answering). First in the client's pipeline, so it sees every byte both ways. Its
+/// timer is a scheduled callback to the watcher itself, which costs no allocation per arming.
+final class IdleWatcher: ChannelDuplexHandler, NIOScheduledCallbackHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -15,7 +16,8 @@ final class IdleWatcher: ChannelDuplexHandler {
     private let onTimeout: (String) -> Void
     private var lastActivity = NIODeadline.now()
     private var isHalfClosed = false
-    private var timer: Scheduled<Void>?
+    private var timer: NIOScheduledCallback?
+    private var context: ChannelHandlerContext?
 
     init(idle: TimeAmount, halfClosed: TimeAmount, onTimeout: @escaping (String) -> Void) {
         self.idle = idle
@@ -26,19 +28,24 @@ final class IdleWatcher: ChannelDuplexHandler {
     private var limit: TimeAmount { isHalfClosed ? min(idle, halfClosed) : idle }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         lastActivity = .now()
         arm(context, at: lastActivity + limit)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        disarm()
+        self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        context.fireChannelInactive()
+    }
+
+    private func disarm() {
         timer?.cancel()
         timer = nil
-        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -70,11 +77,14 @@ final class IdleWatcher: ChannelDuplexHandler {
 
     private func arm(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
         timer?.cancel()
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (watcher, context) = bound.value
-            watcher.check(context)
-        }
+        // Fails only on a loop that is shutting down, whose channels close anyway.
+        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        timer = nil
+        guard let context else { return }
+        check(context)
     }
 
     private func check(_ context: ChannelHandlerContext) {
