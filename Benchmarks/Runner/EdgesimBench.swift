@@ -214,11 +214,18 @@ struct EdgesimBench: AsyncParsableCommand {
             for peer in peers {
                 FileHandle.standardOutput.write(Data("round \(round)/\(rounds): \(peer.name)... ".utf8))
                 let throughput = try await Workloads.throughput(peer.throughput.0, peer.throughput.1, bytes: bytes, deadline: limit)
-                let (rate, failed) = try await Workloads.connections(
+                let before = HTTPBenchmark.cpuSeconds(peer.processes)
+                let (rate, done, failed) = try await Workloads.connections(
                     peer.connections.0, peer.connections.1, total: connections, concurrency: concurrency, deadline: limit)
                 results[peer.name, default: [:]]["throughput-\(round)"] = throughput
                 results[peer.name, default: [:]]["connections-\(round)"] = rate
                 var line = String(format: "%.2f Gbit/s, %.0f conn/s (%d failed)", throughput * 8 / 1e9, rate, failed)
+                // The relay's own CPU for each connection (none to measure for direct).
+                if !peer.processes.isEmpty, done > 0 {
+                    let perConnection = (HTTPBenchmark.cpuSeconds(peer.processes) - before) / Double(done) * 1e6
+                    results[peer.name, default: [:]]["cpu-\(round)"] = perConnection
+                    line += String(format: " using %.0f µs of CPU each", perConnection)
+                }
                 if let target = peer.datagrams {
                     let (udp, lost) = try await Workloads.datagrams(
                         target.0, target.1, total: datagrams, sockets: 4, window: 32, deadline: limit)
@@ -246,7 +253,7 @@ struct EdgesimBench: AsyncParsableCommand {
     func report(_ results: [String: [String: Double]], peers: [String]) {
         let workloads = [
             ("throughput", "single-stream TCP, Gbit/s", 8 / 1e9), ("connections", "new TCP connections/s", 1.0),
-            ("datagrams", "UDP datagrams/s (64 B)", 1.0),
+            ("datagrams", "UDP datagrams/s (64 B)", 1.0), ("cpu", "CPU per connection, µs", 1.0),
         ]
         say("\nmedian of \(rounds) rounds")
         say(
@@ -267,8 +274,9 @@ struct EdgesimBench: AsyncParsableCommand {
                 return String(format: "%.2fx", mine / theirs)
             }
             // The best of the relays edgesim is compared with: HAProxy as it comes or tuned, nginx.
+            // (For CPU, less is better: the best rival is the one using least.)
             let rivals = peers.indices.filter { peers[$0].hasPrefix("haproxy") || peers[$0] == "nginx" }
-            let best = rivals.filter { values[$0] != nil }.max { values[$0]! < values[$1]! }
+            let best = rivals.filter { values[$0] != nil }.max { key == "cpu" ? values[$0]! > values[$1]! : values[$0]! < values[$1]! }
             line +=
                 (best.map { "\(ratio(peers[$0])) (\(peers[$0]))" } ?? "-").padding(toLength: 24, withPad: " ", startingAt: 0)
                 + ratio("socat").padding(toLength: 15, withPad: " ", startingAt: 0) + ratio("edgesim", to: "edgesim+ev")

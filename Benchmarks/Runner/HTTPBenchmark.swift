@@ -76,18 +76,31 @@ enum HTTPBenchmark {
         return (rates.mapValues { $0.sorted()[$0.count / 2] }, peers.map(\.name))
     }
 
-    /// User and system CPU time the processes have used so far (/proc/PID/stat, in clock ticks).
+    /// User and system CPU time the processes have used so far, with their children's: those
+    /// running (nginx's workers) and those ended and reaped (socat's forks), from /proc/PID/stat.
     static func cpuSeconds(_ processes: [ChildProcess]) -> Double {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        return processes.reduce(0) { total, process in
-            guard let stat = try? String(contentsOfFile: "/proc/\(process.pid)/stat", encoding: .utf8),
-                let end = stat.lastIndex(of: ")")
-            else { return total }
-            // After the name: state is field 3, utime 14 and stime 15.
+        // After the name: state is field 3, parent 4, utime 14, stime 15, cutime 16, cstime 17.
+        func fields(_ pid: Int32) -> [Substring]? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") else {
+                return nil
+            }
             let fields = stat[stat.index(after: end)...].split(separator: " ")
-            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return total }
-            return total + (user + system) / ticks
+            return fields.count > 14 ? fields : nil
         }
+        var parents: [Int32: [Int32]] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = fields(pid), let parent = Int32(stat[1]) else { continue }
+            parents[parent, default: []].append(pid)
+        }
+        var total = 0.0
+        var queue = processes.map(\.pid)
+        while let pid = queue.popLast() {
+            guard let stat = fields(pid) else { continue }
+            total += [11, 12, 13, 14].compactMap { Double(stat[$0]) }.reduce(0, +) / ticks
+            queue += parents[pid] ?? []
+        }
+        return total
     }
 
     /// wrk's `Requests/sec` for `seconds` with `connections` kept-alive connections on 2 threads.

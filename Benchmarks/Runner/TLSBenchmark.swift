@@ -117,9 +117,10 @@ enum TLSBenchmark {
     static func handshakes(
         _ host: String, _ port: Int, context: NIOSSLContext, total: Int, concurrency: Int, deadline: Duration
     ) async throws -> (rate: Double, failed: Int) {
-        try await Workloads.connections(total: total, concurrency: concurrency, deadline: deadline) {
+        let result = try await Workloads.connections(total: total, concurrency: concurrency, deadline: deadline) {
             try await connect(host, port, context: context)
         }
+        return (result.rate, result.failed)
     }
 
     /// One TLS connection: `bytes` to the sink, whose count comes back after the close; bytes per second.

@@ -54,7 +54,7 @@ enum Workloads {
 
     /// `total` connections, `concurrency` at a time, each one byte there and back; per second.
     static func connections(_ host: String, _ port: Int, total: Int, concurrency: Int, deadline: Duration) async throws -> (
-        rate: Double, failed: Int
+        rate: Double, done: Int, failed: Int
     ) {
         try await connections(total: total, concurrency: concurrency, deadline: deadline) {
             try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -71,7 +71,7 @@ enum Workloads {
     static func connections(
         total: Int, concurrency: Int, deadline: Duration,
         connect: @escaping @Sendable () async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer>
-    ) async throws -> (rate: Double, failed: Int) {
+    ) async throws -> (rate: Double, done: Int, failed: Int) {
         let clock = ContinuousClock()
         let start = clock.now
         let next = Count()
@@ -96,7 +96,7 @@ enum Workloads {
             }
             try await group.waitForAll()
         }
-        return (Double(done.current) / (clock.now - start).seconds, failed.current)
+        return (Double(done.current) / (clock.now - start).seconds, done.current, failed.current)
     }
 
     /// `sockets` UDP clients each keeping `window` 64-byte datagrams in flight until `total`

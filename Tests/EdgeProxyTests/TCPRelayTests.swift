@@ -1,6 +1,7 @@
 import EdgeDNS
 import EdgeModel
 import EdgeProxy
+import Foundation
 import NIOCore
 import NIOPosix
 import Testing
@@ -24,6 +25,63 @@ import Testing
         #expect(disconnect?.clientPort == result.local.port)
         #expect(disconnect?.origin == originEndpoint.description)
         #expect(node.events.count(.connect) == 1)
+    }
+
+    /// Listening TCP sockets on `endpoint` (IPv4), from /proc/net/tcp.
+    static func listeners(on endpoint: Endpoint) throws -> Int {
+        guard case .v4(let address) = endpoint.address else { return 0 }
+        let local = String(format: "%08X:%04X", address.byteSwapped, endpoint.port)
+        // Read to the end: /proc files say they are empty, and a long table comes in pieces.
+        let file = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/tcp"))
+        defer { try? file.close() }
+        let table = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+        return table.split(separator: "\n").dropFirst().filter { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 3 && fields[1] == local && fields[3] == "0A"
+        }.count
+    }
+
+    /// A listening socket on `endpoint` that would share its port (SO_REUSEPORT), as HAProxy's do.
+    static func sharingListener(on endpoint: Endpoint) throws -> Int32 {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(socket, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound = endpoint.socketAddress.withSockAddr { Foundation.bind(socket, $0, socklen_t($1)) == 0 }
+        try #require(bound && listen(socket, 8) == 0)
+        return socket
+    }
+
+    @Test func aNodeListensOncePerLoopButNeverSharesAPortWithAnotherProgram() async throws {
+        let origin = TCPOrigin()
+        let originEndpoint = try await origin.start(address: Loopback.address())[0]
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
+        let app = application("echo", "tcp/7", origins: ["tcp://\(originEndpoint)"])
+        let edge = Endpoint(Loopback.address(), 7)
+        let node = EdgeNode(applications: [app], listen: [edge.address], group: group)
+        _ = try await node.start()
+        let listening = try Self.listeners(on: edge)
+        #expect(listening == 3, "one listener per event loop, not \(listening)")
+        for index in 0..<6 {
+            let result = try await TCPTestClient.exchange(with: edge, sending: Array("hello \(index)".utf8))
+            #expect(result.received == Array("hello \(index)".utf8))
+        }
+        #expect(node.events.count(.disconnect) == 6)
+
+        // A second node on the same address and port is refused, as a program whose listener
+        // would share the port is.
+        let second = EdgeNode(applications: [app], listen: [edge.address], group: group)
+        await #expect(throws: BindError.self) { _ = try await second.start() }
+        await node.stop()
+        #expect(try Self.listeners(on: edge) == 0)
+        let foreign = try Self.sharingListener(on: edge)
+        let third = EdgeNode(applications: [app], listen: [edge.address], group: group)
+        let refused = await #expect(throws: BindError.self) { _ = try await third.start() }
+        #expect(refused.map { "\($0)" }?.contains("in use") == true, "\(String(describing: refused))")
+        close(foreign)
+        #expect(try Self.listeners(on: edge) == 0, "nothing of the refused node stays bound")
+        await origin.stop()
+        try await group.shutdownGracefully()
     }
 
     @Test func portRangeKeepsTheOffset() async throws {
