@@ -36,6 +36,8 @@ public final class NodeControlService: Service {
             default:
                 reply = await NodeRequests.answer(request, node: node, certificateFolder: certificateFolder)
             }
+            // Events recorded before the reply go out before it.
+            node.events.flush()
             try? output.writeAll(NodeControl.encode(reply))
         }
     }

@@ -85,7 +85,9 @@ public final class NodeHostControlService: Service {
         }
     }
 
+    /// Events recorded before the reply go out before it.
     private func write(_ message: NodeControl.Output) {
+        host.events.flush()
         writing.withLock { _ in try? output.writeAll(NodeControl.encode(message)) }
     }
 }
