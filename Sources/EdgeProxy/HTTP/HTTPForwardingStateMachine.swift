@@ -84,6 +84,8 @@ public struct HTTPForwardingStateMachine: Sendable {
 
     public mutating func clientBytes(_ input: ByteBuffer, now: NIODeadline) -> [Action] {
         var actions: [Action] = []
+        // Room for a request's actions at once, rather than growing into it.
+        actions.reserveCapacity(4)
         var buffer = input
         while buffer.readableBytes > 0, !closed {
             switch reading {
@@ -116,14 +118,14 @@ public struct HTTPForwardingStateMachine: Sendable {
                     return actions + answerInTurn()
                 }
                 exchanges.append(Exchange(method: head.method, uri: head.target, started: now, clientCloses: head.closes))
-                actions += send(head.forwardedRequest(client: client, scheme: scheme))
+                send(head.forwardedRequest(client: client, scheme: scheme), into: &actions)
                 let body = HTTPBodyFramer(head.framing())
                 reading = !body.isDone ? .body(body) : head.closes ? .stopped : .head
             case .body(var body):
                 let before = body.contentBytes
                 let taken = body.take(buffer)
                 exchanges[exchanges.count - 1].bytesIn += body.contentBytes - before
-                if taken.count > 0 { actions += send(buffer.readSlice(length: taken.count)!) }
+                if taken.count > 0 { send(buffer.readSlice(length: taken.count)!, into: &actions) }
                 if let error = taken.error {
                     // Part of the body went already: neither side can be put right.
                     return actions + cutOff(message: "the request body could not be read: \(error)")
@@ -170,6 +172,7 @@ public struct HTTPForwardingStateMachine: Sendable {
 
     public mutating func originBytes(_ input: ByteBuffer) -> [Action] {
         var actions: [Action] = []
+        actions.reserveCapacity(4)
         var buffer = input
         while buffer.readableBytes > 0, !closed, origin == .ready {
             guard let first = exchanges.first, first.answer == nil else {
@@ -200,7 +203,7 @@ public struct HTTPForwardingStateMachine: Sendable {
                 actions.append(.sendToClient(head.forwardedResponse(closing: closing)))
                 let body = HTTPBodyFramer(framing)
                 if body.isDone {
-                    actions += responseEnded()
+                    responseEnded(into: &actions)
                 } else {
                     answering = .body(body)
                 }
@@ -213,7 +216,7 @@ public struct HTTPForwardingStateMachine: Sendable {
                     return actions + cutOff(message: "the origin's response body could not be read: \(error)")
                 }
                 answering = .body(body)
-                if taken.ended { actions += responseEnded() }
+                if taken.ended { responseEnded(into: &actions) }
             }
         }
         return actions
@@ -230,7 +233,11 @@ public struct HTTPForwardingStateMachine: Sendable {
         originCloses = false
         guard !closed, let first = exchanges.first, first.answer == nil else { return answerInTurn() }
         if case .body(let body) = answering {
-            if body.state == .untilClose { return responseEnded() }
+            if body.state == .untilClose {
+                var actions: [Action] = []
+                responseEnded(into: &actions)
+                return actions
+            }
             return cutOff(message: "the origin closed the connection in the middle of the response")
         }
         answering = .head
@@ -263,14 +270,15 @@ public struct HTTPForwardingStateMachine: Sendable {
     }
 
     /// The first exchange's response is complete.
-    private mutating func responseEnded() -> [Action] {
+    private mutating func responseEnded(into actions: inout [Action]) {
         answering = .head
         let done = exchanges.removeFirst()
-        var actions: [Action] = [.record(done, message: nil)]
+        actions.append(.record(done, message: nil))
         if done.clientCloses {
             closed = true
-            actions += [.closeClient, .closeOrigin]
-            return actions
+            actions.append(.closeClient)
+            actions.append(.closeOrigin)
+            return
         }
         if originCloses {
             // Requests already sent on this connection are lost with it: each gets its 502.
@@ -278,11 +286,17 @@ public struct HTTPForwardingStateMachine: Sendable {
             origin = .none
             outbox.removeAll()
             actions.append(.closeOrigin)
-            guard exchanges.contains(where: { $0.answer == nil }) else { return actions + answerInTurn() }
-            return actions
-                + failAll(Answer(status: 502, reason: "Bad Gateway", message: "the origin closed the connection after an earlier response"))
+            guard exchanges.contains(where: { $0.answer == nil }) else {
+                actions += answerInTurn()
+                return
+            }
+            actions += failAll(
+                Answer(status: 502, reason: "Bad Gateway", message: "the origin closed the connection after an earlier response"))
+            return
         }
-        return actions + answerInTurn()
+        // Mostly nothing: no answer of the edge's own waits behind this response.
+        let more = answerInTurn()
+        if !more.isEmpty { actions += more }
     }
 
     /// Answers of the edge's own whose turn has come (their requests are first in line).
@@ -341,17 +355,16 @@ public struct HTTPForwardingStateMachine: Sendable {
         return actions + [.closeClient, .closeOrigin]
     }
 
-    private mutating func send(_ bytes: ByteBuffer) -> [Action] {
+    private mutating func send(_ bytes: ByteBuffer, into actions: inout [Action]) {
         switch origin {
         case .ready:
-            return [.sendToOrigin(bytes)]
+            actions.append(.sendToOrigin(bytes))
         case .connecting:
             outbox.append(bytes)
-            return []
         case .none:
             origin = .connecting
             outbox.append(bytes)
-            return [.connectOrigin]
+            actions.append(.connectOrigin)
         }
     }
 }

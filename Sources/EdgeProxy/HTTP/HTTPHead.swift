@@ -98,6 +98,8 @@ struct HTTPHead: Equatable {
     }
 
     private mutating func readLines() throws(HTTPHeadError) {
+        // A line each, made room for at once.
+        lines.reserveCapacity(bytes.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 })
         var start = 0
         var first = true
         var keepAlive = false
@@ -173,8 +175,7 @@ struct HTTPHead: Equatable {
     }
 
     private func version(_ range: Range<Int>) throws(HTTPHeadError) -> Int {
-        let prefix: [UInt8] = Array("HTTP/1.".utf8)
-        guard range.count == 8, (0..<7).allSatisfy({ byte(range.lowerBound + $0) == prefix[$0] }) else {
+        guard range.count == 8, bytes[range.lowerBound..<range.lowerBound + 7].elementsEqual("HTTP/1.".utf8) else {
             throw HTTPHeadError("not HTTP/1.0 or HTTP/1.1: '\(text(range).prefix(20))'")
         }
         switch byte(range.lowerBound + 7) {
@@ -285,8 +286,7 @@ struct HTTPHead: Equatable {
     /// connection is kept alive whatever the client asked), the client's address appended to
     /// `X-Forwarded-For` and given as `CF-Connecting-IP`, the scheme as `X-Forwarded-Proto`.
     func forwardedRequest(client: String, scheme: String) -> ByteBuffer {
-        var out = ByteBuffer()
-        out.reserveCapacity(bytes.count + 96 + client.utf8.count * 2)
+        var out = ByteBufferAllocator().buffer(capacity: bytes.count + 96 + client.utf8.count * 2)
         out.writeString(method)
         out.writeInteger(UInt8(ascii: " "))
         out.writeString(target)
@@ -309,8 +309,7 @@ struct HTTPHead: Equatable {
     /// The response as the client gets it: HTTP/1.1, the origin's connection headers dropped,
     /// `Connection: close` when the edge closes after it.
     func forwardedResponse(closing: Bool) -> ByteBuffer {
-        var out = ByteBuffer()
-        out.reserveCapacity(bytes.count + 32)
+        var out = ByteBufferAllocator().buffer(capacity: bytes.count + 32)
         out.writeStaticString("HTTP/1.1 ")
         out.writeBytes(bytes[statusText])
         out.writeStaticString("\r\n")
