@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "EdgeProxy",
             dependencies: [
-                "EdgeModel", "EdgeDNS", "EdgeRouting",
+                "EdgeModel", "EdgeDNS", "EdgeRouting", "CEdgeNet",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -393,4 +394,12 @@ static int whole_frames(const void *argument) {
 
 int cedgenet_whole_frames(const char *netns_path, const char *device) {
     return in_netns(netns_path, whole_frames, device);
+}
+
+int cedgenet_accept(int fd, struct sockaddr *address, socklen_t *length) {
+    return accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+void cedgenet_name_thread(const char *name) {
+    prctl(PR_SET_NAME, name, 0, 0, 0);
 }

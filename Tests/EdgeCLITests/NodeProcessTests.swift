@@ -52,6 +52,8 @@ import Testing
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/task")) ?? []
         let names = tasks.compactMap { try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\($0)/comm", encoding: .utf8) }
         #expect(names.filter { $0.hasPrefix("NIO-ELT-") }.count == 3, "\(names)")
+        // The TCP range is plain: relayed by threads of the node's own, one per event loop.
+        #expect(names.filter { $0.hasPrefix("edgesim-relay-") }.count == 3, "\(names)")
         #expect(startup.contains("tcp \(address):7000-7002"), "\(startup)")
         #expect(startup.contains("udp \(address):5353"), "\(startup)")
         process.terminate()

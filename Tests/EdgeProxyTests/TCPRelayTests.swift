@@ -7,11 +7,17 @@ import NIOPosix
 import Testing
 
 @Suite struct TCPRelayTests {
-    @Test func bytesPassBothWaysUnchangedWithHalfClose() async throws {
+    /// On the node's relay threads and, for applications those do not serve, on SwiftNIO's channels.
+    @Test(arguments: [true, false])
+    func bytesPassBothWaysUnchangedWithHalfClose(socketRelay: Bool) async throws {
         let origin = TCPOrigin()
         let originEndpoint = try await origin.start(address: Loopback.address())[0]
         let edge = Loopback.address()
-        let node = EdgeNode(applications: [application("echo", "tcp/7", origins: ["tcp://\(originEndpoint)"])], listen: [edge])
+        var configuration = ProxyConfiguration()
+        configuration.socketRelay = socketRelay
+        let node = EdgeNode(
+            applications: [application("echo", "tcp/7", origins: ["tcp://\(originEndpoint)"])], listen: [edge], configuration: configuration
+        )
         _ = try await node.start()
         let payload = randomBytes(1 << 20)
         let result = try await TCPTestClient.exchange(with: Endpoint(edge, 7), sending: payload)

@@ -15,6 +15,16 @@ int cedgenet_enter_netns(const char *netns_path);
 int cedgenet_sysctl_in(const char *netns_path, const char *proc_path, const char *value);
 
 #include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (glibc declares accept4 only under _GNU_SOURCE).
+/// Returns the descriptor, or -1 with errno set.
+int cedgenet_accept(int fd, struct sockaddr *address, socklen_t *length);
+
+/// Names the calling thread (at most 15 bytes are kept), as `ps -L` and /proc/PID/task/TID/comm show it.
+void cedgenet_name_thread(const char *name);
 
 /// Starts `path` with `argv` and `envp` (NULL-terminated) in its own process group, standard
 /// input, output and error taken from the given descriptors (-1: /dev/null), in `directory`

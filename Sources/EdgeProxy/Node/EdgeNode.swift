@@ -43,6 +43,10 @@ public final class EdgeNode: Sendable {
     static let spreadPortLimit = 64
     /// Accepted connections not yet closed, so `abort` can end them.
     private let accepted = OpenConnections()
+    /// The threads relaying plain TCP applications, once one is served; their listeners by
+    /// application and address, as `channels`.
+    private let socketRelay = Mutex<SocketRelay?>(nil)
+    private let relayed = Mutex<[ListenerKey: [SocketRelay.Listener]]>([:])
 
     private struct ListenerKey: Hashable {
         var app: String
@@ -137,7 +141,8 @@ public final class EdgeNode: Sendable {
 
     /// Addresses the node serves `appID` on now.
     public func servedAddresses(_ appID: String) -> [IPAddress] {
-        channels.withLock { $0.keys.filter { $0.app == appID }.map(\.address) }
+        let keys = channels.withLock { Array($0.keys) } + relayed.withLock { Array($0.keys) }
+        return keys.filter { $0.app == appID }.map(\.address)
     }
 
     /// Addresses already served are left as they are, so asking twice is harmless.
@@ -150,13 +155,18 @@ public final class EdgeNode: Sendable {
         for address in addresses where !already.contains(address) {
             for port in ports {
                 let endpoint = Endpoint(address, port)
-                let bound: [any Channel]
+                let key = ListenerKey(app: service.app.id, address: address)
                 do {
-                    bound = try await bind(service, at: endpoint, spread: spread)
+                    if service.configuration.socketRelay, SocketRelay.serves(service) {
+                        let bound = try await relayListen(service, at: endpoint, spread: spread)
+                        relayed.withLock { $0[key, default: []].append(contentsOf: bound) }
+                    } else {
+                        let bound = try await bind(service, at: endpoint, spread: spread)
+                        channels.withLock { $0[key, default: []].append(contentsOf: bound) }
+                    }
                 } catch {
                     throw BindError(endpoint: endpoint, transport: service.app.edge.transport, what: service.app.id, underlying: error)
                 }
-                channels.withLock { $0[ListenerKey(app: service.app.id, address: address), default: []].append(contentsOf: bound) }
                 listeners.append(Listener(app: service.app.id, transport: service.app.edge.transport, endpoint: endpoint))
             }
         }
@@ -205,7 +215,30 @@ public final class EdgeNode: Sendable {
     public func retire(_ appID: String, address: IPAddress) async {
         let open = channels.withLock { $0.removeValue(forKey: ListenerKey(app: appID, address: address)) ?? [] }
         for channel in open { try? await channel.close() }
+        let relayedOpen = relayed.withLock { $0.removeValue(forKey: ListenerKey(app: appID, address: address)) ?? [] }
+        await socketRelay.withLock({ $0 })?.close(relayedOpen)
     }
+
+    /// Listens for a plain TCP application on the node's relay threads, started the first time.
+    private func relayListen(_ service: ApplicationService, at endpoint: Endpoint, spread: Bool) async throws -> [SocketRelay.Listener] {
+        let loops = Array(group.makeIterator())
+        let spread = spread && loops.count > 1
+        if spread { try await loops[0].submit { try Self.checkNothingListens(on: endpoint) }.get() }
+        var relay = socketRelay.withLock { $0 }
+        if relay == nil {
+            let made = try await SocketRelay(group: group)
+            relay = socketRelay.withLock { current in
+                if let current { return current }
+                current = made
+                return made
+            }
+            if relay !== made { made.finish() }
+        }
+        return try await relay!.listen(service, at: endpoint, spread: spread)
+    }
+
+    /// Whether the relay threads have ended; nil when they never started.
+    var socketRelayEnded: Bool? { socketRelay.withLock { $0 }?.hasEnded }
 
     /// TCP connections accepted and not yet closed.
     public var openConnections: Int { counters[.tcpAccepted] - counters[.tcpClosed] }
@@ -224,6 +257,7 @@ public final class EdgeNode: Sendable {
     public func abort() async {
         await stop()
         await accepted.closeAll()
+        await socketRelay.withLock({ $0 })?.abort()
     }
 
     /// Closes every listener. Connections already accepted are left to finish (the process
@@ -234,6 +268,15 @@ public final class EdgeNode: Sendable {
             return channels.values.flatMap { $0 }
         }
         for channel in open { try? await channel.close() }
+        let relayedOpen = relayed.withLock { relayed in
+            defer { relayed.removeAll() }
+            return relayed.values.flatMap { $0 }
+        }
+        if let relay = socketRelay.withLock({ $0 }) {
+            await relay.close(relayedOpen)
+            // Its threads end with the last connection.
+            relay.finish()
+        }
         await probes?.stop()
         try? await relayListener.withLock({ $0 })?.close()
         await smartRouter?.close()
@@ -324,6 +367,8 @@ public final class EdgeNode: Sendable {
                 // Over a limit: reset at once, and say so once the addresses are known.
                 service.counters.add(.tcpRefusedLimit)
                 try channel.pipeline.syncOperations.addHandler(LimitRefusal(record: record, reason: limit))
+                // Counted closed too, or the node would wait for it to drain.
+                channel.closeFuture.whenComplete { _ in service.counters.add(.tcpClosed) }
                 return
             }
             let relay = RelayHandler(

@@ -17,12 +17,8 @@ public final class OriginPool: Sendable {
     /// The origin endpoints for a connection that arrived on `edgePort`, first choice first.
     public func candidates(edgePort: UInt16, on eventLoop: any EventLoop) -> EventLoopFuture<[Endpoint]> {
         switch app.origin {
-        case .direct(let addresses):
-            let endpoints = addresses.compactMap { origin -> Endpoint? in
-                guard case .ip(let address) = origin.host, let port = app.edge.ports.map(edgePort, onto: origin.ports) else { return nil }
-                return Endpoint(address, port)
-            }
-            return eventLoop.makeSucceededFuture(rotate(endpoints))
+        case .direct:
+            return eventLoop.makeSucceededFuture(directCandidates(edgePort: edgePort) ?? [])
         case .dns(let spec):
             guard let resolver else {
                 return eventLoop.makeFailedFuture(
@@ -40,6 +36,16 @@ public final class OriginPool: Sendable {
                 return self.rotate(endpoints)
             }
         }
+    }
+
+    /// The candidates at once, for origins given as addresses; nil for `origin_dns`.
+    func directCandidates(edgePort: UInt16) -> [Endpoint]? {
+        guard case .direct(let addresses) = app.origin else { return nil }
+        let endpoints = addresses.compactMap { origin -> Endpoint? in
+            guard case .ip(let address) = origin.host, let port = app.edge.ports.map(edgePort, onto: origin.ports) else { return nil }
+            return Endpoint(address, port)
+        }
+        return rotate(endpoints)
     }
 
     private func rotate(_ endpoints: [Endpoint]) -> [Endpoint] {
