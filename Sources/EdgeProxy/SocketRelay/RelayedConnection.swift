@@ -44,6 +44,10 @@ final class RelayedConnection {
     var header: [UInt8] = []
     var gateHeld = true
 
+    /// Bytes read at once, so at most that many wait in the edge when the other side is full:
+    /// `buffered_bytes` when the scenario limits it, else the loop's whole buffer.
+    let readSize: Int
+
     init(
         slot: Int, generation: UInt32, service: ApplicationService, client: Int32, clientEndpoint: Endpoint, edgeEndpoint: Endpoint,
         now: NIODeadline
@@ -56,6 +60,7 @@ final class RelayedConnection {
         self.clientEndpoint = clientEndpoint
         self.edgeEndpoint = edgeEndpoint
         self.lastActivity = now
+        self.readSize = min(service.configuration.socketSendBuffer ?? SocketRelayLoop.bufferSize, SocketRelayLoop.bufferSize)
     }
 
     var isHalfClosed: Bool { toOrigin.ended || toClient.ended }
@@ -103,7 +108,7 @@ final class RelayedConnection {
                 return .waiting
             }
             guard direction.sourceReadable else { return .waiting }
-            let read = Glibc.read(source, scratch.baseAddress!, scratch.count)
+            let read = Glibc.read(source, scratch.baseAddress!, readSize)
             if read < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN {
@@ -121,7 +126,7 @@ final class RelayedConnection {
             if forward { record.addIn(read) } else { record.addOut(read) }
             // A short read took all there was: bytes that come later raise a new edge, so only a
             // hang-up already announced needs reading on to its end.
-            if read < scratch.count, !direction.hangingUp { direction.sourceReadable = false }
+            if read < readSize, !direction.hangingUp { direction.sourceReadable = false }
             var written = 0
             while written < read {
                 let sent = send(sink, scratch.baseAddress! + written, read - written, Int32(MSG_NOSIGNAL))

@@ -44,7 +44,11 @@ final class SocketRelayLoop: @unchecked Sendable {
     private var freeSlots: [Int] = []
     private var open = 0
     private var quitting = false
-    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+    /// Listeners whose accept ran out of descriptors or memory: tried again at each sweep (their
+    /// waiting connections raise no new edge).
+    private var starved: Set<Int> = []
+    static let bufferSize = 256 * 1024
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: SocketRelayLoop.bufferSize, alignment: 16)
     private static let sweepInterval = TimeAmount.milliseconds(250)
 
     /// The thread's name, as `ps -L` shows it.
@@ -94,7 +98,7 @@ final class SocketRelayLoop: @unchecked Sendable {
         var events = [epoll_event](repeating: epoll_event(), count: 128)
         var lastSweep = NIODeadline.now()
         while !(quitting && listeners.isEmpty && open == 0) {
-            let timeout: Int32 = open > 0 ? Int32(Self.sweepInterval.nanoseconds / 1_000_000) : -1
+            let timeout: Int32 = open > 0 || !starved.isEmpty ? Int32(Self.sweepInterval.nanoseconds / 1_000_000) : -1
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
             let now = NIODeadline.now()
             if count > 0 {
@@ -154,6 +158,7 @@ final class SocketRelayLoop: @unchecked Sendable {
             done(Result { try listen(on: endpoint, service: service, reusePort: reusePort) })
         case .closeListener(let id, let done):
             if let listener = listeners.removeValue(forKey: id) { close(listener.fd) }
+            starved.remove(id)
             done()
         case .abort(let done):
             for case let connection? in connections { end(connection, now: now) }
@@ -201,7 +206,11 @@ final class SocketRelayLoop: @unchecked Sendable {
                 }
             }
             if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
+                switch errno {
+                case EINTR, ECONNABORTED: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM: starved.insert(id)
+                default: break
+                }
                 return
             }
             service.counters.add(.tcpAccepted)
@@ -397,6 +406,10 @@ final class SocketRelayLoop: @unchecked Sendable {
 
     /// Connect deadlines and idle connections, every `sweepInterval`.
     private func sweep(now: NIODeadline) {
+        for id in starved {
+            starved.remove(id)
+            accept(listener: id, now: now)
+        }
         for case let connection? in connections {
             if let deadline = connection.connectDeadline, now >= deadline {
                 connectFailed(connection, errno: ETIMEDOUT, now: now)
