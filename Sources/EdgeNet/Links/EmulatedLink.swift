@@ -38,6 +38,10 @@ public final class EmulatedLink: Sendable {
     }
 
     private let descriptors: Mutex<(Int32, Int32)?>
+    /// The devices' own descriptors while SwiftNIO carries packets on copies of them (`dup`):
+    /// its channels can then be closed first, and the devices deleted after, with no poll event
+    /// from a vanishing device reaching a channel that still watches it.
+    private let kept = Mutex<(Int32, Int32)?>(nil)
 
     /// Makes the device `device` in both namespaces. Nothing is carried until `start`, which
     /// must come after both devices are up: a device that is down fails writes, and a failed
@@ -74,12 +78,23 @@ public final class EmulatedLink: Sendable {
     /// Starts carrying packets, both directions on one event loop (so neither reorders).
     public func start(on loop: any EventLoop) async throws {
         guard let (fdA, fdB) = descriptors.withLock({ $0.take() }) else { return }
-        let sideA = try await Self.pipe(fdA, link: self, on: loop)
+        kept.withLock { $0 = (fdA, fdB) }
+        let copyA = dup(fdA)
+        guard copyA >= 0 else { throw IOError(errnoCode: errno, reason: "dup") }
+        let sideA: any Channel
+        do {
+            sideA = try await Self.pipe(copyA, link: self, on: loop)
+        } catch {
+            _ = Glibc.close(copyA)
+            throw error
+        }
+        let copyB = dup(fdB)
         let sideB: any Channel
         do {
-            sideB = try await Self.pipe(fdB, link: self, on: loop)
+            guard copyB >= 0 else { throw IOError(errnoCode: errno, reason: "dup") }
+            sideB = try await Self.pipe(copyB, link: self, on: loop)
         } catch {
-            _ = Glibc.close(fdB)
+            if copyB >= 0 { _ = Glibc.close(copyB) }
             try? await sideA.close()
             throw error
         }
@@ -110,13 +125,23 @@ public final class EmulatedLink: Sendable {
 
     public func restore(_ shape: LinkShape) { state.withLock { $0 = (shape, false) } }
 
+    /// Stops carrying packets: the channels close (and leave their event loop's epoll set), the
+    /// devices stay until `close`.
+    public func stopCarrying() async {
+        for channel in channels.withLock({ channels in
+            defer { channels.removeAll() }
+            return channels
+        }) { try? await channel.close() }
+    }
+
     /// Closes both sides: TUN devices disappear with their descriptors, veth pairs are deleted.
     public func close() async {
-        if let (fdA, fdB) = descriptors.withLock({ $0.take() }) {
+        await stopCarrying()
+        for pair in [descriptors.withLock({ $0.take() }), kept.withLock({ $0.take() })] {
+            guard let (fdA, fdB) = pair else { continue }
             _ = Glibc.close(fdA)
             _ = Glibc.close(fdB)
         }
-        for channel in channels.withLock({ $0 }) { try? await channel.close() }
         veth?.delete()
     }
 }

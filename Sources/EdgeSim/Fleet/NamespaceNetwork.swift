@@ -261,6 +261,11 @@ public final class NamespaceNetwork: FleetNetwork {
             say("  \(what) in \(String(format: "%.2f", (ContinuousClock.now - phase).seconds)) s")
             phase = .now
         }
+        // The links' channels first: a device deleted under a channel that still watches it can
+        // raise a poll event SwiftNIO takes for a broken invariant, and stops the process.
+        await withTaskGroup(of: Void.self) { tasks in
+            for link in links.withLock({ Array($0.values) }) { tasks.addTask { await link.stopCarrying() } }
+        }
         // One deletion of every link device in a namespace at a time: the kernel then waits once
         // for the whole group, where closing each device's descriptor waits once per device
         // (20 ms each, nearly a minute for a thousand-node fleet).
