@@ -7,13 +7,15 @@ import Synchronization
 
 /// What one TCP connection costs in allocations (and time), in one process: a client connects,
 /// sends a byte and reads it back, through an edge node to an echo origin, and straight to the
-/// origin. The difference is the node's share: two channels, the origin connect, the relay, the
-/// events.
+/// origin. The difference is the node's share: on its relay threads a connection object, its
+/// record and events; on SwiftNIO's channels two channels, the origin connect, the relay.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .mallocCountTotal], maxDuration: .seconds(3), maxIterations: 3000)
     let origin = TCPOrigin()
-    let running = Mutex<(node: EdgeNode?, origin: Endpoint?)>((nil, nil))
+    let running = Mutex<(nodes: [EdgeNode], origin: Endpoint?)>(([], nil))
+    // The same application on a node's relay threads (the default) and on SwiftNIO's channels.
     let edge = Endpoint(IPAddress("127.0.0.31")!, 20031)
+    let channelsEdge = Endpoint(IPAddress("127.0.0.32")!, 20031)
 
     let setUp: @Sendable () async throws -> Void = {
         let echo = try await origin.start(address: IPAddress("127.0.0.1")!)[0]
@@ -23,11 +25,14 @@ let benchmarks: @Sendable () -> Void = {
             origin: .direct([OriginAddress(transport: .tcp, host: .ip(echo.address), ports: PortRange(port: echo.port))]))
         let node = EdgeNode(applications: [app], listen: [edge.address])
         _ = try await node.start()
-        running.withLock { $0 = (node, echo) }
+        var onChannels = ProxyConfiguration()
+        onChannels.socketRelay = false
+        let channelsNode = EdgeNode(applications: [app], listen: [channelsEdge.address], configuration: onChannels)
+        _ = try await channelsNode.start()
+        running.withLock { $0 = ([node, channelsNode], echo) }
     }
     let tearDown: @Sendable () async throws -> Void = {
-        let node = running.withLock { $0.node }
-        await node?.stop()
+        for node in running.withLock({ $0.nodes }) { await node.stop() }
         await origin.stop()
     }
 
@@ -48,6 +53,12 @@ let benchmarks: @Sendable () -> Void = {
         "TCP connection through an edge node",
         closure: { benchmark in
             for _ in benchmark.scaledIterations { try await echoOnce(edge) }
+        }, setup: setUp, teardown: tearDown)
+
+    Benchmark(
+        "TCP connection through an edge node on SwiftNIO channels",
+        closure: { benchmark in
+            for _ in benchmark.scaledIterations { try await echoOnce(channelsEdge) }
         }, setup: setUp, teardown: tearDown)
 
     Benchmark(
