@@ -97,7 +97,10 @@ struct NodeCommand: AsyncParsableCommand {
         completion: .directory)
     var certificates: String?
 
-    @Option(help: "Event loop threads serving the node's connections and flows (default: one per core).")
+    @Option(
+        help:
+            "Event loop threads serving the node's connections and flows, and as many relay threads for plain TCP applications (default: one per core)."
+    )
     var threads: Int?
 
     func validate() throws {
