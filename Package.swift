@@ -168,7 +168,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "EdgeCLITests", dependencies: ["EdgeCLI", "EdgeModel", "EdgeSim"], exclude: ["SpectrumSDKClient.py"]),
+        .testTarget(name: "EdgeCLITests", dependencies: ["EdgeCLI", "EdgeModel", "EdgeSim", "EdgeNet"], exclude: ["SpectrumSDKClient.py"]),
         .testTarget(name: "EdgeAPITests", dependencies: ["EdgeAPI", "EdgeModel"]),
     ],
     swiftLanguageModes: [.v6]

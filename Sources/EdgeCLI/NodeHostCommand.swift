@@ -9,13 +9,21 @@ import ServiceLifecycle
 struct NodeHostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node-host",
-        abstract: "Host several of a fleet's edge nodes in one process, driven over standard input (how edgesim run and up start nodes).",
+        abstract:
+            "Host several of a fleet's edge nodes in one process, driven over standard input (how edgesim run and up start nodes) or over TCP (--listen).",
         discussion: """
             Requests are JSON lines naming their node: start, stop, kill, freeze, thaw, ping, serve, \
             retire, reconcile, define, remove, routes; replies and events are JSON lines on standard \
             output. Each node gets event loops of its own, made inside its network namespace in netns \
             mode, so its sockets are there. Every node stops, and the process ends, when standard \
             input closes.
+
+            With --listen, the process waits for a runner elsewhere (edgesim run or up with \
+            --node-hosts) on a TCP port instead, as a node-host pod does: the runner says which nodes \
+            to host, and the same lines go over the connection. In netns mode each hosted node gets a \
+            namespace here that holds its addresses and tunnels everything else to its namespace in \
+            the runner's topology. When the runner goes, the nodes stop, their namespaces go, and the \
+            next runner may connect.
             """
     )
 
@@ -31,8 +39,14 @@ struct NodeHostCommand: AsyncParsableCommand {
     @Option(help: "loopback or netns, as the runner chose.")
     var mode: String = "loopback"
 
-    @Option(help: "The edge nodes this process may host, comma-separated.")
-    var nodes: String
+    @Option(help: "The edge nodes this process may host, comma-separated (with --listen, the runner says).")
+    var nodes: String?
+
+    @Option(help: "Wait for a runner elsewhere on this address:port (port 0: any; the port is printed).")
+    var listen: String?
+
+    @Option(help: "With --listen: a file holding the token a runner must give (--node-host-token).", completion: .file())
+    var tokenFile: String?
 
     @Option(help: "netns mode: the fleet's namespaces are named this followed by the node's name.")
     var namespacePrefix: String?
@@ -50,18 +64,28 @@ struct NodeHostCommand: AsyncParsableCommand {
         guard (scenario == nil) != (topology == nil) else { throw ValidationError("give --scenario or --topology") }
         if scenario != nil, apps != nil { throw ValidationError("--scenario holds the applications") }
         guard let parsed = FleetPlan.Mode(rawValue: mode) else { throw ValidationError("--mode must be loopback or netns") }
-        if parsed == .netns, namespacePrefix == nil { throw ValidationError("netns mode needs --namespace-prefix") }
-        guard !names.isEmpty else { throw ValidationError("--nodes names no node") }
+        if let listen {
+            guard NodePods.parse(listen, anyPort: true) != nil else { throw ValidationError("--listen \(listen) is not address:port") }
+            if nodes != nil { throw ValidationError("with --listen the runner says which nodes to host: leave out --nodes") }
+            if namespacePrefix != nil {
+                throw ValidationError("with --listen the process names its own namespaces: leave out --namespace-prefix")
+            }
+        } else {
+            if parsed == .netns, namespacePrefix == nil { throw ValidationError("netns mode needs --namespace-prefix") }
+            guard !names.isEmpty else { throw ValidationError("--nodes names no node") }
+            if tokenFile != nil { throw ValidationError("--token-file goes with --listen") }
+        }
         guard (1...64).contains(threadsPerNode) else { throw ValidationError("--threads-per-node must be between 1 and 64") }
         if let resolver, Endpoint(resolver) == nil { throw ValidationError("--resolver \(resolver) is not address:port") }
     }
 
     private var names: [String] {
-        nodes.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        (nodes ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     func run() async throws {
         let plan = try FleetNodePlan.load(scenario: scenario, topology: topology, apps: apps, mode: mode)
+        if let listen { return try await serve(plan, listen: listen) }
         let unknown = names.filter { !plan.edgeNodes.contains($0) }
         guard unknown.isEmpty else {
             printError("error: not edge nodes of \(plan.scenario.topology.name): \(unknown.joined(separator: ", "))")
@@ -95,5 +119,47 @@ struct NodeHostCommand: AsyncParsableCommand {
         await host.stopAll(grace: .seconds(1))
         // Events still on their way out are written before the process ends.
         events.flush()
+    }
+
+    /// Waits for runners on `listen`, one at a time, until SIGTERM or SIGINT.
+    private func serve(_ plan: FleetPlan, listen: String) async throws {
+        let (host, port) = NodePods.parse(listen, anyPort: true)!
+        let token: String?
+        if let tokenFile {
+            do {
+                token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch {
+                printError("error: --token-file: cannot read \(tokenFile): \(error.localizedDescription)")
+                throw ExitCode(2)
+            }
+            if token?.isEmpty == true {
+                printError("error: --token-file \(tokenFile) is empty")
+                throw ExitCode(2)
+            }
+        } else {
+            token = nil
+        }
+        var options = NodeHost.Options()
+        options.threadsPerNode = threadsPerNode
+        options.resolver = resolver.flatMap(Endpoint.init)
+        options.certificateFolder = certificates
+        let logger = Logger(label: "edgesim.node-host")
+        let listener: NodeHostListener
+        do {
+            listener = try NodeHostListener(
+                plan: plan, host: host, port: port, token: token, options: options, certificateFolder: certificates, logger: logger,
+                say: { printError($0) })
+        } catch {
+            printError("error: cannot listen on \(listen): \(error)")
+            throw ExitCode(1)
+        }
+        printError(
+            "node-host: \(plan.scenario.topology.name) (\(plan.edgeNodes.count) edge nodes, \(plan.mode.rawValue) mode), waiting for a runner"
+        )
+        // The port on standard output alone, for whoever started it with port 0.
+        try? FileHandle.standardOutput.writeAll(Data("listening on \(host.contains(":") ? "[\(host)]" : host):\(listener.port)\n".utf8))
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: listener)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }

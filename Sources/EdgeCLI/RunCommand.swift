@@ -71,14 +71,15 @@ struct RunCommand: AsyncParsableCommand {
         let verbose = self.verbose
         let runner: ScenarioRunner
         do {
-            runner = try ScenarioRunner(
-                scenario: loaded,
-                options: .init(
-                    mode: mode, executable: HostChecks.executablePath, scenarioPath: URL(fileURLWithPath: scenario).path,
-                    dnsPort: port, say: { printError($0) },
-                    nodeLog: { node, line in if verbose { printError("[\(node)] \(line)") } },
-                    duration: duration.flatMap { try? Quantity.duration($0).get() },
-                    captures: capture.compactMap(CaptureRequest.init(argument:)), nodesPerProcess: layout.nodesPerProcess))
+            var options = ScenarioRunner.Options(
+                mode: mode, executable: HostChecks.executablePath, scenarioPath: URL(fileURLWithPath: scenario).path,
+                dnsPort: port, say: { printError($0) },
+                nodeLog: { node, line in if verbose { printError("[\(node)] \(line)") } },
+                duration: duration.flatMap { try? Quantity.duration($0).get() },
+                captures: capture.compactMap(CaptureRequest.init(argument:)), nodesPerProcess: layout.nodesPerProcess)
+            options.nodeHosts = layout.hosts
+            options.nodeHostToken = try layout.token()
+            runner = try ScenarioRunner(scenario: loaded, options: options)
         } catch {
             printError("error: \(error)")
             throw ExitCode(2)

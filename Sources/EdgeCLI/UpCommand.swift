@@ -117,12 +117,20 @@ struct UpCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(2)
         }
-        let network = Fleet.network(for: plan, dnsPort: port, say: { printError($0) })
+        let pods: NodePods?
+        do {
+            pods = layout.hosts.isEmpty ? nil : try NodePods(addresses: layout.hosts, token: layout.token(), plan: plan)
+        } catch {
+            printError("error: --node-hosts: \(error)")
+            throw ExitCode(2)
+        }
+        let network = Fleet.network(for: plan, dnsPort: port, pods: pods, say: { printError($0) })
         var options = Fleet.Options(
             executable: HostChecks.executablePath, scenarioPath: "", say: { printError($0) }, nodeLog: { _, _ in })
         options.nodeSource = .topology(topologyPath, applications: appsPath)
         options.applicationsChange = true
         options.nodesPerProcess = layout.nodesPerProcess
+        options.nodePods = pods
         // The fleet counts for /metrics from its start, so the first scrape sees everything.
         let metrics = api == nil ? nil : MetricsEndpoint()
         options.metrics = metrics?.metrics

@@ -41,6 +41,9 @@ public final class Fleet: AddressServing {
         public var metrics: FleetMetrics?
         /// Edge nodes a node-host process holds; nil: `automaticNodesPerProcess`.
         public var nodesPerProcess: Int?
+        /// Node-host processes listening elsewhere (`--node-hosts`), which then host every
+        /// edge node instead of processes started here; the network must be made with the same.
+        public var nodePods: NodePods?
 
         public init(
             executable: String, scenarioPath: String, startConcurrency: Int = 8,
@@ -144,8 +147,12 @@ public final class Fleet: AddressServing {
         // One node to a process gets a loop per core, as a machine of its own; packed nodes one each.
         let threads = perProcess == 1 ? System.coreCount : 1
         let namespaces = network.namespacePrefix.map { ["--namespace-prefix", $0] } ?? []
-        for (index, start) in stride(from: 0, to: plan.edgeNodes.count, by: perProcess).enumerated() {
-            let members = Array(plan.edgeNodes[start..<min(start + perProcess, plan.edgeNodes.count)])
+        let groups: [[String]] =
+            options.nodePods.map { $0.pods.map(\.nodes) }
+            ?? stride(from: 0, to: plan.edgeNodes.count, by: perProcess).map {
+                Array(plan.edgeNodes[$0..<min($0 + perProcess, plan.edgeNodes.count)])
+            }
+        for (index, members) in groups.enumerated() {
             let command =
                 [options.executable, "node-host"] + source + ["--mode", plan.mode.rawValue, "--nodes", members.joined(separator: ",")]
                 + ["--threads-per-node", "\(threads)"] + namespaces + resolver + certificateArguments
@@ -172,7 +179,7 @@ public final class Fleet: AddressServing {
                         options.say(
                             (["node \(node) exited unexpectedly (status \(status)); its last lines:"] + said).joined(separator: "\n"))
                     }
-                })
+                }, pod: options.nodePods.map { ($0, $0.pods[index]) }, resolver: resolver.last)
             hosts.append(host)
             for name in members { nodes[name] = HostedNode(name: name, host: host) }
         }
@@ -194,9 +201,11 @@ public final class Fleet: AddressServing {
     public func group(for host: String) -> any EventLoopGroup { network.group(for: host) }
 
     /// The network a plan's mode runs on.
-    public static func network(for plan: FleetPlan, dnsPort: UInt16, say: @escaping @Sendable (String) -> Void) -> any FleetNetwork {
+    public static func network(
+        for plan: FleetPlan, dnsPort: UInt16, pods: NodePods? = nil, say: @escaping @Sendable (String) -> Void
+    ) -> any FleetNetwork {
         switch plan.mode {
-        case .netns: return NamespaceNetwork(plan: plan, say: say)
+        case .netns: return NamespaceNetwork(plan: plan, pods: pods, say: say)
         case .loopback: return LoopbackNetwork(plan: plan, dnsPort: dnsPort)
         }
     }
@@ -214,6 +223,10 @@ public final class Fleet: AddressServing {
             served = try plan.served(app)
         } catch {
             throw StartFailure(description: error.description)
+        }
+        if served.tls != .off, options.nodePods != nil {
+            throw StartFailure(
+                description: "\(app.id) serves edge TLS: node hosts elsewhere (--node-hosts) do not have the fleet's certificates")
         }
         if served.tls != .off, let certificates {
             do {
@@ -326,6 +339,10 @@ public final class Fleet: AddressServing {
     /// Brings everything up: origins, DNS, node processes (a few at a time), then the
     /// applications' first addresses on every node and the fabric, then publishes the zones.
     public func start(drain: Duration) async throws {
+        if options.nodePods != nil, let app = plan.applications.first(where: { $0.tls != .off }) {
+            throw StartFailure(
+                description: "\(app.id) serves edge TLS: node hosts elsewhere (--node-hosts) do not have the fleet's certificates")
+        }
         if let certificates {
             do {
                 try FleetCertificates.issue(plan, zones: zones, into: certificates)

@@ -26,9 +26,17 @@ public final class NamespaceNetwork: FleetNetwork {
     private let applied = Mutex<[String: [String: String]]>([:])
     private let linkDevice = Mutex(LinkDevice.tun)
     private let say: @Sendable (String) -> Void
+    /// Edge nodes hosted elsewhere: their namespaces here forward what is theirs through a
+    /// tunnel to where they run (`NodePodNetwork`).
+    let pods: NodePods?
+    let remote: Set<String>
 
-    public init(plan: FleetPlan, run: String = "\(getpid())", say: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        plan: FleetPlan, run: String = "\(getpid())", pods: NodePods? = nil, say: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.plan = plan
+        self.pods = pods
+        remote = pods?.remoteNodes ?? []
         router = FleetRouter(plan: plan)
         prefix = "\(Self.namePrefix)\(run)-"
         self.say = say
@@ -85,14 +93,20 @@ public final class NamespaceNetwork: FleetNetwork {
         var jobs: [(namespace: String, lines: [String])] = []
         for host in hosts {
             let ns = namespace(host)
-            var lines = ["link set lo up", "addr add \(plan.hostAddresses[host]!)/32 dev lo"]
-            if let v6 = plan.hostAddressesV6[host] { lines.append("addr add \(v6)/128 dev lo nodad") }
+            var lines = ["link set lo up"]
+            if let pods, remote.contains(host) {
+                try await pods.tunnel.attach(id: pods.tunnelID(host), descriptor: ns.openTUN(named: "pod0"))
+                lines += Self.forwardingLines(plan: plan, node: host)
+            } else {
+                lines.append("addr add \(plan.hostAddresses[host]!)/32 dev lo")
+                if let v6 = plan.hostAddressesV6[host] { lines.append("addr add \(v6)/128 dev lo nodad") }
+            }
             for (index, link) in topology.links.enumerated() where link.a == host || link.b == host {
                 lines.append("link set l\(index) group \(Self.linkGroup) up")
             }
             if edges.contains(host) {
                 // Every edge that announces holds every application address; every edge the DNS anycast address.
-                if topology.announces(host) {
+                if topology.announces(host), !remote.contains(host) {
                     lines.append("route add local \(plan.applicationPoolIPv4) dev lo")
                     lines.append("route add local \(plan.applicationPoolIPv6) dev lo")
                 }
@@ -117,6 +131,17 @@ public final class NamespaceNetwork: FleetNetwork {
         say(
             "\(hosts.count) namespaces and \(topology.links.count) links up in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s"
         )
+    }
+
+    /// The namespace of a node hosted elsewhere: what the node holds goes through `pod0`; only
+    /// the DNS anycast address (the fleet's DNS answers here) stays.
+    static func forwardingLines(plan: FleetPlan, node: String) -> [String] {
+        var lines = ["link set pod0 mtu \(NodePodNetwork.tunnelMTU) up", "route add \(plan.hostAddresses[node]!)/32 dev pod0"]
+        if let v6 = plan.hostAddressesV6[node] { lines.append("route add \(v6)/128 dev pod0") }
+        if plan.scenario.topology.announces(node) {
+            lines += ["route add \(plan.applicationPoolIPv4) dev pod0", "route add \(plan.applicationPoolIPv6) dev pod0"]
+        }
+        return lines
     }
 
     /// Routes every host should have now; only namespaces whose routes changed are updated,
@@ -153,11 +178,14 @@ public final class NamespaceNetwork: FleetNetwork {
         let paths = router.routes(from: host)
         let others = hosts.filter { $0 != host }
         func device(to other: String) -> String? { paths[other].flatMap { self.device(host, $0.hosts[1]) } }
+        // A node hosted elsewhere has its addresses there: its namespace here only forwards.
+        let sourced = !remote.contains(host)
         var routes = Self.hostRoutes(
-            source: plan.hostAddresses[host]!, to: others.map { (plan.hostAddresses[$0]!, device(to: $0)) }, covering: Self.coveringIPv4)
+            source: plan.hostAddresses[host]!, to: others.map { (plan.hostAddresses[$0]!, device(to: $0)) }, covering: Self.coveringIPv4,
+            sourced: sourced)
         if let v6 = plan.hostAddressesV6[host] {
             let destinations = others.compactMap { other in plan.hostAddressesV6[other].map { ($0, device(to: other)) } }
-            routes.merge(Self.hostRoutes(source: v6, to: destinations, covering: Self.coveringIPv6)) { $1 }
+            routes.merge(Self.hostRoutes(source: v6, to: destinations, covering: Self.coveringIPv6, sourced: sourced)) { $1 }
         }
         // Edges that announce hold the application addresses; everyone else routes them to the nearest that does.
         guard !plan.scenario.topology.announces(host) else { return routes }
@@ -165,11 +193,13 @@ public final class NamespaceNetwork: FleetNetwork {
         let nearest = router.nearestEdges(from: host).first
         let towards = nearest.flatMap { self.device(host, $0.path.hosts[1]) }
         for prefix in ["\(plan.applicationPoolIPv4)", "\(FleetPlan.anycastDNS)/32"] {
-            routes[prefix] = towards.map { "route replace \(prefix) dev \($0) src \(v4)" } ?? "route replace unreachable \(prefix)"
+            routes[prefix] =
+                towards.map { "route replace \(prefix) dev \($0)\(sourced ? " src \(v4)" : "")" } ?? "route replace unreachable \(prefix)"
         }
         if let v6 = plan.hostAddressesV6[host] {
             let prefix = "\(plan.applicationPoolIPv6)"
-            routes[prefix] = towards.map { "route replace \(prefix) dev \($0) src \(v6)" } ?? "route replace unreachable \(prefix)"
+            routes[prefix] =
+                towards.map { "route replace \(prefix) dev \($0)\(sourced ? " src \(v6)" : "")" } ?? "route replace unreachable \(prefix)"
         }
         return routes
     }
@@ -177,14 +207,17 @@ public final class NamespaceNetwork: FleetNetwork {
     /// Routes from `source` to each destination (over a device, or unreachable): whichever
     /// most destinations inside `covering` share (a device, or being unreachable, as for an
     /// edge that reaches no other edge) becomes one route for all of `covering`.
-    public static func hostRoutes(source: IPAddress, to destinations: [(IPAddress, String?)], covering: IPPrefix) -> [String: String] {
+    public static func hostRoutes(
+        source: IPAddress, to destinations: [(IPAddress, String?)], covering: IPPrefix, sourced: Bool = true
+    ) -> [String: String] {
         let bits = source.isIPv4 ? 32 : 128
         let unreachable = "unreachable"
         var uses: [String: Int] = [:]
         for (address, device) in destinations where covering.contains(address) { uses[device ?? unreachable, default: 0] += 1 }
         let common = uses.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
         func line(_ prefix: String, _ way: String) -> String {
-            way == unreachable ? "route replace unreachable \(prefix)" : "route replace \(prefix) dev \(way) src \(source)"
+            way == unreachable
+                ? "route replace unreachable \(prefix)" : "route replace \(prefix) dev \(way)\(sourced ? " src \(source)" : "")"
         }
         var routes: [String: String] = [:]
         if let common { routes["\(covering)"] = line("\(covering)", common) }
@@ -250,8 +283,14 @@ public final class NamespaceNetwork: FleetNetwork {
         let all = links.withLock { Array($0.values) }
         let forwarded = all.map(\.counters.forwarded).reduce(0, +)
         let lost = all.map(\.counters.lost).reduce(0, +)
-        return
+        var summary =
             "links: \(forwarded) packets carried, \(lost) lost (loss, cuts, full queues) over \(all.count) links (\(linkDevice.withLock { $0 }))"
+        if let pods {
+            let tunnel = pods.tunnel.counters
+            summary +=
+                "\nnode hosts: \(pods.pods.count) elsewhere (\(pods.pods.map(\.address).joined(separator: ", "))); tunnels to their \(remote.count) nodes: \(tunnel.sent) packets sent, \(tunnel.received) received, \(tunnel.dropped) dropped"
+        }
+        return summary
     }
 
     public func stop() async {
@@ -265,6 +304,7 @@ public final class NamespaceNetwork: FleetNetwork {
         // raise a poll event SwiftNIO takes for a broken invariant, and stops the process.
         await withTaskGroup(of: Void.self) { tasks in
             for link in links.withLock({ Array($0.values) }) { tasks.addTask { await link.stopCarrying() } }
+            if let pods { tasks.addTask { await pods.close() } }
         }
         // One deletion of every link device in a namespace at a time: the kernel then waits once
         // for the whole group, where closing each device's descriptor waits once per device

@@ -32,6 +32,9 @@ public enum NodeControl {
             /// unanswered) until `thaw`.
             case freeze
             case thaw
+            /// node-host listening for its runner (`--listen`): the first request of a session,
+            /// naming the nodes to host, their tunnels and where the runner's tunnel socket is.
+            case hello
         }
 
         public var id: Int
@@ -44,6 +47,18 @@ public enum NodeControl {
         public var node: String?
         /// For `stop`: seconds the node's connections may take to finish.
         public var grace: Double?
+        /// For `hello`: the shared secret the listener was given.
+        public var token: String?
+        /// For `hello`: the nodes to host, and each one's tunnel id (netns mode).
+        public var nodes: [String]?
+        public var tunnels: [Int]?
+        /// For `hello`: the runner's tunnel socket port (its address is the control
+        /// connection's), in netns mode.
+        public var tunnelPort: Int?
+        /// For `hello`: the DNS server the nodes ask, as address:port.
+        public var resolver: String?
+        /// For `hello`: `FleetPlan.fingerprint` of the runner's plan, which the host's must match.
+        public var fleet: String?
 
         public init(
             id: Int, op: Operation, app: String, addresses: [IPAddress], application: String? = nil, node: String? = nil
@@ -66,6 +81,8 @@ public enum NodeControl {
         public var ready: Bool?
         /// The answer to `routes`.
         public var routes: SmartRoutingReport?
+        /// The answer to `hello` in netns mode: the host's tunnel socket port.
+        public var tunnelPort: Int?
 
         public init(reply: Int, error: String?) {
             self.reply = reply

@@ -5,8 +5,9 @@ import Foundation
 import Synchronization
 
 /// One `edgesim node-host` process of a running fleet, hosting some of its edge nodes, driven
-/// over its standard input and output (`NodeControl`, each request naming its node). It ends by
-/// itself when the runner goes away, since its input closes.
+/// with `NodeControl` lines, each request naming its node: over its standard input and output
+/// when the runner starts it, over a TCP connection when it listens elsewhere (`pod`). It ends
+/// its nodes by itself when the runner goes away, since its input closes.
 public final class NodeHostProcess: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -18,13 +19,17 @@ public final class NodeHostProcess: Sendable {
     public let nodes: [String]
     /// The command line: the edgesim executable and its arguments.
     let command: [String]
+    /// Set when the process runs elsewhere and listens for the runner.
+    let pod: (pods: NodePods, pod: NodePods.Pod)?
+    /// The DNS server its nodes ask, as address:port, for one elsewhere.
+    let resolver: String?
     private let onEvent: @Sendable (ProxyEvent) -> Void
     private let onLog: @Sendable (String, String) -> Void
     private let onExit: @Sendable (String, Int32, Bool) -> Void
     private let state = Mutex(State())
 
     private struct State {
-        var process: ChildProcess?
+        var process: (any NodeHostLink)?
         var input: FileHandle?
         var nextID = 1
         var replies: [Int: CheckedContinuation<NodeControl.Output, Never>] = [:]
@@ -41,17 +46,21 @@ public final class NodeHostProcess: Sendable {
     public init(
         name: String, nodes: [String], command: [String], onEvent: @escaping @Sendable (ProxyEvent) -> Void,
         onLog: @escaping @Sendable (_ node: String, _ line: String) -> Void,
-        onExit: @escaping @Sendable (_ node: String, _ status: Int32, _ expected: Bool) -> Void
+        onExit: @escaping @Sendable (_ node: String, _ status: Int32, _ expected: Bool) -> Void,
+        pod: (pods: NodePods, pod: NodePods.Pod)? = nil, resolver: String? = nil
     ) {
+        self.resolver = resolver
         self.name = name
         self.nodes = nodes
         self.command = command
+        self.pod = pod
         self.onEvent = onEvent
         self.onLog = onLog
         self.onExit = onExit
     }
 
-    public var pid: Int32? { state.withLock { $0.process?.isRunning == true ? $0.process?.pid : nil } }
+    /// Its process id, while it runs on this machine.
+    public var pid: Int32? { state.withLock { $0.process?.isRunning == true ? $0.process?.processID : nil } }
 
     public func isRunning(_ node: String) -> Bool { state.withLock { $0.process?.isRunning == true && $0.running.contains(node) } }
 
@@ -70,6 +79,7 @@ public final class NodeHostProcess: Sendable {
     }
 
     private func launch(timeout: Duration) async throws {
+        if let pod { return try await connect(pod.pods, pod.pod, timeout: timeout) }
         // A host needs no working directory (its files' paths are absolute); "/" is one it can always enter.
         let process = try ChildProcess(command, directory: "/", input: .pipe, output: .pipe, errors: .pipe)
         state.withLock {
@@ -81,15 +91,7 @@ public final class NodeHostProcess: Sendable {
         }
         process.onExit { [self] status in exited(status) }
         guard let output = process.output, let errors = process.errors else { throw Failure(description: "\(name): no pipes") }
-        Task { [self] in
-            for await line in LineStream.lines(of: output) {
-                switch NodeControl.line(from: Array(line.utf8)) {
-                case .event(let event): onEvent(event)
-                case .output(let message): received(message)
-                case nil: onLog(owner(of: line), line)
-                }
-            }
-        }
+        Task { [self] in await read(LineStream.lines(of: output)) }
         Task { [self] in
             for await line in LineStream.lines(of: errors) { onLog(owner(of: line), line) }
         }
@@ -109,6 +111,49 @@ public final class NodeHostProcess: Sendable {
         guard ready else {
             if let pid = process.isRunning ? process.pid : nil { Foundation.kill(pid, SIGKILL) }
             throw Failure(description: "\(name) did not become ready within \(timeout) (see its log)")
+        }
+    }
+
+    private func read(_ lines: AsyncStream<String>) async {
+        for await line in lines {
+            switch NodeControl.line(from: Array(line.utf8)) {
+            case .event(let event): onEvent(event)
+            case .output(let message): received(message)
+            case nil: onLog(owner(of: line), line)
+            }
+        }
+    }
+
+    /// Connects to the process listening for the runner and says hello; it is ready when it
+    /// answers.
+    private func connect(_ pods: NodePods, _ pod: NodePods.Pod, timeout: Duration) async throws {
+        let connection: ControlSocket.Connection
+        do {
+            connection = try await Task.detached { try ControlSocket.connect(host: pod.host, port: pod.port, timeout: timeout) }.value
+        } catch {
+            throw Failure(description: "\(name) at \(pod.address): cannot connect: \(error)")
+        }
+        let link = RemoteNodeHost(connection)
+        state.withLock {
+            $0.process = link
+            $0.input = link.input
+            $0.closing = false
+            $0.running = []
+            $0.ending = []
+        }
+        link.onExit { [self] status in exited(status) }
+        Task { [self] in
+            await read(link.lines())
+            link.finished()
+        }
+        do {
+            let port = pods.plan.mode == .netns ? try await pods.tunnelPort(local: connection.local) : nil
+            let reply = await send(pods.hello(pod, tunnelPort: port, resolver: resolver), timeout: timeout)
+            if let problem = reply.error { throw Failure(description: "\(name) at \(pod.address) refused the runner: \(problem)") }
+            try pods.connected(pod, peer: connection.peer, tunnelPort: reply.tunnelPort)
+        } catch {
+            await link.end(within: .zero)
+            throw error
         }
     }
 
@@ -154,12 +199,12 @@ public final class NodeHostProcess: Sendable {
     /// Asks the process to stop every node (its input closes), then kills it if it has not
     /// ended within `grace`.
     public func stop(grace: Duration = .seconds(5)) async {
-        let (process, input) = state.withLock { state in
+        let process = state.withLock { state in
             state.closing = true
-            defer { state.input = nil }
-            return (state.process, state.input)
+            state.input = nil
+            return state.process
         }
-        try? input?.close()
+        process?.closeInput()
         await process?.end(within: grace + .seconds(2))
     }
 

@@ -62,13 +62,15 @@ public enum Leftovers {
     }
 
     /// `edgesim node-host` (and `edgesim node --control`) processes whose parent is no longer
-    /// an edgesim runner.
+    /// an edgesim runner; not those listening for runners (`--listen`), which are meant to outlive them.
     public static func find() -> [Found] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         var found: [Found] = []
         for entry in entries {
             guard let pid = Int32(entry), pid != getpid(), let arguments = commandLine(pid) else { continue }
-            let isNode = arguments.contains("node-host") || (arguments.contains("node") && arguments.contains("--control"))
+            let isNode =
+                (arguments.contains("node-host") && !arguments.contains("--listen"))
+                || (arguments.contains("node") && arguments.contains("--control"))
             guard arguments.first?.hasSuffix("edgesim") == true, isNode else { continue }
             let parent = parentPID(pid) ?? 1
             let parentIsRunner =

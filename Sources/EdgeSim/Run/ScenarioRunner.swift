@@ -30,6 +30,11 @@ public final class ScenarioRunner: Sendable {
         public var captures: [CaptureRequest] = []
         /// Edge nodes a node-host process holds; nil: `Fleet.automaticNodesPerProcess`.
         public var nodesPerProcess: Int?
+        /// Node-host processes listening elsewhere that host the edge nodes (`host:port`);
+        /// empty: processes started here.
+        public var nodeHosts: [String] = []
+        /// The token they were given.
+        public var nodeHostToken: String?
 
         public init(
             mode: FleetPlan.Mode, executable: String, scenarioPath: String, dnsPort: UInt16, say: @escaping @Sendable (String) -> Void,
@@ -62,11 +67,18 @@ public final class ScenarioRunner: Sendable {
     /// Per timeline index of a replay step: its capture and which flows go where.
     private let replays: [Int: (Capture, ReplayPlan)]
     private let replayed = Mutex<[ReplayResult]>([])
+    /// The node hosts elsewhere, if the options name any.
+    private let pods: NodePods?
 
     public init(scenario: Scenario, options: Options) throws(FleetPlan.PlanError) {
         self.scenario = scenario
         self.options = options
         plan = try FleetPlan(scenario: scenario, mode: options.mode)
+        do {
+            pods = options.nodeHosts.isEmpty ? nil : try NodePods(addresses: options.nodeHosts, token: options.nodeHostToken, plan: plan)
+        } catch {
+            throw FleetPlan.PlanError(description: "--node-hosts: \(error)")
+        }
         for request in options.captures where !scenario.topology.hostNames.contains(request.host) {
             throw FleetPlan.PlanError(
                 description:
@@ -127,10 +139,11 @@ public final class ScenarioRunner: Sendable {
         let began = Date().timeIntervalSince1970
         let clock = ContinuousClock()
         let start = clock.now
-        let network = Fleet.network(for: plan, dnsPort: options.dnsPort, say: options.say)
+        let network = Fleet.network(for: plan, dnsPort: options.dnsPort, pods: pods, say: options.say)
         var fleetOptions = Fleet.Options(
             executable: options.executable, scenarioPath: options.scenarioPath, say: options.say, nodeLog: options.nodeLog)
         fleetOptions.nodesPerProcess = options.nodesPerProcess
+        fleetOptions.nodePods = pods
         let fleet = Fleet(plan: plan, network: network, options: fleetOptions, ttl: ttl)
         // The timeline changes the fleet through its controller, as the API and signals do; the
         // runner says each step itself.

@@ -1,0 +1,149 @@
+import EdgeModel
+import EdgeNet
+import EdgeProxy
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// A node-host process that waits for its runner on a TCP port (`edgesim node-host --listen`),
+/// as a node-host pod does: the runner connects, says `hello` (the shared token, the nodes to
+/// host, in netns mode their tunnels and its tunnel port), and then drives the nodes with the
+/// same JSON lines as over standard input. When the connection closes, every node stops, the
+/// namespaces made for them go, and the next runner may connect. One runner at a time.
+public final class NodeHostListener: Service {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    let plan: FleetPlan
+    let options: NodeHost.Options
+    let token: String?
+    let certificateFolder: String?
+    let logger: Logger
+    private let say: @Sendable (String) -> Void
+    private let listener: Int32
+    /// The port it listens on.
+    public let port: Int
+
+    /// Listens on `host`:`port` at once (so the port is known before `run`).
+    public init(
+        plan: FleetPlan, host: String, port: Int, token: String?, options: NodeHost.Options, certificateFolder: String?,
+        logger: Logger, say: @escaping @Sendable (String) -> Void
+    ) throws {
+        (listener, self.port) = try ControlSocket.listen(host: host, port: port)
+        self.plan = plan
+        self.token = token
+        self.options = options
+        self.certificateFolder = certificateFolder
+        self.logger = logger
+        self.say = say
+    }
+
+    public func run() async throws {
+        let connections = AsyncStream<ControlSocket.Connection> { continuation in
+            let listener = self.listener
+            Thread {
+                while let connection = ControlSocket.accept(listener) { continuation.yield(connection) }
+                continuation.finish()
+            }.start()
+        }
+        await withTaskCancellationOrGracefulShutdownHandler {
+            for await connection in connections {
+                await self.serve(connection)
+            }
+        } onCancelOrGracefulShutdown: { [listener] in
+            // Wakes the accepting thread; the session running ends when its runner goes.
+            shutdown(listener, Int32(SHUT_RDWR))
+        }
+        close(listener)
+    }
+
+    /// One runner's session, from its hello to its going away.
+    func serve(_ connection: ControlSocket.Connection) async {
+        let handle = FileHandle(fileDescriptor: connection.descriptor, closeOnDealloc: true)
+        func refuse(_ id: Int, _ problem: String) {
+            say("refused runner \(connection.peer): \(problem)")
+            try? handle.writeAll(NodeControl.encode(NodeControl.Output(reply: id, error: problem)))
+        }
+        guard let line = ControlSocket.readLine(connection.descriptor, timeout: .seconds(10)),
+            let hello = NodeControl.request(from: line), hello.op == .hello
+        else { return refuse(-1, "the first request must be a hello") }
+        if let problem = check(hello) { return refuse(hello.id, problem) }
+        let names = hello.nodes ?? []
+        var network: NodePodNetwork?
+        var tunnelPort: Int?
+        if plan.mode == .netns {
+            let pod = NodePodNetwork(plan: plan, nodes: zip(names, (hello.tunnels ?? []).map { UInt32($0) }).map { ($0, $1) })
+            network = pod
+            do {
+                let runner = try SocketAddress(ipAddress: connection.peer, port: hello.tunnelPort ?? 0)
+                tunnelPort = try await pod.start(local: connection.local, runner: runner)
+            } catch {
+                await pod.stop()
+                return refuse(hello.id, "cannot make the nodes' namespaces: \(error)")
+            }
+        }
+        var options = self.options
+        options.namespacePrefix = network?.namespacePrefix
+        if let resolver = hello.resolver { options.resolver = Endpoint(resolver) }
+        let events = EventLog(output: handle)
+        let host = NodeHost(
+            blueprints: names.map { NodeBlueprint(plan: plan, node: $0, certificateFolder: certificateFolder) }, options: options,
+            events: events, logger: logger)
+        say("runner \(connection.peer) connected: hosting \(names.count) nodes")
+        var reply = NodeControl.Output(reply: hello.id, error: nil)
+        reply.tunnelPort = tunnelPort
+        try? handle.writeAll(NodeControl.encode(reply))
+        let control = NodeHostControlService(host: host, drain: .seconds(1), input: handle, output: handle)
+        try? await control.run()
+        await host.shutdown(grace: .seconds(1))
+        events.flush()
+        await network?.stop()
+        say("runner \(connection.peer) went: \(names.count) nodes stopped\(network == nil ? "" : ", their namespaces deleted")")
+    }
+
+    /// Why a hello is refused; nil when it is taken.
+    func check(_ hello: NodeControl.Request) -> String? {
+        if let token, !Self.same(hello.token ?? "", token) { return "wrong token" }
+        guard hello.fleet == plan.fingerprint else {
+            return "the runner's fleet is not this host's (different topology or applications files)"
+        }
+        let names = hello.nodes ?? []
+        guard !names.isEmpty else { return "no nodes named" }
+        let unknown = names.filter { !plan.edgeNodes.contains($0) }
+        guard unknown.isEmpty else { return "not edge nodes of \(plan.scenario.topology.name): \(unknown.joined(separator: ", "))" }
+        guard Set(names).count == names.count else { return "a node is named twice" }
+        if plan.mode == .netns {
+            guard let tunnels = hello.tunnels, tunnels.count == names.count, tunnels.allSatisfy({ UInt32(exactly: $0) != nil }),
+                let port = hello.tunnelPort, (1...65535).contains(port)
+            else { return "netns mode needs a tunnel id for each node and the runner's tunnel port" }
+        }
+        return nil
+    }
+
+    /// Compares in time that does not depend on where the two differ.
+    static func same(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        var difference = x.count ^ y.count
+        for index in 0..<min(x.count, y.count) { difference |= Int(x[index] ^ y[index]) }
+        return difference == 0
+    }
+}
+
+extension FleetPlan {
+    /// Names what a runner and a node-host elsewhere must agree on: the topology, its edge nodes
+    /// in order, the application pools and the applications' ids (FNV-1a, as hex).
+    public var fingerprint: String {
+        let text = ([scenario.topology.name, "\(applicationPoolIPv4)", "\(applicationPoolIPv6)"] + edgeNodes + applications.map(\.id))
+            .joined(separator: "\n")
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,138 @@
+import EdgeModel
+import EdgeNet
+import Foundation
+import Logging
+import Testing
+
+@testable import EdgeSim
+
+/// The runner's side of node hosts elsewhere: addresses read, nodes spread in topology order,
+/// and the namespace of a node hosted elsewhere holds nothing of the node's (routes without a
+/// source address of its own, its addresses through the tunnel).
+@Suite struct NodePodsTests {
+    /// Edge nodes e1...eN, a client and an origin linked to each, an echo application on `port`.
+    static func plan(mode: FleetPlan.Mode, edges: Int, port: UInt16 = 7000) throws -> FleetPlan {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-pods-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let names = (1...edges).map { "e\($0)" }
+        let topology = folder.appendingPathComponent("topology.yaml")
+        try
+            ([
+                "name: spread", "edge_nodes: [\(names.map { "{name: \($0)}" }.joined(separator: ", "))]", "clients: [{name: c1}]",
+                "origins: [{name: o1, kind: tcp-echo, ports: [\(port)]}]", "links:",
+            ]
+            + names.flatMap { ["  - {between: [c1, \($0)], rtt: 2ms}", "  - {between: [\($0), o1], rtt: 2ms}"] })
+            .joined(separator: "\n").write(to: topology, atomically: true, encoding: .utf8)
+        let apps = folder.appendingPathComponent("apps.yaml")
+        try """
+        - id: echo
+          protocol: tcp/\(port)
+          dns: {type: CNAME, name: echo.example}
+          origin_direct: ["tcp://o1:\(port)"]
+        """.write(to: apps, atomically: true, encoding: .utf8)
+        let loader = ConfigLoader()
+        let scenario = Scenario(
+            topology: try loader.loadTopology(topology.path).value, topologyPath: topology.path,
+            applications: try loader.loadApplications(apps.path, topologyHosts: true).value)
+        return try FleetPlan(scenario: scenario, mode: mode)
+    }
+
+    @Test(arguments: [
+        ("10.0.0.7:7100", "10.0.0.7", 7100), ("[2001:db8::7]:7100", "2001:db8::7", 7100),
+        ("edgesim-nodes-0.edgesim-nodes.lab.svc:7100", "edgesim-nodes-0.edgesim-nodes.lab.svc", 7100),
+    ])
+    func addressesRead(_ text: String, host: String, port: Int) throws {
+        let (readHost, readPort) = try #require(NodePods.parse(text))
+        #expect(readHost == host && readPort == port)
+    }
+
+    @Test(arguments: ["10.0.0.7", "10.0.0.7:0", "10.0.0.7:70000", ":7100", "2001:db8::7:7100", "[2001:db8::7]7100", "host:port"])
+    func whatIsNotHostAndPortIsRefused(_ text: String) {
+        #expect(NodePods.parse(text) == nil)
+    }
+
+    @Test func portZeroIsAnyPortWhereAsked() throws {
+        let (host, port) = try #require(NodePods.parse("127.0.0.1:0", anyPort: true))
+        #expect(host == "127.0.0.1" && port == 0)
+    }
+
+    @Test func nodesAreSpreadInTopologyOrderAsEvenlyAsTheyGo() throws {
+        let plan = try Self.plan(mode: .netns, edges: 5)
+        let pods = try NodePods(addresses: ["a:1", "b:2"], token: nil, plan: plan)
+        #expect(pods.pods.map(\.nodes) == [["e1", "e2", "e3"], ["e4", "e5"]])
+        #expect(pods.remoteNodes == Set(plan.edgeNodes))
+        #expect(throws: NodePods.Failure.self) { try NodePods(addresses: (1...6).map { "h\($0):1" }, token: nil, plan: plan) }
+        #expect(throws: NodePods.Failure.self) { try NodePods(addresses: ["nothing"], token: nil, plan: plan) }
+    }
+
+    @Test func aNodeHostedElsewhereLeavesItsNamespaceHereOnlyForwarding() throws {
+        let plan = try Self.plan(mode: .netns, edges: 2)
+        let pods = try NodePods(addresses: ["a:1"], token: nil, plan: plan)
+        let network = NamespaceNetwork(plan: plan, run: "1", pods: pods)
+        let address = plan.hostAddresses["e1"]!
+        let lines = NamespaceNetwork.forwardingLines(plan: plan, node: "e1")
+        #expect(lines.contains("route add \(address)/32 dev pod0"))
+        #expect(lines.contains("route add \(plan.applicationPoolIPv4) dev pod0"))
+        #expect(!lines.contains { $0.contains("addr add") })
+        // Its routes name no source: the address is not here but in the pod.
+        let routes = network.routes(for: "e1").values
+        #expect(!routes.isEmpty && routes.allSatisfy { !$0.contains(" src ") }, "\(routes)")
+        // A client's routes still do.
+        #expect(network.routes(for: "c1").values.contains { $0.contains(" src \(plan.hostAddresses["c1"]!)") })
+    }
+}
+
+/// A node host listening for its runner (loopback mode, so no root): the runner's side connects,
+/// says hello and drives the nodes as over pipes; a wrong token or another fleet is refused
+/// with the reason, and when a runner goes the next one is served.
+@Suite struct NodeHostListenerTests {
+    func listener(_ plan: FleetPlan, token: String?) throws -> (NodeHostListener, Task<Void, any Error>) {
+        let listener = try NodeHostListener(
+            plan: plan, host: "127.0.0.1", port: 0, token: token, options: .init(), certificateFolder: nil, logger: Logger(label: "test"),
+            say: { _ in })
+        return (listener, Task { try await listener.run() })
+    }
+
+    func runnerSide(_ plan: FleetPlan, port: Int, token: String?) throws -> (NodeHostProcess, [String: HostedNode]) {
+        let pods = try NodePods(addresses: ["127.0.0.1:\(port)"], token: token, plan: plan)
+        let host = NodeHostProcess(
+            name: "node-host-1", nodes: plan.edgeNodes, command: [], onEvent: { _ in }, onLog: { _, _ in }, onExit: { _, _, _ in },
+            pod: (pods, pods.pods[0]))
+        return (host, Dictionary(uniqueKeysWithValues: plan.edgeNodes.map { ($0, HostedNode(name: $0, host: host)) }))
+    }
+
+    @Test func aRunnerDrivesTheNodesOverTCPAndTheNextOneIsServedAfterIt() async throws {
+        let port = try NodeHostTests.freePort()
+        let plan = try NodePodsTests.plan(mode: .loopback, edges: 2, port: port)
+        let (listener, running) = try listener(plan, token: "s3cret")
+        defer { running.cancel() }
+
+        let (wrong, wrongNodes) = try runnerSide(plan, port: listener.port, token: "guess")
+        let refused = await #expect(throws: (any Error).self) { try await wrongNodes["e1"]!.start(timeout: .seconds(10)) }
+        #expect("\(refused.map { "\($0)" } ?? "")".contains("refused the runner: wrong token"), "\(String(describing: refused))")
+        #expect(!wrong.isRunning("e1"))
+
+        let other = try NodePodsTests.plan(mode: .loopback, edges: 3, port: port)
+        let (_, otherNodes) = try runnerSide(other, port: listener.port, token: "s3cret")
+        let mismatch = await #expect(throws: (any Error).self) { try await otherNodes["e1"]!.start(timeout: .seconds(10)) }
+        #expect("\(mismatch.map { "\($0)" } ?? "")".contains("not this host's"), "\(String(describing: mismatch))")
+
+        for round in 1...2 {
+            let (host, nodes) = try runnerSide(plan, port: listener.port, token: "s3cret")
+            try await nodes["e1"]!.start(timeout: .seconds(10))
+            try await nodes["e2"]!.start(timeout: .seconds(10))
+            #expect(host.isRunning("e1") && host.isRunning("e2"))
+            #expect(host.pid == nil)
+            let address = "127.78.\(UInt8.random(in: 100...199)).\(round)"
+            try await nodes["e2"]!.startServing("echo", on: [IPAddress(address)!])
+            #expect(NodeHostTests.accepts(address, port), "round \(round)")
+            await nodes["e1"]!.kill()
+            #expect(!host.isRunning("e1") && host.isRunning("e2"))
+            // The runner goes: the host stops its nodes, and the port is closed.
+            await host.stop(grace: .seconds(5))
+            #expect(!host.isRunning("e2"))
+            #expect(!NodeHostTests.accepts(address, port), "round \(round)")
+        }
+    }
+}
