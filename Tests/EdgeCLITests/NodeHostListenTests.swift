@@ -3,59 +3,159 @@ import EdgeSim
 import Foundation
 import Testing
 
-/// A scenario whose edge nodes run in an `edgesim node-host --listen` process, as in a
-/// node-host pod: the run is green, in netns mode every node's traffic crossed the tunnels, a
-/// runner with the wrong token is refused with the reason, and when runs end the host is left
-/// with nothing of theirs (no nodes, no namespaces) until it is told to stop.
+/// Scenarios whose edge nodes run in `edgesim node-host --listen` processes, as in node-host
+/// pods: runs are green (nodes killed and frozen as the scenarios ask, IPv6 clients), in netns
+/// mode every node's traffic crossed the tunnels, a runner with the wrong token is refused with
+/// the reason, and when a run ends, or its runner is killed, the hosts keep nothing of it.
 extension FleetRuns {
     @Suite struct NodeHostListenTests {
-        @Test(arguments: EdgesimProcess.modes)
-        func aScenarioRunsGreenWithItsNodesInAListeningNodeHost(mode: String) async throws {
+        /// Node-host processes listening on loopback for the runs of `scenario`, each with the
+        /// lines it writes to standard error.
+        final class Hosts: Sendable {
+            let processes: [ChildProcess]
+            let ports: [Int]
+            let said: [Locked<[String]>]
+
+            init(_ count: Int, scenario: String, mode: String, token: String) async throws {
+                var processes: [ChildProcess] = []
+                var ports: [Int] = []
+                var said: [Locked<[String]>] = []
+                for _ in 0..<count {
+                    let process = try ChildProcess(
+                        [
+                            EdgesimProcess.executable, "node-host", "--listen", "127.0.0.1:0", "--scenario", scenario, "--mode", mode,
+                            "--token-file", token,
+                        ], output: .pipe, errors: .pipe)
+                    processes.append(process)
+                    let lines = Locked<[String]>([])
+                    said.append(lines)
+                    Task { for await line in LineStream.lines(of: process.errors!) { lines.mutate { $0.append(line) } } }
+                    var printed = LineStream.lines(of: process.output!).makeAsyncIterator()
+                    let first = await printed.next() ?? ""
+                    ports.append(first.split(separator: ":").last.flatMap { Int($0) } ?? 0)
+                }
+                self.processes = processes
+                self.ports = ports
+                self.said = said
+            }
+
+            var addresses: String { ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") }
+
+            /// Every host said its runner went, with this many nodes in all.
+            func allSayTheRunnerWent(nodes: Int, netns: Bool) -> Bool {
+                EdgesimProcess.waitUntil {
+                    let counts = said.compactMap { lines in
+                        lines.value.last { $0.contains(" went: ") }.flatMap { line in
+                            line.split(separator: " ").firstIndex(of: "went:").flatMap { Int(line.split(separator: " ")[$0 + 1]) }
+                        }
+                    }
+                    let cleaned = said.allSatisfy {
+                        $0.value.last { $0.contains(" went: ") }?.hasSuffix(netns ? "their namespaces deleted" : "stopped") == true
+                    }
+                    return counts.count == said.count && counts.reduce(0, +) == nodes && cleaned
+                }
+            }
+
+            func namespacesLeft() -> [String] {
+                NetworkNamespace.list().filter { name in processes.contains { name.hasPrefix("edgesim-\($0.pid)-") } }
+            }
+
+            func stop() async -> [Int32] {
+                for process in processes { process.signal(SIGTERM) }
+                var statuses: [Int32] = []
+                for process in processes { statuses.append(await process.exited()) }
+                return statuses
+            }
+        }
+
+        static func tokenFiles(in folder: URL) throws -> (right: String, wrong: String) {
+            let right = folder.appendingPathComponent("token").path
+            try "\(UUID().uuidString)\n".write(toFile: right, atomically: true, encoding: .utf8)
+            let wrong = folder.appendingPathComponent("wrong").path
+            try "guess\n".write(toFile: wrong, atomically: true, encoding: .utf8)
+            return (right, wrong)
+        }
+
+        static var cases: [(String, String, Int)] {
+            [("lab-echo", "loopback", 1)]
+                + (EdgesimProcess.isRoot
+                    ? [
+                        ("lab-echo", "netns", 1), ("frozen-node", "netns", 1), ("global-failover", "netns", 2),
+                        ("ipv6-clients", "netns", 1),
+                    ]
+                    : [])
+        }
+
+        @Test(arguments: cases)
+        func aScenarioRunsGreenWithItsNodesInListeningNodeHosts(scenario name: String, mode: String, hostCount: Int) async throws {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-listen-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: folder) }
-            let token = folder.appendingPathComponent("token").path
-            try "\(UUID().uuidString)\n".write(toFile: token, atomically: true, encoding: .utf8)
-            let wrong = folder.appendingPathComponent("wrong").path
-            try "guess\n".write(toFile: wrong, atomically: true, encoding: .utf8)
-            let scenario = EdgesimProcess.repository.appendingPathComponent("scenarios/lab-echo.yaml").path
+            let tokens = try Self.tokenFiles(in: folder)
+            let scenario = EdgesimProcess.repository.appendingPathComponent("scenarios/\(name).yaml").path
+            let hosts = try await Hosts(hostCount, scenario: scenario, mode: mode, token: tokens.right)
+            defer { for process in hosts.processes { process.signal(SIGKILL) } }
+            try #require(hosts.ports.allSatisfy { $0 > 0 })
 
-            let host = try ChildProcess(
-                [
-                    EdgesimProcess.executable, "node-host", "--listen", "127.0.0.1:0", "--scenario", scenario, "--mode", mode,
-                    "--token-file", token,
-                ],
-                output: .pipe, errors: .pipe)
-            defer { host.signal(SIGKILL) }
-            let said = Locked<[String]>([])
-            Task { for await line in LineStream.lines(of: host.errors!) { said.mutate { $0.append(line) } } }
-            var lines = LineStream.lines(of: host.output!).makeAsyncIterator()
-            let first = try #require(await lines.next())
-            let port = try #require(first.split(separator: ":").last.flatMap { Int($0) }, "\(first)")
-
-            let run = try EdgesimProcess.run(
-                ["run", scenario, "--mode", mode, "--node-hosts", "127.0.0.1:\(port)", "--node-host-token", token])
+            let run = try EdgesimProcess.run([
+                "run", scenario, "--mode", mode, "--node-hosts", hosts.addresses, "--node-host-token", tokens.right,
+            ])
             #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(3000))")
-            #expect(run.output.contains("scenario lab-echo (\(mode) mode): PASSED"), "\(run.output)")
-            #expect(
-                EdgesimProcess.waitUntil {
-                    said.value.contains { $0.hasSuffix("went: 3 nodes stopped\(mode == "netns" ? ", their namespaces deleted" : "")") }
-                }, "\(said.value)")
+            #expect(run.output.contains("scenario \(name) (\(mode) mode): PASSED"), "\(run.output)")
+            let nodes = try #require(
+                run.errors.split(separator: "\n").last { $0.hasPrefix("started ") }.flatMap { $0.split(separator: "/").last }
+                    .flatMap { Int($0.split(separator: " ")[0]) }, "\(run.errors.suffix(2000))")
+            #expect(hosts.allSayTheRunnerWent(nodes: nodes, netns: mode == "netns"), "\(hosts.said.map(\.value))")
             if mode == "netns" {
-                // Every node's packets crossed: nothing answers otherwise, as its addresses are only in the host's namespaces.
+                // Each node's addresses are only in its host's namespaces: nothing is answered unless packets cross.
                 let counts = try #require(
-                    run.output.split(separator: "\n").first { $0.contains("tunnels to their 3 nodes") }, "\(run.output)")
+                    run.output.split(separator: "\n").first { $0.contains("tunnels to their \(nodes) nodes") }, "\(run.output)")
                 #expect(!counts.contains(" 0 packets sent") && !counts.contains(" 0 received"), "\(counts)")
-                #expect(!NetworkNamespace.list().contains { $0.hasPrefix("edgesim-\(host.pid)-") })
+                #expect(hosts.namespacesLeft().isEmpty)
             }
 
-            let refused = try EdgesimProcess.run(
-                ["run", scenario, "--mode", mode, "--node-hosts", "127.0.0.1:\(port)", "--node-host-token", wrong])
-            #expect(refused.status != 0)
-            #expect((refused.output + refused.errors).contains("refused the runner: wrong token"), "\(refused.output)\n\(refused.errors)")
+            if name == "lab-echo" {
+                let refused = try EdgesimProcess.run([
+                    "run", scenario, "--mode", mode, "--node-hosts", hosts.addresses, "--node-host-token", tokens.wrong,
+                ])
+                #expect(refused.status != 0)
+                #expect(
+                    (refused.output + refused.errors).contains("refused the runner: wrong token"), "\(refused.output)\n\(refused.errors)")
+            }
+            #expect(await hosts.stop() == Array(repeating: 0, count: hostCount))
+        }
 
-            host.signal(SIGTERM)
-            #expect(await host.exited() == 0)
+        /// A runner killed mid-run: its connection closes with it, and the host stops its nodes
+        /// and deletes their namespaces by itself.
+        @Test(.enabled(if: EdgesimProcess.isRoot, "needs root: netns mode"))
+        func aKilledRunnersNodesAndNamespacesGoFromTheHost() async throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-listen-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let tokens = try Self.tokenFiles(in: folder)
+            let scenario = EdgesimProcess.repository.appendingPathComponent("scenarios/lab-echo.yaml").path
+            let hosts = try await Hosts(1, scenario: scenario, mode: "netns", token: tokens.right)
+            defer { for process in hosts.processes { process.signal(SIGKILL) } }
+
+            let runner = try ChildProcess(
+                [
+                    EdgesimProcess.executable, "run", scenario, "--mode", "netns", "--node-hosts", hosts.addresses, "--node-host-token",
+                    tokens.right,
+                ],
+                output: .null, errors: .pipe)
+            defer { runner.signal(SIGKILL) }
+            var progress = LineStream.lines(of: runner.errors!).makeAsyncIterator()
+            while let line = await progress.next(), !line.hasPrefix("started 3/3 edge nodes") {}
+            #expect(EdgesimProcess.waitUntil { !hosts.namespacesLeft().isEmpty })
+            runner.signal(SIGKILL)
+            _ = await runner.exited()
+            #expect(hosts.allSayTheRunnerWent(nodes: 3, netns: true), "\(hosts.said.map(\.value))")
+            #expect(hosts.namespacesLeft().isEmpty)
+            // What the killed runner itself made is for `edgesim clean`, as after any crash.
+            let cleaned = try EdgesimProcess.run(["clean"])
+            #expect(cleaned.status == 0, "\(cleaned.output)\n\(cleaned.errors)")
+            #expect(!NetworkNamespace.list().contains { $0.hasPrefix("edgesim-\(runner.pid)-") })
+            #expect(await hosts.stop() == [0])
         }
     }
 }

@@ -94,12 +94,34 @@ import Testing
         return (listener, Task { try await listener.run() })
     }
 
-    func runnerSide(_ plan: FleetPlan, port: Int, token: String?) throws -> (NodeHostProcess, [String: HostedNode]) {
+    func runnerSide(_ plan: FleetPlan, port: Int, token: String?, onLog: @escaping @Sendable (String, String) -> Void = { _, _ in }) throws
+        -> (NodeHostProcess, [String: HostedNode])
+    {
         let pods = try NodePods(addresses: ["127.0.0.1:\(port)"], token: token, plan: plan)
         let host = NodeHostProcess(
-            name: "node-host-1", nodes: plan.edgeNodes, command: [], onEvent: { _ in }, onLog: { _, _ in }, onExit: { _, _, _ in },
+            name: "node-host-1", nodes: plan.edgeNodes, command: [], onEvent: { _ in }, onLog: onLog, onExit: { _, _, _ in },
             pod: (pods, pods.pods[0]))
         return (host, Dictionary(uniqueKeysWithValues: plan.edgeNodes.map { ($0, HostedNode(name: $0, host: host)) }))
+    }
+
+    @Test func aRunnerStartedBeforeItsHostWaitsForIt() async throws {
+        let port = try NodeHostTests.freePort()
+        let plan = try NodePodsTests.plan(mode: .loopback, edges: 1, port: port)
+        let hostPort = try NodeHostTests.freePort()
+        let (tried, triedOnce) = AsyncStream.makeStream(of: String.self)
+        let (host, nodes) = try runnerSide(plan, port: Int(hostPort), token: nil, onLog: { _, line in triedOnce.yield(line) })
+        let starting = Task { try await nodes["e1"]!.start(timeout: .seconds(20)) }
+        var said = tried.makeAsyncIterator()
+        let first = await said.next()
+        #expect(first?.contains("127.0.0.1:\(hostPort) not there yet") == true, "\(String(describing: first))")
+        let listener = try NodeHostListener(
+            plan: plan, host: "127.0.0.1", port: Int(hostPort), token: nil, options: .init(), certificateFolder: nil,
+            logger: Logger(label: "test"), say: { _ in })
+        let running = Task { try await listener.run() }
+        defer { running.cancel() }
+        try await starting.value
+        #expect(host.isRunning("e1"))
+        await host.stop(grace: .seconds(5))
     }
 
     @Test func aRunnerDrivesTheNodesOverTCPAndTheNextOneIsServedAfterIt() async throws {
@@ -124,6 +146,10 @@ import Testing
             try await nodes["e2"]!.start(timeout: .seconds(10))
             #expect(host.isRunning("e1") && host.isRunning("e2"))
             #expect(host.pid == nil)
+            // One runner at a time: another is told who is served.
+            let (_, second) = try runnerSide(plan, port: listener.port, token: "s3cret")
+            let busy = await #expect(throws: (any Error).self) { try await second["e1"]!.start(timeout: .seconds(10)) }
+            #expect("\(busy.map { "\($0)" } ?? "")".contains("busy: serving the runner at 127.0.0.1"), "\(String(describing: busy))")
             let address = "127.78.\(UInt8.random(in: 100...199)).\(round)"
             try await nodes["e2"]!.startServing("echo", on: [IPAddress(address)!])
             #expect(NodeHostTests.accepts(address, port), "round \(round)")

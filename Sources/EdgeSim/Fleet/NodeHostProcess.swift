@@ -127,12 +127,7 @@ public final class NodeHostProcess: Sendable {
     /// Connects to the process listening for the runner and says hello; it is ready when it
     /// answers.
     private func connect(_ pods: NodePods, _ pod: NodePods.Pod, timeout: Duration) async throws {
-        let connection: ControlSocket.Connection
-        do {
-            connection = try await Task.detached { try ControlSocket.connect(host: pod.host, port: pod.port, timeout: timeout) }.value
-        } catch {
-            throw Failure(description: "\(name) at \(pod.address): cannot connect: \(error)")
-        }
+        let connection = try await reach(pod, within: timeout)
         let link = RemoteNodeHost(connection)
         state.withLock {
             $0.process = link
@@ -154,6 +149,29 @@ public final class NodeHostProcess: Sendable {
         } catch {
             await link.end(within: .zero)
             throw error
+        }
+    }
+
+    /// Connects to the host, trying again while it is not there yet (a pod still starting, its
+    /// name not yet published) until `timeout` has passed.
+    private func reach(_ pod: NodePods.Pod, within timeout: Duration) async throws -> ControlSocket.Connection {
+        let deadline = ContinuousClock.now + timeout
+        var wait = Duration.milliseconds(100)
+        while true {
+            let left = deadline - .now
+            do {
+                return try await Task.detached {
+                    try ControlSocket.connect(host: pod.host, port: pod.port, timeout: max(.seconds(1), min(left, .seconds(5))))
+                }.value
+            } catch {
+                guard ContinuousClock.now + wait < deadline else {
+                    throw Failure(description: "\(name) at \(pod.address): cannot connect within \(timeout): \(error)")
+                }
+                if wait == .milliseconds(100) { onLog(name, "\(pod.address) not there yet (\(error)): trying again for \(timeout)") }
+            }
+            // Backing off between attempts, not waiting for an event.
+            try await Task.sleep(for: wait)
+            wait = min(wait * 2, .seconds(2))
         }
     }
 

@@ -11,7 +11,8 @@ import Synchronization
 /// as a node-host pod does: the runner connects, says `hello` (the shared token, the nodes to
 /// host, in netns mode their tunnels and its tunnel port), and then drives the nodes with the
 /// same JSON lines as over standard input. When the connection closes, every node stops, the
-/// namespaces made for them go, and the next runner may connect. One runner at a time.
+/// namespaces made for them go, and the next runner may connect. One runner at a time: another
+/// is told who is served.
 public final class NodeHostListener: Service {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -24,6 +25,8 @@ public final class NodeHostListener: Service {
     let logger: Logger
     private let say: @Sendable (String) -> Void
     private let listener: Int32
+    /// The runner served now, and since when; another is refused meanwhile.
+    private let serving = Mutex<(peer: String, since: Date)?>(nil)
     /// The port it listens on.
     public let port: Int
 
@@ -50,8 +53,10 @@ public final class NodeHostListener: Service {
             }.start()
         }
         await withTaskCancellationOrGracefulShutdownHandler {
-            for await connection in connections {
-                await self.serve(connection)
+            await withTaskGroup(of: Void.self) { sessions in
+                for await connection in connections {
+                    sessions.addTask { await self.serve(connection) }
+                }
             }
         } onCancelOrGracefulShutdown: { [listener] in
             // Wakes the accepting thread; the session running ends when its runner goes.
@@ -71,6 +76,15 @@ public final class NodeHostListener: Service {
             let hello = NodeControl.request(from: line), hello.op == .hello
         else { return refuse(-1, "the first request must be a hello") }
         if let problem = check(hello) { return refuse(hello.id, problem) }
+        let busy = serving.withLock { serving -> (peer: String, since: Date)? in
+            if let serving { return serving }
+            serving = (connection.peer, Date())
+            return nil
+        }
+        if let busy {
+            return refuse(hello.id, "busy: serving the runner at \(busy.peer) since \(busy.since.formatted(.iso8601))")
+        }
+        defer { serving.withLock { $0 = nil } }
         let names = hello.nodes ?? []
         var network: NodePodNetwork?
         var tunnelPort: Int?
