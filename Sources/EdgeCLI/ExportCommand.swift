@@ -14,13 +14,15 @@ struct ExportCommand: AsyncParsableCommand {
 struct KubernetesExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubernetes",
-        abstract: "Kubernetes manifests that run the topology (and applications) as one fleet pod.",
+        abstract: "Kubernetes manifests that run the topology (and applications): one fleet pod, or with its nodes in node-host pods.",
         discussion: """
-            Writes a Namespace, a ConfigMap with the files, a Secret with the API token, a Deployment \
+            Writes a Namespace, a ConfigMap with the files, a Secret with the tokens, a Deployment \
             of one privileged pod running `edgesim up` in netns mode (its memory request sized from \
-            the fleet's nodes, hosts and links), and a Service for its API and /metrics. The files \
-            are checked first, as `edgesim validate` checks them. docs/scale-out.md says what runs \
-            where and what does not yet.
+            the fleet's nodes, hosts and links), and a Service for its API and /metrics. With \
+            --node-pods N, the edge nodes run in a StatefulSet of N node-host pods instead (each \
+            `edgesim node-host --listen`, named through a headless Service), which the fleet's pod \
+            drives over the pod network and reaches through per-node tunnels. The files are checked \
+            first, as `edgesim validate` checks them. docs/scale-out.md says what runs where.
             """
     )
 
@@ -38,6 +40,9 @@ struct KubernetesExportCommand: AsyncParsableCommand {
 
     @OptionGroup var layout: FleetLayoutOptions
 
+    @Option(help: "Spread the edge nodes over this many node-host pods (default: they run in the fleet's pod).")
+    var nodePods: Int?
+
     @Option(help: "The API's bearer token (default: a random one).")
     var apiToken: String?
 
@@ -52,6 +57,13 @@ struct KubernetesExportCommand: AsyncParsableCommand {
             throw ValidationError("--namespace must be a DNS label: lowercase letters, digits and '-', starting with a letter")
         }
         guard !image.isEmpty, !image.contains(where: \.isWhitespace) else { throw ValidationError("--image must be an image reference") }
+        if layout.nodeHosts != nil || layout.nodeHostToken != nil {
+            throw ValidationError("the manifests name their own node hosts: give --node-pods instead of --node-hosts")
+        }
+        if let nodePods {
+            guard (1...1000).contains(nodePods) else { throw ValidationError("--node-pods must be between 1 and 1000") }
+            if layout.nodesPerProcess != nil { throw ValidationError("--node-pods decides where nodes run: leave out --nodes-per-process") }
+        }
         if let apiToken, apiToken.isEmpty || apiToken.contains(where: { $0.isWhitespace }) {
             throw ValidationError("--api-token must be non-empty and without spaces")
         }
@@ -81,7 +93,12 @@ struct KubernetesExportCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(2)
         }
+        if let nodePods, nodePods > loaded.edgeNodes.count {
+            printError("error: --node-pods \(nodePods) for \(loaded.edgeNodes.count) edge nodes: give at most one pod a node")
+            throw ExitCode(2)
+        }
         var options = KubernetesManifests.Options(image: image)
+        options.nodePods = nodePods
         options.namespace = namespace
         options.nodesPerProcess = layout.nodesPerProcess
         options.apiToken = apiToken
@@ -96,9 +113,15 @@ struct KubernetesExportCommand: AsyncParsableCommand {
                 printError("error: cannot write \(output): \(error.localizedDescription)")
                 throw ExitCode(1)
             }
-            printError(
-                "wrote \(output): \(manifests.name) with \(loaded.edgeNodes.count) edge nodes, \(manifests.nodesPerProcess) a node-host process, \(manifests.memoryRequestMiB) MiB requested"
-            )
+            if let nodePods {
+                printError(
+                    "wrote \(output): \(manifests.name) with \(loaded.edgeNodes.count) edge nodes in \(nodePods) node-host pods (up to \(manifests.nodesPerProcess) each, \(manifests.nodePodMemoryMiB) MiB requested each), \(manifests.memoryRequestMiB) MiB requested for the fleet's pod"
+                )
+            } else {
+                printError(
+                    "wrote \(output): \(manifests.name) with \(loaded.edgeNodes.count) edge nodes, \(manifests.nodesPerProcess) a node-host process, \(manifests.memoryRequestMiB) MiB requested"
+                )
+            }
         } else {
             print(text, terminator: "")
         }

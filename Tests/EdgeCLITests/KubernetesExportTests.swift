@@ -72,6 +72,103 @@ import Testing
         #expect(said.contains("passed for resource deployment/edgesim-metro-1000"), "\(said)")
     }
 
+    /// With --node-pods: a StatefulSet of node-host pods behind a headless Service, and a runner
+    /// whose --node-hosts names every one of those pods by the name the Service gives it; both
+    /// read the same files and the same token.
+    @Test func nodePodsExportAsAStatefulSetTheRunnerNamesPodByPod() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-k8s-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let apps = folder.appendingPathComponent("apps.yaml")
+        try """
+        - id: echo
+          protocol: tcp/7000
+          dns: {type: CNAME, name: echo.metro.example}
+          origin_direct: ["tcp://origin-fra:7000"]
+        """.write(to: apps, atomically: true, encoding: .utf8)
+        let topology = EdgesimProcess.repository.appendingPathComponent("topologies/metro-1000.yaml").path
+        let manifests = folder.appendingPathComponent("fleet.yaml").path
+        let run = try EdgesimProcess.run([
+            "export", "kubernetes", topology, "--apps", apps.path, "--image", "registry.example/edgesim:1", "--namespace", "lab",
+            "--node-pods", "4", "--output", manifests,
+        ])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.errors.contains("edgesim-metro-1000 with 1000 edge nodes in 4 node-host pods (up to 250 each"), "\(run.errors)")
+
+        let summary = try Self.python(
+            [
+                "-c",
+                """
+                import json, sys, yaml
+                docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+                byName = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+                runner = byName[("Deployment", "edgesim-metro-1000")]["spec"]["template"]["spec"]
+                sts = byName[("StatefulSet", "edgesim-metro-1000-nodes")]
+                pod = sts["spec"]["template"]["spec"]
+                headless = byName[("Service", sts["spec"]["serviceName"])]
+                def token(spec):
+                    mount = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "node-host-token"][0]
+                    volume = [v for v in spec["volumes"] if v["name"] == "node-host-token"][0]["secret"]
+                    return [mount["mountPath"], volume["secretName"], volume["items"][0]["key"], volume["items"][0]["path"]]
+                print(json.dumps({"kinds": [d["kind"] for d in docs], "runner": runner["containers"][0]["command"],
+                  "host": pod["containers"][0]["command"], "replicas": sts["spec"]["replicas"], "headless": headless["spec"]["clusterIP"],
+                  "selects": (sts["spec"]["template"]["metadata"]["labels"] | headless["spec"]["selector"]) == sts["spec"]["template"]["metadata"]["labels"],
+                  "port": pod["containers"][0]["ports"][0]["containerPort"], "privileged": pod["containers"][0]["securityContext"]["privileged"],
+                  "tokens": [token(runner), token(pod)], "secrets": sorted(byName[("Secret", "edgesim-metro-1000-tokens")]["stringData"])}))
+                """, manifests,
+            ])
+        #expect(summary.status == 0, "\(summary.errors)")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(summary.output.utf8)) as? [String: Any])
+        #expect(parsed["kinds"] as? [String] == ["Namespace", "ConfigMap", "Secret", "Deployment", "Service", "Service", "StatefulSet"])
+        #expect(parsed["replicas"] as? Int == 4)
+        #expect(parsed["headless"] as? String == "None")
+        #expect(parsed["selects"] as? Bool == true)
+        #expect(parsed["privileged"] as? Bool == true)
+        let runner = parsed["runner"] as? [String] ?? []
+        let hosts = runner.firstIndex(of: "--node-hosts").map { runner[$0 + 1].split(separator: ",").map(String.init) } ?? []
+        #expect(hosts == (0..<4).map { "edgesim-metro-1000-nodes-\($0).edgesim-metro-1000-nodes.lab.svc:7100" }, "\(runner)")
+        #expect(!runner.contains("--nodes-per-process"))
+        let host = parsed["host"] as? [String] ?? []
+        #expect(
+            host == [
+                "edgesim", "node-host", "--listen", "0.0.0.0:7100", "--topology", "/etc/edgesim/topology.yaml", "--apps",
+                "/etc/edgesim/applications.yaml", "--mode", "netns", "--token-file", "/etc/edgesim-token/node-host-token",
+            ], "\(host)")
+        #expect(parsed["port"] as? Int == 7100)
+        // The runner gives the token file the hosts were started with: one Secret key, mounted alike.
+        let tokens = parsed["tokens"] as? [[String]] ?? []
+        #expect(tokens.count == 2 && tokens[0] == tokens[1], "\(tokens)")
+        #expect(runner.firstIndex(of: "--node-host-token").map { runner[$0 + 1] } == tokens.first.map { "\($0[0])/\($0[3])" })
+        #expect(parsed["secrets"] as? [String] == ["api", "node-host"])
+
+        guard Self.hasValidator else {
+            #expect(ProcessInfo.processInfo.environment["CI"] != "true", "scripts/setup --tests installs kubernetes-validate")
+            print("skipped: kubernetes-validate is not installed (scripts/setup --tests)")
+            return
+        }
+        let validated = try Self.python(["-m", "kubernetes_validate", "--strict", manifests])
+        #expect(validated.status == 0, "\(validated.output)\(validated.errors)")
+        let said = validated.output + validated.errors
+        #expect(said.components(separatedBy: "passed for resource").count - 1 == 7, "\(said)")
+        #expect(said.contains("passed for resource statefulset/edgesim-metro-1000-nodes"), "\(said)")
+    }
+
+    @Test(arguments: [
+        (["--node-pods", "0"], "--node-pods must be between 1 and 1000"),
+        (["--node-pods", "4", "--nodes-per-process", "8"], "leave out --nodes-per-process"),
+        (["--node-hosts", "a:1"], "give --node-pods instead of --node-hosts"),
+        (["--node-pods", "4"], "--node-pods 4 for 3 edge nodes"),
+    ])
+    func nodePodsThatCannotWorkAreRefused(_ extra: [String], _ message: String) throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-k8s-\(UUID().uuidString).yaml").path
+        let run = try EdgesimProcess.run(
+            ["export", "kubernetes", EdgesimProcess.repository.appendingPathComponent("topologies/lab-3.yaml").path, "--image", "e:1"]
+                + extra + ["--output", output])
+        #expect(run.status != 0)
+        #expect(run.errors.contains(message), "\(run.errors)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
     @Test func anApplicationNamingNoHostOfTheTopologyIsRefusedAndNothingIsWritten() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-k8s-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

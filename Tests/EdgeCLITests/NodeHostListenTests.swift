@@ -125,6 +125,60 @@ extension FleetRuns {
             #expect(await hosts.stop() == Array(repeating: 0, count: hostCount))
         }
 
+        /// The runner and a node host each in a network stack of its own, joined by one link, as
+        /// two pods on a cluster network are: the host is reached by name, its tunnel socket on its
+        /// own address, and the runner learns that address from the connection.
+        @Test(.enabled(if: EdgesimProcess.isRoot, "needs root: network namespaces"))
+        func aScenarioRunsGreenWithTheRunnerAndItsNodesInSeparatePodNetworks() async throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-listen-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let tokens = try Self.tokenFiles(in: folder)
+            let scenario = EdgesimProcess.repository.appendingPathComponent("scenarios/lab-echo.yaml").path
+            let tag = "edgesim-test\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+            let runnerPod = NetworkNamespace("\(tag)-runner")
+            let nodePod = NetworkNamespace("\(tag)-nodes")
+            try NetworkNamespace.create([runnerPod, nodePod])
+            defer {
+                NetworkNamespace.delete([runnerPod, nodePod])
+                try? FileManager.default.removeItem(atPath: runnerPod.etcFolder)
+            }
+            let device = "es\(UInt16.random(in: 0...UInt16.max))"
+            try IPCommand.batch(["link add \(device)a netns \(runnerPod.name) type veth peer name \(device)b netns \(nodePod.name)"])
+            try IPCommand.batch(
+                ["link set lo up", "addr add 198.19.254.1/30 dev \(device)a", "link set \(device)a up"], namespace: runnerPod.name)
+            try IPCommand.batch(
+                ["link set lo up", "addr add 198.19.254.2/30 dev \(device)b", "link set \(device)b up"], namespace: nodePod.name)
+            // The runner's pod finds the node host by name, as through a headless Service.
+            try FileManager.default.createDirectory(atPath: runnerPod.etcFolder, withIntermediateDirectories: true)
+            try "127.0.0.1 localhost\n198.19.254.2 nodes-0.edgesim-nodes\n".write(
+                toFile: runnerPod.etcFolder + "/hosts", atomically: true, encoding: .utf8)
+
+            let host = try ChildProcess(
+                [
+                    IPCommand.executable, "netns", "exec", nodePod.name, EdgesimProcess.executable, "node-host", "--listen",
+                    "198.19.254.2:7100", "--scenario", scenario, "--mode", "netns", "--token-file", tokens.right,
+                ], output: .pipe, errors: .pipe)
+            defer { host.signal(SIGKILL) }
+            let said = Locked<[String]>([])
+            Task { for await line in LineStream.lines(of: host.errors!) { said.mutate { $0.append(line) } } }
+            var printed = LineStream.lines(of: host.output!).makeAsyncIterator()
+            #expect(await printed.next() == "listening on 198.19.254.2:7100")
+
+            let run = try EdgesimProcess.run(
+                [
+                    "netns", "exec", runnerPod.name, EdgesimProcess.executable, "run", scenario, "--mode", "netns", "--node-hosts",
+                    "nodes-0.edgesim-nodes:7100", "--node-host-token", tokens.right,
+                ], program: IPCommand.executable)
+            #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(3000))")
+            #expect(run.output.contains("scenario lab-echo (netns mode): PASSED"), "\(run.output)")
+            #expect(run.output.contains("node hosts: 1 elsewhere (nodes-0.edgesim-nodes:7100)"), "\(run.output)")
+            #expect(said.value.contains("runner 198.19.254.1 connected: hosting 3 nodes"), "\(said.value)")
+            #expect(EdgesimProcess.waitUntil { said.value.contains { $0.hasSuffix("went: 3 nodes stopped, their namespaces deleted") } })
+            host.signal(SIGTERM)
+            #expect(await host.exited() == 0)
+        }
+
         /// A runner killed mid-run: its connection closes with it, and the host stops its nodes
         /// and deletes their namespaces by itself.
         @Test(.enabled(if: EdgesimProcess.isRoot, "needs root: netns mode"))

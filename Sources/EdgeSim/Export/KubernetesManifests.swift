@@ -1,10 +1,11 @@
 import EdgeModel
 import Foundation
 
-/// A fleet as Kubernetes manifests: the topology and applications in a ConfigMap, the API token
-/// in a Secret, and one privileged pod (a Deployment of one) that runs `edgesim up` in netns mode
-/// with everything inside it (runner, DNS, node-host processes, namespaces and emulated links),
-/// its API and metrics behind a Service. Sized from what a fleet of that size measures here.
+/// A fleet as Kubernetes manifests: the topology and applications in a ConfigMap, the tokens in
+/// a Secret, and a privileged pod (a Deployment of one) that runs `edgesim up` in netns mode
+/// (runner, DNS, namespaces and emulated links), its API and metrics behind a Service. The edge
+/// nodes run in that pod too, or with `nodePods`, in a StatefulSet of node-host pods that the
+/// runner reaches by name through a headless Service. Sized from what fleets measure here.
 public struct KubernetesManifests: Sendable {
     public struct Options: Sendable {
         /// The Kubernetes namespace everything goes in. Default `edgesim`.
@@ -17,6 +18,10 @@ public struct KubernetesManifests: Sendable {
         public var apiPort = 8787
         /// The API's bearer token (a random one when nil).
         public var apiToken: String?
+        /// Node-host pods the edge nodes are spread over; nil: the nodes run in the fleet's pod.
+        public var nodePods: Int?
+        /// The port node-host pods listen for the runner on. Default 7100.
+        public var nodeHostPort = 7100
 
         public init(image: String) {
             self.image = image
@@ -44,7 +49,21 @@ public struct KubernetesManifests: Sendable {
     }
 
     public var nodesPerProcess: Int {
-        max(1, options.nodesPerProcess ?? (topology.edgeNodes.count <= 32 ? 1 : 64))
+        if let pods = options.nodePods { return (topology.edgeNodes.count + pods - 1) / max(1, pods) }
+        return max(1, options.nodesPerProcess ?? (topology.edgeNodes.count <= 32 ? 1 : 64))
+    }
+
+    /// The node-host pods' addresses as the runner is given them (`--node-hosts`): each pod of
+    /// the StatefulSet by its name under the headless Service.
+    public var nodeHostAddresses: [String] {
+        (0..<(options.nodePods ?? 0)).map { "\(name)-nodes-\($0).\(name)-nodes.\(options.namespace).svc:\(options.nodeHostPort)" }
+    }
+
+    /// Memory each node-host pod asks for, in MiB: its process, then each node with its namespace
+    /// and tunnel device, rounded up to 64 MiB.
+    public var nodePodMemoryMiB: Int {
+        let megabytes = 64 + 34 + 0.45 * Double(nodesPerProcess)
+        return Int((megabytes / 64).rounded(.up)) * 64
     }
 
     /// Memory the pod asks for, in MiB: the runner (per host: a namespace's event loop, DNS, links)
@@ -53,9 +72,15 @@ public struct KubernetesManifests: Sendable {
     public var memoryRequestMiB: Int {
         let hosts = topology.hostNames.count
         let nodes = topology.edgeNodes.count
-        let processes = (nodes + nodesPerProcess - 1) / nodesPerProcess
-        let perNode = nodesPerProcess == 1 ? 2.0 : 0.15
-        let megabytes = 64 + 0.3 * Double(hosts) + 0.05 * Double(topology.links.count) + 34 * Double(processes) + perNode * Double(nodes)
+        var megabytes = 64 + 0.3 * Double(hosts) + 0.05 * Double(topology.links.count)
+        if options.nodePods != nil {
+            // Only each node's tunnel end is here.
+            megabytes += 0.05 * Double(nodes)
+        } else {
+            let processes = (nodes + nodesPerProcess - 1) / nodesPerProcess
+            let perNode = nodesPerProcess == 1 ? 2.0 : 0.15
+            megabytes += 34 * Double(processes) + perNode * Double(nodes)
+        }
         return Int((megabytes / 64).rounded(.up)) * 64
     }
 
@@ -67,13 +92,29 @@ public struct KubernetesManifests: Sendable {
         }
         var data = "  topology.yaml: \(Self.quoted(topologyText))\n"
         if let applicationsText { data += "  applications.yaml: \(Self.quoted(applicationsText))\n" }
-        var arguments = [
-            "up", "/etc/edgesim/topology.yaml", "--mode", "netns", "--dns-port", "53", "--nodes-per-process", "\(nodesPerProcess)",
+        let pods = options.nodePods != nil
+        let nodeHostToken = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let files = ["/etc/edgesim/topology.yaml"] + (applicationsText != nil ? ["--apps", "/etc/edgesim/applications.yaml"] : [])
+        var arguments = ["up"] + files + ["--mode", "netns", "--dns-port", "53"]
+        arguments +=
+            pods
+            ? ["--node-hosts", nodeHostAddresses.joined(separator: ","), "--node-host-token", "/etc/edgesim-token/node-host-token"]
+            : ["--nodes-per-process", "\(nodesPerProcess)"]
+        arguments += [
             "--api", "0.0.0.0:\(options.apiPort)", "--api-public", "--api-token", "$(EDGESIM_API_TOKEN)", "--ready-file",
             "/tmp/edgesim-ready",
         ]
-        if applicationsText != nil { arguments.insert(contentsOf: ["--apps", "/etc/edgesim/applications.yaml"], at: 2) }
-        let command = (["edgesim"] + arguments).map { "            - \(Self.quoted($0))" }.joined(separator: "\n")
+        func listed(_ words: [String], indent: Int) -> String {
+            words.map { String(repeating: " ", count: indent) + "- \(Self.quoted($0))" }.joined(separator: "\n")
+        }
+        let command = listed(["edgesim"] + arguments, indent: 12)
+        let tokenMount =
+            pods
+            ? "\n            - name: node-host-token\n              mountPath: /etc/edgesim-token\n              readOnly: true" : ""
+        let tokenVolume =
+            pods
+            ? "\n        - name: node-host-token\n          secret:\n            secretName: \(name)-tokens\n            items:\n              - key: node-host\n                path: node-host-token"
+            : ""
         let memory = memoryRequestMiB
         // Start-up grows with the fleet (7.8 s for 1,000 nodes here); the probes wait for it.
         let startupSeconds = 30 + topology.edgeNodes.count / 10
@@ -97,13 +138,14 @@ public struct KubernetesManifests: Sendable {
             apiVersion: v1
             kind: Secret
             metadata:
-              name: \(name)-api
+              name: \(name)-tokens
               namespace: \(options.namespace)
               labels:
                 \(labels(4))
             type: Opaque
             stringData:
-              token: \(Self.quoted(token))
+              api: \(Self.quoted(token))
+              node-host: \(Self.quoted(nodeHostToken))
             ---
             apiVersion: apps/v1
             kind: Deployment
@@ -139,8 +181,8 @@ public struct KubernetesManifests: Sendable {
                         - name: EDGESIM_API_TOKEN
                           valueFrom:
                             secretKeyRef:
-                              name: \(name)-api
-                              key: token
+                              name: \(name)-tokens
+                              key: api
                       ports:
                         - name: api
                           containerPort: \(options.apiPort)
@@ -166,11 +208,11 @@ public struct KubernetesManifests: Sendable {
                       volumeMounts:
                         - name: files
                           mountPath: /etc/edgesim
-                          readOnly: true
+                          readOnly: true\(tokenMount)
                   volumes:
                     - name: files
                       configMap:
-                        name: \(name)-files
+                        name: \(name)-files\(tokenVolume)
             ---
             apiVersion: v1
             kind: Service
@@ -188,6 +230,90 @@ public struct KubernetesManifests: Sendable {
                   port: \(options.apiPort)
                   targetPort: api
                   protocol: TCP
+
+            """ + (pods ? nodePodManifests(files: files, tokenMount: tokenMount, tokenVolume: tokenVolume, labels: labels) : "")
+    }
+
+    /// The node-host pods: a headless Service that gives each pod a name, and a StatefulSet
+    /// whose pods each wait for the runner (`edgesim node-host --listen`).
+    private func nodePodManifests(files: [String], tokenMount: String, tokenVolume: String, labels: (Int) -> String) -> String {
+        let command =
+            ["edgesim", "node-host", "--listen", "0.0.0.0:\(options.nodeHostPort)", "--topology"] + files
+            + ["--mode", "netns", "--token-file", "/etc/edgesim-token/node-host-token"]
+        let memory = nodePodMemoryMiB
+        return """
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: \(name)-nodes
+              namespace: \(options.namespace)
+              labels:
+                \(labels(4))
+            spec:
+              # Headless: each node-host pod is reached by its own name, as the runner lists them.
+              clusterIP: None
+              publishNotReadyAddresses: true
+              selector:
+                app.kubernetes.io/instance: \(name)-nodes
+              ports:
+                - name: control
+                  port: \(options.nodeHostPort)
+                  targetPort: control
+                  protocol: TCP
+            ---
+            apiVersion: apps/v1
+            kind: StatefulSet
+            metadata:
+              name: \(name)-nodes
+              namespace: \(options.namespace)
+              labels:
+                \(labels(4))
+            spec:
+              serviceName: \(name)-nodes
+              replicas: \(options.nodePods ?? 0)
+              # The runner spreads the nodes over every pod at its start: all are wanted at once.
+              podManagementPolicy: Parallel
+              selector:
+                matchLabels:
+                  app.kubernetes.io/instance: \(name)-nodes
+              template:
+                metadata:
+                  labels:
+                    app.kubernetes.io/name: edgesim
+                    app.kubernetes.io/instance: \(name)-nodes
+                spec:
+                  terminationGracePeriodSeconds: 30
+                  containers:
+                    - name: node-host
+                      image: \(Self.quoted(options.image))
+                      command:
+            \(command.map { "            - \(Self.quoted($0))" }.joined(separator: "\n"))
+                      ports:
+                        - name: control
+                          containerPort: \(options.nodeHostPort)
+                          protocol: TCP
+                      securityContext:
+                        # The nodes' namespaces and tunnel devices need it.
+                        privileged: true
+                      resources:
+                        requests:
+                          cpu: "1"
+                          memory: \(memory)Mi
+                        limits:
+                          memory: \(memory * 2)Mi
+                      readinessProbe:
+                        tcpSocket:
+                          port: control
+                        periodSeconds: 5
+                      volumeMounts:
+                        - name: files
+                          mountPath: /etc/edgesim
+                          readOnly: true\(tokenMount)
+                  volumes:
+                    - name: files
+                      configMap:
+                        name: \(name)-files\(tokenVolume)
 
             """
     }
