@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "EdgeFuzzTargets",
             dependencies: [
-                "EdgeModel", "EdgePcap", "EdgeProxy", "EdgeDNS", "EdgeSim",
+                "EdgeModel", "EdgePcap", "EdgeProxy", "EdgeDNS", "EdgeSim", "EdgeNet",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -1,13 +1,23 @@
 import EdgeModel
+import EdgeNet
 import EdgeProxy
 import NIOCore
 
 /// What edges say to each other for smart routing: probe datagrams (requests, replies with
 /// measurement tables, updates, relayed UDP) and the relay header in front of a relayed TCP
-/// connection. A message that reads, written again, reads the same; a relay header gives the
-/// same result whole and split, and leaves the reader alone until it is complete.
+/// connection; and the frames packets cross between pods in (`PodTunnelFrame`). A message that
+/// reads, written again, reads the same; a relay header gives the same result whole and split,
+/// and leaves the reader alone until it is complete; a datagram that is no frame is left unread.
 enum RelayFuzzCheck {
     static func check(_ bytes: [UInt8]) throws(FuzzFinding) {
+        var frame = ByteBuffer(bytes: bytes)
+        if let (id, packet) = PodTunnelFrame.read(&frame) {
+            var written = ByteBuffer()
+            PodTunnelFrame.write(id: id, packet: packet, into: &written)
+            guard Array(written.readableBytesView) == bytes else { throw FuzzFinding("a pod tunnel frame does not survive writing") }
+        } else if frame.readableBytes != bytes.count {
+            throw FuzzFinding("a datagram refused as a pod tunnel frame was read from")
+        }
         var datagram = ByteBuffer(bytes: bytes)
         if let message = try? datagram.readProbeMessage() {
             var written = ByteBuffer()

@@ -11,8 +11,10 @@ public final class PodTunnel: Sendable {
         public var sent = 0
         /// Packets from the peer written into a device.
         public var received = 0
-        /// Datagrams not taken: not a frame, an unknown tunnel, a stranger's, or no peer yet.
+        /// Datagrams not taken: not a frame, an unknown tunnel, or a stranger's.
         public var dropped = 0
+        /// Packets a device gave before its tunnel had a peer (the kernel's own, as a device comes up).
+        public var beforePeer = 0
     }
 
     struct End {
@@ -83,7 +85,7 @@ public final class PodTunnel: Sendable {
     /// A packet a device gave: framed and sent to its tunnel's peer.
     func send(_ packet: ByteBuffer, id: UInt32) {
         guard let peer = ends.withLock({ $0[id]?.peer }), let socket = socket.withLock({ $0 }) else {
-            tally.withLock { $0.dropped += 1 }
+            tally.withLock { $0.beforePeer += 1 }
             return
         }
         var frame = socket.allocator.buffer(capacity: PodTunnelFrame.headerSize + packet.readableBytes)
@@ -108,19 +110,24 @@ public final class PodTunnel: Sendable {
         tally.withLock { $0.received += 1 }
     }
 
-    /// Closes the socket and every device's channel, then the devices themselves.
-    public func close() async {
-        let all = ends.withLock { ends in
-            defer { ends.removeAll() }
-            return Array(ends.values)
-        }
+    /// Stops carrying: the socket and every device's channel close; the devices stay until
+    /// `close`. Deleting the devices in between (a group at a time) is quicker than closing their
+    /// descriptors, which waits for the kernel once per device.
+    public func stopCarrying() async {
         try? await socket.withLock({ channel in
             defer { channel = nil }
             return channel
         })?.close()
-        for end in all {
-            try? await end.channel?.close()
-            _ = Glibc.close(end.descriptor)
+        for channel in ends.withLock({ $0.values.compactMap(\.channel) }) { try? await channel.close() }
+    }
+
+    /// Stops carrying and closes every device.
+    public func close() async {
+        await stopCarrying()
+        let all = ends.withLock { ends in
+            defer { ends.removeAll() }
+            return Array(ends.values)
         }
+        for end in all { _ = Glibc.close(end.descriptor) }
     }
 }

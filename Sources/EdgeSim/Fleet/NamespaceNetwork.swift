@@ -95,7 +95,9 @@ public final class NamespaceNetwork: FleetNetwork {
             let ns = namespace(host)
             var lines = ["link set lo up"]
             if let pods, remote.contains(host) {
-                try await pods.tunnel.attach(id: pods.tunnelID(host), descriptor: ns.openTUN(named: "pod0"))
+                let device = try ns.openTUN(named: "pod0")
+                try NodePodNetwork.quiet(ns)
+                try await pods.tunnel.attach(id: pods.tunnelID(host), descriptor: device)
                 lines += Self.forwardingLines(plan: plan, node: host)
             } else {
                 lines.append("addr add \(plan.hostAddresses[host]!)/32 dev lo")
@@ -136,7 +138,9 @@ public final class NamespaceNetwork: FleetNetwork {
     /// The namespace of a node hosted elsewhere: what the node holds goes through `pod0`; only
     /// the DNS anycast address (the fleet's DNS answers here) stays.
     static func forwardingLines(plan: FleetPlan, node: String) -> [String] {
-        var lines = ["link set pod0 mtu \(NodePodNetwork.tunnelMTU) up", "route add \(plan.hostAddresses[node]!)/32 dev pod0"]
+        var lines = [
+            "link set pod0 mtu \(NodePodNetwork.tunnelMTU) group \(linkGroup) up", "route add \(plan.hostAddresses[node]!)/32 dev pod0",
+        ]
         if let v6 = plan.hostAddressesV6[node] { lines.append("route add \(v6)/128 dev pod0") }
         if plan.scenario.topology.announces(node) {
             lines += ["route add \(plan.applicationPoolIPv4) dev pod0", "route add \(plan.applicationPoolIPv6) dev pod0"]
@@ -288,7 +292,7 @@ public final class NamespaceNetwork: FleetNetwork {
         if let pods {
             let tunnel = pods.tunnel.counters
             summary +=
-                "\nnode hosts: \(pods.pods.count) elsewhere (\(pods.pods.map(\.address).joined(separator: ", "))); tunnels to their \(remote.count) nodes: \(tunnel.sent) packets sent, \(tunnel.received) received, \(tunnel.dropped) dropped"
+                "\nnode hosts: \(pods.pods.count) elsewhere (\(pods.pods.map(\.address).joined(separator: ", "))); tunnels to their \(remote.count) nodes: \(tunnel.sent) packets sent, \(tunnel.received) received, \(tunnel.dropped) refused, \(tunnel.beforePeer) read before their host connected"
         }
         return summary
     }
@@ -304,7 +308,7 @@ public final class NamespaceNetwork: FleetNetwork {
         // raise a poll event SwiftNIO takes for a broken invariant, and stops the process.
         await withTaskGroup(of: Void.self) { tasks in
             for link in links.withLock({ Array($0.values) }) { tasks.addTask { await link.stopCarrying() } }
-            if let pods { tasks.addTask { await pods.close() } }
+            if let pods { tasks.addTask { await pods.tunnel.stopCarrying() } }
         }
         // One deletion of every link device in a namespace at a time: the kernel then waits once
         // for the whole group, where closing each device's descriptor waits once per device
@@ -313,6 +317,7 @@ public final class NamespaceNetwork: FleetNetwork {
         done("link devices deleted")
         await withTaskGroup(of: Void.self) { tasks in
             for link in links.withLock({ Array($0.values) }) { tasks.addTask { await link.close() } }
+            if let pods { tasks.addTask { await pods.close() } }
             for group in groups.withLock({ Array($0.values) }) { tasks.addTask { try? await group.shutdownGracefully() } }
         }
         done("links and host event loops stopped")

@@ -38,17 +38,25 @@ final class NodePodNetwork: Sendable {
         var jobs: [(namespace: String, lines: [String])] = []
         for (node, namespace) in zip(nodes, namespaces) {
             try namespace.sysctl("net/ipv6/ip_nonlocal_bind", "1")
-            try await tunnel.attach(id: node.tunnel, descriptor: namespace.openTUN(named: "pod0"), peer: runner)
+            let device = try namespace.openTUN(named: "pod0")
+            try Self.quiet(namespace)
+            try await tunnel.attach(id: node.tunnel, descriptor: device, peer: runner)
             jobs.append((namespace.name, Self.lines(plan: plan, node: node.name)))
         }
         try await IPCommand.batches(jobs)
         return port
     }
 
+    /// No link-local address on `pod0`, so its kernel sends nothing of its own (router
+    /// solicitations, MLD reports) through the tunnel: what crosses is the fleet's traffic.
+    static func quiet(_ namespace: NetworkNamespace) throws {
+        try namespace.sysctl("net/ipv6/conf/pod0/addr_gen_mode", "1")
+    }
+
     /// A hosted node's namespace: its addresses on loopback, everything else through `pod0`.
     static func lines(plan: FleetPlan, node: String) -> [String] {
         let v4 = plan.hostAddresses[node]!
-        var lines = ["link set lo up", "addr add \(v4)/32 dev lo", "link set pod0 mtu \(tunnelMTU) up"]
+        var lines = ["link set lo up", "addr add \(v4)/32 dev lo", "link set pod0 mtu \(tunnelMTU) group \(NamespaceNetwork.linkGroup) up"]
         if plan.scenario.topology.announces(node) {
             lines += ["route add local \(plan.applicationPoolIPv4) dev lo", "route add local \(plan.applicationPoolIPv6) dev lo"]
         }
@@ -59,8 +67,15 @@ final class NodePodNetwork: Sendable {
         return lines
     }
 
+    /// Stops the tunnels, deletes the devices a namespace at a time (closing each device's
+    /// descriptor first would wait for the kernel once per device), then the namespaces.
     func stop() async {
+        await tunnel.stopCarrying()
+        let namespaces = nodes.map { NetworkNamespace(prefix + $0.name) }
+        let present = Set(NetworkNamespace.list())
+        try? await IPCommand.batches(
+            namespaces.filter { present.contains($0.name) }.map { ($0.name, ["link delete group \(NamespaceNetwork.linkGroup)"]) })
         await tunnel.close()
-        _ = NetworkNamespace.delete(nodes.map { NetworkNamespace(prefix + $0.name) })
+        NetworkNamespace.delete(namespaces)
     }
 }
