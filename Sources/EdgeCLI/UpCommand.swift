@@ -145,7 +145,13 @@ struct UpCommand: AsyncParsableCommand {
             onRunning: { fleet in
                 let elapsed = (ContinuousClock.now - started).seconds
                 say("fleet \(scenario.topology.name) up in \(String(format: "%.2f", elapsed)) s (\(mode.rawValue) mode)")
-                for name in plan.edgeNodes { say("  node \(name): pid \(fleet.nodes[name]?.pid ?? 0)") }
+                for name in plan.edgeNodes {
+                    if let pod = fleet.nodes[name]?.host.pod?.pod {
+                        say("  node \(name): in the node host at \(pod.address)")
+                    } else {
+                        say("  node \(name): pid \(fleet.nodes[name]?.pid ?? 0)")
+                    }
+                }
                 for (name, origin) in fleet.origins.sorted(by: { $0.key < $1.key }) {
                     say(
                         "  origin \(name): \(origin.spec.kind.rawValue) on \(origin.address) ports \(origin.spec.ports.map(\.description).joined(separator: ","))"

@@ -179,6 +179,71 @@ extension FleetRuns {
             #expect(await host.exited() == 0)
         }
 
+        /// The pod network between a runner (`edgesim up`) and its node host goes dark, with no
+        /// connection closed: each side gives the other up within half a minute, the runner
+        /// reports the host's nodes gone, and the host deletes what it made for them.
+        @Test(.enabled(if: EdgesimProcess.isRoot, "needs root: network namespaces"))
+        func whenThePodNetworkGoesDarkBothSidesGiveUpAndTheHostCleansUp() async throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-listen-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let tokens = try Self.tokenFiles(in: folder)
+            let topology = EdgesimProcess.repository.appendingPathComponent("topologies/lab-3.yaml").path
+            let tag = "edgesim-test\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+            let runnerPod = NetworkNamespace("\(tag)-runner")
+            let nodePod = NetworkNamespace("\(tag)-nodes")
+            try NetworkNamespace.create([runnerPod, nodePod])
+            defer { NetworkNamespace.delete([runnerPod, nodePod]) }
+            let device = "es\(UInt16.random(in: 0...UInt16.max))"
+            try IPCommand.batch(["link add \(device)a netns \(runnerPod.name) type veth peer name \(device)b netns \(nodePod.name)"])
+            try IPCommand.batch(
+                ["link set lo up", "addr add 198.19.254.1/30 dev \(device)a", "link set \(device)a up"], namespace: runnerPod.name)
+            try IPCommand.batch(
+                ["link set lo up", "addr add 198.19.254.2/30 dev \(device)b", "link set \(device)b up"], namespace: nodePod.name)
+
+            let host = try ChildProcess(
+                [
+                    IPCommand.executable, "netns", "exec", nodePod.name, EdgesimProcess.executable, "node-host", "--listen",
+                    "198.19.254.2:7100", "--topology", topology, "--mode", "netns", "--token-file", tokens.right,
+                ], output: .pipe, errors: .pipe)
+            defer { host.signal(SIGKILL) }
+            let hostSaid = Locked<[String]>([])
+            Task { for await line in LineStream.lines(of: host.errors!) { hostSaid.mutate { $0.append(line) } } }
+            var printed = LineStream.lines(of: host.output!).makeAsyncIterator()
+            #expect(await printed.next() == "listening on 198.19.254.2:7100")
+            // `ip netns exec` execs edgesim: the same process.
+            let hostPID = host.pid
+
+            let up = try ChildProcess(
+                [
+                    IPCommand.executable, "netns", "exec", runnerPod.name, EdgesimProcess.executable, "up", topology, "--mode", "netns",
+                    "--node-hosts", "198.19.254.2:7100", "--node-host-token", tokens.right,
+                ], output: .null, errors: .pipe)
+            defer { up.signal(SIGKILL) }
+            let upSaid = Locked<[String]>([])
+            Task { for await line in LineStream.lines(of: up.errors!) { upSaid.mutate { $0.append(line) } } }
+            #expect(EdgesimProcess.waitUntil(seconds: 30) { upSaid.value.contains("started 3/3 edge nodes") }, "\(upSaid.value)")
+            #expect(NetworkNamespace.list().filter { $0.hasPrefix("edgesim-\(hostPID)-") }.count == 3)
+
+            // Packets now vanish both ways; neither side closes anything.
+            try IPCommand.batch(["link set \(device)b down"], namespace: nodePod.name)
+            #expect(
+                EdgesimProcess.waitUntil(seconds: 60) {
+                    hostSaid.value.contains { $0.hasSuffix("went: 3 nodes stopped, their namespaces deleted") }
+                },
+                "\(hostSaid.value)")
+            #expect(NetworkNamespace.list().filter { $0.hasPrefix("edgesim-\(hostPID)-") }.isEmpty)
+            #expect(
+                EdgesimProcess.waitUntil(seconds: 60) {
+                    upSaid.value.filter { $0.contains("exited unexpectedly (status 255)") }.count == 3
+                },
+                "\(upSaid.value.suffix(20))")
+            up.signal(SIGTERM)
+            #expect(await up.exited() == 0)
+            host.signal(SIGTERM)
+            #expect(await host.exited() == 0)
+        }
+
         /// A runner killed mid-run: its connection closes with it, and the host stops its nodes
         /// and deletes their namespaces by itself.
         @Test(.enabled(if: EdgesimProcess.isRoot, "needs root: netns mode"))

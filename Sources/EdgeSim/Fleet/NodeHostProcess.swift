@@ -20,7 +20,7 @@ public final class NodeHostProcess: Sendable {
     /// The command line: the edgesim executable and its arguments.
     let command: [String]
     /// Set when the process runs elsewhere and listens for the runner.
-    let pod: (pods: NodePods, pod: NodePods.Pod)?
+    public let pod: (pods: NodePods, pod: NodePods.Pod)?
     /// The DNS server its nodes ask, as address:port, for one elsewhere.
     let resolver: String?
     private let onEvent: @Sendable (ProxyEvent) -> Void
