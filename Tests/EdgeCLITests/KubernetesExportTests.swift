@@ -9,12 +9,9 @@ import Testing
         try EdgesimProcess.run(["python3"] + arguments, program: "/usr/bin/env")
     }
 
-    static var hasValidator: Bool { (try? python(["-c", "import kubernetes_validate"]))?.status == 0 }
-
-    @Test func aThousandNodeFleetExportsAsManifestsTheSchemasAccept() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-k8s-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
+    /// An applications file for `topologies/metro-1000.yaml`, the topology's path, and where
+    /// the manifests go.
+    static func metroFiles(in folder: URL) throws -> (apps: URL, topology: String, manifests: String) {
         let apps = folder.appendingPathComponent("apps.yaml")
         try """
         - id: echo
@@ -23,11 +20,37 @@ import Testing
           origin_direct: ["tcp://origin-fra:7000"]
         """.write(to: apps, atomically: true, encoding: .utf8)
         let topology = EdgesimProcess.repository.appendingPathComponent("topologies/metro-1000.yaml").path
-        let manifests = folder.appendingPathComponent("fleet.yaml").path
-        let run = try EdgesimProcess.run([
-            "export", "kubernetes", topology, "--apps", apps.path, "--image", "registry.example/edgesim:1", "--namespace", "lab",
-            "--output", manifests,
-        ])
+        return (apps, topology, folder.appendingPathComponent("fleet.yaml").path)
+    }
+
+    static func export(_ topology: String, apps: URL, to manifests: String, _ extra: [String] = []) throws -> EdgesimProcess.Finished {
+        try EdgesimProcess.run(
+            ["export", "kubernetes", topology, "--apps", apps.path, "--image", "registry.example/edgesim:1", "--namespace", "lab"] + extra
+                + ["--output", manifests])
+    }
+
+    /// The manifests pass the Kubernetes schemas (`kubernetes-validate --strict`), every resource.
+    static func validate(_ manifests: String, resources: Int, including resource: String) throws {
+        guard hasValidator else {
+            #expect(ProcessInfo.processInfo.environment["CI"] != "true", "scripts/setup --tests installs kubernetes-validate")
+            print("skipped: kubernetes-validate is not installed (scripts/setup --tests)")
+            return
+        }
+        let validated = try python(["-m", "kubernetes_validate", "--strict", manifests])
+        #expect(validated.status == 0, "\(validated.output)\(validated.errors)")
+        let said = validated.output + validated.errors
+        #expect(said.components(separatedBy: "passed for resource").count - 1 == resources, "\(said)")
+        #expect(said.contains("passed for resource \(resource)"), "\(said)")
+    }
+
+    static var hasValidator: Bool { (try? python(["-c", "import kubernetes_validate"]))?.status == 0 }
+
+    @Test func aThousandNodeFleetExportsAsManifestsTheSchemasAccept() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-k8s-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (apps, topology, manifests) = try Self.metroFiles(in: folder)
+        let run = try Self.export(topology, apps: apps, to: manifests)
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.errors.contains("edgesim-metro-1000 with 1000 edge nodes, 64 a node-host process"), "\(run.errors)")
 
@@ -60,16 +83,7 @@ import Testing
         let memory = Int((parsed["memory"] as? String ?? "").dropLast(2)) ?? 0
         #expect((1024...4096).contains(memory), "\(parsed["memory"] ?? "")")
 
-        guard Self.hasValidator else {
-            #expect(ProcessInfo.processInfo.environment["CI"] != "true", "scripts/setup --tests installs kubernetes-validate")
-            print("skipped: kubernetes-validate is not installed (scripts/setup --tests)")
-            return
-        }
-        let validated = try Self.python(["-m", "kubernetes_validate", "--strict", manifests])
-        #expect(validated.status == 0, "\(validated.output)\(validated.errors)")
-        let said = validated.output + validated.errors
-        #expect(said.components(separatedBy: "passed for resource").count - 1 == 5, "\(said)")
-        #expect(said.contains("passed for resource deployment/edgesim-metro-1000"), "\(said)")
+        try Self.validate(manifests, resources: 5, including: "deployment/edgesim-metro-1000")
     }
 
     /// With --node-pods: a StatefulSet of node-host pods behind a headless Service, and a runner
@@ -79,19 +93,8 @@ import Testing
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-k8s-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let apps = folder.appendingPathComponent("apps.yaml")
-        try """
-        - id: echo
-          protocol: tcp/7000
-          dns: {type: CNAME, name: echo.metro.example}
-          origin_direct: ["tcp://origin-fra:7000"]
-        """.write(to: apps, atomically: true, encoding: .utf8)
-        let topology = EdgesimProcess.repository.appendingPathComponent("topologies/metro-1000.yaml").path
-        let manifests = folder.appendingPathComponent("fleet.yaml").path
-        let run = try EdgesimProcess.run([
-            "export", "kubernetes", topology, "--apps", apps.path, "--image", "registry.example/edgesim:1", "--namespace", "lab",
-            "--node-pods", "4", "--output", manifests,
-        ])
+        let (apps, topology, manifests) = try Self.metroFiles(in: folder)
+        let run = try Self.export(topology, apps: apps, to: manifests, ["--node-pods", "4"])
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.errors.contains("edgesim-metro-1000 with 1000 edge nodes in 4 node-host pods (up to 250 each"), "\(run.errors)")
 
@@ -141,16 +144,7 @@ import Testing
         #expect(runner.firstIndex(of: "--node-host-token").map { runner[$0 + 1] } == tokens.first.map { "\($0[0])/\($0[3])" })
         #expect(parsed["secrets"] as? [String] == ["api", "node-host"])
 
-        guard Self.hasValidator else {
-            #expect(ProcessInfo.processInfo.environment["CI"] != "true", "scripts/setup --tests installs kubernetes-validate")
-            print("skipped: kubernetes-validate is not installed (scripts/setup --tests)")
-            return
-        }
-        let validated = try Self.python(["-m", "kubernetes_validate", "--strict", manifests])
-        #expect(validated.status == 0, "\(validated.output)\(validated.errors)")
-        let said = validated.output + validated.errors
-        #expect(said.components(separatedBy: "passed for resource").count - 1 == 7, "\(said)")
-        #expect(said.contains("passed for resource statefulset/edgesim-metro-1000-nodes"), "\(said)")
+        try Self.validate(manifests, resources: 7, including: "statefulset/edgesim-metro-1000-nodes")
     }
 
     @Test(arguments: [

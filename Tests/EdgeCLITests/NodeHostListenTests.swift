@@ -125,6 +125,64 @@ extension FleetRuns {
             #expect(await hosts.stop() == Array(repeating: 0, count: hostCount))
         }
 
+        /// Two network stacks joined by one link, as a runner's pod and a node-host pod are on a
+        /// cluster network (198.19.254.1 and .2), with the node host listening in its own.
+        final class PodPair: Sendable {
+            let runner: NetworkNamespace
+            let nodes: NetworkNamespace
+            let device: String
+            let host: ChildProcess
+            /// What the node host writes to standard error.
+            let said = Locked<[String]>([])
+            /// The first line it printed.
+            let printed: String
+
+            init(hostArguments: [String]) async throws {
+                let tag = "edgesim-test\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+                runner = NetworkNamespace("\(tag)-runner")
+                nodes = NetworkNamespace("\(tag)-nodes")
+                device = "es\(UInt16.random(in: 0...UInt16.max))"
+                try NetworkNamespace.create([runner, nodes])
+                do {
+                    try IPCommand.batch(["link add \(device)a netns \(runner.name) type veth peer name \(device)b netns \(nodes.name)"])
+                    try IPCommand.batch(
+                        ["link set lo up", "addr add 198.19.254.1/30 dev \(device)a", "link set \(device)a up"], namespace: runner.name)
+                    try IPCommand.batch(
+                        ["link set lo up", "addr add 198.19.254.2/30 dev \(device)b", "link set \(device)b up"], namespace: nodes.name)
+                    host = try ChildProcess(
+                        [
+                            IPCommand.executable, "netns", "exec", nodes.name, EdgesimProcess.executable, "node-host", "--listen",
+                            "198.19.254.2:7100",
+                        ]
+                            + hostArguments, output: .pipe, errors: .pipe)
+                } catch {
+                    NetworkNamespace.delete([runner, nodes])
+                    throw error
+                }
+                let said = self.said
+                Task { [host] in for await line in LineStream.lines(of: host.errors!) { said.mutate { $0.append(line) } } }
+                var output = LineStream.lines(of: host.output!).makeAsyncIterator()
+                printed = await output.next() ?? ""
+            }
+
+            /// The command, run inside the runner's pod.
+            func inRunnerPod(_ arguments: [String]) -> [String] {
+                [IPCommand.executable, "netns", "exec", runner.name, EdgesimProcess.executable] + arguments
+            }
+
+            /// The node host's namespaces (`ip netns exec` execs it: its pid is edgesim's).
+            var hostNamespaces: [String] { NetworkNamespace.list().filter { $0.hasPrefix("edgesim-\(host.pid)-") } }
+
+            /// The node-host pod's end goes down: packets vanish both ways, nothing is closed.
+            func darken() throws { try IPCommand.batch(["link set \(device)b down"], namespace: nodes.name) }
+
+            func remove() {
+                host.signal(SIGKILL)
+                NetworkNamespace.delete([runner, nodes])
+                try? FileManager.default.removeItem(atPath: runner.etcFolder)
+            }
+        }
+
         /// The runner and a node host each in a network stack of its own, joined by one link, as
         /// two pods on a cluster network are: the host is reached by name, its tunnel socket on its
         /// own address, and the runner learns that address from the connection.
@@ -135,48 +193,25 @@ extension FleetRuns {
             defer { try? FileManager.default.removeItem(at: folder) }
             let tokens = try Self.tokenFiles(in: folder)
             let scenario = EdgesimProcess.repository.appendingPathComponent("scenarios/lab-echo.yaml").path
-            let tag = "edgesim-test\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-            let runnerPod = NetworkNamespace("\(tag)-runner")
-            let nodePod = NetworkNamespace("\(tag)-nodes")
-            try NetworkNamespace.create([runnerPod, nodePod])
-            defer {
-                NetworkNamespace.delete([runnerPod, nodePod])
-                try? FileManager.default.removeItem(atPath: runnerPod.etcFolder)
-            }
-            let device = "es\(UInt16.random(in: 0...UInt16.max))"
-            try IPCommand.batch(["link add \(device)a netns \(runnerPod.name) type veth peer name \(device)b netns \(nodePod.name)"])
-            try IPCommand.batch(
-                ["link set lo up", "addr add 198.19.254.1/30 dev \(device)a", "link set \(device)a up"], namespace: runnerPod.name)
-            try IPCommand.batch(
-                ["link set lo up", "addr add 198.19.254.2/30 dev \(device)b", "link set \(device)b up"], namespace: nodePod.name)
+            let pods = try await PodPair(hostArguments: ["--scenario", scenario, "--mode", "netns", "--token-file", tokens.right])
+            defer { pods.remove() }
+            #expect(pods.printed == "listening on 198.19.254.2:7100")
             // The runner's pod finds the node host by name, as through a headless Service.
-            try FileManager.default.createDirectory(atPath: runnerPod.etcFolder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: pods.runner.etcFolder, withIntermediateDirectories: true)
             try "127.0.0.1 localhost\n198.19.254.2 nodes-0.edgesim-nodes\n".write(
-                toFile: runnerPod.etcFolder + "/hosts", atomically: true, encoding: .utf8)
+                toFile: pods.runner.etcFolder + "/hosts", atomically: true, encoding: .utf8)
 
-            let host = try ChildProcess(
-                [
-                    IPCommand.executable, "netns", "exec", nodePod.name, EdgesimProcess.executable, "node-host", "--listen",
-                    "198.19.254.2:7100", "--scenario", scenario, "--mode", "netns", "--token-file", tokens.right,
-                ], output: .pipe, errors: .pipe)
-            defer { host.signal(SIGKILL) }
-            let said = Locked<[String]>([])
-            Task { for await line in LineStream.lines(of: host.errors!) { said.mutate { $0.append(line) } } }
-            var printed = LineStream.lines(of: host.output!).makeAsyncIterator()
-            #expect(await printed.next() == "listening on 198.19.254.2:7100")
-
-            let run = try EdgesimProcess.run(
-                [
-                    "netns", "exec", runnerPod.name, EdgesimProcess.executable, "run", scenario, "--mode", "netns", "--node-hosts",
-                    "nodes-0.edgesim-nodes:7100", "--node-host-token", tokens.right,
-                ], program: IPCommand.executable)
+            let command = pods.inRunnerPod(
+                ["run", scenario, "--mode", "netns", "--node-hosts", "nodes-0.edgesim-nodes:7100", "--node-host-token", tokens.right])
+            let run = try EdgesimProcess.run(Array(command.dropFirst()), program: command[0])
             #expect(run.status == 0, "\(run.output)\n\(run.errors.suffix(3000))")
             #expect(run.output.contains("scenario lab-echo (netns mode): PASSED"), "\(run.output)")
             #expect(run.output.contains("node hosts: 1 elsewhere (nodes-0.edgesim-nodes:7100)"), "\(run.output)")
-            #expect(said.value.contains("runner 198.19.254.1 connected: hosting 3 nodes"), "\(said.value)")
-            #expect(EdgesimProcess.waitUntil { said.value.contains { $0.hasSuffix("went: 3 nodes stopped, their namespaces deleted") } })
-            host.signal(SIGTERM)
-            #expect(await host.exited() == 0)
+            #expect(pods.said.value.contains("runner 198.19.254.1 connected: hosting 3 nodes"), "\(pods.said.value)")
+            #expect(
+                EdgesimProcess.waitUntil { pods.said.value.contains { $0.hasSuffix("went: 3 nodes stopped, their namespaces deleted") } })
+            pods.host.signal(SIGTERM)
+            #expect(await pods.host.exited() == 0)
         }
 
         /// The pod network between a runner (`edgesim up`) and its node host goes dark, with no
@@ -189,50 +224,26 @@ extension FleetRuns {
             defer { try? FileManager.default.removeItem(at: folder) }
             let tokens = try Self.tokenFiles(in: folder)
             let topology = EdgesimProcess.repository.appendingPathComponent("topologies/lab-3.yaml").path
-            let tag = "edgesim-test\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-            let runnerPod = NetworkNamespace("\(tag)-runner")
-            let nodePod = NetworkNamespace("\(tag)-nodes")
-            try NetworkNamespace.create([runnerPod, nodePod])
-            defer { NetworkNamespace.delete([runnerPod, nodePod]) }
-            let device = "es\(UInt16.random(in: 0...UInt16.max))"
-            try IPCommand.batch(["link add \(device)a netns \(runnerPod.name) type veth peer name \(device)b netns \(nodePod.name)"])
-            try IPCommand.batch(
-                ["link set lo up", "addr add 198.19.254.1/30 dev \(device)a", "link set \(device)a up"], namespace: runnerPod.name)
-            try IPCommand.batch(
-                ["link set lo up", "addr add 198.19.254.2/30 dev \(device)b", "link set \(device)b up"], namespace: nodePod.name)
-
-            let host = try ChildProcess(
-                [
-                    IPCommand.executable, "netns", "exec", nodePod.name, EdgesimProcess.executable, "node-host", "--listen",
-                    "198.19.254.2:7100", "--topology", topology, "--mode", "netns", "--token-file", tokens.right,
-                ], output: .pipe, errors: .pipe)
-            defer { host.signal(SIGKILL) }
-            let hostSaid = Locked<[String]>([])
-            Task { for await line in LineStream.lines(of: host.errors!) { hostSaid.mutate { $0.append(line) } } }
-            var printed = LineStream.lines(of: host.output!).makeAsyncIterator()
-            #expect(await printed.next() == "listening on 198.19.254.2:7100")
-            // `ip netns exec` execs edgesim: the same process.
-            let hostPID = host.pid
+            let pods = try await PodPair(hostArguments: ["--topology", topology, "--mode", "netns", "--token-file", tokens.right])
+            defer { pods.remove() }
+            #expect(pods.printed == "listening on 198.19.254.2:7100")
 
             let up = try ChildProcess(
-                [
-                    IPCommand.executable, "netns", "exec", runnerPod.name, EdgesimProcess.executable, "up", topology, "--mode", "netns",
-                    "--node-hosts", "198.19.254.2:7100", "--node-host-token", tokens.right,
-                ], output: .null, errors: .pipe)
+                pods.inRunnerPod(
+                    ["up", topology, "--mode", "netns", "--node-hosts", "198.19.254.2:7100", "--node-host-token", tokens.right]),
+                output: .null, errors: .pipe)
             defer { up.signal(SIGKILL) }
             let upSaid = Locked<[String]>([])
             Task { for await line in LineStream.lines(of: up.errors!) { upSaid.mutate { $0.append(line) } } }
             #expect(EdgesimProcess.waitUntil(seconds: 30) { upSaid.value.contains("started 3/3 edge nodes") }, "\(upSaid.value)")
-            #expect(NetworkNamespace.list().filter { $0.hasPrefix("edgesim-\(hostPID)-") }.count == 3)
+            #expect(pods.hostNamespaces.count == 3)
 
-            // Packets now vanish both ways; neither side closes anything.
-            try IPCommand.batch(["link set \(device)b down"], namespace: nodePod.name)
+            try pods.darken()
             #expect(
                 EdgesimProcess.waitUntil(seconds: 60) {
-                    hostSaid.value.contains { $0.hasSuffix("went: 3 nodes stopped, their namespaces deleted") }
-                },
-                "\(hostSaid.value)")
-            #expect(NetworkNamespace.list().filter { $0.hasPrefix("edgesim-\(hostPID)-") }.isEmpty)
+                    pods.said.value.contains { $0.hasSuffix("went: 3 nodes stopped, their namespaces deleted") }
+                }, "\(pods.said.value)")
+            #expect(pods.hostNamespaces.isEmpty)
             #expect(
                 EdgesimProcess.waitUntil(seconds: 60) {
                     upSaid.value.filter { $0.contains("exited unexpectedly (status 255)") }.count == 3
@@ -240,8 +251,8 @@ extension FleetRuns {
                 "\(upSaid.value.suffix(20))")
             up.signal(SIGTERM)
             #expect(await up.exited() == 0)
-            host.signal(SIGTERM)
-            #expect(await host.exited() == 0)
+            pods.host.signal(SIGTERM)
+            #expect(await pods.host.exited() == 0)
         }
 
         /// A runner killed mid-run: its connection closes with it, and the host stops its nodes

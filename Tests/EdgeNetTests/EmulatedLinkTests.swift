@@ -113,28 +113,7 @@ struct EmulatedLinkTests {
         try await withPair(kind, latency: .milliseconds(1)) { pair in
             let origin = TCPOrigin(group: pair.groupB)
             try await origin.start(address: Self.addressB, ports: [7])
-            let sent = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
-            let received = pair.groupA.any().makePromise(of: [UInt8].self)
-            let connecting = pair.groupA.onLoop { loop in
-                ClientBootstrap(group: loop).connectTimeout(.seconds(3))
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(ByteCounter(expecting: sent.count, done: received))
-                        }
-                    }
-                    .connect(to: Endpoint(Self.addressB, 7).socketAddress)
-            }
-            let channel: any Channel
-            do {
-                channel = try await connecting.get()
-            } catch {
-                received.fail(error)
-                throw error
-            }
-            // Not awaited: a write that never drains (nothing acknowledged) must not hold the test.
-            channel.writeAndFlush(ByteBuffer(bytes: sent), promise: nil)
-            let echoed = try await received.futureResult.get()
-            try await channel.close()
+            let (sent, echoed) = try await ByteCounter.echoMegabyte(from: pair.groupA, to: Endpoint(Self.addressB, 7))
             await origin.stop()
             #expect(echoed == sent)
         }
@@ -171,6 +150,36 @@ struct EmulatedLinkTests {
             try? await Task.sleep(for: .milliseconds(1))
         }
         return condition()
+    }
+}
+
+extension ByteCounter {
+    /// Sends a megabyte to an echo at `target` from a socket made on `group` (in its namespace),
+    /// and returns what was sent and what came back.
+    static func echoMegabyte(from group: any EventLoopGroup, to target: Endpoint) async throws -> (sent: [UInt8], echoed: [UInt8]) {
+        let sent = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        let received = group.any().makePromise(of: [UInt8].self)
+        let connecting = group.onLoop { loop in
+            ClientBootstrap(group: loop).connectTimeout(.seconds(3))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteCounter(expecting: sent.count, done: received))
+                    }
+                }
+                .connect(to: target.socketAddress)
+        }
+        let channel: any Channel
+        do {
+            channel = try await connecting.get()
+        } catch {
+            received.fail(error)
+            throw error
+        }
+        // Not awaited: a write that never drains (nothing acknowledged) must not hold the test.
+        channel.writeAndFlush(ByteBuffer(bytes: sent), promise: nil)
+        let echoed = try await received.futureResult.get()
+        try await channel.close()
+        return (sent, echoed)
     }
 }
 

@@ -80,27 +80,7 @@ struct PodTunnelTests {
         let origin = TCPOrigin(group: groupB)
         do {
             try await origin.start(address: Self.addressB, ports: [7])
-            let sent = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
-            let received = groupA.any().makePromise(of: [UInt8].self)
-            let connecting = groupA.onLoop { loop in
-                ClientBootstrap(group: loop).connectTimeout(.seconds(3))
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(ByteCounter(expecting: sent.count, done: received))
-                        }
-                    }
-                    .connect(to: Endpoint(Self.addressB, 7).socketAddress)
-            }
-            let channel: any Channel
-            do {
-                channel = try await connecting.get()
-            } catch {
-                received.fail(error)
-                throw error
-            }
-            channel.writeAndFlush(ByteBuffer(bytes: sent), promise: nil)
-            let echoed = try await received.futureResult.get()
-            try await channel.close()
+            let (sent, echoed) = try await ByteCounter.echoMegabyte(from: groupA, to: Endpoint(Self.addressB, 7))
             #expect(echoed == sent)
             #expect(origin.connections.first?.peer.address == Self.addressA)
             #expect(tunnelA.counters.sent > 700 && tunnelB.counters.received > 700, "\(tunnelA.counters) \(tunnelB.counters)")

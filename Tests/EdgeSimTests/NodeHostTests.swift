@@ -72,33 +72,7 @@ import Testing
     }
 
     static func plan(port: UInt16) throws -> FleetPlan {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-nodehost-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let topology = folder.appendingPathComponent("topology.yaml")
-        try """
-        name: pair
-        edge_nodes: [{name: ams}, {name: fra}]
-        clients: [{name: c1}]
-        origins: [{name: o1, kind: tcp-echo, ports: [\(port)]}]
-        links:
-          - {between: [c1, ams], rtt: 2ms}
-          - {between: [c1, fra], rtt: 4ms}
-          - {between: [ams, o1], rtt: 2ms}
-          - {between: [fra, o1], rtt: 2ms}
-        """.write(to: topology, atomically: true, encoding: .utf8)
-        let apps = folder.appendingPathComponent("apps.yaml")
-        try """
-        - id: echo
-          protocol: tcp/\(port)
-          dns: {type: CNAME, name: echo.example}
-          origin_direct: ["tcp://o1:\(port)"]
-        """.write(to: apps, atomically: true, encoding: .utf8)
-        let loader = ConfigLoader()
-        let scenario = Scenario(
-            topology: try loader.loadTopology(topology.path).value, topologyPath: topology.path,
-            applications: try loader.loadApplications(apps.path, topologyHosts: true).value)
-        return try FleetPlan(scenario: scenario, mode: .loopback)
+        try NodePodsTests.plan(mode: .loopback, names: ["ams", "fra"], port: port)
     }
 
     /// True when a TCP connection to address:port is accepted.

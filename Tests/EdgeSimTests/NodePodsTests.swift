@@ -12,10 +12,14 @@ import Testing
 @Suite struct NodePodsTests {
     /// Edge nodes e1...eN, a client and an origin linked to each, an echo application on `port`.
     static func plan(mode: FleetPlan.Mode, edges: Int, port: UInt16 = 7000) throws -> FleetPlan {
+        try plan(mode: mode, names: (1...edges).map { "e\($0)" }, port: port)
+    }
+
+    /// Edge nodes with these names, a client and an origin linked to each, an echo application on `port`.
+    static func plan(mode: FleetPlan.Mode, names: [String], port: UInt16) throws -> FleetPlan {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-pods-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let names = (1...edges).map { "e\($0)" }
         let topology = folder.appendingPathComponent("topology.yaml")
         try
             ([

@@ -115,6 +115,17 @@ public struct KubernetesManifests: Sendable {
             pods
             ? "\n        - name: node-host-token\n          secret:\n            secretName: \(name)-tokens\n            items:\n              - key: node-host\n                path: node-host-token"
             : ""
+        // Where both kinds of pod find the files (and the node-host token), at the pod spec's indentation.
+        let storage = """
+                      volumeMounts:
+                        - name: files
+                          mountPath: /etc/edgesim
+                          readOnly: true\(tokenMount)
+                  volumes:
+                    - name: files
+                      configMap:
+                        name: \(name)-files\(tokenVolume)
+            """
         let memory = memoryRequestMiB
         // Start-up grows with the fleet (7.8 s for 1,000 nodes here); the probes wait for it.
         let startupSeconds = 30 + topology.edgeNodes.count / 10
@@ -128,20 +139,12 @@ public struct KubernetesManifests: Sendable {
             ---
             apiVersion: v1
             kind: ConfigMap
-            metadata:
-              name: \(name)-files
-              namespace: \(options.namespace)
-              labels:
-                \(labels(4))
+            \(metadata("\(name)-files"))
             data:
             \(data)---
             apiVersion: v1
             kind: Secret
-            metadata:
-              name: \(name)-tokens
-              namespace: \(options.namespace)
-              labels:
-                \(labels(4))
+            \(metadata("\(name)-tokens"))
             type: Opaque
             stringData:
               api: \(Self.quoted(token))
@@ -149,11 +152,7 @@ public struct KubernetesManifests: Sendable {
             ---
             apiVersion: apps/v1
             kind: Deployment
-            metadata:
-              name: \(name)
-              namespace: \(options.namespace)
-              labels:
-                \(labels(4))
+            \(metadata("\(name)"))
             spec:
               replicas: 1
               # One fleet at a time: its namespaces and addresses are the pod's own.
@@ -205,22 +204,11 @@ public struct KubernetesManifests: Sendable {
                         tcpSocket:
                           port: api
                         periodSeconds: 10
-                      volumeMounts:
-                        - name: files
-                          mountPath: /etc/edgesim
-                          readOnly: true\(tokenMount)
-                  volumes:
-                    - name: files
-                      configMap:
-                        name: \(name)-files\(tokenVolume)
+            \(storage)
             ---
             apiVersion: v1
             kind: Service
-            metadata:
-              name: \(name)-api
-              namespace: \(options.namespace)
-              labels:
-                \(labels(4))
+            \(metadata("\(name)-api"))
             spec:
               type: ClusterIP
               selector:
@@ -231,12 +219,12 @@ public struct KubernetesManifests: Sendable {
                   targetPort: api
                   protocol: TCP
 
-            """ + (pods ? nodePodManifests(files: files, tokenMount: tokenMount, tokenVolume: tokenVolume, labels: labels) : "")
+            """ + (pods ? nodePodManifests(files: files, storage: storage) : "")
     }
 
     /// The node-host pods: a headless Service that gives each pod a name, and a StatefulSet
     /// whose pods each wait for the runner (`edgesim node-host --listen`).
-    private func nodePodManifests(files: [String], tokenMount: String, tokenVolume: String, labels: (Int) -> String) -> String {
+    private func nodePodManifests(files: [String], storage: String) -> String {
         let command =
             ["edgesim", "node-host", "--listen", "0.0.0.0:\(options.nodeHostPort)", "--topology"] + files
             + ["--mode", "netns", "--token-file", "/etc/edgesim-token/node-host-token"]
@@ -245,11 +233,7 @@ public struct KubernetesManifests: Sendable {
             ---
             apiVersion: v1
             kind: Service
-            metadata:
-              name: \(name)-nodes
-              namespace: \(options.namespace)
-              labels:
-                \(labels(4))
+            \(metadata("\(name)-nodes"))
             spec:
               # Headless: each node-host pod is reached by its own name, as the runner lists them.
               clusterIP: None
@@ -264,11 +248,7 @@ public struct KubernetesManifests: Sendable {
             ---
             apiVersion: apps/v1
             kind: StatefulSet
-            metadata:
-              name: \(name)-nodes
-              namespace: \(options.namespace)
-              labels:
-                \(labels(4))
+            \(metadata("\(name)-nodes"))
             spec:
               serviceName: \(name)-nodes
               replicas: \(options.nodePods ?? 0)
@@ -306,16 +286,21 @@ public struct KubernetesManifests: Sendable {
                         tcpSocket:
                           port: control
                         periodSeconds: 5
-                      volumeMounts:
-                        - name: files
-                          mountPath: /etc/edgesim
-                          readOnly: true\(tokenMount)
-                  volumes:
-                    - name: files
-                      configMap:
-                        name: \(name)-files\(tokenVolume)
+            \(storage)
 
             """
+    }
+
+    /// An object's metadata block, at the top level of its document.
+    private func metadata(_ objectName: String) -> String {
+        """
+        metadata:
+          name: \(objectName)
+          namespace: \(options.namespace)
+          labels:
+            app.kubernetes.io/name: edgesim
+            app.kubernetes.io/instance: \(name)
+        """
     }
 
     /// A YAML double-quoted scalar (a JSON string is one).

@@ -82,14 +82,7 @@ public final class NodeHostProcess: Sendable {
         if let pod { return try await connect(pod.pods, pod.pod, timeout: timeout) }
         // A host needs no working directory (its files' paths are absolute); "/" is one it can always enter.
         let process = try ChildProcess(command, directory: "/", input: .pipe, output: .pipe, errors: .pipe)
-        state.withLock {
-            $0.process = process
-            $0.input = process.input
-            $0.closing = false
-            $0.running = []
-            $0.ending = []
-        }
-        process.onExit { [self] status in exited(status) }
+        adopt(process)
         guard let output = process.output, let errors = process.errors else { throw Failure(description: "\(name): no pipes") }
         Task { [self] in await read(LineStream.lines(of: output)) }
         Task { [self] in
@@ -114,6 +107,18 @@ public final class NodeHostProcess: Sendable {
         }
     }
 
+    /// Takes a newly started process (or connection) as the one requests go to, with no node in it yet.
+    private func adopt(_ link: any NodeHostLink) {
+        state.withLock {
+            $0.process = link
+            $0.input = link.input
+            $0.closing = false
+            $0.running = []
+            $0.ending = []
+        }
+        link.onExit { [self] status in exited(status) }
+    }
+
     private func read(_ lines: AsyncStream<String>) async {
         for await line in lines {
             switch NodeControl.line(from: Array(line.utf8)) {
@@ -129,14 +134,7 @@ public final class NodeHostProcess: Sendable {
     private func connect(_ pods: NodePods, _ pod: NodePods.Pod, timeout: Duration) async throws {
         let connection = try await reach(pod, within: timeout)
         let link = RemoteNodeHost(connection)
-        state.withLock {
-            $0.process = link
-            $0.input = link.input
-            $0.closing = false
-            $0.running = []
-            $0.ending = []
-        }
-        link.onExit { [self] status in exited(status) }
+        adopt(link)
         Task { [self] in
             await read(link.lines())
             link.finished()
