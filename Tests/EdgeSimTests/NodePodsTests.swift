@@ -108,6 +108,29 @@ import Testing
         return (host, Dictionary(uniqueKeysWithValues: plan.edgeNodes.map { ($0, HostedNode(name: $0, host: host)) }))
     }
 
+    @Test func aHostThatIsStoppedEndsItsSessionAsIfTheRunnerHadGone() async throws {
+        let port = try NodeHostTests.freePort()
+        let plan = try NodePodsTests.plan(mode: .loopback, edges: 1, port: port)
+        let (listener, running) = try listener(plan, token: nil)
+        let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
+        let pods = try NodePods(addresses: ["127.0.0.1:\(listener.port)"], token: nil, plan: plan)
+        let host = NodeHostProcess(
+            name: "node-host-1", nodes: plan.edgeNodes, command: [], onEvent: { _ in }, onLog: { _, _ in },
+            onExit: { _, status, _ in exited.yield(status) }, pod: (pods, pods.pods[0]))
+        let node = HostedNode(name: "e1", host: host)
+        try await node.start(timeout: .seconds(10))
+        let address = "127.79.\(UInt8.random(in: 100...199)).1"
+        try await node.startServing("echo", on: [IPAddress(address)!])
+        #expect(NodeHostTests.accepts(address, port))
+
+        running.cancel()
+        try await running.value
+        var statuses = exits.makeAsyncIterator()
+        #expect(await statuses.next() == RemoteNodeHost.lostStatus)
+        #expect(!host.isRunning("e1"))
+        #expect(!NodeHostTests.accepts(address, port))
+    }
+
     @Test func aRunnerStartedBeforeItsHostWaitsForIt() async throws {
         let port = try NodeHostTests.freePort()
         let plan = try NodePodsTests.plan(mode: .loopback, edges: 1, port: port)

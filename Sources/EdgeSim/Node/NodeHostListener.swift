@@ -12,7 +12,7 @@ import Synchronization
 /// host, in netns mode their tunnels and its tunnel port), and then drives the nodes with the
 /// same JSON lines as over standard input. When the connection closes, every node stops, the
 /// namespaces made for them go, and the next runner may connect. One runner at a time: another
-/// is told who is served.
+/// is told who is served. SIGTERM or SIGINT ends the session running as if its runner had gone.
 public final class NodeHostListener: Service {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -27,6 +27,8 @@ public final class NodeHostListener: Service {
     private let listener: Int32
     /// The runner served now, and since when; another is refused meanwhile.
     private let serving = Mutex<(peer: String, since: Date)?>(nil)
+    /// Every connection open now, so a shutdown can end their sessions.
+    private let open = Mutex<Set<Int32>>([])
     /// The port it listens on.
     public let port: Int
 
@@ -58,9 +60,11 @@ public final class NodeHostListener: Service {
                     sessions.addTask { await self.serve(connection) }
                 }
             }
-        } onCancelOrGracefulShutdown: { [listener] in
-            // Wakes the accepting thread; the session running ends when its runner goes.
+        } onCancelOrGracefulShutdown: { [listener, self] in
+            // Wakes the accepting thread, and ends every session as if its runner had gone:
+            // the nodes stop and what was made for them is deleted before the process ends.
             shutdown(listener, Int32(SHUT_RDWR))
+            for descriptor in self.open.withLock({ $0 }) { shutdown(descriptor, Int32(SHUT_RDWR)) }
         }
         close(listener)
     }
@@ -68,6 +72,12 @@ public final class NodeHostListener: Service {
     /// One runner's session, from its hello to its going away.
     func serve(_ connection: ControlSocket.Connection) async {
         let handle = FileHandle(fileDescriptor: connection.descriptor, closeOnDealloc: true)
+        open.withLock { _ = $0.insert(connection.descriptor) }
+        defer {
+            open.withLock { _ = $0.remove(connection.descriptor) }
+            // Closed only after it is off the list, so a shutdown never reaches a reused descriptor.
+            withExtendedLifetime(handle) {}
+        }
         func refuse(_ id: Int, _ problem: String) {
             say("refused runner \(connection.peer): \(problem)")
             try? handle.writeAll(NodeControl.encode(NodeControl.Output(reply: id, error: problem)))
