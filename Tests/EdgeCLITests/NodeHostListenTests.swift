@@ -4,7 +4,8 @@ import Foundation
 import Testing
 
 /// Scenarios whose edge nodes run in `edgesim node-host --listen` processes, as in node-host
-/// pods: runs are green (nodes killed and frozen as the scenarios ask, IPv6 clients), in netns
+/// pods: runs are green (nodes killed and frozen as the scenarios ask, IPv6 clients, edge TLS
+/// with the runner's certificates given to the hosts), in netns
 /// mode every node's traffic crossed the tunnels, a runner with the wrong token is refused with
 /// the reason, and when a run ends, or its runner is killed, the hosts keep nothing of it.
 extension FleetRuns {
@@ -81,7 +82,7 @@ extension FleetRuns {
                 + (EdgesimProcess.isRoot
                     ? [
                         ("lab-echo", "netns", 1), ("frozen-node", "netns", 1), ("global-failover", "netns", 2),
-                        ("ipv6-clients", "netns", 1),
+                        ("ipv6-clients", "netns", 1), ("edge-tls", "netns", 1),
                     ]
                     : [])
         }

@@ -1,5 +1,6 @@
 import EdgeModel
 import EdgeNet
+import EdgeProxy
 import Foundation
 import Logging
 import Testing
@@ -59,6 +60,25 @@ import Testing
     @Test func portZeroIsAnyPortWhereAsked() throws {
         let (host, port) = try #require(NodePods.parse("127.0.0.1:0", anyPort: true))
         #expect(host == "127.0.0.1" && port == 0)
+    }
+
+    @Test(arguments: ["../ca.pem", "a/b.pem", ".hidden", "", "ca pem", "é.pem"])
+    func certificateFilesWithNamesThatAreNotPlainAreRefused(_ name: String) {
+        #expect(CertificateFiles.problem([name: "x"])?.contains("is not a plain file name") == true)
+    }
+
+    @Test func certificateFilesOverTheirLimitsAreRefusedAndPlainOnesWritten() throws {
+        #expect(CertificateFiles.problem(["big.pem": String(repeating: "x", count: 64 * 1024 + 1)])?.contains("over 64 KiB") == true)
+        #expect(CertificateFiles.problem(Dictionary(uniqueKeysWithValues: (0...1024).map { ("f\($0).pem", "x") })) != nil)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-pods-files-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let files = ["ca.pem": "certificate\n", "app-key.pem": "key\n"]
+        try CertificateFiles.write(files, into: folder)
+        #expect(try CertificateFiles.read(folder) == files)
+        let key = try FileManager.default.attributesOfItem(atPath: folder + "/app-key.pem")[.posixPermissions] as? Int
+        #expect(key == 0o600)
+        #expect(throws: CertificateFiles.Failure.self) { try CertificateFiles.write(["../escape.pem": "x"], into: folder) }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/../escape.pem"))
     }
 
     @Test func nodesAreSpreadInTopologyOrderAsEvenlyAsTheyGo() throws {
@@ -129,6 +149,45 @@ import Testing
         #expect(await statuses.next() == RemoteNodeHost.lostStatus)
         #expect(!host.isRunning("e1"))
         #expect(!NodeHostTests.accepts(address, port))
+    }
+
+    /// An application with edge TLS defined while the fleet runs: its certificate, issued into
+    /// the runner's folder after the hello, reaches the host before the definition does.
+    @Test func certificatesIssuedWhileTheFleetRunsReachTheHostBeforeTheirApplication() async throws {
+        let port = try NodeHostTests.freePort()
+        let plan = try NodePodsTests.plan(mode: .loopback, edges: 1, port: port)
+        let (listener, running) = try listener(plan, token: nil)
+        defer { running.cancel() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-pods-tls-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let ca = try LocalCA(name: "test fleet CA")
+        try ca.write(to: folder)
+        let apps = folder.appendingPathComponent("secure.yaml")
+        try
+            "- id: secure\n  protocol: tcp/\(port)\n  dns: {type: CNAME, name: secure.example}\n  origin_direct: [\"tcp://o1:\(port)\"]\n  tls: flexible\n"
+            .write(to: apps, atomically: true, encoding: .utf8)
+        let secure = try plan.served(try #require(ConfigLoader().loadApplications(apps.path, topologyHosts: true).value.first))
+        try FileManager.default.removeItem(at: apps)
+
+        for (given, works) in [(folder.path, true), (nil, false)] {
+            let pods = try NodePods(addresses: ["127.0.0.1:\(listener.port)"], token: nil, plan: plan)
+            let host = NodeHostProcess(
+                name: "node-host-1", nodes: plan.edgeNodes, command: [], onEvent: { _ in }, onLog: { _, _ in }, onExit: { _, _, _ in },
+                pod: (pods, pods.pods[0]), certificateFolder: given)
+            let node = HostedNode(name: "e1", host: host)
+            try await node.start(timeout: .seconds(10))
+            try ca.issue(names: ["secure.example"]).write(to: folder, name: "secure")
+            if works {
+                try await node.define(secure)
+            } else {
+                // Without the runner's folder the host has no certificate for it, and says so.
+                let refused = await #expect(throws: (any Error).self) { try await node.define(secure) }
+                #expect("\(refused.map { "\($0)" } ?? "")".contains("secure"), "\(String(describing: refused))")
+            }
+            await host.stop(grace: .seconds(5))
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("secure.pem"))
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("secure-key.pem"))
+        }
     }
 
     @Test func aRunnerStartedBeforeItsHostWaitsForIt() async throws {

@@ -179,7 +179,7 @@ public final class Fleet: AddressServing {
                         options.say(
                             (["node \(node) exited unexpectedly (status \(status)); its last lines:"] + said).joined(separator: "\n"))
                     }
-                }, pod: options.nodePods.map { ($0, $0.pods[index]) }, resolver: resolver.last)
+                }, pod: options.nodePods.map { ($0, $0.pods[index]) }, resolver: resolver.last, certificateFolder: certificates?.path)
             hosts.append(host)
             for name in members { nodes[name] = HostedNode(name: name, host: host) }
         }
@@ -223,10 +223,6 @@ public final class Fleet: AddressServing {
             served = try plan.served(app)
         } catch {
             throw StartFailure(description: error.description)
-        }
-        if served.tls != .off, options.nodePods != nil {
-            throw StartFailure(
-                description: "\(app.id) serves edge TLS: node hosts elsewhere (--node-hosts) do not have the fleet's certificates")
         }
         if served.tls != .off, let certificates {
             do {
@@ -339,10 +335,6 @@ public final class Fleet: AddressServing {
     /// Brings everything up: origins, DNS, node processes (a few at a time), then the
     /// applications' first addresses on every node and the fabric, then publishes the zones.
     public func start(drain: Duration) async throws {
-        if options.nodePods != nil, let app = plan.applications.first(where: { $0.tls != .off }) {
-            throw StartFailure(
-                description: "\(app.id) serves edge TLS: node hosts elsewhere (--node-hosts) do not have the fleet's certificates")
-        }
         if let certificates {
             do {
                 try FleetCertificates.issue(plan, zones: zones, into: certificates)

@@ -29,6 +29,7 @@ public final class HostedNode: AddressServing, Sendable {
     /// Starts the node (and its host process, if that is not running) and waits until it is ready.
     public func start(timeout: Duration = .seconds(30)) async throws {
         try await host.startNode(name, timeout: timeout)
+        try await host.syncFiles()
         // A node started anew reads the applications of the fleet's start; later changes are given again.
         for (app, json) in state.withLock({ $0.changes }).sorted(by: { $0.key < $1.key }) {
             let reply = await host.send(json == nil ? .remove : .define, node: name, app: app, application: json ?? nil)
@@ -40,6 +41,7 @@ public final class HostedNode: AddressServing, Sendable {
     public func define(_ app: Application) async throws {
         let json = String(decoding: app.spectrumJSON, as: UTF8.self)
         state.withLock { $0.changes[app.id] = .some(json) }
+        if app.tls != .off { try await host.syncFiles() }
         if let problem = await host.send(.define, node: name, app: app.id, application: json).error {
             throw NodeHostProcess.Failure(description: "node \(name): \(problem)")
         }

@@ -35,6 +35,9 @@ public enum NodeControl {
             /// node-host listening for its runner (`--listen`): the first request of a session,
             /// naming the nodes to host, their tunnels and where the runner's tunnel socket is.
             case hello
+            /// node-host listening: the fleet's certificate files as they are now (`files`), for
+            /// applications with edge TLS defined after the hello.
+            case files
         }
 
         public var id: Int
@@ -57,6 +60,9 @@ public enum NodeControl {
         public var tunnelPort: Int?
         /// For `hello`: the DNS server the nodes ask, as address:port.
         public var resolver: String?
+        /// For `hello` and `files`: the fleet's certificate folder (its CA and what it issued), by
+        /// file name.
+        public var files: [String: String]?
         /// For `hello`: `FleetPlan.fingerprint` of the runner's plan, which the host's must match.
         public var fleet: String?
 

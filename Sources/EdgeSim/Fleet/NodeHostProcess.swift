@@ -23,6 +23,8 @@ public final class NodeHostProcess: Sendable {
     public let pod: (pods: NodePods, pod: NodePods.Pod)?
     /// The DNS server its nodes ask, as address:port, for one elsewhere.
     let resolver: String?
+    /// The fleet's certificate folder, whose files go to one elsewhere (it cannot read them here).
+    let certificateFolder: String?
     private let onEvent: @Sendable (ProxyEvent) -> Void
     private let onLog: @Sendable (String, String) -> Void
     private let onExit: @Sendable (String, Int32, Bool) -> Void
@@ -41,15 +43,18 @@ public final class NodeHostProcess: Sendable {
         var ending: Set<String> = []
         /// The runner asked the whole process to stop.
         var closing = false
+        /// The certificate files a host elsewhere has now.
+        var sentFiles: [String: String] = [:]
     }
 
     public init(
         name: String, nodes: [String], command: [String], onEvent: @escaping @Sendable (ProxyEvent) -> Void,
         onLog: @escaping @Sendable (_ node: String, _ line: String) -> Void,
         onExit: @escaping @Sendable (_ node: String, _ status: Int32, _ expected: Bool) -> Void,
-        pod: (pods: NodePods, pod: NodePods.Pod)? = nil, resolver: String? = nil
+        pod: (pods: NodePods, pod: NodePods.Pod)? = nil, resolver: String? = nil, certificateFolder: String? = nil
     ) {
         self.resolver = resolver
+        self.certificateFolder = certificateFolder
         self.name = name
         self.nodes = nodes
         self.command = command
@@ -141,8 +146,12 @@ public final class NodeHostProcess: Sendable {
         }
         do {
             let port = pods.plan.mode == .netns ? try await pods.tunnelPort(local: connection.local) : nil
-            let reply = await send(pods.hello(pod, tunnelPort: port, resolver: resolver), timeout: timeout)
+            let files = try certificateFolder.map(CertificateFiles.read) ?? [:]
+            var hello = pods.hello(pod, tunnelPort: port, resolver: resolver)
+            hello.files = files.isEmpty ? nil : files
+            let reply = await send(hello, timeout: timeout)
             if let problem = reply.error { throw Failure(description: "\(name) at \(pod.address) refused the runner: \(problem)") }
+            state.withLock { $0.sentFiles = files }
             try pods.connected(pod, peer: connection.peer, tunnelPort: reply.tunnelPort)
         } catch {
             await link.end(within: .zero)
@@ -171,6 +180,21 @@ public final class NodeHostProcess: Sendable {
             try await Task.sleep(for: wait)
             wait = min(wait * 2, .seconds(2))
         }
+    }
+
+    /// Gives a host elsewhere the fleet's certificate files if they changed since it last got them
+    /// (an application with edge TLS defined while the fleet runs); nothing for a child process,
+    /// which reads the folder itself.
+    func syncFiles() async throws {
+        guard pod != nil, let certificateFolder, pid == nil, state.withLock({ $0.process?.isRunning == true }) else { return }
+        let files = try CertificateFiles.read(certificateFolder)
+        guard files != state.withLock({ $0.sentFiles }) else { return }
+        var request = NodeControl.Request(id: 0, op: .files, app: "", addresses: [])
+        request.files = files
+        if let problem = await send(request, timeout: .seconds(10)).error {
+            throw Failure(description: "\(name): cannot give it the certificate files: \(problem)")
+        }
+        state.withLock { $0.sentFiles = files }
     }
 
     /// The node a log line speaks of (`node NAME: ...`, or swift-log's `node=NAME`), else the host.

@@ -14,14 +14,20 @@ public final class NodeHostControlService: Service {
     let output: FileHandle
     /// How long the nodes' connections may take to finish when the runner goes. Default 5 s.
     let drain: Duration
+    /// Where `files` requests go (a node host listening for runners elsewhere); nil: refused.
+    let files: (@Sendable ([String: String]) -> String?)?
     private let writing = Mutex(())
     private let queues = Mutex<[String: AsyncStream<NodeControl.Request>.Continuation]>([:])
 
-    public init(host: NodeHost, drain: Duration = .seconds(5), input: FileHandle = .standardInput, output: FileHandle = .standardOutput) {
+    public init(
+        host: NodeHost, drain: Duration = .seconds(5), input: FileHandle = .standardInput, output: FileHandle = .standardOutput,
+        files: (@Sendable ([String: String]) -> String?)? = nil
+    ) {
         self.host = host
         self.drain = drain
         self.input = input
         self.output = output
+        self.files = files
     }
 
     public func run() async throws {
@@ -29,6 +35,11 @@ public final class NodeHostControlService: Service {
             for await line in LineStream.lines(of: input) where !line.isEmpty {
                 guard let request = NodeControl.request(from: Array(line.utf8)) else {
                     write(NodeControl.Output(reply: -1, error: "not a control request: \(line.prefix(80))"))
+                    continue
+                }
+                if request.op == .files {
+                    let problem = files.map { $0(request.files ?? [:]) } ?? "certificate files are given only to a node host that listens"
+                    write(NodeControl.Output(reply: request.id, error: problem))
                     continue
                 }
                 guard let name = request.node, host.blueprints[name] != nil else {

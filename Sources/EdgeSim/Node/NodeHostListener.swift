@@ -85,7 +85,7 @@ public final class NodeHostListener: Service {
         guard let line = ControlSocket.readLine(connection.descriptor, timeout: .seconds(10)),
             let hello = NodeControl.request(from: line), hello.op == .hello
         else { return refuse(-1, "the first request must be a hello") }
-        if let problem = check(hello) { return refuse(hello.id, problem) }
+        if let problem = check(hello) ?? hello.files.flatMap(CertificateFiles.problem) { return refuse(hello.id, problem) }
         let busy = serving.withLock { serving -> (peer: String, since: Date)? in
             if let serving { return serving }
             serving = (connection.peer, Date())
@@ -109,7 +109,25 @@ public final class NodeHostListener: Service {
                 return refuse(hello.id, "cannot make the nodes' namespaces: \(error)")
             }
         }
+        // The runner's certificates, in a folder of the session's (removed with it).
+        let sessionFolder = hello.files.map { _ in
+            FileManager.default.temporaryDirectory.appendingPathComponent(
+                "\(FleetCertificates.folderPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            ).path
+        }
+        let certificateFolder = sessionFolder ?? self.certificateFolder
+        if let files = hello.files, let folder = sessionFolder {
+            do {
+                try CertificateFiles.write(files, into: folder)
+            } catch {
+                try? FileManager.default.removeItem(atPath: folder)
+                await network?.stop()
+                return refuse(hello.id, "cannot keep the certificate files: \(error)")
+            }
+        }
+        defer { if let sessionFolder { try? FileManager.default.removeItem(atPath: sessionFolder) } }
         var options = self.options
+        options.certificateFolder = certificateFolder
         options.namespacePrefix = network?.namespacePrefix
         if let resolver = hello.resolver { options.resolver = Endpoint(resolver) }
         let events = EventLog(output: handle)
@@ -120,7 +138,17 @@ public final class NodeHostListener: Service {
         var reply = NodeControl.Output(reply: hello.id, error: nil)
         reply.tunnelPort = tunnelPort
         try? handle.writeAll(NodeControl.encode(reply))
-        let control = NodeHostControlService(host: host, drain: .seconds(1), input: handle, output: handle)
+        let control = NodeHostControlService(
+            host: host, drain: .seconds(1), input: handle, output: handle,
+            files: { files in
+                guard let sessionFolder else { return "this session has no certificate folder: the runner gave no files at hello" }
+                do {
+                    try CertificateFiles.write(files, into: sessionFolder)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            })
         try? await control.run()
         await host.shutdown(grace: .seconds(1))
         events.flush()
