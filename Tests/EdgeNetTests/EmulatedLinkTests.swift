@@ -73,21 +73,23 @@ struct EmulatedLinkTests {
         try await withPair(kind, latency: .milliseconds(20)) { pair in
             let origin = TCPOrigin(group: pair.groupB)
             try await origin.start(address: Self.addressB, ports: [7])
+            // A handshake is one round trip: every one takes 2 x 20 ms at least. A delay applied
+            // twice would make every one 80 ms or more, so one quicker than that shows there is
+            // no more. Other tests loading both cores can only add time, so connections go on
+            // (at most 30) until one comes in under 80 ms.
             var times: [Double] = []
-            for _ in 0..<5 {
+            while times.count < 30, times.allSatisfy({ $0 >= 80 }) {
                 let started = ContinuousClock.now
                 let channel = try await connect(pair, timeout: .seconds(3))
                 times.append((ContinuousClock.now - started).seconds * 1000)
                 try await channel.close()
             }
             // The origin accepts when the handshake's last ACK arrives, a link crossing after the client is done.
-            #expect(await eventually { origin.connections.count == 5 })
+            let made = times.count
+            #expect(await eventually { origin.connections.count == made })
             await origin.stop()
-            // A handshake is one round trip: every one takes 2 x 20 ms at least; the quickest shows
-            // there is no more (other tests loading both cores can only add to the rest), and a
-            // delay applied twice would make even the quickest 80 ms.
-            #expect(times.allSatisfy { $0 >= 40 } && times.min()! < 60, "connect times \(times) ms")
-            #expect(pair.link.counters.forwarded >= 10)
+            #expect(times.allSatisfy { $0 >= 40 } && times.min()! < 80, "connect times \(times) ms")
+            #expect(pair.link.counters.forwarded >= 2 * made)
             #expect(origin.connections.allSatisfy { $0.peer.address == Self.addressA })
         }
     }
