@@ -152,11 +152,12 @@ import Testing
     }
 
     /// An application with edge TLS defined while the fleet runs: its certificate, issued into
-    /// the runner's folder after the hello, reaches the host before the definition does.
+    /// the runner's folder after the hello, reaches the host (sealed, as the hello's) before the
+    /// definition does.
     @Test func certificatesIssuedWhileTheFleetRunsReachTheHostBeforeTheirApplication() async throws {
         let port = try NodeHostTests.freePort()
         let plan = try NodePodsTests.plan(mode: .loopback, edges: 1, port: port)
-        let (listener, running) = try listener(plan, token: nil)
+        let (listener, running) = try listener(plan, token: "s3cret")
         defer { running.cancel() }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-pods-tls-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -170,7 +171,7 @@ import Testing
         try FileManager.default.removeItem(at: apps)
 
         for (given, works) in [(folder.path, true), (nil, false)] {
-            let pods = try NodePods(addresses: ["127.0.0.1:\(listener.port)"], token: nil, plan: plan)
+            let pods = try NodePods(addresses: ["127.0.0.1:\(listener.port)"], token: "s3cret", plan: plan)
             let host = NodeHostProcess(
                 name: "node-host-1", nodes: plan.edgeNodes, command: [], onEvent: { _ in }, onLog: { _, _ in }, onExit: { _, _, _ in },
                 pod: (pods, pods.pods[0]), certificateFolder: given)
@@ -187,6 +188,83 @@ import Testing
             await host.stop(grace: .seconds(5))
             try FileManager.default.removeItem(at: folder.appendingPathComponent("secure.pem"))
             try FileManager.default.removeItem(at: folder.appendingPathComponent("secure-key.pem"))
+        }
+    }
+
+    /// A stand-in host on a plain socket sees what a runner with a token says: a proof that
+    /// answers its challenge, and the certificate files sealed; neither the token nor a key in
+    /// clear. A listener that does not open with a challenge is named as not a node host.
+    @Test func theTokenAndTheKeysNeverCrossTheConnectionInClear() async throws {
+        let plan = try NodePodsTests.plan(mode: .loopback, edges: 1, port: try NodeHostTests.freePort())
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-pods-seal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let ca = try LocalCA(name: "test fleet CA")
+        try ca.write(to: folder)
+        try ca.issue(names: ["secure.example"]).write(to: folder, name: "secure")
+        let files = try CertificateFiles.read(folder.path)
+        let key = try #require(files["secure-key.pem"])
+        #expect(key.contains("PRIVATE KEY"))
+
+        let (listener, port) = try ControlSocket.listen(host: "127.0.0.1", port: 0)
+        defer { close(listener) }
+        for opening in ["challenge", "garbage"] {
+            let standIn = Task {
+                try await ControlSocket.onThread { () -> (challenge: String, hello: String)? in
+                    guard let connection = ControlSocket.accept(listener) else { return nil }
+                    defer { close(connection.descriptor) }
+                    let handle = FileHandle(fileDescriptor: connection.descriptor, closeOnDealloc: false)
+                    let challenge = NodeHostHandshake.challenge()
+                    guard opening == "challenge" else {
+                        try? handle.write(contentsOf: Data("SSH-2.0-OpenSSH_9.2\n".utf8))
+                        return (challenge, "")
+                    }
+                    try? handle.write(contentsOf: NodeControl.encode(NodeControl.Output(challenge: challenge)))
+                    let hello = ControlSocket.readLine(connection.descriptor, timeout: .seconds(10)).map {
+                        String(decoding: $0, as: UTF8.self)
+                    }
+                    let id = hello.flatMap { NodeControl.request(from: Array($0.utf8)) }?.id ?? -1
+                    try? handle.write(contentsOf: NodeControl.encode(NodeControl.Output(reply: id, error: "seen enough")))
+                    return hello.map { (challenge, $0) }
+                }
+            }
+            let pods = try NodePods(addresses: ["127.0.0.1:\(port)"], token: "s3cret-token", plan: plan)
+            let host = NodeHostProcess(
+                name: "node-host-1", nodes: plan.edgeNodes, command: [], onEvent: { _ in }, onLog: { _, _ in }, onExit: { _, _, _ in },
+                pod: (pods, pods.pods[0]), certificateFolder: folder.path)
+            let refused = await #expect(throws: (any Error).self) {
+                try await HostedNode(name: "e1", host: host).start(timeout: .seconds(10))
+            }
+            let seen = try #require(try await standIn.value)
+            if opening == "garbage" {
+                #expect("\(refused.map { "\($0)" } ?? "")".contains("did not open with a challenge"), "\(String(describing: refused))")
+                continue
+            }
+            #expect("\(refused.map { "\($0)" } ?? "")".contains("seen enough"), "\(String(describing: refused))")
+            #expect(!seen.hello.contains("s3cret") && !seen.hello.contains("PRIVATE KEY") && !seen.hello.contains("BEGIN"))
+            let hello = try #require(NodeControl.request(from: Array(seen.hello.utf8)))
+            #expect(hello.op == .hello && hello.files == nil)
+            #expect(NodeHostHandshake.verify(hello.proof ?? "", token: "s3cret-token", challenge: seen.challenge, fleet: plan.fingerprint))
+            #expect(try NodeHostHandshake.open(hello.sealedFiles ?? "", token: "s3cret-token", challenge: seen.challenge) == files)
+        }
+    }
+
+    /// Sealed files reach only a host that has the token; one without is refused with the reason.
+    @Test func sealedFilesToAHostWithoutATokenAreRefused() throws {
+        let plan = try NodePodsTests.plan(mode: .loopback, edges: 1, port: try NodeHostTests.freePort())
+        let (open, openRunning) = try listener(plan, token: nil)
+        let (guarded, guardedRunning) = try listener(plan, token: "s3cret")
+        defer {
+            openRunning.cancel()
+            guardedRunning.cancel()
+        }
+        let challenge = NodeHostHandshake.challenge()
+        var request = NodeControl.Request(id: 1, op: .files, app: "", addresses: [])
+        request.sealedFiles = try NodeHostHandshake.seal(["ca.pem": "x"], token: "s3cret", challenge: challenge)
+        #expect(try guarded.files(of: request, challenge: challenge).get() == ["ca.pem": "x"])
+        #expect(throws: CertificateFiles.Failure.self) { try guarded.files(of: request, challenge: NodeHostHandshake.challenge()).get() }
+        switch open.files(of: request, challenge: challenge) {
+        case .success(let files): Issue.record("a host without a token opened sealed files: \(String(describing: files))")
+        case .failure(let failure): #expect(failure.description.contains("this host was given none"), "\(failure)")
         }
     }
 

@@ -79,6 +79,15 @@ public enum ControlSocket {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &limit, size)
     }
 
+    /// Runs a blocking call (connect, accept, a read) on a thread of its own: Swift's
+    /// cooperative pool has a thread a core, and a few calls waiting there on the network would
+    /// hold up everything else, the other side of the connection included.
+    public static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result(catching: body)) }.start()
+        }
+    }
+
     /// Reads bytes up to a newline (not included), at most `limit` of them, within `timeout`;
     /// nil at end of input, on a timeout, or when the line is longer.
     public static func readLine(_ fd: Int32, limit: Int = 1 << 20, timeout: Duration) -> [UInt8]? {

@@ -50,8 +50,9 @@ public enum NodeControl {
         public var node: String?
         /// For `stop`: seconds the node's connections may take to finish.
         public var grace: Double?
-        /// For `hello`: the shared secret the listener was given.
-        public var token: String?
+        /// For `hello`: proof that the runner holds the listener's token, for this connection's
+        /// challenge (`NodeHostHandshake`); the token itself never crosses.
+        public var proof: String?
         /// For `hello`: the nodes to host, and each one's tunnel id (netns mode).
         public var nodes: [String]?
         public var tunnels: [Int]?
@@ -61,8 +62,10 @@ public enum NodeControl {
         /// For `hello`: the DNS server the nodes ask, as address:port.
         public var resolver: String?
         /// For `hello` and `files`: the fleet's certificate folder (its CA and what it issued), by
-        /// file name.
+        /// file name; sent so only when there is no token.
         public var files: [String: String]?
+        /// The same files sealed with a key from the token and the challenge (`NodeHostHandshake`).
+        public var sealedFiles: String?
         /// For `hello`: `FleetPlan.fingerprint` of the runner's plan, which the host's must match.
         public var fleet: String?
 
@@ -89,6 +92,9 @@ public enum NodeControl {
         public var routes: SmartRoutingReport?
         /// The answer to `hello` in netns mode: the host's tunnel socket port.
         public var tunnelPort: Int?
+        /// What a node host listening for its runner says first: the challenge the hello's
+        /// proof answers.
+        public var challenge: String?
 
         public init(reply: Int, error: String?) {
             self.reply = reply
@@ -97,6 +103,8 @@ public enum NodeControl {
         }
 
         public init(ready: Bool) { self.ready = ready }
+
+        public init(challenge: String) { self.challenge = challenge }
     }
 
     /// A request line as a node reads it; nil when it is not one.

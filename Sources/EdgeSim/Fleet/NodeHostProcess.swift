@@ -45,6 +45,8 @@ public final class NodeHostProcess: Sendable {
         var closing = false
         /// The certificate files a host elsewhere has now.
         var sentFiles: [String: String] = [:]
+        /// The challenge a host elsewhere opened this connection with; files sent later are sealed for it.
+        var challenge: String?
     }
 
     public init(
@@ -139,6 +141,13 @@ public final class NodeHostProcess: Sendable {
     private func connect(_ pods: NodePods, _ pod: NodePods.Pod, timeout: Duration) async throws {
         let connection = try await reach(pod, within: timeout)
         let link = RemoteNodeHost(connection)
+        // The host speaks first: the challenge the hello answers. Read before the line stream starts.
+        let opening = (try? await ControlSocket.onThread { ControlSocket.readLine(connection.descriptor, timeout: .seconds(10)) }) ?? nil
+        guard let challenge = opening.flatMap({ NodeControl.output(from: $0) })?.challenge else {
+            await link.end(within: .zero)
+            throw Failure(
+                description: "\(name) at \(pod.address) did not open with a challenge: is it an edgesim node host (node-host --listen)?")
+        }
         adopt(link)
         Task { [self] in
             await read(link.lines())
@@ -147,11 +156,13 @@ public final class NodeHostProcess: Sendable {
         do {
             let port = pods.plan.mode == .netns ? try await pods.tunnelPort(local: connection.local) : nil
             let files = try certificateFolder.map(CertificateFiles.read) ?? [:]
-            var hello = pods.hello(pod, tunnelPort: port, resolver: resolver)
-            hello.files = files.isEmpty ? nil : files
+            let hello = try pods.hello(pod, challenge: challenge, tunnelPort: port, resolver: resolver, files: files)
             let reply = await send(hello, timeout: timeout)
             if let problem = reply.error { throw Failure(description: "\(name) at \(pod.address) refused the runner: \(problem)") }
-            state.withLock { $0.sentFiles = files }
+            state.withLock {
+                $0.sentFiles = files
+                $0.challenge = challenge
+            }
             try pods.connected(pod, peer: connection.peer, tunnelPort: reply.tunnelPort)
         } catch {
             await link.end(within: .zero)
@@ -167,9 +178,9 @@ public final class NodeHostProcess: Sendable {
         while true {
             let left = deadline - .now
             do {
-                return try await Task.detached {
+                return try await ControlSocket.onThread {
                     try ControlSocket.connect(host: pod.host, port: pod.port, timeout: max(.seconds(1), min(left, .seconds(5))))
-                }.value
+                }
             } catch {
                 guard ContinuousClock.now + wait < deadline else {
                     throw Failure(description: "\(name) at \(pod.address): cannot connect within \(timeout): \(error)")
@@ -186,11 +197,11 @@ public final class NodeHostProcess: Sendable {
     /// (an application with edge TLS defined while the fleet runs); nothing for a child process,
     /// which reads the folder itself.
     func syncFiles() async throws {
-        guard pod != nil, let certificateFolder, pid == nil, state.withLock({ $0.process?.isRunning == true }) else { return }
+        guard let pods = pod?.pods, let certificateFolder, pid == nil, state.withLock({ $0.process?.isRunning == true }) else { return }
         let files = try CertificateFiles.read(certificateFolder)
-        guard files != state.withLock({ $0.sentFiles }) else { return }
+        guard files != state.withLock({ $0.sentFiles }), let challenge = state.withLock({ $0.challenge }) else { return }
         var request = NodeControl.Request(id: 0, op: .files, app: "", addresses: [])
-        request.files = files
+        try pods.give(files, challenge: challenge, in: &request)
         if let problem = await send(request, timeout: .seconds(10)).error {
             throw Failure(description: "\(name): cannot give it the certificate files: \(problem)")
         }

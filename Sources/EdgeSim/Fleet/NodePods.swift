@@ -7,7 +7,7 @@ import Synchronization
 
 /// The runner's side of a fleet whose edge nodes run in node-host processes elsewhere, each
 /// listening for it (`edgesim node-host --listen`, as node-host pods do): which nodes each
-/// hosts, the shared token, and in netns mode the tunnel that joins each node's namespace there
+/// hosts, the shared token (proved, never sent: `NodeHostHandshake`), and in netns mode the tunnel that joins each node's namespace there
 /// to its namespace here, in the emulated topology (`NodePodNetwork` has the other end).
 public final class NodePods: Sendable {
     public struct Pod: Sendable, Hashable {
@@ -83,10 +83,14 @@ public final class NodePods: Sendable {
         return try await task.value
     }
 
-    /// What the runner says first to the process hosting `pod`.
-    func hello(_ pod: Pod, tunnelPort: Int?, resolver: String?) -> NodeControl.Request {
+    /// What the runner says to the process hosting `pod`, once given `challenge`: with the
+    /// certificate `files`, sealed when there is a token.
+    func hello(_ pod: Pod, challenge: String, tunnelPort: Int?, resolver: String?, files: [String: String]) throws
+        -> NodeControl.Request
+    {
         var hello = NodeControl.Request(id: 0, op: .hello, app: "", addresses: [])
-        hello.token = token
+        hello.proof = token.map { NodeHostHandshake.proof(token: $0, challenge: challenge, fleet: plan.fingerprint) }
+        try give(files, challenge: challenge, in: &hello)
         hello.nodes = pod.nodes
         hello.fleet = plan.fingerprint
         hello.resolver = resolver
@@ -95,6 +99,17 @@ public final class NodePods: Sendable {
             hello.tunnelPort = tunnelPort
         }
         return hello
+    }
+
+    /// Puts certificate `files` in `request`, sealed for `challenge` when there is a token; none
+    /// when there are none.
+    func give(_ files: [String: String], challenge: String, in request: inout NodeControl.Request) throws {
+        guard !files.isEmpty else { return }
+        if let token {
+            request.sealedFiles = try NodeHostHandshake.seal(files, token: token, challenge: challenge)
+        } else {
+            request.files = files
+        }
     }
 
     /// The process hosting `pod` said hello back from `peer`, with its tunnel socket's port.

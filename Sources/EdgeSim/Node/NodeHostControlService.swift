@@ -15,13 +15,13 @@ public final class NodeHostControlService: Service {
     /// How long the nodes' connections may take to finish when the runner goes. Default 5 s.
     let drain: Duration
     /// Where `files` requests go (a node host listening for runners elsewhere); nil: refused.
-    let files: (@Sendable ([String: String]) -> String?)?
+    let files: (@Sendable (NodeControl.Request) -> String?)?
     private let writing = Mutex(())
     private let queues = Mutex<[String: AsyncStream<NodeControl.Request>.Continuation]>([:])
 
     public init(
         host: NodeHost, drain: Duration = .seconds(5), input: FileHandle = .standardInput, output: FileHandle = .standardOutput,
-        files: (@Sendable ([String: String]) -> String?)? = nil
+        files: (@Sendable (NodeControl.Request) -> String?)? = nil
     ) {
         self.host = host
         self.drain = drain
@@ -38,7 +38,7 @@ public final class NodeHostControlService: Service {
                     continue
                 }
                 if request.op == .files {
-                    let problem = files.map { $0(request.files ?? [:]) } ?? "certificate files are given only to a node host that listens"
+                    let problem = files.map { $0(request) } ?? "certificate files are given only to a node host that listens"
                     write(NodeControl.Output(reply: request.id, error: problem))
                     continue
                 }

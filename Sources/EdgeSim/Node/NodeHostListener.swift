@@ -8,8 +8,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// A node-host process that waits for its runner on a TCP port (`edgesim node-host --listen`),
-/// as a node-host pod does: the runner connects, says `hello` (the shared token, the nodes to
-/// host, in netns mode their tunnels and its tunnel port), and then drives the nodes with the
+/// as a node-host pod does: the runner connects, is given a challenge, says `hello` (proof of
+/// the shared token for that challenge, the nodes to host, in netns mode their tunnels and its
+/// tunnel port; `NodeHostHandshake`), and then drives the nodes with the
 /// same JSON lines as over standard input. When the connection closes, every node stops, the
 /// namespaces made for them go, and the next runner may connect. One runner at a time: another
 /// is told who is served. SIGTERM or SIGINT ends the session running as if its runner had gone.
@@ -82,10 +83,18 @@ public final class NodeHostListener: Service {
             say("refused runner \(connection.peer): \(problem)")
             try? handle.writeAll(NodeControl.encode(NodeControl.Output(reply: id, error: problem)))
         }
-        guard let line = ControlSocket.readLine(connection.descriptor, timeout: .seconds(10)),
+        let challenge = NodeHostHandshake.challenge()
+        try? handle.writeAll(NodeControl.encode(NodeControl.Output(challenge: challenge)))
+        let first = try? await ControlSocket.onThread { ControlSocket.readLine(connection.descriptor, timeout: .seconds(10)) }
+        guard let line = first ?? nil,
             let hello = NodeControl.request(from: line), hello.op == .hello
         else { return refuse(-1, "the first request must be a hello") }
-        if let problem = check(hello) ?? hello.files.flatMap(CertificateFiles.problem) { return refuse(hello.id, problem) }
+        if let problem = check(hello, challenge: challenge) { return refuse(hello.id, problem) }
+        let given: [String: String]?
+        switch files(of: hello, challenge: challenge) {
+        case .success(let files): given = files
+        case .failure(let problem): return refuse(hello.id, problem.description)
+        }
         let busy = serving.withLock { serving -> (peer: String, since: Date)? in
             if let serving { return serving }
             serving = (connection.peer, Date())
@@ -110,13 +119,13 @@ public final class NodeHostListener: Service {
             }
         }
         // The runner's certificates, in a folder of the session's (removed with it).
-        let sessionFolder = hello.files.map { _ in
+        let sessionFolder = given.map { _ in
             FileManager.default.temporaryDirectory.appendingPathComponent(
                 "\(FleetCertificates.folderPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             ).path
         }
         let certificateFolder = sessionFolder ?? self.certificateFolder
-        if let files = hello.files, let folder = sessionFolder {
+        if let files = given, let folder = sessionFolder {
             do {
                 try CertificateFiles.write(files, into: folder)
             } catch {
@@ -140,10 +149,10 @@ public final class NodeHostListener: Service {
         try? handle.writeAll(NodeControl.encode(reply))
         let control = NodeHostControlService(
             host: host, drain: .seconds(1), input: handle, output: handle,
-            files: { files in
+            files: { [self] request in
                 guard let sessionFolder else { return "this session has no certificate folder: the runner gave no files at hello" }
                 do {
-                    try CertificateFiles.write(files, into: sessionFolder)
+                    try CertificateFiles.write(files(of: request, challenge: challenge).get() ?? [:], into: sessionFolder)
                     return nil
                 } catch {
                     return "\(error)"
@@ -156,9 +165,11 @@ public final class NodeHostListener: Service {
         say("runner \(connection.peer) went: \(names.count) nodes stopped\(network == nil ? "" : ", their namespaces deleted")")
     }
 
-    /// Why a hello is refused; nil when it is taken.
-    func check(_ hello: NodeControl.Request) -> String? {
-        if let token, !Self.same(hello.token ?? "", token) { return "wrong token" }
+    /// Why a hello answering `challenge` is refused; nil when it is taken.
+    func check(_ hello: NodeControl.Request, challenge: String) -> String? {
+        if let token, !NodeHostHandshake.verify(hello.proof ?? "", token: token, challenge: challenge, fleet: hello.fleet ?? "") {
+            return "wrong token"
+        }
         guard hello.fleet == plan.fingerprint else {
             return "the runner's fleet is not this host's (different topology or applications files)"
         }
@@ -175,13 +186,23 @@ public final class NodeHostListener: Service {
         return nil
     }
 
-    /// Compares in time that does not depend on where the two differ.
-    static func same(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        var difference = x.count ^ y.count
-        for index in 0..<min(x.count, y.count) { difference |= Int(x[index] ^ y[index]) }
-        return difference == 0
+    /// The certificate files a `hello` or `files` request gives, opened when sealed and checked
+    /// (names, sizes); nil when it gives none.
+    func files(of request: NodeControl.Request, challenge: String) -> Result<[String: String]?, CertificateFiles.Failure> {
+        var files = request.files
+        if let sealed = request.sealedFiles {
+            guard let token else {
+                return .failure(
+                    .init(description: "the runner sealed its certificate files with a token; this host was given none (--token-file)"))
+            }
+            do {
+                files = try NodeHostHandshake.open(sealed, token: token, challenge: challenge)
+            } catch {
+                return .failure(.init(description: "\(error)"))
+            }
+        }
+        if let problem = files.flatMap(CertificateFiles.problem) { return .failure(.init(description: problem)) }
+        return .success(files)
     }
 }
 
