@@ -3,8 +3,9 @@ import Testing
 
 @testable import EdgeSim
 
-/// A runner proves the token for one connection's challenge only, and the certificate files
-/// it seals open only with that token and challenge, unchanged.
+/// A runner proves the token for one connection's challenge only, the host answers the
+/// runner's challenge likewise, and the certificate files the runner seals open only with that
+/// token and challenge, unchanged.
 @Suite struct NodeHostHandshakeTests {
     let files = ["ca.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n", "secure-key.pem": "-----BEGIN PRIVATE KEY-----\nMC4C\n"]
 
@@ -26,6 +27,18 @@ import Testing
         for bad in ["", "zz", String(proof.dropLast()), String(proof.dropLast(2)), proof.uppercased() + "00"] {
             #expect(!NodeHostHandshake.verify(bad, token: "s3cret", challenge: challenge, fleet: "f1"), "\(bad)")
         }
+    }
+
+    @Test func theHostsAnswerHoldsForBothChallengesAndTheTokenOnly() {
+        let (theirs, ours) = (NodeHostHandshake.challenge(), NodeHostHandshake.challenge())
+        let answer = NodeHostHandshake.answer(token: "s3cret", runnerChallenge: theirs, challenge: ours)
+        #expect(NodeHostHandshake.verifyAnswer(answer, token: "s3cret", runnerChallenge: theirs, challenge: ours))
+        #expect(!NodeHostHandshake.verifyAnswer(answer, token: "guess", runnerChallenge: theirs, challenge: ours))
+        #expect(!NodeHostHandshake.verifyAnswer(answer, token: "s3cret", runnerChallenge: ours, challenge: theirs))
+        #expect(!NodeHostHandshake.verifyAnswer(answer, token: "s3cret", runnerChallenge: NodeHostHandshake.challenge(), challenge: ours))
+        // The runner's proof is no answer: the two are keyed to different messages.
+        let proof = NodeHostHandshake.proof(token: "s3cret", challenge: ours, fleet: theirs)
+        #expect(!NodeHostHandshake.verifyAnswer(proof, token: "s3cret", runnerChallenge: theirs, challenge: ours))
     }
 
     @Test func sealedFilesOpenWithTheTokenAndChallengeOnlyAndUnchanged() throws {

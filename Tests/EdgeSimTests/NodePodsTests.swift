@@ -193,7 +193,8 @@ import Testing
 
     /// A stand-in host on a plain socket sees what a runner with a token says: a proof that
     /// answers its challenge, and the certificate files sealed; neither the token nor a key in
-    /// clear. A listener that does not open with a challenge is named as not a node host.
+    /// clear. A listener that does not open with a challenge is named as not a node host, and one
+    /// that takes the hello without answering the runner's own challenge is refused.
     @Test func theTokenAndTheKeysNeverCrossTheConnectionInClear() async throws {
         let plan = try NodePodsTests.plan(mode: .loopback, edges: 1, port: try NodeHostTests.freePort())
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgesim-pods-seal-\(UUID().uuidString)")
@@ -207,14 +208,14 @@ import Testing
 
         let (listener, port) = try ControlSocket.listen(host: "127.0.0.1", port: 0)
         defer { close(listener) }
-        for opening in ["challenge", "garbage"] {
+        for opening in ["challenge", "garbage", "pretender"] {
             let standIn = Task {
                 try await ControlSocket.onThread { () -> (challenge: String, hello: String)? in
                     guard let connection = ControlSocket.accept(listener) else { return nil }
                     defer { close(connection.descriptor) }
                     let handle = FileHandle(fileDescriptor: connection.descriptor, closeOnDealloc: false)
                     let challenge = NodeHostHandshake.challenge()
-                    guard opening == "challenge" else {
+                    guard opening != "garbage" else {
                         try? handle.write(contentsOf: Data("SSH-2.0-OpenSSH_9.2\n".utf8))
                         return (challenge, "")
                     }
@@ -223,7 +224,9 @@ import Testing
                         String(decoding: $0, as: UTF8.self)
                     }
                     let id = hello.flatMap { NodeControl.request(from: Array($0.utf8)) }?.id ?? -1
-                    try? handle.write(contentsOf: NodeControl.encode(NodeControl.Output(reply: id, error: "seen enough")))
+                    // A pretender takes the hello as a node host would, but cannot answer the runner's challenge.
+                    let error = opening == "pretender" ? nil : "seen enough"
+                    try? handle.write(contentsOf: NodeControl.encode(NodeControl.Output(reply: id, error: error)))
                     return hello.map { (challenge, $0) }
                 }
             }
@@ -237,6 +240,11 @@ import Testing
             let seen = try #require(try await standIn.value)
             if opening == "garbage" {
                 #expect("\(refused.map { "\($0)" } ?? "")".contains("did not open with a challenge"), "\(String(describing: refused))")
+                continue
+            }
+            if opening == "pretender" {
+                #expect("\(refused.map { "\($0)" } ?? "")".contains("did not prove it holds the token"), "\(String(describing: refused))")
+                #expect(!host.isRunning("e1"))
                 continue
             }
             #expect("\(refused.map { "\($0)" } ?? "")".contains("seen enough"), "\(String(describing: refused))")

@@ -53,6 +53,8 @@ public enum NodeControl {
         /// For `hello`: proof that the runner holds the listener's token, for this connection's
         /// challenge (`NodeHostHandshake`); the token itself never crosses.
         public var proof: String?
+        /// For `hello`: the runner's own challenge, which the host's reply answers.
+        public var challenge: String?
         /// For `hello`: the nodes to host, and each one's tunnel id (netns mode).
         public var nodes: [String]?
         public var tunnels: [Int]?
@@ -95,6 +97,8 @@ public enum NodeControl {
         /// What a node host listening for its runner says first: the challenge the hello's
         /// proof answers.
         public var challenge: String?
+        /// The reply to a `hello`: the host's answer to the runner's challenge (`NodeHostHandshake`).
+        public var answer: String?
 
         public init(reply: Int, error: String?) {
             self.reply = reply

@@ -6,7 +6,9 @@ import Foundation
 ///
 /// The host opens each connection with a fresh random challenge. The runner's hello carries an
 /// HMAC-SHA256, keyed by the token, of that challenge and the fleet's fingerprint: it proves the
-/// token for this connection only, so a hello seen on the network cannot be used again. The
+/// token for this connection only, so a hello seen on the network cannot be used again; the
+/// hello also carries a challenge of the runner's, which the host's reply answers the same way,
+/// so the runner knows it reached a holder of the token. The
 /// certificate files (keys among them) travel sealed with ChaCha20-Poly1305 under a key derived
 /// from the token and the challenge (HKDF-SHA256): only a holder of the token reads them, and a
 /// changed byte is refused.
@@ -29,6 +31,17 @@ public enum NodeHostHandshake {
     public static func verify(_ proof: String, token: String, challenge: String, fleet: String) -> Bool {
         guard let code = bytes(hex: proof) else { return false }
         return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: message(challenge, fleet), using: key(token))
+    }
+
+    /// The host's answer to the runner's own challenge, given with its reply to the hello: the
+    /// runner knows it reached a holder of the token, not something that only listens there.
+    public static func answer(token: String, runnerChallenge: String, challenge: String) -> String {
+        hex(Array(HMAC<SHA256>.authenticationCode(for: answerMessage(runnerChallenge, challenge), using: key(token))))
+    }
+
+    public static func verifyAnswer(_ answer: String, token: String, runnerChallenge: String, challenge: String) -> Bool {
+        guard let code = bytes(hex: answer) else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: answerMessage(runnerChallenge, challenge), using: key(token))
     }
 
     /// `files` as base64 of ChaCha20-Poly1305's combined form (nonce, ciphertext, tag).
@@ -54,6 +67,10 @@ public enum NodeHostHandshake {
     private static func key(_ token: String) -> SymmetricKey { SymmetricKey(data: Data(token.utf8)) }
 
     private static func message(_ challenge: String, _ fleet: String) -> Data { Data("edgesim hello\n\(challenge)\n\(fleet)".utf8) }
+
+    private static func answerMessage(_ runnerChallenge: String, _ challenge: String) -> Data {
+        Data("edgesim host\n\(runnerChallenge)\n\(challenge)".utf8)
+    }
 
     private static func filesKey(_ token: String, _ challenge: String) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(

@@ -159,11 +159,11 @@ public final class NodeHostProcess: Sendable {
             let hello = try pods.hello(pod, challenge: challenge, tunnelPort: port, resolver: resolver, files: files)
             let reply = await send(hello, timeout: timeout)
             if let problem = reply.error { throw Failure(description: "\(name) at \(pod.address) refused the runner: \(problem)") }
+            try pods.connected(pod, hello: hello, challenge: challenge, reply: reply, peer: connection.peer)
             state.withLock {
                 $0.sentFiles = files
                 $0.challenge = challenge
             }
-            try pods.connected(pod, peer: connection.peer, tunnelPort: reply.tunnelPort)
         } catch {
             await link.end(within: .zero)
             throw error

@@ -90,6 +90,7 @@ public final class NodePods: Sendable {
     {
         var hello = NodeControl.Request(id: 0, op: .hello, app: "", addresses: [])
         hello.proof = token.map { NodeHostHandshake.proof(token: $0, challenge: challenge, fleet: plan.fingerprint) }
+        hello.challenge = token.map { _ in NodeHostHandshake.challenge() }
         try give(files, challenge: challenge, in: &hello)
         hello.nodes = pod.nodes
         hello.fleet = plan.fingerprint
@@ -112,8 +113,16 @@ public final class NodePods: Sendable {
         }
     }
 
-    /// The process hosting `pod` said hello back from `peer`, with its tunnel socket's port.
-    func connected(_ pod: Pod, peer: String, tunnelPort: Int?) throws {
+    /// The process hosting `pod` said hello back from `peer` (answering the hello's challenge
+    /// when there is a token), with its tunnel socket's port.
+    func connected(_ pod: Pod, hello: NodeControl.Request, challenge: String, reply: NodeControl.Output, peer: String) throws {
+        if let token {
+            guard
+                NodeHostHandshake.verifyAnswer(
+                    reply.answer ?? "", token: token, runnerChallenge: hello.challenge ?? "", challenge: challenge)
+            else { throw Failure(description: "\(pod.address) did not prove it holds the token: not the node host it should be") }
+        }
+        let tunnelPort = reply.tunnelPort
         guard plan.mode == .netns else { return }
         guard let tunnelPort, let address = try? SocketAddress(ipAddress: peer, port: tunnelPort) else {
             throw Failure(description: "\(pod.address) gave no tunnel port")

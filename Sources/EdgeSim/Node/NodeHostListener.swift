@@ -146,6 +146,9 @@ public final class NodeHostListener: Service {
         say("runner \(connection.peer) connected: hosting \(names.count) nodes")
         var reply = NodeControl.Output(reply: hello.id, error: nil)
         reply.tunnelPort = tunnelPort
+        if let token, let theirs = hello.challenge {
+            reply.answer = NodeHostHandshake.answer(token: token, runnerChallenge: theirs, challenge: challenge)
+        }
         try? handle.writeAll(NodeControl.encode(reply))
         let control = NodeHostControlService(
             host: host, drain: .seconds(1), input: handle, output: handle,
