@@ -204,7 +204,17 @@ public struct PathBenchmark: Sendable {
         table.cut(a, b)
         let started = ContinuousClock.now
         let limit = started + max(interval * 10, .seconds(5))
-        var failed = 0
+        // Connections go on back to back while the route is watched on its own: a connection
+        // caught on the cut path can take seconds to fail, and must not delay seeing the move.
+        let traffic = Task {
+            var failed = 0
+            while !Task.isCancelled, ContinuousClock.now < limit {
+                let answered =
+                    (try? await EchoProbe.run(fleet: fleet, from: pair.edge, to: target, exchanges: 1, timeout: .seconds(2))) != nil
+                if !answered, !Task.isCancelled { failed += 1 }
+            }
+            return failed
+        }
         var moved: Duration?
         var now: [String] = before
         while ContinuousClock.now < limit {
@@ -217,10 +227,11 @@ public struct PathBenchmark: Sendable {
                     break
                 }
             }
-            if (try? await EchoProbe.run(fleet: fleet, from: pair.edge, to: target, exchanges: 1, timeout: .seconds(2))) == nil {
-                failed += 1
-            }
+            // Sampling the node's route table: a twentieth of a probe interval is the resolution.
+            try await Task.sleep(for: interval / 20)
         }
+        traffic.cancel()
+        let failed = await traffic.value
         // Connections opened after the move must all work.
         var failedAfter = 0
         for _ in 0..<3 where moved != nil {
